@@ -1,0 +1,559 @@
+/**
+ * Docker side effects for deploy and down. Every activity is idempotent: it
+ * first finds what an earlier attempt already did (containers by
+ * deterministic name and labels, networks and volumes by name) and finishes or
+ * reuses it. Decisions about *what* to do belong to the workflow's plan; these
+ * functions only know how to bring one resource to the requested state.
+ */
+import type Docker from 'dockerode';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { StackSpec } from '../src/model/spec';
+import type { ObservedContainer, ObservedProject } from '../src/model/observed';
+import { Label, MANAGED_BY } from '../src/model/labels';
+import { containerName, replacementName } from '../src/model/names';
+import { containerCreateOptions, endpointConfigFor, extraNetworks } from '../src/docker/container-config';
+import { ErrorType } from '../src/errors';
+
+export interface DockerActivityDeps {
+  docker: Docker;
+  /** How often long waits poll Docker and heartbeat. Default 500 ms. */
+  pollIntervalMs?: number;
+}
+
+export interface EnsureImageInput {
+  spec: StackSpec; // a service slice
+  service: string;
+  /** Build even when the image exists (`--build`). */
+  forceBuild: boolean;
+  /** Only look the image up; never build or pull (for --dry-run). */
+  lookupOnly: boolean;
+}
+
+export interface ConvergeInput {
+  spec: StackSpec; // a service slice
+  service: string;
+  number: number;
+  configHash: string;
+  imageId: string;
+  operation: string;
+  action: 'create' | 'recreate' | 'start';
+  oneShot: boolean;
+}
+
+export interface ContainerRef {
+  id: string;
+  name: string;
+}
+
+export interface WaitInput {
+  service: string;
+  name: string;
+  /** Give up this long after the container started (Docker's StartedAt), so retries keep the same deadline. */
+  budgetMs: number;
+}
+
+export interface RemoveInput {
+  name: string;
+  id?: string;
+  stopTimeoutSec?: number;
+}
+
+const NOT_STARTED = '0001-01-01T00:00:00Z';
+
+export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerActivityDeps) {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  function heartbeat(details?: unknown) {
+    try {
+      Context.current().heartbeat(details);
+    } catch {
+      // Called outside an activity (unit use): nothing to report to.
+    }
+  }
+
+  async function inspectOrUndefined(nameOrId: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await docker.getContainer(nameOrId).inspect();
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async function imageIdOrUndefined(ref: string): Promise<string | undefined> {
+    try {
+      return (await docker.getImage(ref).inspect()).Id;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async function followStream(stream: NodeJS.ReadableStream, what: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: { error?: string; errorDetail?: { message?: string } }[]) => {
+          if (err) return reject(err);
+          const failed = output.find((o) => o.error || o.errorDetail);
+          if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
+          resolve();
+        },
+        (event: { status?: string; stream?: string; progress?: string }) => heartbeat({ step: what, status: event.status ?? event.stream?.trim() }),
+      );
+    });
+  }
+
+  async function buildImage(spec: StackSpec, service: string): Promise<void> {
+    const s = spec.services[service];
+    const build = s.build!;
+    if (!fs.existsSync(build.context)) {
+      throw ApplicationFailure.nonRetryable(
+        `service ${service}: build context ${build.context} does not exist`,
+        ErrorType.imageUnavailable,
+      );
+    }
+    const entries = fs.readdirSync(build.context);
+    if (!fs.existsSync(path.join(build.context, build.dockerfile))) {
+      throw ApplicationFailure.nonRetryable(
+        `service ${service}: Dockerfile ${build.dockerfile} not found in build context ${build.context}`,
+        ErrorType.imageUnavailable,
+      );
+    }
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await docker.buildImage(
+        { context: build.context, src: entries },
+        {
+          t: s.image,
+          dockerfile: build.dockerfile,
+          ...(build.target ? { target: build.target } : {}),
+          buildargs: build.args,
+          labels: { ...(build.labels ?? {}), [Label.project]: spec.project, [Label.service]: service },
+        },
+      );
+      await followStream(stream, `build ${s.image}`);
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable(`service ${service}: building image ${s.image} failed: ${messageOf(err)}`, ErrorType.imageUnavailable);
+    }
+  }
+
+  async function pullImage(service: string, image: string): Promise<void> {
+    try {
+      const stream = await docker.pull(image);
+      await followStream(stream as NodeJS.ReadableStream, `pull ${image}`);
+    } catch (err) {
+      const msg = messageOf(err);
+      throw ApplicationFailure.create({
+        message: `service ${service}: image ${image} is not on this host and pulling it failed: ${msg}`,
+        type: ErrorType.imageUnavailable,
+        // "not found"/"denied" cannot heal by retrying; network errors might, a few times.
+        nonRetryable: /not found|manifest unknown|denied|unauthorized|invalid reference/i.test(msg),
+      });
+    }
+  }
+
+  function toObserved(c: Docker.ContainerInfo, inspect?: Docker.ContainerInspectInfo): ObservedContainer {
+    const labels = c.Labels ?? {};
+    const number = Number.parseInt(labels[Label.containerNumber] ?? '', 10);
+    return {
+      id: c.Id,
+      name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+      service: labels[Label.service] ?? '',
+      number: Number.isFinite(number) ? number : 0,
+      oneoff: (labels[Label.oneoff] ?? 'False').toLowerCase() === 'true',
+      configHash: labels[Label.configHash] ?? labels[Label.composeConfigHash],
+      imageId: c.ImageID,
+      state: c.State,
+      health: inspect?.State.Health?.Status as ObservedContainer['health'],
+      exitCode: inspect && !inspect.State.Running ? inspect.State.ExitCode : undefined,
+      replaces: labels[Label.replaces],
+    };
+  }
+
+  async function listProjectContainers(project: string, extra: string[] = []): Promise<Docker.ContainerInfo[]> {
+    return docker.listContainers({ all: true, filters: { label: [`${Label.project}=${project}`, ...extra] } });
+  }
+
+  async function connectExtraNetworks(spec: StackSpec, service: string, id: string): Promise<void> {
+    const info = await docker.getContainer(id).inspect();
+    const attached = new Set(Object.keys(info.NetworkSettings.Networks ?? {}));
+    for (const a of extraNetworks(spec, spec.services[service])) {
+      if (attached.has(a.network)) continue;
+      try {
+        await docker.getNetwork(a.network).connect({ Container: id, EndpointConfig: endpointConfigFor(a) });
+      } catch (err) {
+        // A retried attempt may find the connection made by the previous one.
+        if (!/already exists/i.test(messageOf(err))) throw err;
+      }
+    }
+  }
+
+  async function startContainer(service: string, id: string, name: string): Promise<void> {
+    try {
+      await docker.getContainer(id).start();
+    } catch (err) {
+      if (statusOf(err) === 304) return; // already running
+      const msg = messageOf(err);
+      if (/port is already allocated|address already in use/i.test(msg)) {
+        throw ApplicationFailure.nonRetryable(
+          `service ${service}: cannot start ${name}: a published host port is already in use (${msg}). Free the port or change ports: in the compose file.`,
+          ErrorType.portAllocated,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async function createContainer(spec: StackSpec, input: ConvergeInput, name: string): Promise<string> {
+    const service = spec.services[input.service];
+    const body = containerCreateOptions(
+      spec,
+      service,
+      { project: spec.project, service: input.service, number: input.number, configHash: input.configHash, imageId: input.imageId, operation: input.operation },
+      name,
+    );
+    if (name !== containerName(spec.project, service, input.number)) {
+      body.Labels = { ...body.Labels, [Label.replaces]: containerName(spec.project, service, input.number) };
+    }
+    try {
+      const created = await docker.createContainer(body);
+      return created.id;
+    } catch (err) {
+      if (statusOf(err) === 409) {
+        // The name is taken: an earlier attempt created it between our look and now.
+        const existing = await inspectOrUndefined(name);
+        if (existing && (existing.Config.Labels ?? {})[Label.configHash] === input.configHash) return existing.Id;
+      }
+      if (statusOf(err) === 400 || statusOf(err) === 409) {
+        throw ApplicationFailure.nonRetryable(`service ${input.service}: Docker refused to create ${name}: ${messageOf(err)}`, ErrorType.dockerRejected);
+      }
+      throw err;
+    }
+  }
+
+  async function removeById(id: string, stopTimeoutSec?: number): Promise<void> {
+    const c = docker.getContainer(id);
+    try {
+      await c.stop(stopTimeoutSec !== undefined ? { t: stopTimeoutSec } : {});
+    } catch (err) {
+      if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err;
+    }
+    try {
+      await c.remove({ force: true });
+    } catch (err) {
+      // 404: already gone; 409 "removal already in progress": the daemon is doing it.
+      if (statusOf(err) !== 404 && !/already in progress/i.test(messageOf(err))) throw err;
+    }
+  }
+
+  return {
+    /** Returns the local image ID of the service's image, building or pulling it when needed. */
+    async ensureImage(input: EnsureImageInput): Promise<string | undefined> {
+      const s = input.spec.services[input.service];
+      const existing = await imageIdOrUndefined(s.image);
+      if (input.lookupOnly) return existing;
+      const mustBuild = s.build !== undefined && (input.forceBuild || existing === undefined || s.pullPolicy === 'build');
+      if (mustBuild) {
+        await buildImage(input.spec, input.service);
+      } else if (existing === undefined || s.pullPolicy === 'always') {
+        if (s.pullPolicy === 'never') {
+          throw ApplicationFailure.nonRetryable(
+            `service ${input.service}: image ${s.image} is not on this host and pull_policy is "never"`,
+            ErrorType.imageUnavailable,
+          );
+        }
+        await pullImage(input.service, s.image);
+      } else {
+        return existing;
+      }
+      const id = await imageIdOrUndefined(s.image);
+      if (!id) throw ApplicationFailure.nonRetryable(`service ${input.service}: image ${s.image} missing after build/pull`, ErrorType.imageUnavailable);
+      return id;
+    },
+
+    /** The project's containers, networks and volumes, found by labels only. */
+    async observeProject(project: string): Promise<ObservedProject> {
+      const containers = await listProjectContainers(project);
+      const observed: ObservedContainer[] = [];
+      for (const c of containers) {
+        // Exit codes and health are only in inspect; a container can vanish meanwhile.
+        const inspect = c.State === 'running' && !/health/.test(c.Status ?? '') ? undefined : await inspectOrUndefined(c.Id);
+        observed.push(toObserved(c, inspect));
+      }
+      observed.sort((a, b) => a.name.localeCompare(b.name));
+      const networks = await docker.listNetworks({ filters: { label: [`${Label.project}=${project}`] } });
+      const volumes = await docker.listVolumes({ filters: { label: [`${Label.project}=${project}`] } });
+      return {
+        project,
+        containers: observed,
+        networks: networks
+          .map((n) => ({ key: n.Labels?.[Label.network], name: n.Name, id: n.Id }))
+          .sort((a, b) => a.name.localeCompare(b.name)),
+        volumes: (volumes.Volumes ?? [])
+          .map((v) => ({ key: v.Labels?.[Label.volume], name: v.Name }))
+          .sort((a, b) => a.name.localeCompare(b.name)),
+      };
+    },
+
+    /**
+     * Check every external network and volume first, then create the missing
+     * project ones, so a missing external resource fails before anything exists.
+     */
+    async ensureNetworksAndVolumes(spec: StackSpec): Promise<{ created: string[] }> {
+      const missing: string[] = [];
+      for (const [key, n] of Object.entries(spec.networks)) {
+        if (!n.external) continue;
+        const found = await docker.listNetworks({ filters: { name: [n.name] } });
+        if (!found.some((f) => f.Name === n.name)) missing.push(`network ${n.name} (networks.${key}, external: true)`);
+      }
+      for (const [key, v] of Object.entries(spec.volumes)) {
+        if (!v.external) continue;
+        try {
+          await docker.getVolume(v.name).inspect();
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+          missing.push(`volume ${v.name} (volumes.${key}, external: true)`);
+        }
+      }
+      if (missing.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `project ${spec.project}: external resources do not exist: ${missing.join('; ')}. Create them first (e.g. docker network create NAME); nothing was changed.`,
+          ErrorType.missingExternal,
+        );
+      }
+      const created: string[] = [];
+      for (const key of Object.keys(spec.networks).sort()) {
+        const n = spec.networks[key];
+        if (n.external) continue;
+        const found = await docker.listNetworks({ filters: { name: [n.name] } });
+        if (found.some((f) => f.Name === n.name)) continue;
+        try {
+          await docker.createNetwork({
+            Name: n.name,
+            CheckDuplicate: true,
+            Driver: n.driver ?? 'bridge',
+            Options: n.driverOpts,
+            Internal: n.internal,
+            ...(n.attachable !== undefined ? { Attachable: n.attachable } : {}),
+            ...(n.enableIpv6 !== undefined ? { EnableIPv6: n.enableIpv6 } : {}),
+            Labels: { ...n.labels, [Label.project]: spec.project, [Label.network]: key, [Label.managedBy]: MANAGED_BY },
+          });
+          created.push(`network:${n.name}`);
+        } catch (err) {
+          if (statusOf(err) !== 409) throw err;
+        }
+      }
+      for (const key of Object.keys(spec.volumes).sort()) {
+        const v = spec.volumes[key];
+        if (v.external) continue;
+        try {
+          await docker.getVolume(v.name).inspect();
+          continue;
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+        }
+        // Creating a volume that exists is a no-op in Docker, so a retry is harmless.
+        await docker.createVolume({
+          Name: v.name,
+          Driver: v.driver ?? 'local',
+          DriverOpts: v.driverOpts,
+          Labels: { ...v.labels, [Label.project]: spec.project, [Label.volume]: key, [Label.managedBy]: MANAGED_BY },
+        });
+        created.push(`volume:${v.name}`);
+      }
+      return { created };
+    },
+
+    /**
+     * Bring one container slot (service, number) to: a container with the
+     * canonical name and the desired config hash, started. On recreate the
+     * replacement exists before the old container is stopped, so a failure
+     * in between never leaves the slot with nothing to run.
+     */
+    async convergeContainer(input: ConvergeInput): Promise<ContainerRef> {
+      const { spec } = input;
+      const service = spec.services[input.service];
+      const canonical = containerName(spec.project, service, input.number);
+      const next = replacementName(canonical, input.configHash);
+      const slot = await listProjectContainers(spec.project, [`${Label.service}=${input.service}`, `${Label.containerNumber}=${input.number}`]);
+      const nameOf = (c: Docker.ContainerInfo) => (c.Names?.[0] ?? '').replace(/^\//, '');
+      const hashOf = (c: Docker.ContainerInfo) => c.Labels?.[Label.configHash];
+      let current = slot.find((c) => nameOf(c) === canonical);
+
+      if (current && hashOf(current) !== input.configHash) {
+        // Old container still in place: make sure its replacement exists first.
+        const replacement = slot.find((c) => nameOf(c) === next);
+        const replacementId = replacement?.Id ?? (await createContainer(spec, input, next));
+        heartbeat({ step: `stop ${canonical}` });
+        await removeById(current.Id, service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined);
+        await docker.getContainer(replacementId).rename({ name: canonical });
+        current = undefined;
+      } else if (!current) {
+        const replacement = slot.find((c) => nameOf(c) === next);
+        if (replacement) await docker.getContainer(replacement.Id).rename({ name: canonical });
+        else await createContainer(spec, input, canonical);
+      }
+
+      const info = await inspectOrUndefined(canonical);
+      if (!info) throw new Error(`container ${canonical} disappeared while converging; retrying`);
+      for (const c of slot) {
+        if (c.Id !== info.Id) await removeById(c.Id, 0);
+      }
+      await connectExtraNetworks(spec, input.service, info.Id);
+      const neverStarted = info.State.StartedAt === NOT_STARTED || info.State.StartedAt === '';
+      // A one-shot job that already ran must not run again on a retried attempt.
+      const shouldStart = input.oneShot ? neverStarted || (input.action === 'start' && info.State.ExitCode !== 0) : !info.State.Running;
+      if (shouldStart) {
+        heartbeat({ step: `start ${canonical}` });
+        await startContainer(input.service, info.Id, canonical);
+      }
+      return { id: info.Id, name: canonical };
+    },
+
+    async restartContainer(input: { service: string; name: string; stopTimeoutSec?: number }): Promise<void> {
+      await docker.getContainer(input.name).restart(input.stopTimeoutSec !== undefined ? { t: input.stopTimeoutSec } : {});
+    },
+
+    async removeContainer(input: RemoveInput): Promise<void> {
+      const info = await inspectOrUndefined(input.id ?? input.name);
+      if (!info) return;
+      await removeById(info.Id, input.stopTimeoutSec);
+    },
+
+    /**
+     * Wait until Docker reports the container healthy. Docker applies the
+     * healthcheck's interval, retries and start_period itself; the budget is a
+     * safety net for a container stuck in "starting".
+     */
+    async waitHealthy(input: WaitInput): Promise<void> {
+      for (;;) {
+        const info = await inspectOrUndefined(input.name);
+        if (!info) throw ApplicationFailure.nonRetryable(`service ${input.service}: container ${input.name} is gone`, ErrorType.unhealthy);
+        const health = info.State.Health;
+        if (!health) {
+          throw ApplicationFailure.nonRetryable(
+            `service ${input.service}: container ${input.name} has no healthcheck, so it can never become healthy (add a healthcheck: or use condition: service_started)`,
+            ErrorType.unhealthy,
+          );
+        }
+        const lastOutput = (health.Log ?? []).at(-1)?.Output?.trim() ?? '';
+        if (health.Status === 'healthy') return;
+        if (!info.State.Running && !info.State.Restarting) {
+          throw ApplicationFailure.nonRetryable(
+            `service ${input.service}: container ${input.name} exited with code ${info.State.ExitCode} before becoming healthy; last health output: ${lastOutput || '(none)'}`,
+            ErrorType.unhealthy,
+          );
+        }
+        if (health.Status === 'unhealthy') {
+          throw ApplicationFailure.nonRetryable(
+            `service ${input.service}: container ${input.name} is unhealthy after ${health.FailingStreak} failed checks; last health output: ${lastOutput || '(none)'}`,
+            ErrorType.unhealthy,
+          );
+        }
+        const started = Date.parse(info.State.StartedAt);
+        if (Number.isFinite(started) && Date.now() - started > input.budgetMs) {
+          throw ApplicationFailure.nonRetryable(
+            `service ${input.service}: container ${input.name} still "${health.Status}" ${Math.round(input.budgetMs / 1000)} s after it started; last health output: ${lastOutput || '(none)'}`,
+            ErrorType.unhealthy,
+          );
+        }
+        heartbeat({ step: `wait healthy ${input.name}`, status: health.Status });
+        await sleep(pollIntervalMs);
+      }
+    },
+
+    /** Wait for a one-shot container to exit 0 (service_completed_successfully). */
+    async waitCompleted(input: WaitInput): Promise<void> {
+      for (;;) {
+        const info = await inspectOrUndefined(input.name);
+        if (!info) throw ApplicationFailure.nonRetryable(`service ${input.service}: container ${input.name} is gone`, ErrorType.jobFailed);
+        if (!info.State.Running && !info.State.Restarting && info.State.StartedAt !== NOT_STARTED) {
+          if (info.State.ExitCode === 0) return;
+          const tail = await logTail(docker, info.Id, 20);
+          throw ApplicationFailure.nonRetryable(
+            `service ${input.service}: ${input.name} exited with code ${info.State.ExitCode}; last log lines:\n${tail}`,
+            ErrorType.jobFailed,
+          );
+        }
+        const started = Date.parse(info.State.StartedAt);
+        if (Number.isFinite(started) && started > 0 && Date.now() - started > input.budgetMs) {
+          throw ApplicationFailure.nonRetryable(
+            `service ${input.service}: ${input.name} still running ${Math.round(input.budgetMs / 1000)} s after it started`,
+            ErrorType.jobFailed,
+          );
+        }
+        heartbeat({ step: `wait completed ${input.name}` });
+        await sleep(pollIntervalMs);
+      }
+    },
+
+    /** Remove a project's containers (and networks; volumes when asked), found by labels. */
+    async downProject(input: { project: string; volumes: boolean }): Promise<{ removed: string[] }> {
+      const removed: string[] = [];
+      for (const c of await listProjectContainers(input.project)) {
+        await removeById(c.Id);
+        removed.push(`container:${(c.Names?.[0] ?? c.Id).replace(/^\//, '')}`);
+      }
+      for (const n of await docker.listNetworks({ filters: { label: [`${Label.project}=${input.project}`] } })) {
+        try {
+          await docker.getNetwork(n.Id).remove();
+          removed.push(`network:${n.Name}`);
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+        }
+      }
+      if (input.volumes) {
+        const vols = await docker.listVolumes({ filters: { label: [`${Label.project}=${input.project}`] } });
+        for (const v of vols.Volumes ?? []) {
+          try {
+            await docker.getVolume(v.Name).remove();
+            removed.push(`volume:${v.Name}`);
+          } catch (err) {
+            if (statusOf(err) !== 404) throw err;
+          }
+        }
+      }
+      return { removed };
+    },
+  };
+}
+
+export type DockerActivities = ReturnType<typeof createDockerActivities>;
+
+export async function logTail(docker: Docker, id: string, lines: number): Promise<string> {
+  try {
+    const buf = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+    return demuxLogs(buf).trim();
+  } catch {
+    return '(logs unavailable)';
+  }
+}
+
+/** Docker multiplexes stdout/stderr of non-TTY containers in 8-byte-headed frames. */
+export function demuxLogs(buf: Buffer): string {
+  const parts: string[] = [];
+  let offset = 0;
+  while (offset + 8 <= buf.length && (buf[offset] === 1 || buf[offset] === 2 || buf[offset] === 0)) {
+    const size = buf.readUInt32BE(offset + 4);
+    parts.push(buf.subarray(offset + 8, offset + 8 + size).toString('utf8'));
+    offset += 8 + size;
+  }
+  return offset === 0 ? buf.toString('utf8') : parts.join('');
+}
+
+export function statusOf(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'statusCode' in err ? (err as { statusCode?: number }).statusCode : undefined;
+}
+
+export function messageOf(err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const json = (err as { json?: { message?: string } }).json;
+    if (json?.message) return json.message;
+    if (err instanceof Error) return err.message;
+  }
+  return String(err);
+}

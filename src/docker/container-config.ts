@@ -1,0 +1,192 @@
+/**
+ * Pure builders: turn the canonical spec into the Docker Engine API's create
+ * bodies. They return plain data and are unit-tested by asserting that data;
+ * the activities only send it.
+ */
+import type { ContainerCreateOptions } from 'dockerode';
+import type { MountSpec, ServiceSpec, StackSpec } from '../model/spec';
+import { Label, MANAGED_BY } from '../model/labels';
+
+const MS_TO_NS = 1_000_000;
+
+export interface ContainerIdentity {
+  project: string;
+  service: string;
+  number: number;
+  configHash: string;
+  imageId: string;
+  /** Workflow ID of the operation that created the container. */
+  operation: string;
+}
+
+export function containerLabels(spec: StackSpec, service: ServiceSpec, id: ContainerIdentity): Record<string, string> {
+  return {
+    ...service.labels,
+    ...(service.deploy.labels ?? {}),
+    [Label.project]: spec.project,
+    [Label.service]: service.name,
+    [Label.containerNumber]: String(id.number),
+    [Label.oneoff]: 'False',
+    [Label.composeConfigHash]: id.configHash,
+    [Label.workingDir]: spec.workingDir,
+    [Label.configFiles]: spec.composeFiles.join(','),
+    [Label.image]: service.image,
+    [Label.dependsOn]: Object.entries(service.dependsOn)
+      .map(([dep, d]) => `${dep}:${d.condition}:${d.restart}`)
+      .join(','),
+    [Label.managedBy]: MANAGED_BY,
+    [Label.configHash]: id.configHash,
+    [Label.operation]: id.operation,
+  };
+}
+
+/**
+ * Docker's API before 1.44 attaches only one network at create time; the
+ * others are connected before the container starts (see `extraNetworks`).
+ */
+export function primaryNetwork(service: ServiceSpec): string | undefined {
+  return Object.keys(service.networks).sort()[0];
+}
+
+export function networkAliases(service: ServiceSpec, key: string): string[] {
+  return [service.name, ...(service.networks[key]?.aliases ?? [])];
+}
+
+export interface NetworkAttachment {
+  /** Docker network name. */
+  network: string;
+  aliases: string[];
+  ipv4Address?: string;
+  ipv6Address?: string;
+}
+
+export function networkAttachments(spec: StackSpec, service: ServiceSpec): NetworkAttachment[] {
+  return Object.keys(service.networks)
+    .sort()
+    .map((key) => {
+      const n = service.networks[key];
+      return {
+        network: spec.networks[key]?.name ?? key,
+        aliases: networkAliases(service, key),
+        ...(n.ipv4Address ? { ipv4Address: n.ipv4Address } : {}),
+        ...(n.ipv6Address ? { ipv6Address: n.ipv6Address } : {}),
+      };
+    });
+}
+
+function endpointConfig(a: NetworkAttachment) {
+  const ipam = a.ipv4Address || a.ipv6Address ? { IPAMConfig: { IPv4Address: a.ipv4Address, IPv6Address: a.ipv6Address } } : {};
+  return { Aliases: a.aliases, ...ipam };
+}
+
+export function bindsAndVolumes(spec: StackSpec, mounts: MountSpec[]) {
+  const binds: string[] = [];
+  const anonymous: Record<string, object> = {};
+  const tmpfs: Record<string, string> = {};
+  for (const m of mounts) {
+    if (m.type === 'tmpfs') {
+      const opts = [m.tmpfsSizeBytes !== undefined ? `size=${m.tmpfsSizeBytes}` : '', m.tmpfsMode !== undefined ? `mode=${m.tmpfsMode.toString(8)}` : '']
+        .filter(Boolean)
+        .join(',');
+      tmpfs[m.target] = opts;
+      continue;
+    }
+    if (m.type === 'volume' && m.source === undefined) {
+      anonymous[m.target] = {};
+      continue;
+    }
+    const source = m.type === 'volume' ? (spec.volumes[m.source as string]?.name ?? (m.source as string)) : (m.source as string);
+    const flags = [m.readOnly ? 'ro' : 'rw', m.noCopy ? 'nocopy' : ''].filter(Boolean).join(',');
+    binds.push(`${source}:${m.target}:${flags}`);
+  }
+  return { binds, anonymous, tmpfs };
+}
+
+function restartPolicy(restart: string): { Name: string; MaximumRetryCount?: number } {
+  const [name, count] = restart.split(':');
+  if (name === 'on-failure' && count !== undefined) return { Name: name, MaximumRetryCount: Number(count) };
+  return { Name: name === 'no' ? '' : name };
+}
+
+export function healthcheckConfig(service: ServiceSpec): ContainerCreateOptions['Healthcheck'] | undefined {
+  const hc = service.healthcheck;
+  if (!hc) return undefined;
+  if (hc.disable) return { Test: ['NONE'] };
+  return {
+    ...(hc.test ? { Test: hc.test } : {}),
+    ...(hc.intervalMs !== undefined ? { Interval: hc.intervalMs * MS_TO_NS } : {}),
+    ...(hc.timeoutMs !== undefined ? { Timeout: hc.timeoutMs * MS_TO_NS } : {}),
+    ...(hc.retries !== undefined ? { Retries: hc.retries } : {}),
+    ...(hc.startPeriodMs !== undefined ? { StartPeriod: hc.startPeriodMs * MS_TO_NS } : {}),
+  };
+}
+
+/** The full create body for one container of a service. */
+export function containerCreateOptions(spec: StackSpec, service: ServiceSpec, id: ContainerIdentity, name: string): ContainerCreateOptions {
+  const ports = service.ports;
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, { HostIp?: string; HostPort?: string }[]> = {};
+  for (const p of ports) {
+    const key = `${p.target}/${p.protocol}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: p.hostIp ?? '', HostPort: p.published ?? '' });
+  }
+  for (const e of service.expose) {
+    exposed[e.includes('/') ? e : `${e}/tcp`] = {};
+  }
+  const { binds, anonymous, tmpfs } = bindsAndVolumes(spec, service.volumes);
+  for (const t of service.tmpfs) {
+    const [path, ...opts] = t.split(':');
+    tmpfs[path] = opts.join(':');
+  }
+  const attachments = networkAttachments(spec, service);
+  const primary = attachments[0];
+  const limits = service.deploy.resources.limits;
+  const reservations = service.deploy.resources.reservations;
+
+  const options: ContainerCreateOptions = {
+    name,
+    Image: id.imageId,
+    Labels: containerLabels(spec, service, id),
+    Env: Object.entries(service.environment).map(([k, v]) => `${k}=${v}`),
+    ...(service.command ? { Cmd: service.command } : {}),
+    ...(service.entrypoint ? { Entrypoint: service.entrypoint } : {}),
+    ...(service.user !== undefined ? { User: service.user } : {}),
+    ...(service.workingDir !== undefined ? { WorkingDir: service.workingDir } : {}),
+    ...(service.hostname !== undefined ? { Hostname: service.hostname } : {}),
+    ...(service.stopSignal !== undefined ? { StopSignal: service.stopSignal } : {}),
+    ...(service.stopGracePeriodMs !== undefined ? { StopTimeout: Math.ceil(service.stopGracePeriodMs / 1000) } : {}),
+    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
+    ...(Object.keys(anonymous).length ? { Volumes: anonymous } : {}),
+    ...(healthcheckConfig(service) ? { Healthcheck: healthcheckConfig(service) } : {}),
+    HostConfig: {
+      Binds: binds,
+      PortBindings: bindings,
+      ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}),
+      RestartPolicy: restartPolicy(service.restart),
+      ReadonlyRootfs: service.readOnly,
+      ...(service.init !== undefined ? { Init: service.init } : {}),
+      CapAdd: service.capAdd,
+      CapDrop: service.capDrop,
+      SecurityOpt: service.securityOpt,
+      ExtraHosts: service.extraHosts,
+      ...(service.logging ? { LogConfig: { Type: service.logging.driver ?? 'json-file', Config: service.logging.options } } : {}),
+      ...(limits?.cpus !== undefined ? { NanoCpus: Math.round(limits.cpus * 1e9) } : {}),
+      ...(limits?.memoryBytes !== undefined ? { Memory: limits.memoryBytes } : {}),
+      ...(limits?.pids !== undefined ? { PidsLimit: limits.pids } : {}),
+      ...(reservations?.memoryBytes !== undefined ? { MemoryReservation: reservations.memoryBytes } : {}),
+      ...(primary ? { NetworkMode: primary.network } : {}),
+    },
+    ...(primary ? { NetworkingConfig: { EndpointsConfig: { [primary.network]: endpointConfig(primary) } } } : {}),
+  };
+  return options;
+}
+
+/** Networks to connect after create, before start (all but the primary). */
+export function extraNetworks(spec: StackSpec, service: ServiceSpec): NetworkAttachment[] {
+  return networkAttachments(spec, service).slice(1);
+}
+
+export function endpointConfigFor(a: NetworkAttachment) {
+  return endpointConfig(a);
+}

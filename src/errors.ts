@@ -1,0 +1,24 @@
+/**
+ * Failure types that must not be retried: retrying cannot fix them, and the
+ * user has to change something first. Activities throw them as
+ * ApplicationFailure.nonRetryable(message, type); workflows and the CLI read
+ * the type to tell the user what went wrong.
+ */
+export const ErrorType = {
+  /** The compose files or the workflow input are invalid. */
+  invalidSpec: 'InvalidSpec',
+  /** An external network or volume the stack needs does not exist. */
+  missingExternal: 'MissingExternalResource',
+  /** The image is not on the host and cannot be built or pulled. */
+  imageUnavailable: 'ImageUnavailable',
+  /** A host port the service publishes is taken by something else. */
+  portAllocated: 'PortAllocated',
+  /** A container never became healthy, or exited while it should run. */
+  unhealthy: 'ServiceUnhealthy',
+  /** A one-shot dependency exited with a non-zero code. */
+  jobFailed: 'OneShotFailed',
+  /** Docker refused the container's configuration. */
+  dockerRejected: 'DockerRejected',
+} as const;
+
+export const NON_RETRYABLE_TYPES = Object.values(ErrorType);

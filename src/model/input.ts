@@ -1,0 +1,60 @@
+/**
+ * Workflow inputs: one JSON object each, so the Temporal UI's Start Workflow
+ * form can start any operation. Validated with zod inside the workflow; a bad
+ * input fails at once, non-retryable, with the path and the problem.
+ */
+import { z } from 'zod';
+import { StackSpec } from './spec';
+
+const ComposeReference = {
+  /** Project name (`-p`); default: `name:` in the compose file, else the directory name. */
+  project: z.string().min(1).optional(),
+  /** Compose files on the worker's host, in `-f` order. */
+  composeFiles: z.array(z.string().min(1)).min(1).optional(),
+  profiles: z.array(z.string()).optional(),
+  envFiles: z.array(z.string()).optional(),
+  /** `--project-directory`; default: the first compose file's directory. */
+  projectDirectory: z.string().optional(),
+};
+
+export const DeployInput = z
+  .strictObject({
+    /** A resolved stack (what the CLI sends). */
+    spec: StackSpec.optional(),
+    ...ComposeReference,
+    /** Remove containers of services that are no longer in the compose files. Default false. */
+    removeOrphans: z.boolean().default(false),
+    /** Rebuild images that have a `build:` section even when they exist. Default false. */
+    build: z.boolean().default(false),
+    /** Compute and return the plan without changing anything. Default false. */
+    dryRun: z.boolean().default(false),
+    /** Wait for every service with a healthcheck to be healthy before succeeding (compose `--wait`). Default true. */
+    wait: z.boolean().default(true),
+    /** Upper bound for one health or completion wait, in seconds; default derived from the healthcheck. */
+    healthTimeoutSeconds: z.number().positive().optional(),
+  })
+  .refine((v) => (v.spec !== undefined) !== (v.composeFiles !== undefined), {
+    message: 'give either "spec" (a resolved stack) or "composeFiles" (compose files on the worker host), not both and not neither',
+  });
+export type DeployInput = z.input<typeof DeployInput>;
+export type DeployOptions = z.output<typeof DeployInput>;
+
+export const DownInput = z.strictObject({
+  project: z.string().min(1),
+  /** Also remove the project's named volumes (`down -v`). Default false. */
+  volumes: z.boolean().default(false),
+});
+export type DownInput = z.input<typeof DownInput>;
+
+/** "services.web.ports[0]: expected number" lines from a zod error. */
+export function formatZodError(error: z.ZodError, prefix = 'input'): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.reduce<string>(
+        (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
+        '',
+      );
+      return `${prefix}${path ? `.${path}` : ''}: ${issue.message}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,27 @@
+/**
+ * Deterministic names. Every object an activity creates has a name derived
+ * from the spec and its position, so a retried attempt finds what an earlier
+ * attempt made instead of making a second one.
+ */
+import type { ServiceSpec } from './spec';
+
+/** Compose's container name: `container_name`, else `<project>-<service>-<n>`. */
+export function containerName(project: string, service: Pick<ServiceSpec, 'name' | 'containerName'>, number: number): string {
+  return service.containerName ?? `${project}-${service.name}-${number}`;
+}
+
+/**
+ * Name of the replacement container while a recreate is in flight. It depends
+ * on the desired config hash so that a retry finds the replacement it already
+ * created, and a later deploy with another hash never adopts a stale one.
+ */
+export function replacementName(canonicalName: string, configHash: string): string {
+  return `${canonicalName}_dockflow-next-${configHash.slice(0, 12)}`;
+}
+
+export const REPLACEMENT_MARKER = '_dockflow-next-';
+
+/** Container numbers a service should have: 1..replicas (compose numbering). */
+export function desiredNumbers(replicas: number): number[] {
+  return Array.from({ length: replicas }, (_, i) => i + 1);
+}

@@ -1,0 +1,43 @@
+/**
+ * What `observe` reports about a project on the host, found by label filters
+ * only. Plain JSON: it travels from an activity to the workflow.
+ */
+export interface ObservedContainer {
+  id: string;
+  /** Name without Docker's leading "/". */
+  name: string;
+  service: string;
+  /** com.docker.compose.container-number; 0 when absent or unreadable. */
+  number: number;
+  oneoff: boolean;
+  configHash: string | undefined;
+  imageId: string;
+  state: 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead' | string;
+  /** Docker health status when the container has a healthcheck. */
+  health: 'starting' | 'healthy' | 'unhealthy' | undefined;
+  exitCode: number | undefined;
+  /** io.dockflow.replaces: the canonical name this container is meant to take over. */
+  replaces: string | undefined;
+}
+
+export interface ObservedNetwork {
+  key: string | undefined;
+  name: string;
+  id: string;
+}
+
+export interface ObservedVolume {
+  key: string | undefined;
+  name: string;
+}
+
+export interface ObservedProject {
+  project: string;
+  containers: ObservedContainer[];
+  networks: ObservedNetwork[];
+  volumes: ObservedVolume[];
+}
+
+export function emptyObservation(project: string): ObservedProject {
+  return { project, containers: [], networks: [], volumes: [] };
+}

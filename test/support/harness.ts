@@ -1,0 +1,172 @@
+/**
+ * The integration test bed: a real Temporal dev server (the CLI binary the
+ * test bed built) and the real Docker engine. Nothing here is mocked.
+ */
+import Docker from 'dockerode';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startDevServer } from '../../src/temporal/dev-server';
+import { createDockflowWorker, workflowsSource } from '../../workers/worker';
+import { Label } from '../../src/model/labels';
+import { ensureTestImage } from './images';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+export async function dockerOrFail(): Promise<Docker> {
+  const docker = new Docker();
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new Error(`the Docker engine does not answer (${(err as Error).message}); run scripts/testbed.sh first`);
+  }
+  return docker;
+}
+
+export interface TestBed {
+  docker: Docker;
+  env: TestWorkflowEnvironment;
+  address: string;
+  bundlePath: string;
+  taskQueue: string;
+  teardown(): Promise<void>;
+}
+
+let bundleCache: string | undefined;
+
+/** Bundle the workflows once per test process; child workers load the same file. */
+export async function workflowBundlePath(): Promise<string> {
+  if (bundleCache) return bundleCache;
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsSource(), logger: quietLogger });
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-bundle-')), 'workflows.js');
+  fs.writeFileSync(file, code);
+  bundleCache = file;
+  return file;
+}
+
+const noop = () => undefined;
+const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };
+
+export async function startTestBed(taskQueue: string, options: { dbFilename?: string } = {}): Promise<TestBed> {
+  const docker = await dockerOrFail();
+  await ensureTestImage(docker);
+  const env = await startDevServer({ dbFilename: options.dbFilename });
+  const address = env.address;
+  const bundlePath = await workflowBundlePath();
+  return {
+    docker,
+    env,
+    address,
+    bundlePath,
+    taskQueue,
+    teardown: () => env.teardown(),
+  };
+}
+
+/** An in-process worker; stop it with the returned function. */
+export async function startWorker(bed: TestBed): Promise<() => Promise<void>> {
+  const { worker } = await createDockflowWorker({
+    address: bed.address,
+    namespace: 'default',
+    taskQueue: bed.taskQueue,
+    connection: bed.env.nativeConnection,
+    docker: bed.docker,
+    workflowBundlePath: bed.bundlePath,
+  });
+  const running = worker.run();
+  return async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+  };
+}
+
+export type { Worker };
+
+/** A worker in its own process, so a test can SIGKILL it like a crashing host. */
+export async function spawnWorker(bed: TestBed): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'workers', 'main.ts')], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: bed.address,
+      TEMPORAL_NAMESPACE: 'default',
+      DOCKFLOW_TASK_QUEUE: bed.taskQueue,
+      DOCKFLOW_WORKFLOW_BUNDLE: bed.bundlePath,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker did not start within 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('polling task queue')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.stdout!.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited with ${code} before polling:\n${output}`));
+    });
+  });
+  child.removeAllListeners('exit');
+  return child;
+}
+
+export async function killHard(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** Remove everything labelled with the project, whatever state a test left it in. */
+export async function removeProject(docker: Docker, project: string): Promise<void> {
+  const filters = { label: [`${Label.project}=${project}`] };
+  for (const c of await docker.listContainers({ all: true, filters })) {
+    await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  }
+  for (const n of await docker.listNetworks({ filters })) {
+    await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  }
+  const volumes = await docker.listVolumes({ filters });
+  for (const v of volumes.Volumes ?? []) await docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined);
+}
+
+export async function projectContainers(docker: Docker, project: string): Promise<Docker.ContainerInfo[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${Label.project}=${project}`] } });
+  return list.sort((a, b) => a.Names[0].localeCompare(b.Names[0]));
+}
+
+export function nameOf(c: Docker.ContainerInfo): string {
+  return c.Names[0].replace(/^\//, '');
+}
+
+/** A throw-away project directory with the given files. */
+export function projectDir(name: string, files: Record<string, string>): string {
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-it-')), name);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [file, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    fs.writeFileSync(path.join(dir, file), content);
+  }
+  return dir;
+}
+
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}

@@ -1,0 +1,27 @@
+/**
+ * Worker process entry point: `tsx workers/main.ts` or `dockflow worker`.
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DOCKFLOW_TASK_QUEUE, DOCKER_HOST and
+ * DOCKFLOW_WORKFLOW_BUNDLE configure it. SIGINT/SIGTERM shut it down
+ * gracefully: running activities finish or are handed back to Temporal.
+ */
+import { temporalSettings } from '../src/temporal/settings';
+import { createDockflowWorker } from './worker';
+
+export async function runWorkerProcess(env: Record<string, string | undefined> = process.env): Promise<void> {
+  const settings = temporalSettings(env);
+  const { worker, connection } = await createDockflowWorker({ ...settings, workflowBundlePath: env.DOCKFLOW_WORKFLOW_BUNDLE || undefined });
+  console.error(`dockflow worker: polling task queue "${settings.taskQueue}" on ${settings.address} (namespace ${settings.namespace})`);
+  try {
+    // Worker.run() resolves after SIGINT/SIGTERM, once in-flight work is handed back.
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  runWorkerProcess().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,37 @@
+/**
+ * The dockflow worker: polls one task queue and runs deploy workflows and
+ * Docker activities against the Docker engine it is given. One worker per
+ * Docker host; the task queue names the host.
+ */
+import Docker from 'dockerode';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import type { TemporalSettings } from '../src/temporal/settings';
+
+export interface DockflowWorkerOptions extends TemporalSettings {
+  /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock). */
+  docker?: Docker;
+  /** A pre-built workflow bundle (tests, production images); built from workflows/ when absent. */
+  workflowBundlePath?: string;
+  connection?: NativeConnection;
+  /** Overrides for tests. */
+  workerOptions?: Partial<WorkerOptions>;
+}
+
+export function workflowsSource(): string {
+  return require.resolve('../workflows');
+}
+
+export async function createDockflowWorker(options: DockflowWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean }> {
+  const connection = options.connection ?? (await NativeConnection.connect({ address: options.address }));
+  const docker = options.docker ?? new Docker();
+  const worker = await Worker.create({
+    connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsSource() }),
+    activities: createActivities({ docker }),
+    ...options.workerOptions,
+  });
+  return { worker, connection, ownsConnection: !options.connection };
+}

@@ -1,0 +1,23 @@
+/** down: remove a project's containers and networks (and volumes with `volumes: true`). */
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { DownInput, formatZodError } from '../src/model/input';
+import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
+import { ProgressTracker } from './progress';
+
+const docker = proxyActivities<Activities>({
+  startToCloseTimeout: '5m',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+});
+
+export async function down(rawInput: unknown): Promise<{ project: string; removed: string[] }> {
+  const progress = new ProgressTracker('down', '');
+  const parsed = DownInput.safeParse(rawInput);
+  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid down input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
+  const input = parsed.data;
+  progress.project = input.project;
+  progress.phase('executing');
+  const { removed } = await progress.step(`remove project ${input.project}`, () => docker.downProject(input));
+  progress.phase('done');
+  return { project: input.project, removed };
+}

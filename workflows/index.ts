@@ -1,0 +1,3 @@
+// The workflow bundle's entry point: every workflow type the worker registers.
+export { deploy } from './deploy';
+export { down } from './down';
