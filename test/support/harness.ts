@@ -12,7 +12,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { createDockflowWorker, workflowsSource } from '../../workers/worker';
 import { Label } from '../../src/model/labels';
-import { ensureTestImage } from './images';
+import { ensureBaseImage } from '../../src/demo/base-image';
+import { demuxLogs } from '../../activities/docker';
+export { BASE_IMAGE as TEST_IMAGE } from '../../src/demo/base-image';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -52,7 +54,7 @@ const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noo
 
 export async function startTestBed(taskQueue: string, options: { dbFilename?: string } = {}): Promise<TestBed> {
   const docker = await dockerOrFail();
-  await ensureTestImage(docker);
+  await ensureBaseImage(docker);
   const env = await startDevServer({ dbFilename: options.dbFilename });
   const address = env.address;
   const bundlePath = await workflowBundlePath();
@@ -169,4 +171,17 @@ export async function freePort(): Promise<number> {
     });
     server.on('error', reject);
   });
+}
+
+/** Run a command in a running container and return its output (stdout and stderr). */
+export async function execIn(docker: Docker, container: string, cmd: string[]): Promise<string> {
+  const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+  });
+  return demuxLogs(Buffer.concat(chunks));
 }

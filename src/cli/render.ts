@@ -1,0 +1,22 @@
+/** Terminal rendering of progress: colours only on a TTY without NO_COLOR. */
+import type { Progress, StepState } from '../messages';
+
+const useColour = () => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
+const paint = (code: number, text: string) => (useColour() ? `\u001b[${code}m${text}\u001b[0m` : text);
+
+const MARK: Record<StepState, string> = { pending: '·', running: '…', done: '✔', failed: '✘' };
+const COLOUR: Record<StepState, number> = { pending: 90, running: 33, done: 32, failed: 31 };
+
+/** Prints each step once when it starts and once when it ends. */
+export function progressPrinter(write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {
+  const seen = new Map<number, StepState>();
+  return (progress: Progress) => {
+    for (const step of progress.steps) {
+      if (seen.get(step.id) === step.state) continue;
+      seen.set(step.id, step.state);
+      const took = step.finishedAt && step.startedAt ? ` ${((step.finishedAt - step.startedAt) / 1000).toFixed(1)}s` : '';
+      const detail = step.state === 'failed' && step.detail ? `\n    ${step.detail.replace(/\n/g, '\n    ')}` : '';
+      write(`${paint(COLOUR[step.state], MARK[step.state])} ${step.title}${took}${detail}`);
+    }
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Starting and following dockflow operations from a Temporal client: what the
+ * CLI uses, and what any script can use.
+ */
+import { Connection, WorkflowClient, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { TemporalSettings } from '../temporal/settings';
+import type { DeployInput, DownInput } from '../model/input';
+import { progressQuery, type Progress } from '../messages';
+
+export async function connectClient(settings: TemporalSettings): Promise<{ client: WorkflowClient; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address: settings.address });
+  return { client: new WorkflowClient({ connection, namespace: settings.namespace }), close: () => connection.close() };
+}
+
+/** Workflow IDs say what runs on which project, so the UI's list reads well. */
+export function operationId(kind: string, project: string, now = new Date()): string {
+  return `${kind}-${project}-${now.toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}`;
+}
+
+export async function startDeploy(client: WorkflowClient, taskQueue: string, project: string, input: DeployInput): Promise<WorkflowHandle> {
+  return client.start('deploy', { taskQueue, workflowId: operationId(input.dryRun ? 'plan' : 'deploy', project), args: [input] });
+}
+
+export async function startDown(client: WorkflowClient, taskQueue: string, input: DownInput): Promise<WorkflowHandle> {
+  return client.start('down', { taskQueue, workflowId: operationId('down', input.project), args: [input] });
+}
+
+/**
+ * Poll the workflow's progress query and report each step when it changes
+ * state, until the workflow closes. Returns the workflow's result.
+ */
+export async function follow<T>(handle: WorkflowHandle, onProgress: (p: Progress) => void, intervalMs = 500): Promise<T> {
+  let settled = false;
+  const result = handle.result().finally(() => {
+    settled = true;
+  });
+  result.catch(() => undefined);
+  while (!settled) {
+    try {
+      onProgress(await handle.query(progressQuery));
+    } catch {
+      // The query fails until the first workflow task ran, and after the workflow closed.
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, intervalMs))]);
+  }
+  try {
+    onProgress(await handle.query(progressQuery));
+  } catch {
+    // closed workflows may not answer queries on every server; the result still counts
+  }
+  return (await result) as T;
+}
+
+/** The message a user needs from a failed workflow: the innermost cause. */
+export function failureMessage(err: unknown): string {
+  let current: unknown = err instanceof WorkflowFailedError ? err.cause ?? err : err;
+  let message = current instanceof Error ? current.message : String(current);
+  while (typeof current === 'object' && current !== null && 'cause' in current && (current as { cause?: unknown }).cause) {
+    current = (current as { cause: unknown }).cause;
+    if (current instanceof Error && current.message) message = current.message;
+  }
+  return message;
+}

@@ -1,0 +1,92 @@
+/** The pure builder from spec to Docker create body, asserted as data. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { containerCreateOptions, extraNetworks } from '../../src/docker/container-config';
+import type { ServiceSpec, StackSpec } from '../../src/model/spec';
+
+const api: ServiceSpec = {
+  name: 'api',
+  image: 'shop-api',
+  pullPolicy: 'missing',
+  command: ['uvicorn', 'main:app'],
+  environment: { DB: 'postgres', TOKEN: 's3cret' },
+  ports: [
+    { target: 8000, published: '8000', hostIp: '127.0.0.1', protocol: 'tcp' },
+    { target: 9000, protocol: 'udp' },
+  ],
+  expose: ['8080'],
+  volumes: [
+    { type: 'volume', source: 'data', target: '/data', readOnly: false },
+    { type: 'bind', source: '/srv/shop/config', target: '/config', readOnly: true },
+    { type: 'tmpfs', target: '/run', readOnly: false, tmpfsSizeBytes: 1048576 },
+  ],
+  tmpfs: ['/tmp:size=64m'],
+  networks: { backend: { aliases: ['api.internal'] }, default: { aliases: [] } },
+  dependsOn: {},
+  healthcheck: { test: ['CMD-SHELL', 'wget -q -O /dev/null http://localhost:8000/health'], intervalMs: 5000, timeoutMs: 2000, retries: 3, startPeriodMs: 10000, disable: false },
+  restart: 'unless-stopped',
+  profiles: [],
+  labels: { team: 'core' },
+  user: '1000:1000',
+  readOnly: true,
+  capAdd: ['NET_BIND_SERVICE'],
+  capDrop: ['ALL'],
+  securityOpt: ['no-new-privileges:true'],
+  logging: { driver: 'json-file', options: { 'max-size': '10m' } },
+  deploy: { replicas: 1, resources: { limits: { cpus: 0.5, memoryBytes: 536870912 } } },
+  stopGracePeriodMs: 20000,
+  stopSignal: 'SIGTERM',
+  extraHosts: ['host.docker.internal:host-gateway'],
+  extensions: {},
+};
+
+const spec: StackSpec = {
+  project: 'shop',
+  workingDir: '/srv/shop',
+  composeFiles: ['/srv/shop/docker-compose.yml'],
+  services: { api },
+  networks: {
+    backend: { name: 'shop_backend', external: false, driverOpts: {}, internal: true, labels: {} },
+    default: { name: 'shop_default', external: false, driverOpts: {}, internal: false, labels: {} },
+  },
+  volumes: { data: { name: 'shop_data', external: false, driverOpts: {}, labels: {} } },
+  extensions: {},
+};
+
+describe('containerCreateOptions', () => {
+  const body = containerCreateOptions(spec, api, { project: 'shop', service: 'api', number: 1, configHash: 'abc', imageId: 'sha256:img', operation: 'deploy-shop-1' }, 'shop-api-1');
+
+  it('pins the resolved image ID and carries compose and dockflow labels', () => {
+    assert.equal(body.Image, 'sha256:img');
+    assert.equal(body.name, 'shop-api-1');
+    assert.equal(body.Labels?.['com.docker.compose.project'], 'shop');
+    assert.equal(body.Labels?.['com.docker.compose.service'], 'api');
+    assert.equal(body.Labels?.['com.docker.compose.container-number'], '1');
+    assert.equal(body.Labels?.['com.docker.compose.oneoff'], 'False');
+    assert.equal(body.Labels?.['io.dockflow.config-hash'], 'abc');
+    assert.equal(body.Labels?.team, 'core');
+  });
+
+  it('maps ports, mounts, healthcheck and hardening options', () => {
+    assert.deepEqual(body.Env, ['DB=postgres', 'TOKEN=s3cret']);
+    assert.deepEqual(body.ExposedPorts, { '8000/tcp': {}, '9000/udp': {}, '8080/tcp': {} });
+    assert.deepEqual(body.HostConfig?.PortBindings, { '8000/tcp': [{ HostIp: '127.0.0.1', HostPort: '8000' }], '9000/udp': [{ HostIp: '', HostPort: '' }] });
+    assert.deepEqual(body.HostConfig?.Binds, ['shop_data:/data:rw', '/srv/shop/config:/config:ro']);
+    assert.deepEqual(body.HostConfig?.Tmpfs, { '/run': 'size=1048576', '/tmp': 'size=64m' });
+    assert.deepEqual(body.Healthcheck, { Test: ['CMD-SHELL', 'wget -q -O /dev/null http://localhost:8000/health'], Interval: 5e9, Timeout: 2e9, Retries: 3, StartPeriod: 1e10 });
+    assert.deepEqual(body.HostConfig?.RestartPolicy, { Name: 'unless-stopped' });
+    assert.equal(body.HostConfig?.ReadonlyRootfs, true);
+    assert.deepEqual(body.HostConfig?.CapDrop, ['ALL']);
+    assert.equal(body.HostConfig?.NanoCpus, 500000000);
+    assert.equal(body.HostConfig?.Memory, 536870912);
+    assert.deepEqual(body.HostConfig?.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m' } });
+    assert.equal(body.StopTimeout, 20);
+    assert.equal(body.User, '1000:1000');
+  });
+
+  it('attaches the first network at create with the service alias, the rest afterwards', () => {
+    assert.equal(body.HostConfig?.NetworkMode, 'shop_backend');
+    assert.deepEqual(body.NetworkingConfig, { EndpointsConfig: { shop_backend: { Aliases: ['api', 'api.internal'] } } });
+    assert.deepEqual(extraNetworks(spec, api), [{ network: 'shop_default', aliases: ['api'] }]);
+  });
+});
