@@ -14,7 +14,7 @@ import type { StackSpec } from '../src/model/spec';
 import type { ObservedContainer, ObservedProject } from '../src/model/observed';
 import { Label, MANAGED_BY } from '../src/model/labels';
 import { containerName, replacementName } from '../src/model/names';
-import { containerCreateOptions, endpointConfigFor, extraNetworks } from '../src/docker/container-config';
+import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
 
 export interface DockerActivityDeps {
@@ -178,10 +178,10 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     return docker.listContainers({ all: true, filters: { label: [`${Label.project}=${project}`, ...extra] } });
   }
 
-  async function connectExtraNetworks(spec: StackSpec, service: string, id: string): Promise<void> {
+  async function connectExtraNetworks(spec: StackSpec, service: string, id: string, withAliases = true): Promise<void> {
     const info = await docker.getContainer(id).inspect();
     const attached = new Set(Object.keys(info.NetworkSettings.Networks ?? {}));
-    for (const a of extraNetworks(spec, spec.services[service])) {
+    for (const a of extraNetworks(spec, spec.services[service], withAliases)) {
       if (attached.has(a.network)) continue;
       try {
         await docker.getNetwork(a.network).connect({ Container: id, EndpointConfig: endpointConfigFor(a) });
@@ -208,13 +208,14 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     }
   }
 
-  async function createContainer(spec: StackSpec, input: ConvergeInput, name: string): Promise<string> {
+  async function createContainer(spec: StackSpec, input: ConvergeInput, name: string, withAliases = true): Promise<string> {
     const service = spec.services[input.service];
     const body = containerCreateOptions(
       spec,
       service,
       { project: spec.project, service: input.service, number: input.number, configHash: input.configHash, imageId: input.imageId, operation: input.operation },
       name,
+      withAliases,
     );
     if (name !== containerName(spec.project, service, input.number)) {
       body.Labels = { ...body.Labels, [Label.replaces]: containerName(spec.project, service, input.number) };
@@ -491,6 +492,116 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       }
     },
 
+    /**
+     * start-first, step 1: the replacement runs beside the old container but
+     * joins its networks without the service's aliases, so no client reaches
+     * it before it is healthy. Idempotent by its deterministic name.
+     */
+    async startReplacement(input: ConvergeInput): Promise<ContainerRef> {
+      const { spec } = input;
+      const canonical = containerName(spec.project, spec.services[input.service], input.number);
+      const next = replacementName(canonical, input.configHash);
+      const existing = await inspectOrUndefined(next);
+      const id = existing?.Id ?? (await createContainer(spec, input, next, false));
+      await connectExtraNetworks(spec, input.service, id, false);
+      const info = existing ?? (await docker.getContainer(id).inspect());
+      if (!info.State.Running) await startContainer(input.service, id, next);
+      return { id, name: next };
+    },
+
+    /**
+     * start-first, step 2: give the healthy replacement the service's aliases
+     * (a reconnect keeps its address), then take the old container out of
+     * service discovery by disconnecting it. The new one answers for the
+     * alias before the old one stops doing so, so the alias never resolves
+     * to nothing.
+     */
+    async promoteReplacement(input: { spec: StackSpec; service: string; number: number; configHash: string }): Promise<void> {
+      const { spec } = input;
+      const service = spec.services[input.service];
+      const canonical = containerName(spec.project, service, input.number);
+      const next = replacementName(canonical, input.configHash);
+      const replacement = await inspectOrUndefined(next);
+      if (replacement) {
+        for (const a of networkAttachments(spec, service, true)) {
+          const endpoint = replacement.NetworkSettings.Networks?.[a.network];
+          const hasAliases = a.aliases.every((alias) => endpoint?.Aliases?.includes(alias));
+          if (endpoint && hasAliases) continue;
+          if (endpoint) await docker.getNetwork(a.network).disconnect({ Container: replacement.Id, Force: true }).catch(ignoreNotConnected);
+          await docker
+            .getNetwork(a.network)
+            .connect({ Container: replacement.Id, EndpointConfig: { ...endpointConfigFor(a), ...(endpoint?.IPAddress ? { IPAMConfig: { IPv4Address: endpoint.IPAddress } } : {}) } })
+            .catch(ignoreAlreadyConnected);
+        }
+      }
+      const old = await inspectOrUndefined(canonical);
+      if (old && (old.Config.Labels ?? {})[Label.configHash] !== input.configHash) {
+        for (const network of Object.keys(old.NetworkSettings.Networks ?? {})) {
+          await docker.getNetwork(network).disconnect({ Container: old.Id, Force: true }).catch(ignoreNotConnected);
+        }
+      }
+    },
+
+    /**
+     * start-first, step 3: stop the old container (its stop_signal, then
+     * stop_grace_period to finish in-flight work), remove it, and give the
+     * replacement the canonical name. Safe to repeat at any point.
+     */
+    async retireAndRename(input: { spec: StackSpec; service: string; number: number; configHash: string }): Promise<ContainerRef> {
+      const { spec } = input;
+      const service = spec.services[input.service];
+      const canonical = containerName(spec.project, service, input.number);
+      const next = replacementName(canonical, input.configHash);
+      const old = await inspectOrUndefined(canonical);
+      if (old && (old.Config.Labels ?? {})[Label.configHash] === input.configHash) return { id: old.Id, name: canonical };
+      const replacement = await inspectOrUndefined(next);
+      if (!replacement) throw ApplicationFailure.nonRetryable(`service ${input.service}: replacement ${next} vanished before it took over`, ErrorType.unhealthy);
+      if (old) {
+        heartbeat({ step: `stop ${canonical}` });
+        await removeById(old.Id, service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined);
+      }
+      await docker.getContainer(replacement.Id).rename({ name: canonical });
+      return { id: replacement.Id, name: canonical };
+    },
+
+    /** After a monitor window: the container must still run, and be healthy if it has a healthcheck. */
+    async checkContainer(input: { service: string; name: string }): Promise<void> {
+      const info = await inspectOrUndefined(input.name);
+      if (!info || !info.State.Running) {
+        const tail = info ? await logTail(docker, info.Id, 10) : '';
+        throw ApplicationFailure.nonRetryable(
+          `service ${input.service}: ${input.name} stopped during the monitor window${info ? ` (exit code ${info.State.ExitCode})` : ''}${tail ? `; last log lines:\n${tail}` : ''}`,
+          ErrorType.unhealthy,
+        );
+      }
+      const health = info.State.Health;
+      if (health && health.Status !== 'healthy') {
+        const last = (health.Log ?? []).at(-1)?.Output?.trim() || '(none)';
+        throw ApplicationFailure.nonRetryable(
+          `service ${input.service}: ${input.name} became ${health.Status} during the monitor window; last health output: ${last}`,
+          ErrorType.unhealthy,
+        );
+      }
+    },
+
+    /** Send a signal to (or restart) every running container of a service, e.g. SIGHUP to nginx after its upstream moved. */
+    async nudgeService(input: { project: string; service: string; signal?: string; restart?: boolean }): Promise<string[]> {
+      const containers = await listProjectContainers(input.project, [`${Label.service}=${input.service}`, `${Label.oneoff}=False`]);
+      const touched: string[] = [];
+      for (const c of containers) {
+        if (c.State !== 'running') continue;
+        if (input.restart) await docker.getContainer(c.Id).restart();
+        else await docker.getContainer(c.Id).kill({ signal: input.signal ?? 'SIGHUP' });
+        touched.push((c.Names?.[0] ?? c.Id).replace(/^\//, ''));
+      }
+      return touched;
+    },
+
+    /** Whether an image ID (e.g. a revision's) is still on the host. */
+    async imageExists(id: string): Promise<boolean> {
+      return (await imageIdOrUndefined(id)) !== undefined;
+    },
+
     /** Remove a project's containers (and networks; volumes when asked), found by labels. */
     async downProject(input: { project: string; volumes: boolean }): Promise<{ removed: string[] }> {
       const removed: string[] = [];
@@ -556,4 +667,14 @@ export function messageOf(err: unknown): string {
     if (err instanceof Error) return err.message;
   }
   return String(err);
+}
+
+function ignoreNotConnected(err: unknown): void {
+  if (statusOf(err) === 404 || /is not connected/i.test(messageOf(err))) return;
+  throw err;
+}
+
+function ignoreAlreadyConnected(err: unknown): void {
+  if (/already exists|already attached/i.test(messageOf(err))) return;
+  throw err;
 }

@@ -11,6 +11,8 @@ import type { TemporalSettings } from '../src/temporal/settings';
 export interface DockflowWorkerOptions extends TemporalSettings {
   /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock). */
   docker?: Docker;
+  /** Revision ledger directory; default DOCKFLOW_STATE_DIR or /var/lib/dockflow. */
+  stateDir?: string;
   /** A pre-built workflow bundle (tests, production images); built from workflows/ when absent. */
   workflowBundlePath?: string;
   connection?: NativeConnection;
@@ -30,7 +32,7 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsSource() }),
-    activities: createActivities({ docker }),
+    activities: createActivities({ docker, stateDir: options.stateDir }),
     ...options.workerOptions,
   });
   return { worker, connection, ownsConnection: !options.connection };

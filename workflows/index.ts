@@ -1,3 +1,5 @@
 // The workflow bundle's entry point: every workflow type the worker registers.
 export { deploy } from './deploy';
 export { down } from './down';
+export { update } from './update';
+export { rollback, history } from './rollback';

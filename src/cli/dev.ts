@@ -39,6 +39,8 @@ export async function runDev(options: DevOptions): Promise<void> {
     taskQueue: DEFAULT_TASK_QUEUE,
     connection: env.nativeConnection,
     docker,
+    // The dev setup keeps its revision ledger beside its Temporal database.
+    stateDir: process.env.DOCKFLOW_STATE_DIR || options.stateDir,
   });
   const running = worker.run();
   process.stderr.write(

@@ -8,7 +8,10 @@ import * as path from 'node:path';
 import Docker from 'dockerode';
 import { loadStack, ComposeError } from '../compose';
 import { temporalSettings } from '../temporal/settings';
-import { connectClient, failureMessage, follow, startDeploy, startDown } from '../client/operations';
+import { connectClient, failureMessage, follow, startDeploy, startDown, startHistory, startRollback, startUpdate } from '../client/operations';
+import { parseDuration } from '../compose';
+import type { UpdateResult } from '../../workflows/update';
+import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
 import { progressPrinter } from './render';
 import { createDockerActivities } from '../../activities/docker';
 import type { DeployResult } from '../../workflows/deploy';
@@ -118,29 +121,92 @@ Examples:
     .addHelpText('after', '\nExamples:\n  dockflow deploy -f docker-compose.yml --profile ui\n  dockflow deploy -f compose.yml -f compose.prod.yml --remove-orphans --detach')
     .action(async (opts) => {
       const { spec } = loadFromFlags(opts);
-      const settings = temporalSettings();
-      const { client, close } = await connectClient(settings);
-      try {
-        const handle = await startDeploy(client, settings.taskQueue, spec.project, {
-          spec,
-          dryRun: Boolean(opts.dryRun),
-          removeOrphans: Boolean(opts.removeOrphans),
-          build: Boolean(opts.build),
-          wait: opts.wait !== false,
-          ...(opts.healthTimeout ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
-        });
-        if (opts.detach) {
-          out(opts.json, { workflowId: handle.workflowId }, handle.workflowId);
-          return;
-        }
-        if (!opts.json) process.stderr.write(`${opts.dryRun ? 'planning' : 'deploying'} ${spec.project} (workflow ${handle.workflowId})\n`);
-        const result = await follow<DeployResult>(handle, opts.json || opts.dryRun ? () => undefined : progressPrinter());
-        out(opts.json, result, opts.dryRun ? result.plan : `${result.project}: ${result.operations} operation(s) applied\n${result.plan}`);
-      } catch (err) {
-        throw new OperationFailed(failureMessage(err));
-      } finally {
-        await close();
-      }
+      await runOperation<DeployResult>(
+        { ...opts, quiet: opts.dryRun, announce: opts.dryRun ? 'planning' : 'deploying' },
+        (client, queue) =>
+          startDeploy(client, queue, spec.project, {
+            spec,
+            dryRun: Boolean(opts.dryRun),
+            removeOrphans: Boolean(opts.removeOrphans),
+            build: Boolean(opts.build),
+            wait: opts.wait !== false,
+            ...(opts.healthTimeout ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
+          }),
+        (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied, now at revision ${r.revision}\n${r.plan}`),
+      );
+    });
+
+  program
+    .command('update')
+    .description('change one service (image, replicas) and roll it out with its update_config')
+    .requiredOption('-p, --project-name <name>', 'project name')
+    .argument('<service>', 'service to update')
+    .option('--image <image>', 'new image (on the host or pullable)')
+    .addOption(new Option('--scale <n>', 'new replica count').argParser(intArg))
+    .addOption(new Option('--parallelism <n>', 'containers replaced at once (0 = all)').argParser(intArg))
+    .addOption(new Option('--order <order>', 'replacement order').choices(['start-first', 'stop-first']))
+    .addOption(new Option('--delay <duration>', 'pause between batches, e.g. 5s').argParser(durationArg))
+    .addOption(new Option('--monitor <duration>', 'how long a new container must stay healthy, e.g. 10s').argParser(durationArg))
+    .addOption(new Option('--max-failure-ratio <ratio>', 'failed fraction tolerated (0..1)').argParser(Number))
+    .addOption(new Option('--failure-action <action>', 'what a failure does').choices(['rollback', 'pause', 'continue']))
+    .option('--allow-stop-first', 'fall back to stop-first when a fixed host port makes start-first impossible')
+    .option('-d, --detach', 'return the workflow ID without waiting')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  dockflow update -p shop web --image shop-web:2 --order start-first --monitor 10s\n  dockflow update -p shop worker --scale 4')
+    .action(async (service: string, opts) => {
+      const rollout = {
+        ...(opts.parallelism !== undefined ? { parallelism: opts.parallelism } : {}),
+        ...(opts.order ? { order: opts.order } : {}),
+        ...(opts.delay !== undefined ? { delayMs: opts.delay } : {}),
+        ...(opts.monitor !== undefined ? { monitorMs: opts.monitor } : {}),
+        ...(opts.maxFailureRatio !== undefined ? { maxFailureRatio: opts.maxFailureRatio } : {}),
+        ...(opts.failureAction ? { failureAction: opts.failureAction } : {}),
+        ...(opts.allowStopFirst ? { allowStopFirst: true } : {}),
+      };
+      await runOperation(opts, (client, queue) =>
+        startUpdate(client, queue, {
+          project: opts.projectName,
+          service,
+          ...(opts.image ? { image: opts.image } : {}),
+          ...(opts.scale !== undefined ? { scale: opts.scale } : {}),
+          rollout,
+        }),
+        (r: UpdateResult) => `${r.project}: ${r.service} updated, now at revision ${r.revision}\n${r.plan}`,
+      );
+    });
+
+  program
+    .command('rollback')
+    .description('restore an earlier revision from the host\'s ledger (exact image IDs, rolling)')
+    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(new Option('--to <revision>', 'revision number (default: the one before the current)').argParser(intArg))
+    .option('-d, --detach', 'return the workflow ID without waiting')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  dockflow rollback -p shop\n  dockflow rollback -p shop --to 3')
+    .action(async (opts) => {
+      await runOperation(
+        opts,
+        (client, queue) => startRollback(client, queue, { project: opts.projectName, ...(opts.to !== undefined ? { to: opts.to } : {}) }),
+        (r: RollbackResult) => `${r.project}: restored revision ${r.restored} as revision ${r.revision}\n${r.plan}`,
+      );
+    });
+
+  program
+    .command('history')
+    .description('list the project\'s revisions from the host\'s ledger')
+    .requiredOption('-p, --project-name <name>', 'project name')
+    .option('--json', 'machine-readable output')
+    .action(async (opts) => {
+      await runOperation(
+        { ...opts, quiet: true },
+        (client, queue) => startHistory(client, queue, { project: opts.projectName }),
+        (entries: HistoryEntry[]) =>
+          entries.length === 0
+            ? `no revisions of ${opts.projectName} in the ledger`
+            : entries
+                .map((e) => `${String(e.number).padStart(3)}  ${e.createdAt}  ${e.operation}${e.restoredFrom ? ` (to ${e.restoredFrom})` : ''}  ${e.workflowId}\n${e.changes.map((c) => `       ${c}`).join('\n')}`)
+                .join('\n'),
+      );
     });
 
   program
@@ -172,23 +238,55 @@ Examples:
     .option('-v, --volumes', 'also remove the project\'s named volumes')
     .option('--json', 'machine-readable output')
     .action(async (opts) => {
-      const settings = temporalSettings();
-      const { client, close } = await connectClient(settings);
-      try {
-        const handle = await startDown(client, settings.taskQueue, { project: opts.projectName, volumes: Boolean(opts.volumes) });
-        const result = await follow<{ removed: string[] }>(handle, opts.json ? () => undefined : progressPrinter());
-        out(opts.json, result, result.removed.length ? `removed ${result.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`);
-      } catch (err) {
-        throw new OperationFailed(failureMessage(err));
-      } finally {
-        await close();
-      }
+      await runOperation<{ removed: string[] }>(
+        opts,
+        (client, queue) => startDown(client, queue, { project: opts.projectName, volumes: Boolean(opts.volumes) }),
+        (r) => (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`),
+      );
     });
 
   return program;
 }
 
 class OperationFailed extends Error {}
+
+function intArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`expected a whole number, got "${value}"`);
+  return n;
+}
+
+function durationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch {
+    throw new UsageError(`expected a duration such as 10s or 1m30s, got "${value}"`);
+  }
+}
+
+/** Start a workflow, follow its progress unless detached, print its result. */
+async function runOperation<R>(
+  opts: { detach?: boolean; json?: boolean; quiet?: boolean; announce?: string },
+  start: (client: import('@temporalio/client').WorkflowClient, taskQueue: string) => Promise<import('@temporalio/client').WorkflowHandle>,
+  render: (result: R) => string,
+): Promise<void> {
+  const settings = temporalSettings();
+  const { client, close } = await connectClient(settings);
+  try {
+    const handle = await start(client, settings.taskQueue);
+    if (opts.detach) {
+      out(Boolean(opts.json), { workflowId: handle.workflowId }, handle.workflowId);
+      return;
+    }
+    if (opts.announce && !opts.json) process.stderr.write(`${opts.announce} (workflow ${handle.workflowId})\n`);
+    const result = await follow<R>(handle, opts.json || opts.quiet ? () => undefined : progressPrinter());
+    out(Boolean(opts.json), result, render(result));
+  } catch (err) {
+    throw new OperationFailed(failureMessage(err));
+  } finally {
+    await close();
+  }
+}
 
 function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -4,7 +4,7 @@
  */
 import { Connection, WorkflowClient, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TemporalSettings } from '../temporal/settings';
-import type { DeployInput, DownInput } from '../model/input';
+import type { DeployInput, DownInput, HistoryInput, RollbackInput, UpdateInput } from '../model/input';
 import { progressQuery, type Progress } from '../messages';
 
 export async function connectClient(settings: TemporalSettings): Promise<{ client: WorkflowClient; close: () => Promise<void> }> {
@@ -14,11 +14,25 @@ export async function connectClient(settings: TemporalSettings): Promise<{ clien
 
 /** Workflow IDs say what runs on which project, so the UI's list reads well. */
 export function operationId(kind: string, project: string, now = new Date()): string {
-  return `${kind}-${project}-${now.toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}`;
+  // 20261122-120501-123: readable, sortable, and unique per project at millisecond resolution.
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').replace('.', '-').slice(0, 19);
+  return `${kind}-${project}-${stamp}`;
 }
 
 export async function startDeploy(client: WorkflowClient, taskQueue: string, project: string, input: DeployInput): Promise<WorkflowHandle> {
   return client.start('deploy', { taskQueue, workflowId: operationId(input.dryRun ? 'plan' : 'deploy', project), args: [input] });
+}
+
+export async function startUpdate(client: WorkflowClient, taskQueue: string, input: UpdateInput): Promise<WorkflowHandle> {
+  return client.start('update', { taskQueue, workflowId: operationId('update', input.project), args: [input] });
+}
+
+export async function startRollback(client: WorkflowClient, taskQueue: string, input: RollbackInput): Promise<WorkflowHandle> {
+  return client.start('rollback', { taskQueue, workflowId: operationId('rollback', input.project), args: [input] });
+}
+
+export async function startHistory(client: WorkflowClient, taskQueue: string, input: HistoryInput): Promise<WorkflowHandle> {
+  return client.start('history', { taskQueue, workflowId: operationId('history', input.project), args: [input] });
 }
 
 export async function startDown(client: WorkflowClient, taskQueue: string, input: DownInput): Promise<WorkflowHandle> {

@@ -60,14 +60,19 @@ export interface NetworkAttachment {
   ipv6Address?: string;
 }
 
-export function networkAttachments(spec: StackSpec, service: ServiceSpec): NetworkAttachment[] {
+/**
+ * With `withAliases` false the container joins its networks reachable only by
+ * its own name: a start-first replacement must not receive the service's
+ * traffic before it is healthy.
+ */
+export function networkAttachments(spec: StackSpec, service: ServiceSpec, withAliases = true): NetworkAttachment[] {
   return Object.keys(service.networks)
     .sort()
     .map((key) => {
       const n = service.networks[key];
       return {
         network: spec.networks[key]?.name ?? key,
-        aliases: networkAliases(service, key),
+        aliases: withAliases ? networkAliases(service, key) : [],
         ...(n.ipv4Address ? { ipv4Address: n.ipv4Address } : {}),
         ...(n.ipv6Address ? { ipv6Address: n.ipv6Address } : {}),
       };
@@ -122,7 +127,13 @@ export function healthcheckConfig(service: ServiceSpec): ContainerCreateOptions[
 }
 
 /** The full create body for one container of a service. */
-export function containerCreateOptions(spec: StackSpec, service: ServiceSpec, id: ContainerIdentity, name: string): ContainerCreateOptions {
+export function containerCreateOptions(
+  spec: StackSpec,
+  service: ServiceSpec,
+  id: ContainerIdentity,
+  name: string,
+  withAliases = true,
+): ContainerCreateOptions {
   const ports = service.ports;
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostIp?: string; HostPort?: string }[]> = {};
@@ -139,7 +150,7 @@ export function containerCreateOptions(spec: StackSpec, service: ServiceSpec, id
     const [path, ...opts] = t.split(':');
     tmpfs[path] = opts.join(':');
   }
-  const attachments = networkAttachments(spec, service);
+  const attachments = networkAttachments(spec, service, withAliases);
   const primary = attachments[0];
   const limits = service.deploy.resources.limits;
   const reservations = service.deploy.resources.reservations;
@@ -183,8 +194,8 @@ export function containerCreateOptions(spec: StackSpec, service: ServiceSpec, id
 }
 
 /** Networks to connect after create, before start (all but the primary). */
-export function extraNetworks(spec: StackSpec, service: ServiceSpec): NetworkAttachment[] {
-  return networkAttachments(spec, service).slice(1);
+export function extraNetworks(spec: StackSpec, service: ServiceSpec, withAliases = true): NetworkAttachment[] {
+  return networkAttachments(spec, service, withAliases).slice(1);
 }
 
 export function endpointConfigFor(a: NetworkAttachment) {

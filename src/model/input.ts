@@ -58,3 +58,38 @@ export function formatZodError(error: z.ZodError, prefix = 'input'): string {
     })
     .join('\n');
 }
+
+const Rollout = z.strictObject({
+  parallelism: z.number().int().nonnegative().optional(),
+  order: z.enum(['start-first', 'stop-first']).optional(),
+  delayMs: z.number().int().nonnegative().optional(),
+  monitorMs: z.number().int().nonnegative().optional(),
+  maxFailureRatio: z.number().min(0).max(1).optional(),
+  failureAction: z.enum(['rollback', 'pause', 'continue']).optional(),
+  /** Fall back to stop-first for a service that publishes a fixed host port. Default false. */
+  allowStopFirst: z.boolean().optional(),
+});
+
+export const UpdateInput = z.strictObject({
+  project: z.string().min(1),
+  service: z.string().min(1),
+  /** New image reference for the service; must be on the host or pullable. */
+  image: z.string().min(1).optional(),
+  /** New replica count. */
+  scale: z.number().int().nonnegative().optional(),
+  /** Overrides of the service's deploy.update_config. */
+  rollout: Rollout.optional(),
+  healthTimeoutSeconds: z.number().positive().optional(),
+});
+export type UpdateInput = z.input<typeof UpdateInput>;
+
+export const RollbackInput = z.strictObject({
+  project: z.string().min(1),
+  /** Revision to restore; default: the one before the current revision. */
+  to: z.number().int().positive().optional(),
+  healthTimeoutSeconds: z.number().positive().optional(),
+});
+export type RollbackInput = z.input<typeof RollbackInput>;
+
+export const HistoryInput = z.strictObject({ project: z.string().min(1) });
+export type HistoryInput = z.input<typeof HistoryInput>;

@@ -34,6 +34,8 @@ export interface TestBed {
   address: string;
   bundlePath: string;
   taskQueue: string;
+  /** The revision ledger's directory for this test bed's workers. */
+  stateDir: string;
   teardown(): Promise<void>;
 }
 
@@ -52,7 +54,7 @@ export async function workflowBundlePath(): Promise<string> {
 const noop = () => undefined;
 const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };
 
-export async function startTestBed(taskQueue: string, options: { dbFilename?: string } = {}): Promise<TestBed> {
+export async function startTestBed(taskQueue: string, options: { dbFilename?: string; stateDir?: string } = {}): Promise<TestBed> {
   const docker = await dockerOrFail();
   await ensureBaseImage(docker);
   const env = await startDevServer({ dbFilename: options.dbFilename });
@@ -64,6 +66,7 @@ export async function startTestBed(taskQueue: string, options: { dbFilename?: st
     address,
     bundlePath,
     taskQueue,
+    stateDir: options.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-state-')),
     teardown: () => env.teardown(),
   };
 }
@@ -77,6 +80,7 @@ export async function startWorker(bed: TestBed): Promise<() => Promise<void>> {
     connection: bed.env.nativeConnection,
     docker: bed.docker,
     workflowBundlePath: bed.bundlePath,
+    stateDir: bed.stateDir,
   });
   const running = worker.run();
   return async () => {
@@ -97,6 +101,7 @@ export async function spawnWorker(bed: TestBed): Promise<ChildProcess> {
       TEMPORAL_NAMESPACE: 'default',
       DOCKFLOW_TASK_QUEUE: bed.taskQueue,
       DOCKFLOW_WORKFLOW_BUNDLE: bed.bundlePath,
+      DOCKFLOW_STATE_DIR: bed.stateDir,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,47 @@
+/**
+ * dockflow's own compose extension, `x-dockflow`, on a service. The loader
+ * keeps `x-*` keys verbatim; this schema reads the part dockflow acts on and
+ * rejects keys it does not know, so a typo is an error and not a silent no-op.
+ */
+import { z } from 'zod';
+import type { ServiceSpec } from './spec';
+
+export const AfterReplaceAction = z.union([
+  z.strictObject({ service: z.string(), signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/, 'a signal name such as SIGHUP') }),
+  z.strictObject({ service: z.string(), action: z.literal('restart') }),
+]);
+export type AfterReplaceAction = z.infer<typeof AfterReplaceAction>;
+
+export const DockflowServiceExtension = z.strictObject({
+  update: z
+    .strictObject({
+      /**
+       * A service that publishes a fixed host port cannot run two containers at
+       * once, so start-first is impossible; with this set, dockflow falls back
+       * to stop-first instead of failing. Default false.
+       */
+      allow_stop_first: z.boolean().optional(),
+    })
+    .optional(),
+  /** What to do to other services once this one's containers were replaced (e.g. SIGHUP nginx). */
+  after_replace: z.array(AfterReplaceAction).optional(),
+  /** Backup settings (see docs/backups.md). */
+  backup: z.unknown().optional(),
+});
+export type DockflowServiceExtension = z.infer<typeof DockflowServiceExtension>;
+
+export function serviceExtension(service: ServiceSpec): DockflowServiceExtension {
+  const raw = service.extensions['x-dockflow'];
+  if (raw === undefined || raw === null) return {};
+  const parsed = DockflowServiceExtension.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`services.${service.name}.x-dockflow.${issue.path.join('.')}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** A fixed host port means only one container of the service can run at a time. */
+export function publishesFixedHostPort(service: ServiceSpec): boolean {
+  return service.ports.some((p) => p.published !== undefined && p.published !== '' && p.published !== '0');
+}

@@ -1,0 +1,331 @@
+/**
+ * The executor every operation that changes containers shares (deploy,
+ * update, rollback): observe → plan → execute, with rolling replacement of
+ * changed containers. Deterministic: all Docker work goes through activities.
+ */
+import { ApplicationFailure, proxyActivities, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ServiceSpec, StackSpec, UpdateConfigSpec } from '../src/model/spec';
+import { serviceSlice } from '../src/model/slice';
+import { publishesFixedHostPort, serviceExtension } from '../src/model/extensions';
+import { planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
+import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
+import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
+import { rootMessage, type ProgressTracker } from './progress';
+
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
+
+/** Quick Docker calls: a hung daemon call is abandoned after 2 minutes and retried. */
+export const docker = proxyActivities<Activities>({
+  startToCloseTimeout: '2m',
+  retry: { ...retry, maximumAttempts: 10 },
+});
+
+/** Builds and pulls report progress as they go; silence for 5 minutes means a dead worker. */
+export const images = proxyActivities<Activities>({
+  startToCloseTimeout: '60m',
+  heartbeatTimeout: '5m',
+  retry: { ...retry, maximumAttempts: 3 },
+});
+
+/**
+ * Health and completion waits poll and heartbeat every poll interval; a short
+ * heartbeat timeout lets a new worker take over a wait quickly after a crash.
+ */
+export const waits = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '10s',
+  retry: { ...retry, maximumAttempts: 20 },
+});
+
+/** Local file reads and writes on the worker host (compose files, the ledger). */
+export const host = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { ...retry, maximumAttempts: 5 },
+});
+
+export interface ApplyOptions {
+  removeOrphans: boolean;
+  /** Wait for every service with a healthcheck to be healthy. */
+  wait: boolean;
+  healthTimeoutSeconds?: number;
+  /** Overrides of update_config from the command line (`dockflow update --parallelism ...`). */
+  rollout?: RolloutOverrides;
+  /** Roll with rollback_config instead of update_config (when undoing a failed change). */
+  rollingBack?: boolean;
+}
+
+/**
+ * A rolling replacement whose failures exceeded max_failure_ratio. The
+ * caller decides what failure_action means for it (rollback needs the
+ * previous revision, which only the caller knows).
+ */
+export class RolloutFailure extends Error {
+  constructor(
+    readonly service: string,
+    readonly failureAction: RolloutSettings['failureAction'],
+    readonly causeMessage: string,
+  ) {
+    super(`service ${service}: update failed (${causeMessage})`);
+    this.name = 'RolloutFailure';
+  }
+}
+
+export async function observeAndPlan(
+  spec: StackSpec,
+  imageIds: Record<string, string>,
+  removeOrphans: boolean,
+  progress: ProgressTracker,
+): Promise<DeployPlan> {
+  const observed = await progress.step(`observe project ${spec.project}`, () => docker.observeProject(spec.project));
+  return planDeploy(spec, observed, imageIds, { removeOrphans });
+}
+
+/**
+ * Run a plan. Each service starts as soon as the services it depends on have
+ * met their condition; waits are memoised so a service several others depend
+ * on is waited for once.
+ */
+export async function executePlan(spec: StackSpec, plan: DeployPlan, options: ApplyOptions, progress: ProgressTracker): Promise<void> {
+  await progress.step('ensure networks and volumes', () => docker.ensureNetworksAndVolumes(spec));
+  const operation = workflowInfo().workflowId;
+  const converged = new Map<string, Promise<void>>();
+  const healthy = new Map<string, Promise<void>>();
+  const completed = new Map<string, Promise<void>>();
+  const steps = new Map(plan.services.map((s) => [s.service, s]));
+
+  const waitFor = (cache: Map<string, Promise<void>>, service: string, kind: 'healthy' | 'completed'): Promise<void> => {
+    let pending = cache.get(service);
+    if (!pending) {
+      pending = (async () => {
+        await converged.get(service);
+        const step = steps.get(service)!;
+        const budgetMs = waitBudgetMs(spec.services[service], options.healthTimeoutSeconds);
+        await Promise.all(
+          step.containers.map((name) =>
+            progress.step(`wait ${kind} ${name}`, () =>
+              kind === 'healthy' ? waits.waitHealthy({ service, name, budgetMs }) : waits.waitCompleted({ service, name, budgetMs }),
+            ),
+          ),
+        );
+      })();
+      // Marked handled here; settleAll at the end still reports the failure.
+      pending.catch(() => undefined);
+      cache.set(service, pending);
+    }
+    return pending;
+  };
+
+  const runService = async (step: ServiceStep): Promise<void> => {
+    for (const [dep, d] of Object.entries(step.dependsOn)) {
+      if (!steps.has(dep)) continue;
+      if (d.condition === 'service_healthy') await waitFor(healthy, dep, 'healthy');
+      else if (d.condition === 'service_completed_successfully') await waitFor(completed, dep, 'completed');
+      else await converged.get(dep);
+    }
+    const slice = serviceSlice(spec, step.service);
+    const rolling = step.operations.filter((op) => op.action === 'recreate');
+    const direct = step.operations.filter((op) => op.action !== 'recreate');
+    // Replicas of one service are independent of each other.
+    await Promise.all(direct.map((op) => progress.step(`${op.action} ${op.name} (${op.cause})`, () => applyOperation(slice, step, op, operation))));
+    if (rolling.length > 0) {
+      await rollingReplace(slice, step, rolling, options, operation, progress);
+      await afterReplace(spec, step.service, progress);
+    }
+  };
+
+  // Plan order is dependency order, so every dependency's promise exists before its dependants look it up.
+  for (const step of plan.services) {
+    const running = runService(step);
+    running.catch(() => undefined);
+    converged.set(step.service, running);
+  }
+  await settleAll([...converged.values()]);
+
+  if (options.wait) {
+    const finalWaits = plan.services
+      .filter((s) => s.hasHealthcheck && !s.oneShot && s.containers.length > 0)
+      .map((s) => waitFor(healthy, s.service, 'healthy'));
+    await settleAll(finalWaits);
+  }
+  // Waits that only a dependant started must also have settled before we report.
+  await settleAll([...healthy.values(), ...completed.values()]);
+
+  for (const op of plan.orphans) {
+    await progress.step(`remove ${op.name} (${op.cause})`, () => docker.removeContainer({ name: op.name, id: op.containerId }));
+  }
+}
+
+function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string): Promise<unknown> {
+  const service = spec.services[step.service];
+  const stopTimeoutSec = stopTimeout(service);
+  switch (op.action) {
+    case 'remove':
+      return docker.removeContainer({ name: op.name, id: op.containerId, stopTimeoutSec });
+    case 'restart':
+      return docker.restartContainer({ service: step.service, name: op.name, stopTimeoutSec });
+    case 'create':
+    case 'recreate':
+    case 'start':
+      return docker.convergeContainer(convergeInput(spec, step, op, operation));
+  }
+}
+
+function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string) {
+  return {
+    spec,
+    service: step.service,
+    number: op.number,
+    configHash: step.configHash,
+    imageId: step.imageId,
+    operation,
+    action: op.action as 'create' | 'recreate' | 'start',
+    oneShot: step.oneShot,
+  };
+}
+
+/**
+ * Replace a service's changed containers in batches of `parallelism`, with
+ * `delay` between batches, honouring `order`, `monitor`,
+ * `max_failure_ratio` and `failure_action`.
+ */
+async function rollingReplace(
+  spec: StackSpec,
+  step: ServiceStep,
+  ops: ContainerOperation[],
+  options: ApplyOptions,
+  operation: string,
+  progress: ProgressTracker,
+): Promise<void> {
+  const service = spec.services[step.service];
+  const base: UpdateConfigSpec | undefined = options.rollingBack ? (service.deploy.rollbackConfig ?? service.deploy.updateConfig) : service.deploy.updateConfig;
+  const settings = rolloutSettings(base, options.rollout);
+  let order = settings.order;
+  if (order === 'start-first' && publishesFixedHostPort(service)) {
+    if (!serviceExtension(service).update?.allow_stop_first && !options.rollout?.allowStopFirst) {
+      throw ApplicationFailure.nonRetryable(
+        `service ${step.service}: update order start-first needs the old and new container running at once, but the service publishes a fixed host port and Docker refuses a second bind. ` +
+          'Use deploy.update_config.order: stop-first, or allow the fallback with x-dockflow.update.allow_stop_first: true (or --allow-stop-first).',
+        ErrorType.invalidSpec,
+      );
+    }
+    order = 'stop-first';
+  }
+  const budgetMs = waitBudgetMs(service, options.healthTimeoutSeconds);
+  let failures = 0;
+  let firstFailure = '';
+  const batches = rolloutBatches(ops, settings.parallelism);
+  for (const [index, batch] of batches.entries()) {
+    const results = await Promise.allSettled(
+      batch.map((op) =>
+        progress.step(`${order} replace ${op.name} (${op.cause})`, () =>
+          order === 'start-first'
+            ? replaceStartFirst(spec, step, op, settings, budgetMs, operation)
+            : replaceStopFirst(spec, step, op, settings, budgetMs, operation),
+        ),
+      ),
+    );
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        failures += 1;
+        firstFailure ||= rootMessage(r.reason);
+      }
+    }
+    if (failures / ops.length > settings.maxFailureRatio && settings.failureAction !== 'continue') {
+      throw new RolloutFailure(step.service, settings.failureAction, firstFailure);
+    }
+    if (settings.delayMs > 0 && index < batches.length - 1) await sleep(settings.delayMs);
+  }
+}
+
+async function replaceStartFirst(
+  spec: StackSpec,
+  step: ServiceStep,
+  op: ContainerOperation,
+  settings: RolloutSettings,
+  budgetMs: number,
+  operation: string,
+): Promise<void> {
+  const replacement = await docker.startReplacement(convergeInput(spec, step, op, operation));
+  try {
+    await gate(step, replacement.name, settings, budgetMs);
+  } catch (err) {
+    // The old container never stopped serving: dropping the replacement is the whole undo.
+    await docker.removeContainer({ name: replacement.name });
+    throw err;
+  }
+  const target = { spec, service: step.service, number: op.number, configHash: step.configHash };
+  await docker.promoteReplacement(target);
+  await docker.retireAndRename(target);
+}
+
+async function replaceStopFirst(
+  spec: StackSpec,
+  step: ServiceStep,
+  op: ContainerOperation,
+  settings: RolloutSettings,
+  budgetMs: number,
+  operation: string,
+): Promise<void> {
+  const container = await docker.convergeContainer(convergeInput(spec, step, op, operation));
+  await gate(step, container.name, settings, budgetMs);
+}
+
+/** Health gate then monitor window: the new container must be healthy and stay so. */
+async function gate(step: ServiceStep, name: string, settings: RolloutSettings, budgetMs: number): Promise<void> {
+  if (step.hasHealthcheck) await waits.waitHealthy({ service: step.service, name, budgetMs });
+  if (settings.monitorMs > 0) await sleep(settings.monitorMs);
+  await docker.checkContainer({ service: step.service, name });
+}
+
+/** x-dockflow.after_replace: e.g. SIGHUP nginx, whose upstream IP just changed. */
+async function afterReplace(spec: StackSpec, serviceName: string, progress: ProgressTracker): Promise<void> {
+  for (const action of serviceExtension(spec.services[serviceName]).after_replace ?? []) {
+    if (!(action.service in spec.services)) continue;
+    const what = 'signal' in action ? `send ${action.signal} to ${action.service}` : `restart ${action.service}`;
+    await progress.step(`${what} (after ${serviceName} was replaced)`, () =>
+      docker.nudgeService({
+        project: spec.project,
+        service: action.service,
+        ...('signal' in action ? { signal: action.signal } : { restart: true }),
+      }),
+    );
+  }
+}
+
+function stopTimeout(service: ServiceSpec): number | undefined {
+  return service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined;
+}
+
+/**
+ * How long one container may take to become healthy: Docker's own verdict
+ * arrives after start_period + retries × (interval + timeout); the budget adds
+ * one more round and a margin so it only fires when Docker never decides.
+ */
+export function waitBudgetMs(service: ServiceSpec, overrideSeconds?: number): number {
+  if (overrideSeconds !== undefined) return overrideSeconds * 1000;
+  const hc = service.healthcheck;
+  const interval = hc?.intervalMs || 30_000;
+  const timeout = hc?.timeoutMs || 30_000;
+  const retries = hc?.retries ?? 3;
+  const startPeriod = hc?.startPeriodMs ?? 0;
+  return startPeriod + (retries + 1) * (interval + timeout) + 30_000;
+}
+
+/** Wait for every promise, then throw the first failure: nothing is left running behind a failure. */
+export async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** The failure type to report: the first ApplicationFailure type in the chain. */
+export function failureType(err: unknown, fallback: string): string {
+  let current: unknown = err;
+  while (typeof current === 'object' && current !== null) {
+    const type = (current as { type?: string }).type;
+    if (type) return type;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return fallback;
+}

@@ -1,0 +1,69 @@
+/**
+ * What deploy, update and rollback share about revisions: recording one,
+ * restoring one, and failing with an automatic rollback.
+ */
+import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import type { Revision, RevisionOperation } from '../src/model/revision';
+import type { StackSpec } from '../src/model/spec';
+import type { DeployPlan } from '../src/plan/deploy-plan';
+import { ErrorType } from '../src/errors';
+import { docker, executePlan, failureType, host, observeAndPlan, RolloutFailure } from './apply';
+import { rootMessage, type ProgressTracker } from './progress';
+
+export function changedServices(plan: DeployPlan): string[] {
+  return plan.services.filter((s) => s.operations.length > 0).map((s) => s.service);
+}
+
+export function revisionImageIds(revision: Revision): Record<string, string> {
+  return Object.fromEntries(Object.entries(revision.images).map(([service, image]) => [service, image.id]));
+}
+
+export function recordRevision(
+  progress: ProgressTracker,
+  input: { project: string; operation: RevisionOperation; spec: StackSpec; imageIds: Record<string, string>; changed: string[]; restoredFrom?: number },
+): Promise<Revision> {
+  return progress.step(`record revision of ${input.project}`, () => host.recordRevision({ ...input, workflowId: workflowInfo().workflowId }));
+}
+
+/**
+ * Put the project back to a recorded revision: its spec with its exact image
+ * IDs (no pull, no build), rolled with rollback_config. Services the revision
+ * did not have are removed.
+ */
+export async function restoreRevision(revision: Revision, progress: ProgressTracker, healthTimeoutSeconds?: number): Promise<DeployPlan> {
+  const imageIds = revisionImageIds(revision);
+  for (const [service, id] of Object.entries(imageIds)) {
+    const present = await docker.imageExists(id);
+    if (!present) {
+      throw ApplicationFailure.nonRetryable(
+        `revision ${revision.number} of ${revision.project}: image ${id} of service ${service} (${revision.images[service].ref}) is no longer on this host`,
+        ErrorType.imageUnavailable,
+      );
+    }
+  }
+  const plan = await observeAndPlan(revision.spec, imageIds, true, progress);
+  await executePlan(revision.spec, plan, { removeOrphans: true, wait: true, rollingBack: true, healthTimeoutSeconds }, progress);
+  return plan;
+}
+
+/**
+ * A change failed. With failure_action rollback and a previous revision, the
+ * whole project goes back to that revision (even if this workflow is being
+ * cancelled) before the workflow fails with both causes.
+ */
+export async function failAfterRollback(operation: string, project: string, err: unknown, previous: Revision | undefined, progress: ProgressTracker): Promise<never> {
+  const cause = rootMessage(err);
+  if (err instanceof RolloutFailure && err.failureAction === 'rollback') {
+    if (!previous) {
+      progress.phase('failed');
+      throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and there is no earlier revision to roll back to: ${cause}`, ErrorType.unhealthy);
+    }
+    progress.phase('rolling back');
+    await CancellationScope.nonCancellable(() => restoreRevision(previous, progress));
+    progress.phase('rolled back');
+    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and was rolled back to revision ${previous.number}: ${cause}`, 'RolledBack');
+  }
+  progress.phase('failed');
+  const paused = err instanceof RolloutFailure ? ' (update paused: containers replaced so far keep the new version)' : '';
+  throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed${paused}: ${cause}`, failureType(err, 'DeployFailed'));
+}

@@ -1,0 +1,64 @@
+/**
+ * update: change one service of a deployed project (image, replica count) and
+ * roll it out with its update_config, overridable per call. Starts from the
+ * project's current revision in the host's ledger.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import { UpdateInput, formatZodError } from '../src/model/input';
+import { serviceSlice } from '../src/model/slice';
+import { formatPlan } from '../src/plan/deploy-plan';
+import { ErrorType } from '../src/errors';
+import { ProgressTracker } from './progress';
+import { executePlan, host, images, observeAndPlan } from './apply';
+import { changedServices, failAfterRollback, recordRevision, revisionImageIds } from './revisions';
+
+export interface UpdateResult {
+  project: string;
+  service: string;
+  plan: string;
+  revision: number;
+}
+
+export async function update(rawInput: unknown): Promise<UpdateResult> {
+  const progress = new ProgressTracker('update', '');
+  const parsed = UpdateInput.safeParse(rawInput);
+  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid update input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
+  const input = parsed.data;
+  progress.project = input.project;
+
+  const current = await host.getRevision({ project: input.project });
+  if (!current) {
+    throw ApplicationFailure.nonRetryable(
+      `project ${input.project} has no revision in this host's ledger: deploy it with dockflow deploy first`,
+      ErrorType.invalidSpec,
+    );
+  }
+  const spec = structuredClone(current.spec);
+  const service = spec.services[input.service];
+  if (!service) {
+    throw ApplicationFailure.nonRetryable(
+      `project ${input.project} has no service ${input.service} (services: ${Object.keys(spec.services).sort().join(', ')})`,
+      ErrorType.invalidSpec,
+    );
+  }
+  const imageIds = revisionImageIds(current);
+  if (input.image !== undefined) {
+    service.image = input.image;
+    delete service.build;
+    imageIds[input.service] = (await progress.step(`pull ${input.image}`, () =>
+      images.ensureImage({ spec: serviceSlice(spec, input.service), service: input.service, forceBuild: false, lookupOnly: false }),
+    ))!;
+  }
+  if (input.scale !== undefined) service.deploy = { ...service.deploy, replicas: input.scale };
+
+  progress.phase('executing');
+  const plan = await observeAndPlan(spec, imageIds, false, progress);
+  try {
+    await executePlan(spec, plan, { removeOrphans: false, wait: true, rollout: input.rollout, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
+  } catch (err) {
+    return failAfterRollback('update', input.project, err, current, progress);
+  }
+  const revision = await recordRevision(progress, { project: input.project, operation: 'update', spec, imageIds, changed: changedServices(plan) });
+  progress.phase('done');
+  return { project: input.project, service: input.service, plan: formatPlan(plan), revision: revision.number };
+}
