@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { Context } from '@temporalio/activity';
 import { createComposeActivities } from './compose';
 import { createDockerActivities } from './docker';
 import { createLedgerActivities } from './ledger';
@@ -12,13 +13,42 @@ export interface ActivityDeps {
   stateDir?: string;
 }
 
+/** How often every running activity tells Temporal its worker is alive. */
+export const LIVENESS_HEARTBEAT_MS = 1000;
+
+/**
+ * Every activity heartbeats while it runs, whatever it is doing, so a worker
+ * that dies is noticed within the heartbeat timeout (seconds) instead of the
+ * start-to-close timeout (minutes), and its work is retried on another worker.
+ */
+function withLiveness<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: never[]) => {
+      let context: Context | undefined;
+      try {
+        context = Context.current();
+      } catch {
+        // Called directly (tests, the CLI's status): nothing to heartbeat to.
+      }
+      const timer = context ? setInterval(() => context!.heartbeat(), LIVENESS_HEARTBEAT_MS) : undefined;
+      try {
+        return await fn(...args);
+      } finally {
+        if (timer) clearInterval(timer);
+      }
+    };
+  }
+  return wrapped as T;
+}
+
 /** Every activity the dockflow worker registers, built from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return withLiveness({
     ...createComposeActivities(deps.env),
     ...createDockerActivities({ docker: deps.docker, pollIntervalMs: deps.pollIntervalMs }),
     ...createLedgerActivities({ docker: deps.docker, stateDir: deps.stateDir }),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

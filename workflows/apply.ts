@@ -15,32 +15,38 @@ import { rootMessage, type ProgressTracker } from './progress';
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
 
-/** Quick Docker calls: a hung daemon call is abandoned after 2 minutes and retried. */
+/**
+ * Every activity heartbeats about once a second while it runs
+ * (activities/index.ts), so a heartbeat timeout of a few seconds is how long
+ * a dead worker's step waits before another worker retries it.
+ */
+const LIVENESS_TIMEOUT = '6s';
+
+/** Docker calls: bounded by their own work; retried with backoff on transient errors. */
 export const docker = proxyActivities<Activities>({
-  startToCloseTimeout: '2m',
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 10 },
 });
 
-/** Builds and pulls report progress as they go; silence for 5 minutes means a dead worker. */
+/** Builds and pulls can take long; a few attempts, since "not found" is not retried at all. */
 export const images = proxyActivities<Activities>({
   startToCloseTimeout: '60m',
-  heartbeatTimeout: '5m',
+  heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 3 },
 });
 
-/**
- * Health and completion waits poll and heartbeat every poll interval; a short
- * heartbeat timeout lets a new worker take over a wait quickly after a crash.
- */
+/** Health and completion waits carry their own deadline (waitBudgetMs); retries only cover crashes and Docker hiccups. */
 export const waits = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
-  heartbeatTimeout: '10s',
+  heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 20 },
 });
 
 /** Local file reads and writes on the worker host (compose files, the ledger). */
 export const host = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 5 },
 });
 

@@ -6,7 +6,8 @@ import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
 import { ProgressTracker } from './progress';
 
 const docker = proxyActivities<Activities>({
-  startToCloseTimeout: '5m',
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '6s',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
 });
 

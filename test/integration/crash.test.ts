@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import { loadStack } from '../../src/compose';
 import { progressQuery } from '../../src/messages';
 import type { DeployResult } from '../../workflows/deploy';
@@ -14,6 +15,7 @@ import { killHard, nameOf, projectContainers, projectDir, removeProject, spawnWo
 
 const TASK_QUEUE = 'it-crash';
 const PROJECT = 'itcrash';
+const ROLL = 'itcrashroll';
 
 describe('worker crash mid-deploy', () => {
   let bed: TestBed;
@@ -27,6 +29,7 @@ describe('worker crash mid-deploy', () => {
   after(async () => {
     for (const w of workers) await killHard(w);
     await removeProject(bed.docker, PROJECT);
+    await removeProject(bed.docker, ROLL);
     await bed?.teardown();
   });
 
@@ -84,5 +87,74 @@ services:
     // Temporal records retries as the attempt number of the final start event.
     const retried = history.events?.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) ?? [];
     assert.ok(retried.length >= 1, 'the killed worker\'s activity was retried on the new worker');
+  });
+
+  it('finishes a start-first rolling update killed at three points: replacement started, monitor window, old one disconnected', async () => {
+    const compose = (release: string) => `
+name: ${ROLL}
+services:
+  web:
+    image: dockflow/busybox:1
+    command: ["sh", "-c", "echo ${release} > /www/index.html; sleep 1; exec httpd -f -p 80 -h /www"]
+    environment: {RELEASE: "${release}"}
+    deploy:
+      replicas: 3
+      update_config: {order: start-first, parallelism: 1, monitor: 4s}
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
+      interval: 1s
+      timeout: 1s
+      retries: 5
+`;
+    await removeProject(bed.docker, ROLL);
+    const dir = projectDir('roll', { 'docker-compose.yml': compose('1') });
+    const load = () => loadStack({ files: [`${dir}/docker-compose.yml`], environment: {} }).spec;
+    workers.push(await spawnWorker(bed));
+    await bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: 'it-crash-roll-1', args: [{ spec: load() }] });
+    fs.writeFileSync(`${dir}/docker-compose.yml`, compose('2'));
+    const handle = await bed.env.client.workflow.start('deploy', { taskQueue: TASK_QUEUE, workflowId: 'it-crash-roll-2', args: [{ spec: load() }] });
+
+    // Each point is a state of the host, observed through Docker, not through logs.
+    const points: { name: string; reached: () => Promise<boolean> }[] = [
+      {
+        name: 'replacement started, not yet healthy',
+        reached: async () => (await replacements()).some((c) => c.State.Running && c.State.Health?.Status !== 'healthy'),
+      },
+      {
+        name: 'replacement healthy, inside the monitor window',
+        reached: async () => (await replacements()).some((c) => c.State.Health?.Status === 'healthy'),
+      },
+      {
+        name: 'old container disconnected, not yet removed',
+        reached: async () => {
+          const all = await Promise.all((await projectContainers(bed.docker, ROLL)).map((c) => bed.docker.getContainer(c.Id).inspect()));
+          return all.some((c) => !c.Name.includes('_dockflow-next-') && Object.keys(c.NetworkSettings.Networks ?? {}).length === 0);
+        },
+      },
+    ];
+    const replacements = async () =>
+      Promise.all(
+        (await projectContainers(bed.docker, ROLL)).filter((c) => nameOf(c).includes('_dockflow-next-')).map((c) => bed.docker.getContainer(c.Id).inspect()),
+      );
+    for (const point of points) {
+      const deadline = Date.now() + 90_000;
+      let hit = false;
+      while (!hit && Date.now() < deadline) {
+        hit = await point.reached();
+        if (!hit) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(hit, `reached: ${point.name}`);
+      await killHard(workers.at(-1)!);
+      workers.push(await spawnWorker(bed));
+    }
+    await handle.result();
+    const containers = await projectContainers(bed.docker, ROLL);
+    assert.deepEqual(containers.map(nameOf), [`${ROLL}-web-1`, `${ROLL}-web-2`, `${ROLL}-web-3`], 'exactly the desired replicas, no leftovers');
+    for (const c of containers) {
+      const info = await bed.docker.getContainer(c.Id).inspect();
+      assert.ok(info.Config.Env.includes('RELEASE=2'), `${nameOf(c)} runs the new release`);
+      assert.equal(info.State.Running, true);
+      assert.ok(info.NetworkSettings.Networks?.[`${ROLL}_default`]?.Aliases?.includes('web'), `${nameOf(c)} answers for the alias`);
+    }
   });
 });
