@@ -3,6 +3,7 @@
  * the Temporal UI or a Schedule names files instead of sending a spec).
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { loadStack, ComposeError } from '../src/compose';
 import type { StackSpec } from '../src/model/spec';
 import { ErrorType } from '../src/errors';
 
@@ -17,7 +18,6 @@ export interface LoadProjectInput {
 export function createComposeActivities(env: Record<string, string | undefined> = process.env) {
   return {
     async loadProject(input: LoadProjectInput): Promise<{ spec: StackSpec; warnings: string[] }> {
-      const { loadStack, ComposeError } = await import('../src/compose');
       try {
         return loadStack({
           files: input.composeFiles,

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { createDockflowWorker, workflowsSource } from '../../workers/worker';
@@ -15,6 +15,9 @@ import { Label } from '../../src/model/labels';
 import { ensureBaseImage } from '../../src/demo/base-image';
 import { demuxLogs } from '../../activities/docker';
 export { BASE_IMAGE as TEST_IMAGE } from '../../src/demo/base-image';
+
+// Expected failures (the tests provoke them) would otherwise fill the output with WARN stack traces.
+Runtime.install({ logger: new DefaultLogger(process.env.DOCKFLOW_TEST_LOG_LEVEL === 'debug' ? 'DEBUG' : 'ERROR') });
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
