@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { StackSpec } from '../src/model/spec';
 import type { ObservedContainer, ObservedProject } from '../src/model/observed';
 import { Label, MANAGED_BY } from '../src/model/labels';
-import { containerName, replacementName } from '../src/model/names';
+import { containerName, replacementName, retiringName } from '../src/model/names';
 import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
 
@@ -190,6 +190,12 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
         if (!/already exists/i.test(messageOf(err))) throw err;
       }
     }
+  }
+
+  /** Attach (again) to a network with the given endpoint settings; a disconnect first when attached. */
+  async function reconnect(id: string, network: string, endpoint: object, attached: boolean): Promise<void> {
+    if (attached) await docker.getNetwork(network).disconnect({ Container: id, Force: true }).catch(ignoreNotConnected);
+    await docker.getNetwork(network).connect({ Container: id, EndpointConfig: endpoint }).catch(ignoreAlreadyConnected);
   }
 
   async function startContainer(service: string, id: string, name: string): Promise<void> {
@@ -510,11 +516,13 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     },
 
     /**
-     * start-first, step 2: give the healthy replacement the service's aliases
-     * (a reconnect keeps its address), then take the old container out of
-     * service discovery by disconnecting it. The new one answers for the
-     * alias before the old one stops doing so, so the alias never resolves
-     * to nothing.
+     * start-first, step 2: give the healthy replacement the service's aliases,
+     * then take the old container out of service discovery. The old one is
+     * reconnected without aliases rather than disconnected: Docker gives it
+     * back the address it just released, so connections already open to it
+     * finish instead of hanging, while DNS stops handing it out. The new one
+     * answers for the alias before the old one stops doing so, so the alias
+     * never resolves to nothing.
      */
     async promoteReplacement(input: { spec: StackSpec; service: string; number: number; configHash: string }): Promise<void> {
       const { spec } = input;
@@ -525,43 +533,39 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       if (replacement) {
         for (const a of networkAttachments(spec, service, true)) {
           const endpoint = replacement.NetworkSettings.Networks?.[a.network];
-          const hasAliases = a.aliases.every((alias) => endpoint?.Aliases?.includes(alias));
-          if (endpoint && hasAliases) continue;
-          if (endpoint) await docker.getNetwork(a.network).disconnect({ Container: replacement.Id, Force: true }).catch(ignoreNotConnected);
-          await docker
-            .getNetwork(a.network)
-            .connect({ Container: replacement.Id, EndpointConfig: { ...endpointConfigFor(a), ...(endpoint?.IPAddress ? { IPAMConfig: { IPv4Address: endpoint.IPAddress } } : {}) } })
-            .catch(ignoreAlreadyConnected);
+          if (endpoint && a.aliases.every((alias) => endpoint.Aliases?.includes(alias))) continue;
+          await reconnect(replacement.Id, a.network, endpointConfigFor(a), Boolean(endpoint));
         }
       }
       const old = await inspectOrUndefined(canonical);
       if (old && (old.Config.Labels ?? {})[Label.configHash] !== input.configHash) {
-        for (const network of Object.keys(old.NetworkSettings.Networks ?? {})) {
-          await docker.getNetwork(network).disconnect({ Container: old.Id, Force: true }).catch(ignoreNotConnected);
+        for (const [network, endpoint] of Object.entries(old.NetworkSettings.Networks ?? {})) {
+          if (!endpoint.Aliases?.includes(input.service)) continue;
+          await reconnect(old.Id, network, { Aliases: [] }, true);
         }
       }
     },
 
     /**
-     * start-first, step 3: stop the old container (its stop_signal, then
-     * stop_grace_period to finish in-flight work), remove it, and give the
-     * replacement the canonical name. Safe to repeat at any point.
+     * start-first, step 3: the old container steps aside under a retiring
+     * name and the replacement takes the canonical one. Safe to repeat.
+     * Returns the retiring container's name, to be drained and removed.
      */
-    async retireAndRename(input: { spec: StackSpec; service: string; number: number; configHash: string }): Promise<ContainerRef> {
+    async swapNames(input: { spec: StackSpec; service: string; number: number; configHash: string }): Promise<{ retiring?: string }> {
       const { spec } = input;
-      const service = spec.services[input.service];
-      const canonical = containerName(spec.project, service, input.number);
+      const canonical = containerName(spec.project, spec.services[input.service], input.number);
       const next = replacementName(canonical, input.configHash);
-      const old = await inspectOrUndefined(canonical);
-      if (old && (old.Config.Labels ?? {})[Label.configHash] === input.configHash) return { id: old.Id, name: canonical };
-      const replacement = await inspectOrUndefined(next);
-      if (!replacement) throw ApplicationFailure.nonRetryable(`service ${input.service}: replacement ${next} vanished before it took over`, ErrorType.unhealthy);
-      if (old) {
-        heartbeat({ step: `stop ${canonical}` });
-        await removeById(old.Id, service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined);
+      const retiring = retiringName(canonical, input.configHash);
+      const current = await inspectOrUndefined(canonical);
+      if (current && (current.Config.Labels ?? {})[Label.configHash] !== input.configHash) {
+        await docker.getContainer(current.Id).rename({ name: retiring });
       }
-      await docker.getContainer(replacement.Id).rename({ name: canonical });
-      return { id: replacement.Id, name: canonical };
+      const replacement = await inspectOrUndefined(next);
+      if (replacement) await docker.getContainer(replacement.Id).rename({ name: canonical });
+      else if (!(await inspectOrUndefined(canonical))) {
+        throw ApplicationFailure.nonRetryable(`service ${input.service}: replacement ${next} vanished before it took over`, ErrorType.unhealthy);
+      }
+      return (await inspectOrUndefined(retiring)) ? { retiring } : {};
     },
 
     /** After a monitor window: the container must still run, and be healthy if it has a healthcheck. */

@@ -7,7 +7,7 @@ import { ApplicationFailure, proxyActivities, sleep, workflowInfo, type RetryPol
 import type { Activities } from '../activities';
 import type { ServiceSpec, StackSpec, UpdateConfigSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
-import { publishesFixedHostPort, serviceExtension } from '../src/model/extensions';
+import { drainMs, publishesFixedHostPort, serviceExtension } from '../src/model/extensions';
 import { planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
 import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
@@ -218,32 +218,53 @@ async function rollingReplace(
     order = 'stop-first';
   }
   const budgetMs = waitBudgetMs(service, options.healthTimeoutSeconds);
+  const drain = drainMs(service);
+  // Old containers drain and stop in the background while later batches proceed: they no longer serve.
+  const retirements: Promise<unknown>[] = [];
   let failures = 0;
   let firstFailure = '';
   const batches = rolloutBatches(ops, settings.parallelism);
-  for (const [index, batch] of batches.entries()) {
-    const results = await Promise.allSettled(
-      batch.map((op) =>
-        progress.step(`${order} replace ${op.name} (${op.cause})`, () =>
-          order === 'start-first'
-            ? replaceStartFirst(spec, step, op, settings, budgetMs, operation)
-            : replaceStopFirst(spec, step, op, settings, budgetMs, operation),
+  try {
+    for (const [index, batch] of batches.entries()) {
+      const results = await Promise.allSettled(
+        batch.map((op) =>
+          progress.step(`${order} replace ${op.name} (${op.cause})`, async () => {
+            if (order === 'stop-first') return replaceStopFirst(spec, step, op, settings, budgetMs, operation);
+            const retiring = await replaceStartFirst(spec, step, op, settings, budgetMs, operation);
+            if (retiring) {
+              const retirement = progress.step(`drain and remove ${retiring}`, async () => {
+                await sleep(drain);
+                await docker.removeContainer({ name: retiring, stopTimeoutSec: stopTimeout(service) });
+              });
+              retirement.catch(() => undefined);
+              retirements.push(retirement);
+            }
+          }),
         ),
-      ),
-    );
-    for (const r of results) {
-      if (r.status === 'rejected') {
-        failures += 1;
-        firstFailure ||= rootMessage(r.reason);
+      );
+      for (const r of results) {
+        if (r.status === 'rejected') {
+          failures += 1;
+          firstFailure ||= rootMessage(r.reason);
+        }
       }
+      if (failures / ops.length > settings.maxFailureRatio && settings.failureAction !== 'continue') {
+        throw new RolloutFailure(step.service, settings.failureAction, firstFailure);
+      }
+      if (settings.delayMs > 0 && index < batches.length - 1) await sleep(settings.delayMs);
     }
-    if (failures / ops.length > settings.maxFailureRatio && settings.failureAction !== 'continue') {
-      throw new RolloutFailure(step.service, settings.failureAction, firstFailure);
-    }
-    if (settings.delayMs > 0 && index < batches.length - 1) await sleep(settings.delayMs);
+  } finally {
+    await Promise.allSettled(retirements);
   }
+  await settleAll(retirements);
 }
 
+/**
+ * start-first for one container: the replacement starts beside the old one
+ * without the service alias, passes its health gate and monitor window,
+ * takes the alias, and only then does the old one leave service discovery.
+ * Returns the old container's retiring name, still to be drained and removed.
+ */
 async function replaceStartFirst(
   spec: StackSpec,
   step: ServiceStep,
@@ -251,7 +272,7 @@ async function replaceStartFirst(
   settings: RolloutSettings,
   budgetMs: number,
   operation: string,
-): Promise<void> {
+): Promise<string | undefined> {
   const replacement = await docker.startReplacement(convergeInput(spec, step, op, operation));
   try {
     await gate(step, replacement.name, settings, budgetMs);
@@ -262,7 +283,8 @@ async function replaceStartFirst(
   }
   const target = { spec, service: step.service, number: op.number, configHash: step.configHash };
   await docker.promoteReplacement(target);
-  await docker.retireAndRename(target);
+  const { retiring } = await docker.swapNames(target);
+  return retiring;
 }
 
 async function replaceStopFirst(

@@ -33,7 +33,8 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
       ErrorType.invalidSpec,
     );
   }
-  const spec = structuredClone(current.spec);
+  // The workflow sandbox has no structuredClone; the spec is plain JSON anyway.
+  const spec: typeof current.spec = JSON.parse(JSON.stringify(current.spec));
   const service = spec.services[input.service];
   if (!service) {
     throw ApplicationFailure.nonRetryable(

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { ServiceSpec } from './spec';
+import { parseDuration } from '../compose/units';
 
 export const AfterReplaceAction = z.union([
   z.strictObject({ service: z.string(), signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/, 'a signal name such as SIGHUP') }),
@@ -21,6 +22,12 @@ export const DockflowServiceExtension = z.strictObject({
        * to stop-first instead of failing. Default false.
        */
       allow_stop_first: z.boolean().optional(),
+      /**
+       * How long an old container stays reachable by its address after it
+       * left service discovery, so requests already sent to it finish, before
+       * it gets its stop_signal. A duration such as "2s". Default 1s.
+       */
+      drain: z.union([z.string(), z.number()]).optional(),
     })
     .optional(),
   /** What to do to other services once this one's containers were replaced (e.g. SIGHUP nginx). */
@@ -44,4 +51,17 @@ export function serviceExtension(service: ServiceSpec): DockflowServiceExtension
 /** A fixed host port means only one container of the service can run at a time. */
 export function publishesFixedHostPort(service: ServiceSpec): boolean {
   return service.ports.some((p) => p.published !== undefined && p.published !== '' && p.published !== '0');
+}
+
+/** Default drain after an old container left service discovery. */
+export const DEFAULT_DRAIN_MS = 1000;
+
+export function drainMs(service: ServiceSpec): number {
+  const drain = serviceExtension(service).update?.drain;
+  if (drain === undefined) return DEFAULT_DRAIN_MS;
+  try {
+    return parseDuration(drain);
+  } catch (err) {
+    throw new Error(`services.${service.name}.x-dockflow.update.drain: ${(err as Error).message}`);
+  }
 }

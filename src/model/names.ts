@@ -21,6 +21,11 @@ export function replacementName(canonicalName: string, configHash: string): stri
 
 export const REPLACEMENT_MARKER = '_dockflow-next-';
 
+/** Name the old container steps aside to while it drains, so the replacement can take the canonical name. */
+export function retiringName(canonicalName: string, configHash: string): string {
+  return `${canonicalName}_dockflow-old-${configHash.slice(0, 12)}`;
+}
+
 /** Container numbers a service should have: 1..replicas (compose numbering). */
 export function desiredNumbers(replicas: number): number[] {
   return Array.from({ length: replicas }, (_, i) => i + 1);

@@ -26,6 +26,8 @@ const webService = (extra: string) => `
     command: ["sh", "-c", "echo \${RELEASE:-1} > /www/index.html; sleep 2; exec httpd -f -p 80 -h /www"]
     environment:
       RELEASE: "\${RELEASE:-1}"
+    # An init process forwards SIGTERM, so httpd stops at once instead of after the grace period.
+    init: true
     healthcheck:
       test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]
       interval: 1s
