@@ -13,6 +13,8 @@ import { parseDuration } from '../compose';
 import type { UpdateResult } from '../../workflows/update';
 import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
 import { progressPrinter } from './render';
+import { runDev } from './dev';
+import { runWorkerProcess } from '../../workers/main';
 import { createDockerActivities } from '../../activities/docker';
 import type { DeployResult } from '../../workflows/deploy';
 
@@ -91,7 +93,6 @@ Examples:
     .option('--port <port>', 'Temporal gRPC port', '7233')
     .option('--ui-port <port>', 'Temporal UI port', '8233')
     .action(async (opts) => {
-      const { runDev } = await import('./dev');
       await runDev({
         demo: Boolean(opts.demo),
         exitAfterDemo: Boolean(opts.exitAfterDemo),
@@ -105,7 +106,6 @@ Examples:
     .command('worker')
     .description('run a worker for this Docker host (TEMPORAL_ADDRESS, DOCKFLOW_TASK_QUEUE, DOCKER_HOST)')
     .action(async () => {
-      const { runWorkerProcess } = await import('../../workers/main');
       await runWorkerProcess();
     });
 

@@ -117,11 +117,21 @@ services:
     await removeProject(bed.docker, 'demo');
     const [port, uiPort, webPort] = [await freePort(), await freePort(), await freePort()];
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-dev-'));
-    const run = await dockflow(
+    const running = dockflow(
       ['dev', '--demo', '--exit-after-demo', '--state-dir', stateDir, '--port', String(port), '--ui-port', String(uiPort)],
       { DEMO_WEB_PORT: String(webPort) },
     );
+    // While it runs, the Temporal UI answers on the UI port.
+    let exited = false;
+    running.finally(() => (exited = true)).catch(() => undefined);
+    let uiPage = '';
+    while (!exited && !uiPage) {
+      uiPage = await fetch(`http://127.0.0.1:${uiPort}/`).then((r) => (r.ok ? r.text() : ''), () => '');
+      if (!uiPage) await new Promise((r) => setTimeout(r, 250));
+    }
+    const run = await running;
     assert.equal(run.code, 0, run.stderr);
+    assert.match(uiPage, /<html/i, 'the Temporal UI served its page');
     assert.match(run.stderr, new RegExp(`Temporal UI: +http://127\\.0\\.0\\.1:${uiPort}`));
     assert.match(run.stderr, /demo deployed: /);
     assert.ok(fs.existsSync(path.join(stateDir, 'temporal.db')), 'the dev server persisted to SQLite under the state dir');
