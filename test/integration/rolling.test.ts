@@ -4,17 +4,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import type Docker from 'dockerode';
 import { loadStack } from '../../src/compose';
 import { failureMessage } from '../../src/client/operations';
 import type { DeployResult } from '../../workflows/deploy';
 import type { UpdateResult } from '../../workflows/update';
 import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
 import type { StackSpec } from '../../src/model/spec';
-import { execIn, nameOf, projectContainers, projectDir, removeProject, startTestBed, startWorker, type TestBed } from '../support/harness';
+import { buildImage, execIn, nameOf, projectContainers, projectDir, removeProject, startTestBed, startWorker, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-rolling';
 const PROJECTS = ['itroll', 'itrb', 'itled', 'itproxy', 'itport'];
@@ -34,16 +31,6 @@ const webService = (extra: string) => `
       timeout: 1s
       retries: 3
 ${extra}`;
-
-async function buildImage(docker: Docker, tag: string, dockerfile: string): Promise<string> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-img-'));
-  fs.writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
-  const stream = await docker.buildImage({ context: dir, src: ['Dockerfile'] }, { t: tag });
-  await new Promise<void>((resolve, reject) =>
-    docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err || out.find((o) => o.error) ? reject(err ?? new Error(JSON.stringify(out))) : resolve())),
-  );
-  return (await docker.getImage(tag).inspect()).Id;
-}
 
 describe('rolling updates and revisions', () => {
   let bed: TestBed;

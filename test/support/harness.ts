@@ -193,3 +193,17 @@ export async function execIn(docker: Docker, container: string, cmd: string[]): 
   });
   return demuxLogs(Buffer.concat(chunks));
 }
+
+/** Build a small image from a Dockerfile text (FROM an image already on the host). */
+export async function buildImage(docker: Docker, tag: string, dockerfile: string): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-img-'));
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
+  const stream = await docker.buildImage({ context: dir, src: ['Dockerfile'] }, { t: tag });
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) =>
+      err || out.find((o) => o.error) ? reject(err ?? new Error(JSON.stringify(out))) : resolve(),
+    ),
+  );
+  fs.rmSync(dir, { recursive: true, force: true });
+  return (await docker.getImage(tag).inspect()).Id;
+}

@@ -1,0 +1,91 @@
+/**
+ * Records histories of real runs of every workflow type into
+ * test/histories/*.json, for the replay test. Run it after a deliberate
+ * change to workflow code (see docs/workflow-changes.md):
+ *
+ *   npm run record-histories
+ *
+ * It needs the test bed (Docker + the Temporal CLI), like the integration tests.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { findTemporalCli } from '../../src/temporal/settings';
+import { loadStack } from '../../src/compose';
+import { buildImage, projectDir, removeProject, startTestBed, startWorker } from '../support/harness';
+
+const TASK_QUEUE = 'record-histories';
+const OUT = path.resolve(__dirname);
+
+async function main(): Promise<void> {
+  const cli = findTemporalCli();
+  if (!cli) throw new Error('the Temporal CLI is needed to export histories: run scripts/testbed.sh temporal');
+  const bed = await startTestBed(TASK_QUEUE);
+  const stop = await startWorker(bed);
+  const project = 'rechist';
+  await buildImage(bed.docker, 'dockflow-test/broken:1', 'FROM dockflow/busybox:1\nENTRYPOINT ["sh", "-c", "echo broken release; exec sleep 3600", "--"]\n');
+  await removeProject(bed.docker, project);
+  const compose = (release: string, extra = '') => `
+name: ${project}
+services:
+  db:
+    image: dockflow/busybox:1
+    command: ["sh", "-c", "echo ok > /www/index.html; exec httpd -f -p 80 -h /www"]
+    init: true
+    healthcheck: {test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"], interval: 1s, retries: 5}
+  migrate:
+    image: dockflow/busybox:1
+    command: ["true"]
+    depends_on: {db: {condition: service_healthy}}
+  web:
+    image: dockflow/busybox:1
+    command: ["sh", "-c", "echo ${release} > /www/index.html; exec httpd -f -p 80 -h /www"]
+    init: true
+    environment: {RELEASE: "${release}"}
+    depends_on: {migrate: {condition: service_completed_successfully}}
+    healthcheck: {test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"], interval: 1s, retries: 3}
+    deploy:
+      replicas: 2
+      update_config: {order: start-first, failure_action: rollback}
+${extra}`;
+  const dir = projectDir(project, { 'docker-compose.yml': compose('1') });
+  const spec = (release: string) => {
+    fs.writeFileSync(path.join(dir, 'docker-compose.yml'), compose(release));
+    return loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} }).spec;
+  };
+  const scenarios: [string, string, unknown][] = [
+    ['deploy-create', 'deploy', { spec: spec('1') }],
+    ['deploy-noop', 'deploy', { spec: spec('1') }],
+    ['deploy-dry-run', 'deploy', { spec: spec('2'), dryRun: true }],
+    ['deploy-rolling', 'deploy', { spec: spec('2') }],
+    ['deploy-compose-reference', 'deploy', { composeFiles: [path.join(dir, 'docker-compose.yml')] }],
+    ['update-scale', 'update', { project, service: 'web', scale: 3 }],
+    ['update-failed-rolled-back', 'update', { project, service: 'web', image: 'dockflow-test/broken:1', rollout: { order: 'stop-first' } }],
+    ['rollback', 'rollback', { project }],
+    ['history', 'history', { project }],
+    ['deploy-invalid-input', 'deploy', { composeFiles: 'not-a-list' }],
+    ['down', 'down', { project }],
+  ];
+  try {
+    for (const [name, type, input] of scenarios) {
+      const handle = await bed.env.client.workflow.start(type, { taskQueue: TASK_QUEUE, workflowId: `history-${name}`, args: [input] });
+      const outcome = await handle.result().then(
+        () => 'completed',
+        (err: Error) => `failed: ${(err.cause as Error | undefined)?.message ?? err.message}`,
+      );
+      // The Temporal CLI writes the canonical JSON form that historyFromJSON reads back.
+      const json = execFileSync(cli, ['workflow', 'show', '--address', bed.address, '--workflow-id', handle.workflowId, '--output', 'json'], { encoding: 'utf8' });
+      fs.writeFileSync(path.join(OUT, `${name}.json`), json);
+      console.log(`${name}: ${type} ${outcome} (${JSON.parse(json).events.length} events)`);
+    }
+  } finally {
+    await removeProject(bed.docker, project);
+    await stop();
+    await bed.teardown();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

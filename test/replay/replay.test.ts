@@ -1,0 +1,40 @@
+/**
+ * Every recorded history (test/histories/*.json, real runs recorded by
+ * test/histories/record.ts) must replay against the current workflow code.
+ * A change that would make running workflows non-deterministic fails here,
+ * before it reaches a worker with workflows in flight.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { workflowBundlePath } from '../support/harness';
+
+const DIR = path.resolve(__dirname, '..', 'histories');
+
+describe('workflow replay', () => {
+  const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+
+  it('has recorded histories of every workflow type', () => {
+    const types = new Set(
+      files.map((f) => {
+        const history = JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'));
+        return history.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string;
+      }),
+    );
+    assert.deepEqual([...types].sort(), ['deploy', 'down', 'history', 'rollback', 'update']);
+  });
+
+  it('replays every history deterministically', async () => {
+    const codePath = await workflowBundlePath();
+    const histories = files.map((f) => ({ workflowId: f.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'))) }));
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath } }, histories)) {
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    assert.deepEqual(failures, []);
+    assert.ok(histories.length >= 10);
+  });
+});
