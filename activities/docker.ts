@@ -66,6 +66,16 @@ const NOT_STARTED = '0001-01-01T00:00:00Z';
 export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerActivityDeps) {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+  /** Long polls stop when Temporal asks (the heartbeat delivers the request). */
+  function throwIfCancelled(): void {
+    try {
+      Context.current().cancellationSignal.throwIfAborted();
+    } catch (err) {
+      if (err instanceof Error && err.message.includes('Activity context not initialized')) return;
+      throw err;
+    }
+  }
+
   function heartbeat(details?: unknown) {
     try {
       Context.current().heartbeat(details);
@@ -470,6 +480,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
         }
         heartbeat({ step: `wait healthy ${input.name}`, status: health.Status });
         await sleep(pollIntervalMs);
+        throwIfCancelled();
       }
     },
 
@@ -495,6 +506,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
         }
         heartbeat({ step: `wait completed ${input.name}` });
         await sleep(pollIntervalMs);
+        throwIfCancelled();
       }
     },
 

@@ -3,6 +3,8 @@ import { Context } from '@temporalio/activity';
 import { createComposeActivities } from './compose';
 import { createDockerActivities } from './docker';
 import { createLedgerActivities } from './ledger';
+import { createTemporalActivities } from './temporal';
+import type { WorkflowClient } from '@temporalio/client';
 
 export interface ActivityDeps {
   docker: Docker;
@@ -11,6 +13,8 @@ export interface ActivityDeps {
   pollIntervalMs?: number;
   /** Where the revision ledger lives; default DOCKFLOW_STATE_DIR or /var/lib/dockflow. */
   stateDir?: string;
+  /** A Temporal client for activities that look at other workflows (the project lock's holder). */
+  temporal?: () => Promise<WorkflowClient>;
 }
 
 /** How often every running activity tells Temporal its worker is alive. */
@@ -48,6 +52,13 @@ export function createActivities(deps: ActivityDeps) {
     ...createComposeActivities(deps.env),
     ...createDockerActivities({ docker: deps.docker, pollIntervalMs: deps.pollIntervalMs }),
     ...createLedgerActivities({ docker: deps.docker, stateDir: deps.stateDir }),
+    ...createTemporalActivities({
+      client:
+        deps.temporal ??
+        (() => {
+          throw new Error('this worker was built without a Temporal client; pass `temporal` to createActivities');
+        }),
+    }),
   });
 }
 

@@ -5,6 +5,7 @@
  */
 import Docker from 'dockerode';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { Connection, WorkflowClient } from '@temporalio/client';
 import { createActivities } from '../activities';
 import type { TemporalSettings } from '../src/temporal/settings';
 
@@ -27,12 +28,16 @@ export function workflowsSource(): string {
 export async function createDockflowWorker(options: DockflowWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean }> {
   const connection = options.connection ?? (await NativeConnection.connect({ address: options.address }));
   const docker = options.docker ?? new Docker();
+  // Activities that look at other workflows share one client, connected on first use.
+  let client: Promise<WorkflowClient> | undefined;
+  const temporal = () =>
+    (client ??= Connection.connect({ address: options.address }).then((connection) => new WorkflowClient({ connection, namespace: options.namespace })));
   const worker = await Worker.create({
     connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsSource() }),
-    activities: createActivities({ docker, stateDir: options.stateDir }),
+    activities: createActivities({ docker, stateDir: options.stateDir, temporal }),
     ...options.workerOptions,
   });
   return { worker, connection, ownsConnection: !options.connection };

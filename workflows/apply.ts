@@ -3,7 +3,7 @@
  * update, rollback): observe → plan → execute, with rolling replacement of
  * changed containers. Deterministic: all Docker work goes through activities.
  */
-import { ApplicationFailure, proxyActivities, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, isCancellation, proxyActivities, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ServiceSpec, StackSpec, UpdateConfigSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
@@ -22,8 +22,16 @@ const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maxim
  */
 const LIVENESS_TIMEOUT = '6s';
 
+/**
+ * On cancellation the workflow waits for a running Docker step to stop (it
+ * learns of the cancellation through its heartbeat) before compensating, so
+ * the undo never races the step it undoes.
+ */
+const cancellationType = ActivityCancellationType.WAIT_CANCELLATION_COMPLETED;
+
 /** Docker calls: bounded by their own work; retried with backoff on transient errors. */
 export const docker = proxyActivities<Activities>({
+  cancellationType,
   startToCloseTimeout: '10m',
   heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 10 },
@@ -31,6 +39,7 @@ export const docker = proxyActivities<Activities>({
 
 /** Builds and pulls can take long; a few attempts, since "not found" is not retried at all. */
 export const images = proxyActivities<Activities>({
+  cancellationType,
   startToCloseTimeout: '60m',
   heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 3 },
@@ -38,6 +47,7 @@ export const images = proxyActivities<Activities>({
 
 /** Health and completion waits carry their own deadline (waitBudgetMs); retries only cover crashes and Docker hiccups. */
 export const waits = proxyActivities<Activities>({
+  cancellationType,
   startToCloseTimeout: '2h',
   heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 20 },
@@ -66,14 +76,14 @@ export interface ApplyOptions {
  * caller decides what failure_action means for it (rollback needs the
  * previous revision, which only the caller knows).
  */
-export class RolloutFailure extends Error {
+export class RolloutFailure extends ApplicationFailure {
   constructor(
     readonly service: string,
     readonly failureAction: RolloutSettings['failureAction'],
     readonly causeMessage: string,
   ) {
-    super(`service ${service}: update failed (${causeMessage})`);
-    this.name = 'RolloutFailure';
+    // An ApplicationFailure, so that if it escapes it fails the workflow instead of retrying its task forever.
+    super(`service ${service}: update failed (${causeMessage})`, 'RolloutFailed', true);
   }
 }
 
@@ -242,6 +252,10 @@ async function rollingReplace(
           }),
         ),
       );
+      for (const r of results) {
+        // A cancellation is not a failed container: it goes up to the compensation.
+        if (r.status === 'rejected' && isCancellation(r.reason)) throw r.reason;
+      }
       for (const r of results) {
         if (r.status === 'rejected') {
           failures += 1;

@@ -15,6 +15,7 @@ import { ErrorType } from '../src/errors';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision } from './revisions';
+import { acquireProjectLock } from './lock';
 
 export interface DeployResult {
   project: string;
@@ -50,6 +51,8 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
         }),
       );
   progress.project = spec.project;
+  // A dry run changes nothing, so it needs no lock.
+  if (!input.dryRun) await acquireProjectLock(spec.project, 'deploy', input.waitForLock, progress);
 
   progress.phase('images');
   const imageIds: Record<string, string> = {};

@@ -4,6 +4,7 @@ import type { Activities } from '../activities';
 import { DownInput, formatZodError } from '../src/model/input';
 import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
 import { ProgressTracker } from './progress';
+import { acquireProjectLock } from './lock';
 
 const docker = proxyActivities<Activities>({
   startToCloseTimeout: '10m',
@@ -17,6 +18,7 @@ export async function down(rawInput: unknown): Promise<{ project: string; remove
   if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid down input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
   const input = parsed.data;
   progress.project = input.project;
+  await acquireProjectLock(input.project, 'down', input.waitForLock, progress);
   progress.phase('executing');
   const { removed } = await progress.step(`remove project ${input.project}`, () => docker.downProject(input));
   progress.phase('done');

@@ -3,3 +3,4 @@ export { deploy } from './deploy';
 export { down } from './down';
 export { update } from './update';
 export { rollback, history } from './rollback';
+export { projectLock } from './lock';

@@ -2,7 +2,7 @@
  * What deploy, update and rollback share about revisions: recording one,
  * restoring one, and failing with an automatic rollback.
  */
-import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { Revision, RevisionOperation } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import type { DeployPlan } from '../src/plan/deploy-plan';
@@ -52,6 +52,22 @@ export async function restoreRevision(revision: Revision, progress: ProgressTrac
  * cancelled) before the workflow fails with both causes.
  */
 export async function failAfterRollback(operation: string, project: string, err: unknown, previous: Revision | undefined, progress: ProgressTracker): Promise<never> {
+  if (isCancellation(err)) {
+    // Cancelled (CLI or UI): undo in a scope the cancellation cannot reach, then report what was undone.
+    progress.phase('cancelled: undoing');
+    const undone = await CancellationScope.nonCancellable(async () => {
+      if (previous) {
+        await restoreRevision(previous, progress);
+        return `restored revision ${previous.number}`;
+      }
+      const { removed } = await progress.step(`remove what this ${operation} created`, () => docker.downProject({ project, volumes: false }));
+      return `removed ${removed.length ? removed.join(', ') : 'nothing'} (there was no earlier revision)`;
+    });
+    const summary = `${operation} of ${project} was cancelled; ${undone}`;
+    // A cancelled workflow's record does not keep this message; the progress query does.
+    progress.phase(summary);
+    throw new CancelledFailure(summary);
+  }
   const cause = rootMessage(err);
   if (err instanceof RolloutFailure && err.failureAction === 'rollback') {
     if (!previous) {

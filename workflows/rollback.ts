@@ -3,7 +3,7 @@
  * with its exact image IDs, rolling, and record that as a new revision. It
  * needs nothing from Temporal's past: the ledger is on the host.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, isCancellation } from '@temporalio/workflow';
 import { HistoryInput, RollbackInput, formatZodError } from '../src/model/input';
 import { describeChange, summarize, type RevisionSummary } from '../src/model/revision';
 import { formatPlan } from '../src/plan/deploy-plan';
@@ -11,6 +11,7 @@ import { ErrorType } from '../src/errors';
 import { ProgressTracker, rootMessage } from './progress';
 import { failureType, host } from './apply';
 import { changedServices, recordRevision, restoreRevision, revisionImageIds } from './revisions';
+import { acquireProjectLock } from './lock';
 
 
 
@@ -27,6 +28,7 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
   if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid rollback input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
   const input = parsed.data;
   progress.project = input.project;
+  await acquireProjectLock(input.project, 'rollback', input.waitForLock, progress);
 
   const revisions = await host.listRevisions(input.project);
   const current = revisions.at(-1);
@@ -45,6 +47,11 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
   try {
     plan = await restoreRevision(target, progress, input.healthTimeoutSeconds);
   } catch (err) {
+    // A cancelled rollback leaves the project between two recorded revisions; say so plainly.
+    if (isCancellation(err)) {
+      progress.phase('cancelled');
+      throw new CancelledFailure(`rollback of ${input.project} to revision ${target.number} was cancelled part-way; run it again to finish it`);
+    }
     progress.phase('failed');
     throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number} failed: ${rootMessage(err)}`, failureType(err, 'RollbackFailed'));
   }

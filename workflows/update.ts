@@ -11,6 +11,7 @@ import { ErrorType } from '../src/errors';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision, revisionImageIds } from './revisions';
+import { acquireProjectLock } from './lock';
 
 export interface UpdateResult {
   project: string;
@@ -25,6 +26,7 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
   if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid update input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
   const input = parsed.data;
   progress.project = input.project;
+  await acquireProjectLock(input.project, 'update', input.waitForLock, progress);
 
   const current = await host.getRevision({ project: input.project });
   if (!current) {

@@ -13,6 +13,7 @@ import { parseDuration } from '../compose';
 import type { UpdateResult } from '../../workflows/update';
 import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
 import { progressPrinter } from './render';
+import type { Progress } from '../messages';
 import { runDev } from './dev';
 import { runWorkerProcess } from '../../workers/main';
 import { createDockerActivities } from '../../activities/docker';
@@ -116,6 +117,7 @@ Examples:
     .option('--remove-orphans', 'remove containers of services that are no longer in the compose files')
     .option('--build', 'rebuild images of services that have a build: section')
     .option('--no-wait', 'do not wait for services with a healthcheck to become healthy')
+    .option('--wait-lock', 'when another operation holds the project, wait for it instead of failing')
     .addOption(new Option('--health-timeout <seconds>', 'upper bound for each health wait').argParser(Number))
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow deploy -f docker-compose.yml --profile ui\n  dockflow deploy -f compose.yml -f compose.prod.yml --remove-orphans --detach')
@@ -130,6 +132,7 @@ Examples:
             removeOrphans: Boolean(opts.removeOrphans),
             build: Boolean(opts.build),
             wait: opts.wait !== false,
+            waitForLock: Boolean(opts.waitLock),
             ...(opts.healthTimeout ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
           }),
         (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied, now at revision ${r.revision}\n${r.plan}`),
@@ -150,6 +153,7 @@ Examples:
     .addOption(new Option('--max-failure-ratio <ratio>', 'failed fraction tolerated (0..1)').argParser(Number))
     .addOption(new Option('--failure-action <action>', 'what a failure does').choices(['rollback', 'pause', 'continue']))
     .option('--allow-stop-first', 'fall back to stop-first when a fixed host port makes start-first impossible')
+    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow update -p shop web --image shop-web:2 --order start-first --monitor 10s\n  dockflow update -p shop worker --scale 4')
@@ -170,6 +174,7 @@ Examples:
           ...(opts.image ? { image: opts.image } : {}),
           ...(opts.scale !== undefined ? { scale: opts.scale } : {}),
           rollout,
+          waitForLock: Boolean(opts.wait),
         }),
         (r: UpdateResult) => `${r.project}: ${r.service} updated, now at revision ${r.revision}\n${r.plan}`,
       );
@@ -180,13 +185,14 @@ Examples:
     .description('restore an earlier revision from the host\'s ledger (exact image IDs, rolling)')
     .requiredOption('-p, --project-name <name>', 'project name')
     .addOption(new Option('--to <revision>', 'revision number (default: the one before the current)').argParser(intArg))
+    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow rollback -p shop\n  dockflow rollback -p shop --to 3')
     .action(async (opts) => {
       await runOperation(
         opts,
-        (client, queue) => startRollback(client, queue, { project: opts.projectName, ...(opts.to !== undefined ? { to: opts.to } : {}) }),
+        (client, queue) => startRollback(client, queue, { project: opts.projectName, waitForLock: Boolean(opts.wait), ...(opts.to !== undefined ? { to: opts.to } : {}) }),
         (r: RollbackResult) => `${r.project}: restored revision ${r.restored} as revision ${r.revision}\n${r.plan}`,
       );
     });
@@ -207,6 +213,23 @@ Examples:
                 .map((e) => `${String(e.number).padStart(3)}  ${e.createdAt}  ${e.operation}${e.restoredFrom ? ` (to ${e.restoredFrom})` : ''}  ${e.workflowId}\n${e.changes.map((c) => `       ${c}`).join('\n')}`)
                 .join('\n'),
       );
+    });
+
+  program
+    .command('cancel')
+    .description('cancel a running operation (also possible from the Temporal UI)')
+    .argument('<workflow-id>', 'the operation\'s workflow ID, as deploy -d or the UI shows it')
+    .action(async (workflowId: string) => {
+      const settings = temporalSettings();
+      const { client, close } = await connectClient(settings);
+      try {
+        await client.getHandle(workflowId).cancel();
+        process.stdout.write(`cancellation requested for ${workflowId}\n`);
+      } catch (err) {
+        throw new OperationFailed(failureMessage(err));
+      } finally {
+        await close();
+      }
     });
 
   program
@@ -236,11 +259,12 @@ Examples:
     .description('remove the project\'s containers and networks')
     .requiredOption('-p, --project-name <name>', 'project name')
     .option('-v, --volumes', 'also remove the project\'s named volumes')
+    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('--json', 'machine-readable output')
     .action(async (opts) => {
       await runOperation<{ removed: string[] }>(
         opts,
-        (client, queue) => startDown(client, queue, { project: opts.projectName, volumes: Boolean(opts.volumes) }),
+        (client, queue) => startDown(client, queue, { project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
         (r) => (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`),
       );
     });
@@ -279,9 +303,20 @@ async function runOperation<R>(
       return;
     }
     if (opts.announce && !opts.json) process.stderr.write(`${opts.announce} (workflow ${handle.workflowId})\n`);
-    const result = await follow<R>(handle, opts.json || opts.quiet ? () => undefined : progressPrinter());
-    out(Boolean(opts.json), result, render(result));
+    let last: Progress | undefined;
+    const printer = opts.json || opts.quiet ? () => undefined : progressPrinter();
+    try {
+      const result = await follow<R>(handle, (p) => {
+        last = p;
+        printer(p);
+      });
+      out(Boolean(opts.json), result, render(result));
+    } catch (err) {
+      // Cancelled operations report what they undid in their final progress phase.
+      throw new OperationFailed(last?.phase.includes('was cancelled') ? last.phase : failureMessage(err));
+    }
   } catch (err) {
+    if (err instanceof OperationFailed) throw err;
     throw new OperationFailed(failureMessage(err));
   } finally {
     await close();

@@ -32,6 +32,8 @@ export const DeployInput = z
     wait: z.boolean().default(true),
     /** Upper bound for one health or completion wait, in seconds; default derived from the healthcheck. */
     healthTimeoutSeconds: z.number().positive().optional(),
+    /** When another operation holds the project, wait for it instead of failing. Default false. */
+    waitForLock: z.boolean().default(false),
   })
   .refine((v) => (v.spec !== undefined) !== (v.composeFiles !== undefined), {
     message: 'give either "spec" (a resolved stack) or "composeFiles" (compose files on the worker host), not both and not neither',
@@ -43,6 +45,7 @@ export const DownInput = z.strictObject({
   project: z.string().min(1),
   /** Also remove the project's named volumes (`down -v`). Default false. */
   volumes: z.boolean().default(false),
+  waitForLock: z.boolean().default(false),
 });
 export type DownInput = z.input<typeof DownInput>;
 
@@ -80,6 +83,7 @@ export const UpdateInput = z.strictObject({
   /** Overrides of the service's deploy.update_config. */
   rollout: Rollout.optional(),
   healthTimeoutSeconds: z.number().positive().optional(),
+  waitForLock: z.boolean().default(false),
 });
 export type UpdateInput = z.input<typeof UpdateInput>;
 
@@ -88,6 +92,7 @@ export const RollbackInput = z.strictObject({
   /** Revision to restore; default: the one before the current revision. */
   to: z.number().int().positive().optional(),
   healthTimeoutSeconds: z.number().positive().optional(),
+  waitForLock: z.boolean().default(false),
 });
 export type RollbackInput = z.input<typeof RollbackInput>;
 

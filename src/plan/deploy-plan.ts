@@ -109,8 +109,7 @@ export function planDeploy(
     for (const number of numbers) {
       const canonical = containerName(spec.project, service, number);
       step.containers.push(canonical);
-      const op = planSlot(spec, service, number, canonical, hash, existing, step.oneShot);
-      if (op) step.operations.push(op);
+      step.operations.push(...planSlot(spec, service, number, canonical, hash, existing, step.oneShot));
     }
 
     // A dependency that is being (re)created restarts dependants that asked for it.
@@ -152,7 +151,12 @@ export function planDeploy(
   return plan;
 }
 
-/** Decide what one container slot (service, number) needs. */
+/**
+ * Decide what one container slot (service, number) needs. Leftovers of an
+ * interrupted update (a replacement or a retiring container) are removed,
+ * except a replacement that already has the desired configuration: the
+ * create or recreate adopts it.
+ */
 function planSlot(
   spec: StackSpec,
   service: ServiceSpec,
@@ -161,25 +165,25 @@ function planSlot(
   hash: string,
   existing: ObservedContainer[],
   oneShot: boolean,
-): ContainerOperation | undefined {
+): ContainerOperation[] {
   const slot = existing.filter((c) => c.number === number);
   const current = slot.find((c) => c.name === canonical);
   const leftovers = slot.filter((c) => c !== current);
+  const adoptable = leftovers.find((c) => c.configHash === hash);
+  const keep = current && current.configHash === hash ? undefined : adoptable;
+  const ops = leftovers
+    .filter((c) => c !== keep)
+    .map((c) => containerOp('remove', service.name, number, c.name, 'leftover from an interrupted update', c.id));
 
   if (!current) {
-    const cause = leftovers.some((c) => c.configHash === hash) ? 'finish interrupted recreate' : 'missing';
-    return containerOp('create', service.name, number, canonical, cause);
+    ops.push(containerOp('create', service.name, number, canonical, keep ? 'finish interrupted recreate' : 'missing'));
+  } else if (current.configHash !== hash) {
+    ops.push(containerOp('recreate', service.name, number, canonical, 'config hash changed', current.id));
+  } else if (current.state !== 'running' && !(oneShot && current.state === 'exited' && current.exitCode === 0)) {
+    // A one-shot job that already completed successfully is in its desired state.
+    ops.push(containerOp('start', service.name, number, canonical, `container is ${current.state}`, current.id));
   }
-  if (current.configHash !== hash) {
-    return containerOp('recreate', service.name, number, canonical, 'config hash changed', current.id);
-  }
-  if (leftovers.length > 0) {
-    return containerOp('recreate', service.name, number, canonical, 'leftover from an interrupted recreate', current.id);
-  }
-  if (current.state === 'running') return undefined;
-  // A one-shot job that already completed successfully is in its desired state.
-  if (oneShot && current.state === 'exited' && current.exitCode === 0) return undefined;
-  return containerOp('start', service.name, number, canonical, `container is ${current.state}`, current.id);
+  return ops;
 }
 
 function containerOp(

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { findTemporalCli } from '../../src/temporal/settings';
+import { progressQuery } from '../../src/messages';
 import { loadStack } from '../../src/compose';
 import { buildImage, projectDir, removeProject, startTestBed, startWorker } from '../support/harness';
 
@@ -53,6 +54,12 @@ ${extra}`;
     fs.writeFileSync(path.join(dir, 'docker-compose.yml'), compose(release));
     return loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} }).spec;
   };
+  // The Temporal CLI writes the canonical JSON form that historyFromJSON reads back.
+  const save = (name: string, workflowId: string, outcome: string) => {
+    const json = execFileSync(cli, ['workflow', 'show', '--address', bed.address, '--workflow-id', workflowId, '--output', 'json'], { encoding: 'utf8' });
+    fs.writeFileSync(path.join(OUT, `${name}.json`), json);
+    console.log(`${name}: ${outcome} (${JSON.parse(json).events.length} events)`);
+  };
   const scenarios: [string, string, unknown][] = [
     ['deploy-create', 'deploy', { spec: spec('1') }],
     ['deploy-noop', 'deploy', { spec: spec('1') }],
@@ -64,7 +71,6 @@ ${extra}`;
     ['rollback', 'rollback', { project }],
     ['history', 'history', { project }],
     ['deploy-invalid-input', 'deploy', { composeFiles: 'not-a-list' }],
-    ['down', 'down', { project }],
   ];
   try {
     for (const [name, type, input] of scenarios) {
@@ -73,11 +79,23 @@ ${extra}`;
         () => 'completed',
         (err: Error) => `failed: ${(err.cause as Error | undefined)?.message ?? err.message}`,
       );
-      // The Temporal CLI writes the canonical JSON form that historyFromJSON reads back.
-      const json = execFileSync(cli, ['workflow', 'show', '--address', bed.address, '--workflow-id', handle.workflowId, '--output', 'json'], { encoding: 'utf8' });
-      fs.writeFileSync(path.join(OUT, `${name}.json`), json);
-      console.log(`${name}: ${type} ${outcome} (${JSON.parse(json).events.length} events)`);
+      save(name, handle.workflowId, `${type} ${outcome}`);
     }
+    // A deploy cancelled while its new container waits to become healthy, then undone.
+    fs.writeFileSync(path.join(dir, 'docker-compose.yml'), compose('slow').replace('echo slow > /www/index.html;', 'sleep 60;'));
+    const slow = loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} }).spec;
+    const cancelled = await bed.env.client.workflow.start('deploy', { taskQueue: TASK_QUEUE, workflowId: 'history-deploy-cancelled', args: [{ spec: slow }] });
+    for (let i = 0; i < 300; i++) {
+      const progress = await cancelled.query(progressQuery).catch(() => undefined);
+      if (progress?.steps.some((st) => st.title.startsWith('start-first replace') && st.state === 'running')) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await cancelled.cancel();
+    await cancelled.result().catch(() => undefined);
+    save('deploy-cancelled', cancelled.workflowId, 'deploy cancelled');
+    const down = await bed.env.client.workflow.start('down', { taskQueue: TASK_QUEUE, workflowId: 'history-down', args: [{ project }] });
+    await down.result();
+    save('down', down.workflowId, 'down completed');
   } finally {
     await removeProject(bed.docker, project);
     await stop();

@@ -195,6 +195,16 @@ describe('planDeploy', () => {
     const both = planDeploy(spec, observed([running(old, 'db', 1), replacement]), IMAGES, { removeOrphans: false });
     assert.equal(formatPlan(both).split('\n')[0], 'recreate container:shop-db-1 (config hash changed)');
   });
+
+  it('removes leftovers of an interrupted update when the slot already has the desired container', () => {
+    const spec = base();
+    const old = base();
+    old.services.db = { ...old.services.db, environment: { NEW: '1' } };
+    const staleReplacement = running(old, 'db', 1, { id: 'staleid', name: 'shop-db-1_dockflow-next-0123', state: 'created' });
+    const plan = planDeploy(spec, observed([running(spec, 'db', 1), staleReplacement]), IMAGES, { removeOrphans: false });
+    assert.equal(formatPlan(plan).split('\n')[0], 'remove container:shop-db-1_dockflow-next-0123 (leftover from an interrupted update)');
+    assert.equal(plan.services[0].operations.length, 1);
+  });
 });
 
 describe('configHash', () => {

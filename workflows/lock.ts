@@ -1,0 +1,85 @@
+/**
+ * One mutating operation per project. The lock is a child workflow with a
+ * fixed ID per project (`dockflow-lock-<project>`) and parent close policy
+ * TERMINATE: Temporal itself ends it when the operation that holds it
+ * completes, fails, is cancelled or is terminated, so the lock cannot outlive
+ * its holder and there is nothing to release by hand. A second operation that
+ * tries to start the same child gets "already started" and either fails
+ * naming the holder or waits (`waitForLock`).
+ */
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  condition,
+  defineQuery,
+  defineSignal,
+  setHandler,
+  sleep,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { host } from './apply';
+import type { ProgressTracker } from './progress';
+
+export interface LockHolder {
+  project: string;
+  operation: string;
+  workflowId: string;
+  /** ISO time the holder started. */
+  since: string;
+}
+
+export const releaseLockSignal = defineSignal('release');
+export const lockHolderQuery = defineQuery<LockHolder>('holder');
+
+export function lockWorkflowId(project: string): string {
+  return `dockflow-lock-${project}`;
+}
+
+/** The lock itself: holds until released or until its parent closes. */
+export async function projectLock(holder: LockHolder): Promise<LockHolder> {
+  let released = false;
+  setHandler(releaseLockSignal, () => {
+    released = true;
+  });
+  setHandler(lockHolderQuery, () => holder);
+  await condition(() => released);
+  return holder;
+}
+
+/** How often a waiting operation tries the lock again. */
+const LOCK_RETRY = '2s';
+
+export async function acquireProjectLock(project: string, operation: string, waitForLock: boolean, progress: ProgressTracker): Promise<void> {
+  const info = workflowInfo();
+  const holder: LockHolder = { project, operation, workflowId: info.workflowId, since: new Date(info.startTime).toISOString() };
+  let waitingSince: number | undefined;
+  for (;;) {
+    try {
+      await startChild(projectLock, {
+        workflowId: lockWorkflowId(project),
+        args: [holder],
+        parentClosePolicy: ParentClosePolicy.TERMINATE,
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      });
+      return;
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    const current = await host.describeLock(project);
+    if (!current) continue; // released between our try and our look: try again at once
+    if (!waitForLock) {
+      throw ApplicationFailure.nonRetryable(
+        `project ${project} is busy: ${current.operation} ${current.workflowId} has been running since ${current.since}. ` +
+          'Try again when it has finished, or wait for it (--wait, or "waitForLock": true).',
+        'ProjectBusy',
+      );
+    }
+    if (waitingSince === undefined) {
+      waitingSince = Date.now();
+      progress.phase(`waiting for ${current.operation} ${current.workflowId}`);
+    }
+    await sleep(LOCK_RETRY);
+  }
+}
