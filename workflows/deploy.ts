@@ -7,11 +7,10 @@
  * replaced by another that replays this function and finishes the same plan.
  * A successful change is recorded as a revision in the host's ledger.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
-import { DeployInput, formatZodError } from '../src/model/input';
+import { DeployInput } from '../src/model/input';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan } from '../src/plan/deploy-plan';
-import { ErrorType } from '../src/errors';
+import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision } from './revisions';
@@ -32,11 +31,7 @@ export interface DeployResult {
 
 export async function deploy(rawInput: unknown): Promise<DeployResult> {
   const progress = new ProgressTracker('deploy', '');
-  const parsed = DeployInput.safeParse(rawInput);
-  if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(`invalid deploy input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
-  }
-  const input = parsed.data;
+  const input = parseWorkflowInput(DeployInput, rawInput, 'deploy');
 
   progress.phase('loading');
   const { spec, warnings } = input.spec

@@ -1,8 +1,9 @@
 /** down: remove a project's containers and networks (and volumes with `volumes: true`). */
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { DownInput, formatZodError } from '../src/model/input';
-import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
+import { DownInput } from '../src/model/input';
+import { NON_RETRYABLE_TYPES } from '../src/errors';
+import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { acquireProjectLock } from './lock';
 
@@ -14,9 +15,7 @@ const docker = proxyActivities<Activities>({
 
 export async function down(rawInput: unknown): Promise<{ project: string; removed: string[] }> {
   const progress = new ProgressTracker('down', '');
-  const parsed = DownInput.safeParse(rawInput);
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid down input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
-  const input = parsed.data;
+  const input = parseWorkflowInput(DownInput, rawInput, 'down');
   progress.project = input.project;
   await acquireProjectLock(input.project, 'down', input.waitForLock, progress);
   progress.phase('executing');

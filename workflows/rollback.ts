@@ -4,10 +4,11 @@
  * needs nothing from Temporal's past: the ledger is on the host.
  */
 import { ApplicationFailure, CancelledFailure, isCancellation } from '@temporalio/workflow';
-import { HistoryInput, RollbackInput, formatZodError } from '../src/model/input';
+import { HistoryInput, RollbackInput } from '../src/model/input';
 import { describeChange, summarize, type RevisionSummary } from '../src/model/revision';
 import { formatPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
+import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { failureType, host } from './apply';
 import { changedServices, recordRevision, restoreRevision, revisionImageIds } from './revisions';
@@ -24,9 +25,7 @@ export interface RollbackResult {
 
 export async function rollback(rawInput: unknown): Promise<RollbackResult> {
   const progress = new ProgressTracker('rollback', '');
-  const parsed = RollbackInput.safeParse(rawInput);
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid rollback input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
-  const input = parsed.data;
+  const input = parseWorkflowInput(RollbackInput, rawInput, 'rollback');
   progress.project = input.project;
   await acquireProjectLock(input.project, 'rollback', input.waitForLock, progress);
 
@@ -73,8 +72,7 @@ export interface HistoryEntry extends RevisionSummary {
 
 /** The project's revisions, oldest first, each with what it changed. */
 export async function history(rawInput: unknown): Promise<HistoryEntry[]> {
-  const parsed = HistoryInput.safeParse(rawInput);
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid history input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
-  const revisions = await host.listRevisions(parsed.data.project);
+  const { project } = parseWorkflowInput(HistoryInput, rawInput, 'history');
+  const revisions = await host.listRevisions(project);
   return revisions.map((r, i) => ({ ...summarize(r), changes: describeChange(revisions[i - 1], r) }));
 }

@@ -4,10 +4,11 @@
  * project's current revision in the host's ledger.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import { UpdateInput, formatZodError } from '../src/model/input';
+import { UpdateInput } from '../src/model/input';
 import { serviceSlice } from '../src/model/slice';
 import { formatPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
+import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision, revisionImageIds } from './revisions';
@@ -22,9 +23,7 @@ export interface UpdateResult {
 
 export async function update(rawInput: unknown): Promise<UpdateResult> {
   const progress = new ProgressTracker('update', '');
-  const parsed = UpdateInput.safeParse(rawInput);
-  if (!parsed.success) throw ApplicationFailure.nonRetryable(`invalid update input:\n${formatZodError(parsed.error)}`, ErrorType.invalidSpec);
-  const input = parsed.data;
+  const input = parseWorkflowInput(UpdateInput, rawInput, 'update');
   progress.project = input.project;
   await acquireProjectLock(input.project, 'update', input.waitForLock, progress);
 

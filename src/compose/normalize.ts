@@ -102,22 +102,19 @@ function normalizeService(
   fail: (p: string, message: string) => never,
 ): ServiceSpec {
   const at = (key: string) => `services.${name}.${key}`;
-  const dur = (key: string, value: string | number | undefined): number | undefined => {
-    if (value === undefined) return undefined;
-    try {
-      return parseDuration(value);
-    } catch (err) {
-      return fail(at(key), (err as Error).message);
-    }
-  };
-  const bytes = (key: string, value: string | number | undefined): number | undefined => {
-    if (value === undefined) return undefined;
-    try {
-      return parseBytes(value);
-    } catch (err) {
-      return fail(at(key), (err as Error).message);
-    }
-  };
+  // A unit parser whose errors name the key they came from.
+  const checked =
+    (parse: (value: string | number) => number) =>
+    (key: string, value: string | number | undefined): number | undefined => {
+      if (value === undefined) return undefined;
+      try {
+        return parse(value);
+      } catch (err) {
+        return fail(at(key), (err as Error).message);
+      }
+    };
+  const dur = checked(parseDuration);
+  const bytes = checked(parseBytes);
 
   const build = typeof s.build === 'string' ? { context: s.build } : s.build;
   if (!s.image && !build) fail(`services.${name}`, 'service has neither an image nor a build context specified');
