@@ -379,3 +379,16 @@ describe('stacks from the field notes', () => {
     assert.deepEqual(withDassie.services.nostream.dependsOn.dassie, { condition: 'service_healthy', restart: false, required: false });
   });
 });
+
+describe("the project's own docker-compose.temporal.yml", () => {
+  it('loads with dockflow\'s loader', () => {
+    const root = path.resolve(__dirname, '..', '..');
+    const { spec } = loadStack({ files: [path.join(root, 'docker-compose.temporal.yml')], environment: {}, homeDir: '/home/ops' });
+    assert.equal(spec.project, 'dockflow-temporal');
+    assert.deepEqual(Object.keys(spec.services).sort(), ['postgresql', 'temporal', 'temporal-ui', 'worker']);
+    assert.deepEqual(spec.services.worker.volumes[0], { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock', readOnly: false, createHostPath: true });
+    assert.equal(spec.services.worker.build?.dockerfile, 'Dockerfile');
+    assert.deepEqual(spec.services.temporal.dependsOn.postgresql, { condition: 'service_healthy', restart: false, required: true });
+    assert.deepEqual(spec.services.temporal.healthcheck?.test?.[0], 'CMD-SHELL');
+  });
+});
