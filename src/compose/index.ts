@@ -1,53 +1,65 @@
 /**
- * The compose loader. Files go through these phases, in this order, as
- * `docker compose` loads them:
+ * The compose loader: compose files in, a canonical StackSpec out, as
+ * `docker compose` would read them, or a ComposeError naming file and key.
  *
- *   1. parse       YAML of each -f file (syntax errors name file and line)
- *   2. interpolate ${VAR} forms in every value, from the injected environment
- *                  over the project's .env (or --env-file)
- *   3. validate    each file on its own, so an unsupported key names its file
- *   4. merge       the files in order, later over earlier (merge.ts)
- *   5. normalize   short syntaxes, durations, paths, defaults (normalize.ts)
- *   6. profiles    drop services whose profiles are not enabled
- *   7. bind        the result is checked against the StackSpec schema
+ * Phases, in order:
  *
- * The project name is -p, else COMPOSE_PROJECT_NAME, else `name:`, else the
- * project directory's name, normalised as compose does.
+ *   0. sources      which files, which project directory, .env variables (sources.ts)
+ *   1. parse        each file's YAML; syntax errors and duplicate keys name
+ *                   file and line; !reset/!override noted (parse.ts)
+ *   2. project name -p, COMPOSE_PROJECT_NAME, `name:`, directory (project.ts);
+ *                   before interpolation so ${COMPOSE_PROJECT_NAME} works
+ *   3. interpolate  ${VAR} forms in every string value of each file, from the
+ *                   injected environment over the .env files (interpolate.ts)
+ *   4. validate     each file on its own, so an unsupported key or a bad
+ *                   value names the file it is in (schema.ts)
+ *   5. merge        the files in order, later over earlier, recording which
+ *                   file each value came from (merge.ts, paths.ts)
+ *   6. validate     the merged document, decoding it (schema.ts)
+ *   7. profiles     which services are enabled (profiles.ts)
+ *   8. normalize    canonical form of the enabled services, their networks
+ *                   and volumes; cross-references checked (normalize.ts)
+ *   9. dependencies optional ones dropped, missing/disabled/cyclic refused
+ *                   (profiles.ts)
+ *  10. bind         the result must pass StackSpec (src/model/spec.ts)
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseDocument } from 'yaml';
 import { StackSpec } from '../model/spec';
-import { topologicalOrder } from '../plan/order';
 import { ComposeError } from './errors';
-import { parseDotEnv } from './dotenv';
-import { interpolateTree } from './interpolate';
-import { mergeDocuments } from './merge';
+import { interpolate, type Lookup } from './interpolate';
+import { mergeFiles } from './merge';
 import { normalize } from './normalize';
-import { extensionsOf, validate } from './schema';
+import { parseComposeText, type ParsedFile } from './parse';
+import { formatPath, Provenance } from './paths';
+import { activeProfiles, enabledServices, resolveDependencies } from './profiles';
+import { resolveProjectName } from './project';
+import { validateDocument } from './schema';
+import { displayName, readComposeFile, readEnvFiles, resolveSources } from './sources';
 
 export { ComposeError } from './errors';
-export { interpolateString, interpolateTree } from './interpolate';
+export { interpolate, interpolateString, type Environment, type InterpolateOptions, type Lookup } from './interpolate';
 export { parseDuration, parseBytes } from './units';
 export { splitShellWords } from './shellwords';
 export { parseDotEnv } from './dotenv';
-export { parsePort } from './normalize';
+export { parsePort } from './ports';
+export { parseShortVolume } from './volumes';
+export { normalizeProjectName } from './project';
 
 export interface LoadOptions {
-  /** -f files in order; absent: compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml in workingDir. */
+  /** -f files in order; absent or empty: COMPOSE_FILE, else compose.yaml, compose.yml, docker-compose.yml or docker-compose.yaml (plus its override file) in workingDir. */
   files?: string[];
-  /** --project-directory; default: the first file's directory. */
+  /** --project-directory; default: the first file's directory. Relative paths in the files resolve against it. */
   workingDir?: string;
   /** -p (highest precedence). */
   projectName?: string;
-  /** --profile; default: COMPOSE_PROFILES from the environment. */
+  /** --profile; absent: COMPOSE_PROFILES (comma separated) from the environment. */
   profiles?: string[];
   /** --env-file; default: <workingDir>/.env when it exists. */
   envFiles?: string[];
-  /** The process environment; default process.env. */
+  /** The process environment; default process.env. Tests pass a plain map. */
   environment?: Record<string, string | undefined>;
-  /** For "~" in bind mounts; default the user's home directory. */
+  /** For "~" in host paths; default the user's home directory. */
   homeDir?: string;
 }
 
@@ -56,133 +68,71 @@ export interface LoadResult {
   warnings: string[];
 }
 
-const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
+const extensionsOf = (node: unknown): Record<string, unknown> =>
+  node !== null && typeof node === 'object' && !Array.isArray(node) ? Object.fromEntries(Object.entries(node).filter(([k]) => k.startsWith('x-'))) : {};
 
-export function loadStack(options: LoadOptions): LoadResult {
+export function loadStack(options: LoadOptions = {}): LoadResult {
   const environment = options.environment ?? process.env;
-  const files = resolveFiles(options);
-  const workingDir = path.resolve(options.workingDir ?? path.dirname(files[0]));
-  const warnings = new Set<string>();
+  const warnings: string[] = [];
 
-  // .env supplies interpolation values; the real environment wins over it.
-  const envFiles = options.envFiles ?? (fs.existsSync(path.join(workingDir, '.env')) ? [path.join(workingDir, '.env')] : []);
-  const dotenv: Record<string, string> = {};
-  for (const file of envFiles) {
-    const full = path.resolve(workingDir, file);
-    if (!fs.existsSync(full)) throw new ComposeError(`env file ${full} not found`, full);
-    try {
-      Object.assign(dotenv, parseDotEnv(fs.readFileSync(full, 'utf8'), (name) => environment[name] ?? dotenv[name]));
-    } catch (err) {
-      throw new ComposeError((err as Error).message, full);
+  const { files, workingDir } = resolveSources(options, environment, warnings);
+  const shown = (file: string) => displayName(file, workingDir);
+  const dotenv = readEnvFiles(options.envFiles, workingDir, environment, warnings);
+  const baseLookup: Lookup = (name) => environment[name] ?? dotenv[name];
+
+  const parsed: ParsedFile[] = files.map((file) => parseComposeText(readComposeFile(file, shown(file)), shown(file)));
+
+  const fileNames = parsed.map(({ file, doc }) => {
+    const name = doc.name;
+    if (typeof name === 'number' || typeof name === 'boolean') return String(name);
+    return typeof name === 'string' ? interpolate(name, baseLookup, { file, path: ['name'], warnings }) : undefined;
+  });
+  const project = resolveProjectName(
+    { option: options.projectName, environment: baseLookup('COMPOSE_PROJECT_NAME'), fileNames, files: parsed.map((p) => p.file), workingDir },
+    warnings,
+  );
+  // compose defines COMPOSE_PROJECT_NAME for interpolation once the name is known.
+  const lookup: Lookup = (name) => baseLookup(name) ?? (name === 'COMPOSE_PROJECT_NAME' ? project : undefined);
+
+  const inputs = parsed.map(({ file, doc, lines, resets, overrides }) => {
+    const provenance = Provenance.ofFile(file, lines);
+    const interpolated = interpolate(doc, lookup, { file, warnings, fail: (p, reason) => provenance.error(p, reason) });
+    validateDocument(interpolated, provenance);
+    if ('version' in interpolated) {
+      warnings.push(`${file}: the attribute \`version\` is obsolete, it will be ignored, please remove it to avoid potential confusion`);
+      delete interpolated.version;
     }
-  }
-  const lookup = (name: string) => environment[name] ?? dotenv[name];
+    return { file, doc: interpolated, resets, overrides };
+  });
 
-  const documents: Record<string, unknown>[] = [];
-  for (const file of files) {
-    const doc = parseFile(file);
-    const interpolated = interpolateTree(doc, lookup, path.basename(file), '', warnings) as Record<string, unknown>;
-    validate(interpolated, path.basename(file));
-    if ('version' in interpolated) warnings.add(`${path.basename(file)}: the top-level "version" is obsolete and ignored`);
-    documents.push(interpolated);
-  }
-  const merged = mergeDocuments(documents);
-  const origin = files.map((f) => path.basename(f)).join(' + ');
-  const raw = validate(merged, origin);
+  const { doc: merged, provenance } = mergeFiles(inputs, new Map(parsed.map((p) => [p.file, p.lines])));
+  const allFiles = parsed.map((p) => p.file).join(', ');
+  if (Object.keys(merged).length === 0) throw new ComposeError('empty compose file', allFiles);
+  const raw = validateDocument(merged, provenance);
 
-  const project = projectNameFrom(options.projectName ?? environment.COMPOSE_PROJECT_NAME ?? raw.name ?? path.basename(workingDir), origin);
-  const sectionExtensions = (section: string) =>
-    Object.fromEntries(Object.entries((merged[section] ?? {}) as Record<string, unknown>).map(([k, v]) => [k, extensionsOf(v)]));
-  let spec = normalize(raw, {
+  const enabled = enabledServices(raw, activeProfiles(options.profiles, lookup));
+  const mergedServices = (merged.services ?? {}) as Record<string, unknown>;
+  const spec = normalize(raw, enabled, {
     project,
     workingDir,
     composeFiles: files,
-    origin,
     homeDir: options.homeDir ?? os.homedir(),
     lookup,
-    serviceExtensions: sectionExtensions('services'),
-    networkExtensions: sectionExtensions('networks'),
-    volumeExtensions: sectionExtensions('volumes'),
-    topExtensions: extensionsOf(merged),
+    provenance,
+    warnings,
+    display: (file) => displayName(path.resolve(file), workingDir),
+    extensions: {
+      top: extensionsOf(merged),
+      services: Object.fromEntries(enabled.map((name) => [name, extensionsOf(mergedServices[name])])),
+    },
   });
-  spec = applyProfiles(spec, options.profiles ?? splitList(environment.COMPOSE_PROFILES), origin);
-  try {
-    topologicalOrder(spec);
-  } catch (err) {
-    throw new ComposeError((err as Error).message, origin, 'services');
-  }
-  const parsed = StackSpec.safeParse(spec);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ComposeError(issue.message, origin, issue.path.join('.'));
-  }
-  return { spec: parsed.data, warnings: [...warnings] };
-}
+  resolveDependencies(spec.services, raw, provenance);
 
-function resolveFiles(options: LoadOptions): string[] {
-  if (options.files && options.files.length > 0) {
-    return options.files.map((f) => {
-      const full = path.resolve(options.workingDir ?? process.cwd(), f);
-      if (!fs.existsSync(full)) throw new ComposeError(`compose file not found: ${full}`);
-      return full;
-    });
+  const bound = StackSpec.safeParse(spec);
+  if (!bound.success) {
+    // Reaching this means normalize produced something the schema forbids: a loader bug, reported with its place.
+    const issue = bound.error.issues[0];
+    throw new ComposeError(`the loader produced an invalid spec (${issue.message})`, allFiles, formatPath(issue.path.filter((p) => typeof p !== 'symbol')));
   }
-  const dir = path.resolve(options.workingDir ?? process.cwd());
-  const found = DEFAULT_FILES.map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
-  if (!found) throw new ComposeError(`no compose file in ${dir} (looked for ${DEFAULT_FILES.join(', ')}); pass -f`);
-  return [found];
-}
-
-function parseFile(file: string): unknown {
-  const text = fs.readFileSync(file, 'utf8');
-  const doc = parseDocument(text, { uniqueKeys: true, merge: true, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const line = e.linePos?.[0]?.line;
-    throw new ComposeError(`invalid YAML${line ? ` at line ${line}` : ''}: ${e.message.split('\n')[0]}`, path.basename(file));
-  }
-  const value = doc.toJS({ maxAliasCount: 1000 });
-  if (value !== null && value !== undefined && (typeof value !== 'object' || Array.isArray(value))) {
-    throw new ComposeError('the top level must be a mapping (services:, networks:, ...)', path.basename(file));
-  }
-  return value ?? {};
-}
-
-/** Compose's rule: lowercase, only [a-z0-9_-], starting with a letter or digit. */
-export function normalizeProjectName(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9_-]/g, '').replace(/^[^a-z0-9]+/, '');
-}
-
-function projectNameFrom(candidate: string, origin: string): string {
-  const name = normalizeProjectName(candidate);
-  if (!name) throw new ComposeError(`project name "${candidate}" has no usable characters (a-z, 0-9, _ and -)`, origin, 'name');
-  return name;
-}
-
-function splitList(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-function applyProfiles(spec: StackSpec, active: string[], origin: string): StackSpec {
-  const enabled = (profiles: string[]) => profiles.length === 0 || profiles.some((p) => active.includes(p) || active.includes('*'));
-  const services = Object.fromEntries(Object.entries(spec.services).filter(([, s]) => enabled(s.profiles)));
-  for (const service of Object.values(services)) {
-    for (const [dep, d] of Object.entries(service.dependsOn)) {
-      if (dep in services) continue;
-      if (!d.required) {
-        delete service.dependsOn[dep];
-        continue;
-      }
-      const target = spec.services[dep];
-      if (!target) throw new ComposeError(`service ${service.name} depends on undefined service ${dep}`, origin, `services.${service.name}.depends_on`);
-      throw new ComposeError(
-        `service ${service.name} depends on ${dep}, which is disabled by its profiles (enable one with --profile ${target.profiles.join(' or --profile ')})`,
-        origin,
-        `services.${service.name}.depends_on.${dep}`,
-      );
-    }
-  }
-  const usedNetworks = new Set(Object.values(services).flatMap((s) => Object.keys(s.networks)));
-  const networks = Object.fromEntries(Object.entries(spec.networks).filter(([key]) => key !== 'default' || usedNetworks.has('default')));
-  return { ...spec, services, networks };
+  return { spec: bound.data, warnings: [...new Set(warnings)] };
 }

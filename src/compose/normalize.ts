@@ -1,373 +1,305 @@
 /**
  * Normalisation phase: the merged, validated document becomes the canonical
- * StackSpec. Short syntaxes are expanded, durations become milliseconds,
- * paths become absolute, defaults are applied, and cross-references
- * (volumes, networks, depends_on) are checked.
+ * StackSpec for the enabled services.
+ *
+ * Invariants of the output (see src/model/spec.ts): durations in ms, sizes
+ * in bytes, host paths absolute ("~" expanded), short syntaxes expanded,
+ * defaults written out (restart "no", replicas 1, pull policy, network
+ * `default`), so two files that mean the same thing give equal specs.
+ * Cross-references are checked here, against the enabled services only (as
+ * compose does after applying profiles): named volumes and networks must be
+ * declared top-level. Networks and volumes no enabled service uses are left
+ * out, as compose leaves them out; the implicit `default` network is added
+ * when a service is on it and it is not declared.
  */
-import * as path from 'node:path';
-import type { DependencySpec, HealthcheckSpec, MountSpec, NetworkSpec, PortSpec, ServiceSpec, StackSpec, UpdateConfigSpec, VolumeSpec } from '../model/spec';
-import { ComposeError } from './errors';
-import { parseDotEnv } from './dotenv';
-import type { RawNetwork, RawProject, RawService, RawVolume } from './schema';
-import { listToMap } from './merge';
-import { splitShellWords } from './shellwords';
-import { parseBytes, parseDuration } from './units';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { DependencySpec, HealthcheckSpec, MountSpec, NetworkSpec, ResourceSpec, ServiceSpec, StackSpec, UpdateConfigSpec, VolumeSpec } from '../model/spec';
+import { DotEnvError, parseDotEnvDetailed } from './dotenv';
+import type { Lookup } from './interpolate';
+import type { Path, Provenance } from './paths';
+import type { RawNetwork, RawProject, RawService, RawVolume } from './schema';
 
 export interface NormalizeContext {
   project: string;
   workingDir: string;
   composeFiles: string[];
-  /** Where errors point: the file(s) the merged document came from. */
-  origin: string;
   homeDir: string;
-  lookup: (name: string) => string | undefined;
-  serviceExtensions: Record<string, Record<string, unknown>>;
-  networkExtensions: Record<string, Record<string, unknown>>;
-  volumeExtensions: Record<string, Record<string, unknown>>;
-  topExtensions: Record<string, unknown>;
+  /** The interpolation environment: process environment over the .env file. */
+  lookup: Lookup;
+  provenance: Provenance;
+  warnings: string[];
+  /** How a host file is named in messages. */
+  display: (file: string) => string;
+  /** `x-*` keys of the merged document: top level, and per service. */
+  extensions: { top: Record<string, unknown>; services: Record<string, Record<string, unknown>> };
 }
 
-export function normalize(raw: RawProject, ctx: NormalizeContext): StackSpec {
-  const fail = (p: string, message: string): never => {
-    throw new ComposeError(message, ctx.origin, p);
-  };
-  const volumes: Record<string, VolumeSpec> = {};
-  for (const [key, v] of Object.entries(raw.volumes ?? {})) volumes[key] = normalizeVolume(key, v ?? {}, ctx);
-  const networks: Record<string, NetworkSpec> = {};
-  for (const [key, n] of Object.entries(raw.networks ?? {})) networks[key] = normalizeNetwork(key, n ?? {}, ctx);
-
-  const services: Record<string, ServiceSpec> = {};
-  for (const [name, s] of Object.entries(raw.services ?? {})) {
-    services[name] = normalizeService(name, s ?? {}, ctx, volumes, networks, fail);
-  }
-  for (const s of Object.values(services)) {
-    if (s.networks.default && !networks.default) {
-      networks.default = { name: `${ctx.project}_default`, external: false, driverOpts: {}, internal: false, labels: {} };
-    }
-    for (const key of Object.keys(s.networks)) {
-      if (!networks[key]) fail(`services.${s.name}.networks.${key}`, `service ${s.name} refers to undefined network ${key}`);
-    }
-  }
-  return { project: ctx.project, workingDir: ctx.workingDir, composeFiles: ctx.composeFiles, services, networks, volumes, extensions: ctx.topExtensions };
-}
-
-function stringMap(value: unknown): Record<string, string> {
-  const map = listToMap(value ?? {}) as Record<string, unknown>;
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(map)) out[k] = v === null || v === undefined ? '' : String(v);
-  return out;
-}
-
-function externalOf(ext: RawNetwork['external']): { external: boolean; name?: string } {
-  if (ext === undefined) return { external: false };
-  if (typeof ext === 'object') return { external: true, name: ext.name };
-  return { external: ext };
-}
-
-function normalizeNetwork(key: string, n: RawNetwork, ctx: NormalizeContext): NetworkSpec {
-  const ext = externalOf(n.external);
-  const name = n.name ?? ext.name ?? (ext.external ? key : `${ctx.project}_${key}`);
-  return {
-    name,
-    external: ext.external,
-    ...(n.driver ? { driver: n.driver } : {}),
-    driverOpts: stringMap(n.driver_opts),
-    internal: n.internal ?? false,
-    ...(n.attachable !== undefined ? { attachable: n.attachable } : {}),
-    ...(n.enable_ipv6 !== undefined ? { enableIpv6: n.enable_ipv6 } : {}),
-    labels: stringMap(n.labels),
-  };
-}
-
-function normalizeVolume(key: string, v: RawVolume, ctx: NormalizeContext): VolumeSpec {
-  const ext = externalOf(v.external);
-  const name = v.name ?? ext.name ?? (ext.external ? key : `${ctx.project}_${key}`);
-  return { name, external: ext.external, ...(v.driver ? { driver: v.driver } : {}), driverOpts: stringMap(v.driver_opts), labels: stringMap(v.labels) };
-}
-
-function resolveHostPath(p: string, ctx: NormalizeContext): string {
+/** An absolute host path: "~" is the home directory, relative paths are from the project directory. */
+export function hostPath(p: string, ctx: Pick<NormalizeContext, 'homeDir' | 'workingDir'>): string {
   if (p === '~' || p.startsWith('~/')) return path.join(ctx.homeDir, p.slice(1));
   return path.resolve(ctx.workingDir, p);
 }
 
-const isHostPath = (source: string) => source.startsWith('/') || source.startsWith('.') || source.startsWith('~');
+const isRemoteContext = (context: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(context) || /^git@/.test(context) || /^github\.com\//.test(context);
+
+export function normalize(raw: RawProject, enabled: readonly string[], ctx: NormalizeContext): StackSpec {
+  const declaredNetworks = raw.networks ?? {};
+  const declaredVolumes = raw.volumes ?? {};
+  const services: Record<string, ServiceSpec> = {};
+  for (const name of enabled) services[name] = normalizeService(name, raw.services?.[name] ?? {}, ctx, declaredVolumes, declaredNetworks);
+
+  const usedNetworks = new Set(Object.values(services).flatMap((s) => Object.keys(s.networks)));
+  const usedVolumes = new Set(Object.values(services).flatMap((s) => s.volumes.filter((m) => m.type === 'volume' && m.source).map((m) => m.source as string)));
+  const networks: Record<string, NetworkSpec> = {};
+  for (const [key, def] of Object.entries(declaredNetworks)) if (usedNetworks.has(key)) networks[key] = normalizeNetwork(key, def ?? {}, ctx);
+  if (usedNetworks.has('default') && !networks.default) {
+    networks.default = { name: `${ctx.project}_default`, external: false, driverOpts: {}, internal: false, labels: {} };
+  }
+  const volumes: Record<string, VolumeSpec> = {};
+  for (const [key, def] of Object.entries(declaredVolumes)) if (usedVolumes.has(key)) volumes[key] = normalizeVolume(key, def ?? {}, ctx);
+
+  return {
+    project: ctx.project,
+    workingDir: ctx.workingDir,
+    composeFiles: ctx.composeFiles,
+    services,
+    networks,
+    volumes,
+    extensions: ctx.extensions.top,
+  };
+}
+
+function externalOf(kind: 'networks' | 'volumes', key: string, def: RawNetwork | RawVolume, ctx: NormalizeContext): { external: boolean; name: string } {
+  const at: Path = [kind, key];
+  let external = false;
+  let legacyName: string | undefined;
+  if (typeof def.external === 'object') {
+    external = true;
+    legacyName = def.external.name;
+    const { file } = ctx.provenance.locate([...at, 'external', 'name']);
+    const note = `${kind}.${key}.external.name is deprecated: write name: ${legacyName} and external: true`;
+    ctx.warnings.push(file ? `${file}: ${note}` : note);
+    if (def.name !== undefined && def.name !== legacyName) {
+      throw ctx.provenance.error([...at, 'name'], `name ${JSON.stringify(def.name)} and external.name ${JSON.stringify(legacyName)} disagree`);
+    }
+  } else external = def.external ?? false;
+
+  if (external) {
+    // An external resource is created by someone else; settings for creating it would be ignored.
+    for (const setting of ['driver', 'driver_opts', 'internal', 'attachable', 'enable_ipv6', 'labels'] as const) {
+      if ((def as Record<string, unknown>)[setting] !== undefined) {
+        throw ctx.provenance.error([...at, setting], `cannot be set on an external ${kind === 'networks' ? 'network' : 'volume'}: dockflow does not create it`);
+      }
+    }
+  }
+  return { external, name: def.name ?? legacyName ?? (external ? key : `${ctx.project}_${key}`) };
+}
+
+function normalizeNetwork(key: string, def: RawNetwork, ctx: NormalizeContext): NetworkSpec {
+  const { external, name } = externalOf('networks', key, def, ctx);
+  return {
+    name,
+    external,
+    ...(def.driver !== undefined ? { driver: def.driver } : {}),
+    driverOpts: def.driver_opts ?? {},
+    internal: def.internal ?? false,
+    ...(def.attachable !== undefined ? { attachable: def.attachable } : {}),
+    ...(def.enable_ipv6 !== undefined ? { enableIpv6: def.enable_ipv6 } : {}),
+    labels: def.labels ?? {},
+  };
+}
+
+function normalizeVolume(key: string, def: RawVolume, ctx: NormalizeContext): VolumeSpec {
+  const { external, name } = externalOf('volumes', key, def, ctx);
+  return { name, external, ...(def.driver !== undefined ? { driver: def.driver } : {}), driverOpts: def.driver_opts ?? {}, labels: def.labels ?? {} };
+}
 
 function normalizeService(
   name: string,
   s: RawService,
   ctx: NormalizeContext,
-  volumes: Record<string, VolumeSpec>,
-  networks: Record<string, NetworkSpec>,
-  fail: (p: string, message: string) => never,
+  declaredVolumes: Record<string, unknown>,
+  declaredNetworks: Record<string, unknown>,
 ): ServiceSpec {
-  const at = (key: string) => `services.${name}.${key}`;
-  // A unit parser whose errors name the key they came from.
-  const checked =
-    (parse: (value: string | number) => number) =>
-    (key: string, value: string | number | undefined): number | undefined => {
-      if (value === undefined) return undefined;
-      try {
-        return parse(value);
-      } catch (err) {
-        return fail(at(key), (err as Error).message);
-      }
+  const at = (...parts: Path): Path => ['services', name, ...parts];
+  const fail = (where: Path, reason: string): never => {
+    throw ctx.provenance.error(where, reason);
+  };
+
+  if (s.image === undefined && s.build === undefined) fail(at(), 'service has neither an image nor a build context specified');
+  let build: ServiceSpec['build'];
+  if (s.build) {
+    const context = s.build.context ?? '.';
+    if (isRemoteContext(context)) fail(at('build', 'context'), `remote build context ${JSON.stringify(context)} is not supported by dockflow: clone it and build from a directory`);
+    const args: Record<string, string> = {};
+    for (const [key, value] of Object.entries(s.build.args ?? {})) {
+      // A bare arg takes its value from the environment, like a bare environment entry.
+      const resolved = value ?? ctx.lookup(key);
+      if (resolved !== undefined) args[key] = resolved;
+    }
+    build = {
+      context: hostPath(context, ctx),
+      dockerfile: s.build.dockerfile ?? 'Dockerfile',
+      ...(s.build.target !== undefined ? { target: s.build.target } : {}),
+      args,
+      ...(s.build.labels !== undefined ? { labels: s.build.labels } : {}),
     };
-  const dur = checked(parseDuration);
-  const bytes = checked(parseBytes);
-
-  const build = typeof s.build === 'string' ? { context: s.build } : s.build;
-  if (!s.image && !build) fail(`services.${name}`, 'service has neither an image nor a build context specified');
-
-  // env_file first, then `environment` over it; a bare key takes its value from the environment.
-  const environment: Record<string, string> = {};
-  const envFiles = s.env_file === undefined ? [] : typeof s.env_file === 'string' ? [s.env_file] : s.env_file;
-  envFiles.forEach((entry, i) => {
-    const file = typeof entry === 'string' ? entry : entry.path;
-    const required = typeof entry === 'string' ? true : entry.required !== false;
-    const full = path.resolve(ctx.workingDir, file);
-    if (!fs.existsSync(full)) {
-      if (required) fail(`${at('env_file')}[${i}]`, `env file ${full} not found`);
-      return;
-    }
-    try {
-      Object.assign(environment, parseDotEnv(fs.readFileSync(full, 'utf8'), ctx.lookup));
-    } catch (err) {
-      fail(`${at('env_file')}[${i}]`, `${full}: ${(err as Error).message}`);
-    }
-  });
-  for (const [k, v] of Object.entries((listToMap(s.environment ?? {}) as Record<string, unknown>) ?? {})) {
-    if (v === null || v === undefined) {
-      const inherited = ctx.lookup(k);
-      if (inherited !== undefined) environment[k] = inherited;
-    } else environment[k] = String(v);
   }
+  const pullPolicy = s.pull_policy ?? (s.build && s.image === undefined ? 'build' : 'missing');
+  if (pullPolicy === 'build' && !s.build) fail(at('pull_policy'), 'pull_policy: build needs a build: section');
 
-  const ports: PortSpec[] = [];
-  (s.ports ?? []).forEach((p, i) => {
-    try {
-      ports.push(...parsePort(p));
-    } catch (err) {
-      fail(`${at('ports')}[${i}]`, (err as Error).message);
+  const environment = serviceEnvironment(s, at, ctx);
+
+  const volumes: MountSpec[] = (s.volumes ?? []).map((mount, i) => {
+    if (mount.type === 'bind') return { ...mount, source: hostPath(mount.source as string, ctx) };
+    if (mount.type === 'volume' && mount.source !== undefined && !(mount.source in declaredVolumes)) {
+      fail(at('volumes', i), `service ${name} refers to undefined volume ${mount.source}: declare it under the top-level volumes:`);
     }
+    return mount;
   });
 
-  const mounts: MountSpec[] = [];
-  (s.volumes ?? []).forEach((v, i) => {
-    const where = `${at('volumes')}[${i}]`;
-    const mount = typeof v === 'string' ? parseShortVolume(v, where, fail) : longVolume(v, where, bytes);
-    if (mount.type === 'bind') mount.source = resolveHostPath(mount.source as string, ctx);
-    if (mount.type === 'volume' && mount.source !== undefined && !volumes[mount.source]) {
-      fail(where, `service ${name} refers to undefined volume ${mount.source}: declare it under the top-level volumes:`);
-    }
-    mounts.push(mount);
-  });
-
-  const serviceNetworks: ServiceSpec['networks'] = {};
-  const rawNetworks = Array.isArray(s.networks) ? Object.fromEntries(s.networks.map((n) => [n, null])) : (s.networks ?? { default: null });
-  for (const [key, def] of Object.entries(rawNetworks)) {
-    if (key !== 'default' && !networks[key]) fail(`${at('networks')}.${key}`, `service ${name} refers to undefined network ${key}`);
-    serviceNetworks[key] = {
+  const networks: ServiceSpec['networks'] = {};
+  for (const [key, def] of Object.entries(s.networks ?? { default: null })) {
+    if (key !== 'default' && !(key in declaredNetworks)) fail(at('networks', key), `service ${name} refers to undefined network ${key}: declare it under the top-level networks:`);
+    networks[key] = {
       aliases: def?.aliases ?? [],
-      ...(def?.ipv4_address ? { ipv4Address: def.ipv4_address } : {}),
-      ...(def?.ipv6_address ? { ipv6Address: def.ipv6_address } : {}),
+      ...(def?.ipv4_address !== undefined ? { ipv4Address: def.ipv4_address } : {}),
+      ...(def?.ipv6_address !== undefined ? { ipv6Address: def.ipv6_address } : {}),
     };
   }
 
   const dependsOn: Record<string, DependencySpec> = {};
-  type RawDependency = { condition?: DependencySpec['condition']; restart?: boolean; required?: boolean };
-  const rawDeps: Record<string, RawDependency> = Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((d) => [d, {}])) : (s.depends_on ?? {});
-  for (const [dep, d] of Object.entries(rawDeps)) {
-    dependsOn[dep] = { condition: d.condition ?? 'service_started', restart: d.restart ?? false, required: d.required ?? true };
+  for (const [dep, d] of Object.entries(s.depends_on ?? {})) {
+    dependsOn[dep] = { condition: d?.condition ?? 'service_started', restart: d?.restart ?? false, required: d?.required ?? true };
   }
 
   let healthcheck: HealthcheckSpec | undefined;
   if (s.healthcheck) {
     const h = s.healthcheck;
-    const test = h.test === undefined ? undefined : typeof h.test === 'string' ? ['CMD-SHELL', h.test] : h.test;
-    if (test && !['CMD', 'CMD-SHELL', 'NONE'].includes(test[0])) fail(at('healthcheck.test'), 'a test list starts with CMD, CMD-SHELL or NONE');
-    const disable = h.disable === true || test?.[0] === 'NONE';
-    healthcheck = disable
-      ? { disable: true }
-      : {
-          ...(test ? { test } : {}),
-          ...(h.interval !== undefined ? { intervalMs: dur('healthcheck.interval', h.interval) } : {}),
-          ...(h.timeout !== undefined ? { timeoutMs: dur('healthcheck.timeout', h.timeout) } : {}),
-          ...(h.retries !== undefined ? { retries: h.retries } : {}),
-          ...(h.start_period !== undefined ? { startPeriodMs: dur('healthcheck.start_period', h.start_period) } : {}),
-          ...(h.start_interval !== undefined ? { startIntervalMs: dur('healthcheck.start_interval', h.start_interval) } : {}),
-          disable: false,
-        };
+    if (h.disable === true || h.test?.[0] === 'NONE') healthcheck = { disable: true };
+    else {
+      healthcheck = {
+        ...(h.test !== undefined ? { test: h.test } : {}),
+        ...(h.interval !== undefined ? { intervalMs: h.interval } : {}),
+        ...(h.timeout !== undefined ? { timeoutMs: h.timeout } : {}),
+        ...(h.retries !== undefined ? { retries: h.retries } : {}),
+        ...(h.start_period !== undefined ? { startPeriodMs: h.start_period } : {}),
+        ...(h.start_interval !== undefined ? { startIntervalMs: h.start_interval } : {}),
+        disable: false,
+      };
+    }
   }
 
   const deploy = s.deploy ?? {};
   if (s.scale !== undefined && deploy.replicas !== undefined && s.scale !== deploy.replicas) {
-    fail(at('scale'), `scale (${s.scale}) and deploy.replicas (${deploy.replicas}) disagree`);
+    fail(at('scale'), `scale (${s.scale}) and deploy.replicas (${deploy.replicas}) disagree: set one of them`);
   }
   const replicas = deploy.replicas ?? s.scale ?? 1;
-  if (s.container_name && replicas > 1) fail(at('container_name'), `container_name ${s.container_name} cannot be used with ${replicas} replicas: names must be unique`);
-  const resources = (r: { cpus?: string | number; memory?: string | number; pids?: number } | undefined, key: string) =>
+  if (s.container_name !== undefined && replicas > 1) {
+    fail(at('container_name'), `container_name ${s.container_name} cannot be used with ${replicas} replicas: container names must be unique`);
+  }
+  const resources = (r: { cpus?: number; memory?: number; pids?: number } | undefined): ResourceSpec | undefined =>
     r && {
-      ...(r.cpus !== undefined ? { cpus: Number(r.cpus) } : {}),
-      ...(r.memory !== undefined ? { memoryBytes: bytes(`${key}.memory`, r.memory) } : {}),
+      ...(r.cpus !== undefined ? { cpus: r.cpus } : {}),
+      ...(r.memory !== undefined ? { memoryBytes: r.memory } : {}),
       ...(r.pids !== undefined ? { pids: r.pids } : {}),
     };
-  const updateConfig = (u: typeof deploy.update_config, key: string): UpdateConfigSpec | undefined =>
+  const update = (u: NonNullable<typeof deploy.update_config> | undefined): UpdateConfigSpec | undefined =>
     u && {
       ...(u.parallelism !== undefined ? { parallelism: u.parallelism } : {}),
-      ...(u.delay !== undefined ? { delayMs: dur(`${key}.delay`, u.delay) } : {}),
-      ...(u.failure_action ? { failureAction: u.failure_action } : {}),
-      ...(u.monitor !== undefined ? { monitorMs: dur(`${key}.monitor`, u.monitor) } : {}),
+      ...(u.delay !== undefined ? { delayMs: u.delay } : {}),
+      ...(u.failure_action !== undefined ? { failureAction: u.failure_action } : {}),
+      ...(u.monitor !== undefined ? { monitorMs: u.monitor } : {}),
       ...(u.max_failure_ratio !== undefined ? { maxFailureRatio: u.max_failure_ratio } : {}),
-      ...(u.order ? { order: u.order } : {}),
+      ...(u.order !== undefined ? { order: u.order } : {}),
     };
-  const limits = resources(deploy.resources?.limits, 'deploy.resources.limits');
-  const reservations = resources(deploy.resources?.reservations, 'deploy.resources.reservations');
-  const update = updateConfig(deploy.update_config, 'deploy.update_config');
-  const rollback = updateConfig(deploy.rollback_config, 'deploy.rollback_config');
-
-  const commandOf = (value: string | string[] | null | undefined, key: string): string[] | undefined => {
-    if (value === undefined || value === null) return undefined;
-    if (Array.isArray(value)) return value;
-    try {
-      return splitShellWords(value);
-    } catch (err) {
-      return fail(at(key), (err as Error).message);
-    }
+  const limits = resources(deploy.resources?.limits);
+  const reservations = resources(deploy.resources?.reservations);
+  const updateConfig = update(deploy.update_config);
+  const rollbackConfig = update(deploy.rollback_config);
+  const restartPolicy = deploy.restart_policy && {
+    ...(deploy.restart_policy.condition !== undefined ? { condition: deploy.restart_policy.condition } : {}),
+    ...(deploy.restart_policy.max_attempts !== undefined ? { maxAttempts: deploy.restart_policy.max_attempts } : {}),
   };
-  const command = commandOf(s.command, 'command');
-  const entrypoint = commandOf(s.entrypoint, 'entrypoint');
 
   return {
     name,
-    image: s.image ?? `${ctx.project}-${name}`,
-    ...(build
-      ? {
-          build: {
-            context: resolveHostPath(build.context ?? '.', ctx),
-            dockerfile: build.dockerfile ?? 'Dockerfile',
-            ...(build.target ? { target: build.target } : {}),
-            args: stringMap(build.args),
-            ...(build.labels ? { labels: stringMap(build.labels) } : {}),
-          },
-        }
-      : {}),
-    pullPolicy: s.pull_policy ?? (build && !s.image ? 'build' : 'missing'),
-    ...(command ? { command } : {}),
-    ...(entrypoint ? { entrypoint } : {}),
+    image: s.image ?? `${ctx.project}-${name.toLowerCase()}`,
+    ...(build ? { build } : {}),
+    pullPolicy,
+    ...(s.command != null ? { command: s.command } : {}),
+    ...(s.entrypoint != null ? { entrypoint: s.entrypoint } : {}),
     environment,
-    ports,
-    expose: (s.expose ?? []).map(String),
-    volumes: mounts,
-    tmpfs: s.tmpfs === undefined ? [] : typeof s.tmpfs === 'string' ? [s.tmpfs] : s.tmpfs,
-    networks: serviceNetworks,
+    ports: uniqueBy((s.ports ?? []).flat(), (p) => `${p.hostIp ?? ''}|${p.published ?? ''}|${p.target}|${p.protocol}`),
+    expose: s.expose ?? [],
+    volumes,
+    tmpfs: s.tmpfs ?? [],
+    networks,
     dependsOn,
     ...(healthcheck ? { healthcheck } : {}),
     restart: s.restart ?? 'no',
     profiles: s.profiles ?? [],
-    labels: stringMap(s.labels),
-    ...(s.container_name ? { containerName: s.container_name } : {}),
-    ...(s.hostname ? { hostname: s.hostname } : {}),
-    ...(s.user !== undefined ? { user: String(s.user) } : {}),
-    ...(s.working_dir ? { workingDir: s.working_dir } : {}),
+    labels: s.labels ?? {},
+    ...(s.container_name !== undefined ? { containerName: s.container_name } : {}),
+    ...(s.hostname !== undefined ? { hostname: s.hostname } : {}),
+    ...(s.user !== undefined ? { user: s.user } : {}),
+    ...(s.working_dir !== undefined ? { workingDir: s.working_dir } : {}),
     readOnly: s.read_only ?? false,
     ...(s.init !== undefined ? { init: s.init } : {}),
     capAdd: s.cap_add ?? [],
     capDrop: s.cap_drop ?? [],
     securityOpt: s.security_opt ?? [],
-    ...(s.logging ? { logging: { ...(s.logging.driver ? { driver: s.logging.driver } : {}), options: stringMap(s.logging.options) } } : {}),
+    ...(s.logging ? { logging: { ...(s.logging.driver !== undefined ? { driver: s.logging.driver } : {}), options: s.logging.options ?? {} } } : {}),
     deploy: {
       replicas,
       resources: { ...(limits ? { limits } : {}), ...(reservations ? { reservations } : {}) },
-      ...(update ? { updateConfig: update } : {}),
-      ...(rollback ? { rollbackConfig: rollback } : {}),
-      ...(deploy.restart_policy
-        ? {
-            restartPolicy: {
-              ...(deploy.restart_policy.condition ? { condition: deploy.restart_policy.condition } : {}),
-              ...(deploy.restart_policy.max_attempts !== undefined ? { maxAttempts: deploy.restart_policy.max_attempts } : {}),
-            },
-          }
-        : {}),
-      ...(deploy.labels ? { labels: stringMap(deploy.labels) } : {}),
+      ...(updateConfig ? { updateConfig } : {}),
+      ...(rollbackConfig ? { rollbackConfig } : {}),
+      ...(restartPolicy ? { restartPolicy } : {}),
+      ...(deploy.labels ? { labels: deploy.labels } : {}),
     },
-    ...(s.stop_grace_period !== undefined ? { stopGracePeriodMs: dur('stop_grace_period', s.stop_grace_period) } : {}),
-    ...(s.stop_signal ? { stopSignal: s.stop_signal } : {}),
-    extraHosts: Object.entries(stringMap(s.extra_hosts)).map(([host, ip]) => `${host}:${ip}`),
-    extensions: ctx.serviceExtensions[name] ?? {},
+    ...(s.stop_grace_period !== undefined ? { stopGracePeriodMs: s.stop_grace_period } : {}),
+    ...(s.stop_signal !== undefined ? { stopSignal: s.stop_signal } : {}),
+    extraHosts: Object.entries(s.extra_hosts ?? {}).map(([host, ip]) => `${host}:${ip}`),
+    extensions: ctx.extensions.services[name] ?? {},
   };
 }
 
-/** Short port syntax: "8080", "8000:8000", "127.0.0.1:8000:8000", "127.0.0.1::8000", "[::1]:80:80", ranges, "/udp". */
-export function parsePort(p: string | number | { target: number; published?: string | number; host_ip?: string; protocol?: 'tcp' | 'udp' | 'sctp' }): PortSpec[] {
-  if (typeof p === 'object') {
-    return [{ target: p.target, ...(p.published !== undefined ? { published: String(p.published) } : {}), ...(p.host_ip ? { hostIp: p.host_ip } : {}), protocol: p.protocol ?? 'tcp' }];
+/** env_file entries in order, each over the previous, then `environment` over them all. */
+function serviceEnvironment(s: RawService, at: (...parts: Path) => Path, ctx: NormalizeContext): Record<string, string> {
+  const environment: Record<string, string> = {};
+  (s.env_file ?? []).forEach((entry, i) => {
+    const file = hostPath(entry.path, ctx);
+    if (!fs.existsSync(file)) {
+      if (entry.required) throw ctx.provenance.error(at('env_file', i), `env file ${file} not found`);
+      return;
+    }
+    try {
+      const { values, missing } = parseDotEnvDetailed(fs.readFileSync(file, 'utf8'), ctx.lookup);
+      for (const variable of missing) ctx.warnings.push(`${ctx.display(file)}: the "${variable}" variable is not set; defaulting to a blank string`);
+      Object.assign(environment, values);
+    } catch (err) {
+      if (!(err instanceof DotEnvError)) throw err;
+      throw ctx.provenance.error(at('env_file', i), `${file}: ${err.message}`);
+    }
+  });
+  for (const [key, value] of Object.entries(s.environment ?? {})) {
+    // A bare KEY (or KEY: null) passes the variable through from the environment, and is left out when unset there.
+    // compose drops an unresolved bare KEY before the merge over env_file, so an env_file value survives.
+    const resolved = value ?? ctx.lookup(key);
+    if (resolved !== undefined) environment[key] = resolved;
   }
-  const text = String(p);
-  const [spec, protoRaw] = text.split('/');
-  const protocol = (protoRaw ?? 'tcp') as PortSpec['protocol'];
-  if (!['tcp', 'udp', 'sctp'].includes(protocol)) throw new Error(`invalid protocol in port "${text}"`);
-  let hostIp: string | undefined;
-  let rest = spec;
-  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(rest);
-  if (v6) {
-    hostIp = v6[1];
-    rest = v6[2];
-  }
-  const parts = rest.split(':');
-  let published: string | undefined;
-  let target: string;
-  if (parts.length === 1) target = parts[0];
-  else if (parts.length === 2) [published, target] = parts;
-  else if (parts.length === 3 && !v6) [hostIp, published, target] = parts;
-  else throw new Error(`invalid port "${text}"`);
-  const range = (r: string) => {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(r);
-    if (!m) throw new Error(`invalid port "${text}"`);
-    const from = Number(m[1]);
-    const to = m[2] ? Number(m[2]) : from;
-    if (from < 1 || to > 65535 || to < from) throw new Error(`invalid port "${text}"`);
-    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
-  };
-  const targets = range(target);
-  const publishedPorts = published ? range(published) : undefined;
-  if (publishedPorts && publishedPorts.length !== targets.length && publishedPorts.length !== 1) throw new Error(`port ranges of different sizes in "${text}"`);
-  return targets.map((t, i) => ({
-    target: t,
-    ...(publishedPorts ? { published: String(publishedPorts.length === 1 ? publishedPorts[0] : publishedPorts[i]) } : {}),
-    ...(hostIp ? { hostIp } : {}),
-    protocol,
-  }));
+  return environment;
 }
 
-function parseShortVolume(text: string, where: string, fail: (p: string, m: string) => never): MountSpec {
-  const parts = text.split(':');
-  if (parts.length === 1) return { type: 'volume', target: parts[0], readOnly: false };
-  if (parts.length > 3) fail(where, `invalid volume "${text}"`);
-  const [source, target, mode = 'rw'] = parts;
-  const flags = mode.split(',');
-  const known = ['ro', 'rw', 'z', 'Z', 'nocopy', 'cached', 'delegated', 'consistent', 'shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate'];
-  const unknown = flags.find((f) => !known.includes(f));
-  if (unknown) fail(where, `unknown volume mode "${unknown}" in "${text}"`);
-  if (!target.startsWith('/')) fail(where, `container path "${target}" in "${text}" must be absolute`);
-  const readOnly = flags.includes('ro');
-  if (isHostPath(source)) return { type: 'bind', source, target, readOnly, createHostPath: true };
-  return { type: 'volume', source, target, readOnly, ...(flags.includes('nocopy') ? { noCopy: true } : {}) };
-}
-
-function longVolume(
-  v: { type: 'volume' | 'bind' | 'tmpfs'; source?: string; target: string; read_only?: boolean; bind?: { create_host_path?: boolean }; volume?: { nocopy?: boolean }; tmpfs?: { size?: string | number; mode?: string | number } },
-  where: string,
-  bytes: (key: string, value: string | number | undefined) => number | undefined,
-): MountSpec {
-  if (v.type === 'tmpfs') {
-    const size = v.tmpfs?.size !== undefined ? bytes(`${where}.tmpfs.size`, v.tmpfs.size) : undefined;
-    const mode = v.tmpfs?.mode !== undefined ? (typeof v.tmpfs.mode === 'number' ? v.tmpfs.mode : parseInt(v.tmpfs.mode, 8)) : undefined;
-    return { type: 'tmpfs', target: v.target, readOnly: v.read_only ?? false, ...(size !== undefined ? { tmpfsSizeBytes: size } : {}), ...(mode !== undefined ? { tmpfsMode: mode } : {}) };
-  }
-  if (v.type === 'bind') {
-    if (!v.source) throw new ComposeError('a bind mount needs a source', undefined, where);
-    return { type: 'bind', source: v.source, target: v.target, readOnly: v.read_only ?? false, createHostPath: v.bind?.create_host_path ?? true };
-  }
-  return { type: 'volume', ...(v.source ? { source: v.source } : {}), target: v.target, readOnly: v.read_only ?? false, ...(v.volume?.nocopy ? { noCopy: true } : {}) };
+/** The short and long syntaxes can spell the same binding twice; Docker would refuse the second. */
+function uniqueBy<T>(items: T[], key: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const k = key(item);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }

@@ -1,237 +1,421 @@
 /**
- * Validation phase: the shape of a compose file as dockflow accepts it,
- * keyed by path. Every object is strict, so a key dockflow does not
- * implement is reported as "not supported by dockflow" with its file and
- * path instead of being dropped. `x-*` extension keys are taken out before
- * validation (see stripExtensions) and kept.
+ * Validation phase: the shape of a compose document as dockflow accepts it.
+ *
+ * It runs on every file on its own, before the merge, so that a problem is
+ * reported against the file that has it, and once more on the merged
+ * document, whose decoded output the normalisation works from.
+ *
+ * Invariants:
+ * - Every mapping is strict: a key dockflow does not implement is an error
+ *   ("not supported by dockflow"), never silently dropped. `x-*` keys are
+ *   allowed in every compose mapping (not in user maps such as environment)
+ *   and are ignored here; index.ts keeps the top-level and service ones.
+ * - Leaves decode as they validate: durations become milliseconds, sizes
+ *   bytes, port strings PortSpecs, short volumes MountSpecs, KEY=VALUE lists
+ *   maps. Interpolated values are strings, so numbers and booleans are also
+ *   accepted in their string form (`replicas: ${N:-2}`), as compose does.
+ * - Leaf errors say what was expected and what was found; the path comes
+ *   from zod and the file from the caller's Provenance.
  */
 import { z } from 'zod';
-import { ComposeError } from './errors';
+import type { MountSpec, PortSpec } from '../model/spec';
+import type { Path, Provenance } from './paths';
+import { checkExpose, parsePort } from './ports';
+import { splitShellWords } from './shellwords';
+import { parseBytes, parseComposeDuration } from './units';
+import { checkTarget, parseShortVolume } from './volumes';
 
-const str = z.string();
-const num = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?$/, 'expected a number').transform(Number)]);
-const int = z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'expected a whole number').transform(Number)]);
-const bool = z.union([z.boolean(), z.enum(['true', 'false', 'True', 'False']).transform((v) => v.toLowerCase() === 'true')]);
-const strOrNum = z.union([z.string(), z.number()]);
-const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-const listOrMap = z.union([z.array(z.string()), z.record(z.string(), scalar)]);
-const duration = strOrNum;
-const stringList = z.array(z.string());
+type Issue = z.core.$ZodIssue;
 
-const UpdateConfig = z.strictObject({
-  parallelism: int.optional(),
-  delay: duration.optional(),
-  failure_action: z.enum(['continue', 'rollback', 'pause']).optional(),
-  monitor: duration.optional(),
-  max_failure_ratio: num.optional(),
-  order: z.enum(['stop-first', 'start-first']).optional(),
+const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function show(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/**
+ * A decoding leaf. `accepts` is the type gate: a value of the wrong JS type
+ * is an `invalid_type` issue (so unions move on to the next branch); a value
+ * of the right type that does not decode is a non-aborting custom issue (so
+ * unions report it rather than "no branch matched").
+ */
+function leaf<T>(expected: string, accepts: (v: unknown) => boolean, decode: (v: never) => T) {
+  return z.unknown().transform((value, ctx): T => {
+    if (!accepts(value)) {
+      ctx.addIssue({ code: 'invalid_type', expected: expected as never, message: `expected ${expected}, got ${show(value)}` });
+      return z.NEVER;
+    }
+    try {
+      return decode(value as never);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, continue: true });
+      return z.NEVER;
+    }
+  });
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isScalar = (v: unknown) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+const isStringOrNumber = (v: unknown) => typeof v === 'string' || typeof v === 'number';
+
+const str = leaf('a string', isString, (v: string) => v);
+const matching = (re: RegExp, what: string, hint = '') =>
+  leaf('a string', isString, (v: string) => {
+    if (!re.test(v)) throw new Error(`invalid ${what} ${JSON.stringify(v)}${hint ? ` (${hint})` : ''}`);
+    return v;
+  });
+/** Scalars that Docker takes as strings (label values, user, ...). */
+const scalarText = leaf('a string', isScalar, (v: string | number | boolean) => String(v));
+
+function integer(min = -Infinity, max = Infinity) {
+  return leaf('a whole number', isStringOrNumber, (v: string | number) => {
+    const n = typeof v === 'number' ? v : /^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n)) throw new Error(`expected a whole number, got ${show(v)}`);
+    if (n < min || n > max) throw new Error(`expected a whole number ${max === Infinity ? `>= ${min}` : `from ${min} to ${max}`}, got ${n}`);
+    return n;
+  });
+}
+
+function decimal(min = -Infinity, max = Infinity) {
+  return leaf('a number', isStringOrNumber, (v: string | number) => {
+    const n = typeof v === 'number' ? v : /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isFinite(n)) throw new Error(`expected a number, got ${show(v)}`);
+    if (n < min || n > max) throw new Error(`expected a number ${max === Infinity ? `>= ${min}` : `from ${min} to ${max}`}, got ${n}`);
+    return n;
+  });
+}
+
+const TRUE = new Set(['true', 'yes', 'y', 'on']);
+const FALSE = new Set(['false', 'no', 'n', 'off']);
+const bool = leaf('a boolean', (v) => typeof v === 'boolean' || typeof v === 'string', (v: boolean | string) => {
+  if (typeof v === 'boolean') return v;
+  if (TRUE.has(v.toLowerCase())) return true;
+  if (FALSE.has(v.toLowerCase())) return false;
+  throw new Error(`expected a boolean (true or false), got ${show(v)}`);
 });
 
-const Resources = z.strictObject({ cpus: strOrNum.optional(), memory: strOrNum.optional(), pids: int.optional() });
+function oneOf<const T extends readonly string[]>(values: T) {
+  return leaf('a string', isString, (v: string) => {
+    if (!values.includes(v)) throw new Error(`expected one of ${values.join(', ')}, got ${show(v)}`);
+    return v as T[number];
+  });
+}
 
-export const RawService = z.strictObject({
+const duration = leaf('a duration such as "10s"', isStringOrNumber, (v: string | number) => parseComposeDuration(v));
+const bytes = leaf('a size such as "512m"', isStringOrNumber, (v: string | number) => parseBytes(v));
+
+/** A compose mapping: strict, but with `x-*` extension keys allowed (and dropped here). */
+function mapping<S extends z.core.$ZodLooseShape>(shape: S) {
+  return z.preprocess((v) => (isMapping(v) ? Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('x-'))) : v), z.strictObject(shape));
+}
+
+const list = <T extends z.ZodType>(item: T) => z.array(item);
+const stringList = list(str);
+
+/** `[K=V, K]` or `{K: V, K: null}` as a map; a bare K is null (its value comes from elsewhere). */
+const keyValues = z
+  .union([
+    list(
+      leaf('a "KEY=VALUE" string', isScalar, (v: string | number | boolean) => {
+        const text = String(v);
+        const at = text.indexOf('=');
+        return at < 0 ? ([text, null] as const) : ([text.slice(0, at), text.slice(at + 1)] as const);
+      }),
+    ),
+    z.record(z.string(), leaf('a string, number, boolean or null', (v) => v === null || isScalar(v), (v: string | number | boolean | null) => (v === null ? null : String(v)))),
+  ])
+  .transform((v): Record<string, string | null> => (Array.isArray(v) ? Object.fromEntries(v) : v));
+
+/** Like keyValues, where a missing value means the empty string (labels, options). */
+const stringMap = keyValues.transform((v): Record<string, string> => Object.fromEntries(Object.entries(v).map(([k, val]) => [k, val ?? ''])));
+
+/** `command:` / `entrypoint:`: a string split like a shell, or a list; null means unset. */
+const commandLine = z
+  .union([leaf('a string', isString, (v: string) => splitShellWords(v)), list(scalarText)])
+  .nullable();
+
+const PROFILE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const RESTART = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
+
+const port = z.union([
+  leaf('a port such as "8080" or "127.0.0.1:8000:80"', isStringOrNumber, (v: string | number): PortSpec[] => parsePort(v)),
+  mapping({
+    target: integer(1, 65535),
+    published: leaf('a port or range', isStringOrNumber, (v: string | number) => String(v)).optional(),
+    host_ip: str.optional(),
+    protocol: oneOf(['tcp', 'udp', 'sctp']).optional(),
+    // Swarm's ingress mode does not exist on one engine; both modes publish on the host.
+    mode: oneOf(['host', 'ingress']).optional(),
+  }).transform((p, ctx): PortSpec[] => {
+    try {
+      return parsePort({ ...p, mode: undefined });
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message, continue: true });
+      return z.NEVER;
+    }
+  }),
+]);
+
+/** tmpfs `mode` is octal, as written (`1777`), whether YAML read it as a number or a string. */
+const octalMode = leaf('an octal mode such as 1777', isStringOrNumber, (v: string | number) => {
+  const text = String(v).replace(/^0o/, '');
+  if (!/^[0-7]+$/.test(text)) throw new Error(`expected an octal mode such as 1777, got ${show(v)}`);
+  return parseInt(text, 8);
+});
+
+const longVolume = mapping({
+  type: oneOf(['volume', 'bind', 'tmpfs']),
+  source: str.optional(),
+  target: str,
+  read_only: bool.optional(),
+  bind: mapping({ create_host_path: bool.optional() }).optional(),
+  volume: mapping({ nocopy: bool.optional() }).optional(),
+  tmpfs: mapping({ size: bytes.optional(), mode: octalMode.optional() }).optional(),
+}).transform((v, ctx): MountSpec => {
+  const fail = (message: string, path: Path = []) => {
+    ctx.addIssue({ code: 'custom', message, path: [...path], continue: true });
+    return z.NEVER;
+  };
+  let target: string;
+  try {
+    target = checkTarget(v.target, v.target);
+  } catch {
+    return fail(`the container path ${JSON.stringify(v.target)} must be absolute`, ['target']);
+  }
+  for (const key of ['bind', 'volume', 'tmpfs'] as const) {
+    if (v[key] !== undefined && key !== v.type) return fail(`"${key}" options are only for type: ${key}`, [key]);
+  }
+  const readOnly = v.read_only ?? false;
+  if (v.type === 'tmpfs') {
+    if (v.source !== undefined) return fail('a tmpfs mount has no source', ['source']);
+    return {
+      type: 'tmpfs',
+      target,
+      readOnly,
+      ...(v.tmpfs?.size !== undefined ? { tmpfsSizeBytes: v.tmpfs.size } : {}),
+      ...(v.tmpfs?.mode !== undefined ? { tmpfsMode: v.tmpfs.mode } : {}),
+    };
+  }
+  if (v.type === 'bind') {
+    if (!v.source) return fail('a bind mount needs a source', ['source']);
+    // compose-go defaults create_host_path to true only when a `bind:` block is written.
+    return { type: 'bind', source: v.source, target, readOnly, createHostPath: v.bind?.create_host_path ?? v.bind !== undefined };
+  }
+  return { type: 'volume', ...(v.source ? { source: v.source } : {}), target, readOnly, ...(v.volume?.nocopy ? { noCopy: true } : {}) };
+});
+
+const serviceVolume = z.union([leaf('a volume such as "data:/data"', isString, (v: string): MountSpec => parseShortVolume(v)), longVolume]);
+
+const extraHosts = z
+  .union([
+    list(
+      leaf('a "host:ip" string', isString, (v: string) => {
+        // The first separator splits: IPv6 addresses contain colons.
+        const m = /^([^:=\s]+)[:=](.+)$/.exec(v);
+        if (!m) throw new Error(`invalid extra host ${JSON.stringify(v)} (expected "host:ip" or "host=ip")`);
+        return [m[1], m[2]] as const;
+      }),
+    ),
+    z.record(z.string(), str),
+  ])
+  .transform((v): Record<string, string> => (Array.isArray(v) ? Object.fromEntries(v) : v));
+
+const resources = mapping({ cpus: decimal(0).optional(), memory: bytes.optional(), pids: integer(-1).optional() });
+
+const updateConfig = mapping({
+  parallelism: integer(0).optional(),
+  delay: duration.optional(),
+  failure_action: oneOf(['continue', 'rollback', 'pause']).optional(),
+  monitor: duration.optional(),
+  max_failure_ratio: decimal(0, 1).optional(),
+  order: oneOf(['stop-first', 'start-first']).optional(),
+});
+
+const dependency = mapping({
+  condition: oneOf(['service_started', 'service_healthy', 'service_completed_successfully']).optional(),
+  restart: bool.optional(),
+  required: bool.optional(),
+});
+
+const healthcheck = mapping({
+  test: z.union([leaf('a string', isString, (v: string) => ['CMD-SHELL', v]), list(str)]).optional(),
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  retries: integer(0).optional(),
+  start_period: duration.optional(),
+  start_interval: duration.optional(),
+  disable: bool.optional(),
+}).superRefine((h, ctx) => {
+  if (h.test && !['CMD', 'CMD-SHELL', 'NONE'].includes(h.test[0])) {
+    ctx.addIssue({ code: 'custom', message: `a test list starts with CMD, CMD-SHELL or NONE, got ${show(h.test[0] ?? '[]')}`, path: ['test'] });
+  } else if (h.disable && h.test && h.test[0] !== 'NONE') {
+    ctx.addIssue({ code: 'custom', message: 'disable: true and a test cannot be used together', path: ['disable'] });
+  }
+});
+
+const envFile = z
+  .union([str, list(z.union([str, mapping({ path: str, required: bool.optional() })]))])
+  .transform((v) => (Array.isArray(v) ? v : [v]).map((e) => (typeof e === 'string' ? { path: e, required: true } : { path: e.path, required: e.required ?? true })));
+
+export const RawService = mapping({
   image: str.optional(),
   build: z
     .union([
-      str,
-      z.strictObject({
-        context: str.optional(),
-        dockerfile: str.optional(),
-        target: str.optional(),
-        args: listOrMap.optional(),
-        labels: listOrMap.optional(),
-      }),
+      str.transform((context) => ({ context }) as { context?: string; dockerfile?: string; target?: string; args?: Record<string, string | null>; labels?: Record<string, string> }),
+      mapping({ context: str.optional(), dockerfile: str.optional(), target: str.optional(), args: keyValues.optional(), labels: stringMap.optional() }),
     ])
     .optional(),
-  pull_policy: z.enum(['always', 'missing', 'never', 'build', 'if_not_present']).optional(),
-  command: z.union([str, stringList, z.null()]).optional(),
-  entrypoint: z.union([str, stringList, z.null()]).optional(),
-  environment: listOrMap.optional(),
-  env_file: z.union([str, z.array(z.union([str, z.strictObject({ path: str, required: bool.optional() })]))]).optional(),
-  ports: z
-    .array(
-      z.union([
-        strOrNum,
-        z.strictObject({
-          target: int,
-          published: strOrNum.optional(),
-          host_ip: str.optional(),
-          protocol: z.enum(['tcp', 'udp', 'sctp']).optional(),
-          mode: z.enum(['host', 'ingress']).optional(),
-          name: str.optional(),
-        }),
-      ]),
-    )
-    .optional(),
-  expose: z.array(strOrNum).optional(),
-  volumes: z
-    .array(
-      z.union([
-        str,
-        z.strictObject({
-          type: z.enum(['volume', 'bind', 'tmpfs']),
-          source: str.optional(),
-          target: str,
-          read_only: bool.optional(),
-          bind: z.strictObject({ create_host_path: bool.optional() }).optional(),
-          volume: z.strictObject({ nocopy: bool.optional() }).optional(),
-          tmpfs: z.strictObject({ size: strOrNum.optional(), mode: strOrNum.optional() }).optional(),
-        }),
-      ]),
-    )
-    .optional(),
-  tmpfs: z.union([str, stringList]).optional(),
+  pull_policy: oneOf(['always', 'missing', 'never', 'build', 'if_not_present']).optional(),
+  command: commandLine.optional(),
+  entrypoint: commandLine.optional(),
+  environment: keyValues.optional(),
+  env_file: envFile.optional(),
+  ports: list(port).optional(),
+  expose: list(leaf('a port such as "8080"', isStringOrNumber, (v: string | number) => checkExpose(v))).optional(),
+  volumes: list(serviceVolume).optional(),
+  tmpfs: z.union([str.transform((v) => [v]), stringList]).optional(),
   networks: z
     .union([
-      stringList,
-      z.record(
-        z.string(),
-        z.union([z.null(), z.strictObject({ aliases: stringList.optional(), ipv4_address: str.optional(), ipv6_address: str.optional() })]),
-      ),
+      list(str).transform((names) => Object.fromEntries(names.map((n) => [n, null]))),
+      z.record(z.string(), mapping({ aliases: stringList.optional(), ipv4_address: str.optional(), ipv6_address: str.optional() }).nullable()),
     ])
     .optional(),
   depends_on: z
     .union([
-      stringList,
-      z.record(
-        z.string(),
-        z.strictObject({
-          condition: z.enum(['service_started', 'service_healthy', 'service_completed_successfully']).optional(),
-          restart: bool.optional(),
-          required: bool.optional(),
-        }),
-      ),
+      list(str).transform((names): Record<string, z.output<typeof dependency> | null> => Object.fromEntries(names.map((n) => [n, {}]))),
+      z.record(z.string(), dependency.nullable()),
     ])
     .optional(),
-  healthcheck: z
-    .strictObject({
-      test: z.union([str, stringList]).optional(),
-      interval: duration.optional(),
-      timeout: duration.optional(),
-      retries: int.optional(),
-      start_period: duration.optional(),
-      start_interval: duration.optional(),
-      disable: bool.optional(),
-    })
-    .optional(),
-  restart: z.string().regex(/^(no|always|unless-stopped|on-failure(:\d+)?)$/, 'expected no, always, unless-stopped, on-failure or on-failure:N').optional(),
-  profiles: stringList.optional(),
-  labels: listOrMap.optional(),
-  container_name: str.optional(),
+  healthcheck: healthcheck.optional(),
+  restart: matching(RESTART, 'restart policy', 'expected no, always, unless-stopped, on-failure or on-failure:N').optional(),
+  profiles: list(matching(PROFILE, 'profile name')).optional(),
+  labels: stringMap.optional(),
+  container_name: matching(CONTAINER_NAME, 'container name').optional(),
   hostname: str.optional(),
-  user: strOrNum.optional(),
+  user: scalarText.optional(),
   working_dir: str.optional(),
   read_only: bool.optional(),
   init: bool.optional(),
   cap_add: stringList.optional(),
   cap_drop: stringList.optional(),
   security_opt: stringList.optional(),
-  logging: z.strictObject({ driver: str.optional(), options: z.record(z.string(), strOrNum).optional() }).optional(),
-  deploy: z
-    .strictObject({
-      mode: z.literal('replicated').optional(),
-      replicas: int.optional(),
-      resources: z.strictObject({ limits: Resources.optional(), reservations: Resources.optional() }).optional(),
-      update_config: UpdateConfig.optional(),
-      rollback_config: UpdateConfig.optional(),
-      restart_policy: z
-        .strictObject({ condition: z.enum(['none', 'on-failure', 'any']).optional(), max_attempts: int.optional(), delay: duration.optional(), window: duration.optional() })
-        .optional(),
-      labels: listOrMap.optional(),
-    })
-    .optional(),
-  scale: int.optional(),
+  logging: mapping({ driver: str.optional(), options: stringMap.optional() }).optional(),
+  deploy: mapping({
+    // The only mode there is on one engine; `global` would need a swarm.
+    mode: oneOf(['replicated']).optional(),
+    replicas: integer(0).optional(),
+    resources: mapping({ limits: resources.optional(), reservations: resources.optional() }).optional(),
+    update_config: updateConfig.optional(),
+    rollback_config: updateConfig.optional(),
+    restart_policy: mapping({ condition: oneOf(['none', 'on-failure', 'any']).optional(), max_attempts: integer(0).optional() }).optional(),
+    labels: stringMap.optional(),
+  }).optional(),
+  scale: integer(0).optional(),
   stop_grace_period: duration.optional(),
   stop_signal: str.optional(),
-  extra_hosts: listOrMap.optional(),
+  extra_hosts: extraHosts.optional(),
 });
 export type RawService = z.output<typeof RawService>;
 
-const externalFlag = z.union([bool, z.strictObject({ name: str })]);
+const external = z.union([bool, mapping({ name: str })]);
 
-export const RawNetwork = z.strictObject({
+export const RawNetwork = mapping({
   name: str.optional(),
-  external: externalFlag.optional(),
+  external: external.optional(),
   driver: str.optional(),
-  driver_opts: z.record(z.string(), strOrNum).optional(),
+  driver_opts: stringMap.optional(),
   internal: bool.optional(),
   attachable: bool.optional(),
   enable_ipv6: bool.optional(),
-  labels: listOrMap.optional(),
+  labels: stringMap.optional(),
 });
 export type RawNetwork = z.output<typeof RawNetwork>;
 
-export const RawVolume = z.strictObject({
+export const RawVolume = mapping({
   name: str.optional(),
-  external: externalFlag.optional(),
+  external: external.optional(),
   driver: str.optional(),
-  driver_opts: z.record(z.string(), strOrNum).optional(),
-  labels: listOrMap.optional(),
+  driver_opts: stringMap.optional(),
+  labels: stringMap.optional(),
 });
 export type RawVolume = z.output<typeof RawVolume>;
 
-export const RawProject = z.strictObject({
-  version: strOrNum.optional(),
-  name: str.optional(),
-  services: z.record(z.string(), z.union([RawService, z.null()])).optional(),
-  networks: z.record(z.string(), z.union([RawNetwork, z.null()])).optional(),
-  volumes: z.record(z.string(), z.union([RawVolume, z.null()])).optional(),
+const KEY = /^[a-zA-Z0-9._-]+$/;
+const section = <T extends z.ZodType>(what: string, entry: T) =>
+  z.record(z.string().regex(KEY, `invalid ${what} name: use letters, digits, ".", "_" and "-"`), entry.nullable()).nullable();
+
+export const RawProject = mapping({
+  version: leaf('a string', isStringOrNumber, (v: string | number) => String(v)).optional(),
+  name: scalarText.optional(),
+  services: section('service', RawService).optional(),
+  networks: section('network', RawNetwork).optional(),
+  volumes: section('volume', RawVolume).optional(),
 });
 export type RawProject = z.output<typeof RawProject>;
 
-/** Levels where compose allows `x-*` keys that we keep as extensions. */
-export function stripExtensions(doc: Record<string, unknown>): Record<string, unknown> {
-  const strip = (node: unknown): unknown => {
-    if (node === null || typeof node !== 'object' || Array.isArray(node)) return node;
-    return Object.fromEntries(Object.entries(node).filter(([k]) => !k.startsWith('x-')));
-  };
-  const out = strip(doc) as Record<string, unknown>;
-  for (const section of ['services', 'networks', 'volumes']) {
-    const map = out[section];
-    if (map && typeof map === 'object' && !Array.isArray(map)) {
-      out[section] = Object.fromEntries(Object.entries(map).map(([name, def]) => [name, strip(def)]));
-    }
-  }
-  return out;
-}
-
-export function extensionsOf(node: unknown): Record<string, unknown> {
-  if (node === null || typeof node !== 'object' || Array.isArray(node)) return {};
-  return Object.fromEntries(Object.entries(node).filter(([k]) => k.startsWith('x-')));
-}
-
-/** Validate one file's document; the first problem becomes a ComposeError naming file and path. */
-export function validate(doc: unknown, file: string): RawProject {
-  const result = RawProject.safeParse(stripExtensions((doc ?? {}) as Record<string, unknown>));
+/**
+ * Validate (and decode) a document; the first problem becomes a
+ * ComposeError naming the file and key path, through `provenance`.
+ */
+export function validateDocument(doc: Record<string, unknown>, provenance: Provenance): RawProject {
+  const result = RawProject.safeParse(doc);
   if (result.success) return result.data;
-  const issue = mostSpecific(result.error.issues);
-  throw issueToError(issue, file);
+  const issue = pickIssue(result.error.issues);
+  const { path, reason } = describe(issue, doc);
+  throw provenance.error(path, reason);
 }
 
-type Issue = z.core.$ZodIssue;
-
-function mostSpecific(issues: readonly Issue[]): Issue {
-  // Unions report one issue with every branch's issues; the branch that got
-  // furthest into the value says what the user meant.
-  const flat = (issue: Issue): Issue[] => {
-    if (issue.code !== 'invalid_union') return [issue];
-    const branches = (issue as unknown as { errors: Issue[][] }).errors ?? [];
-    const candidates = branches.flat().flatMap((inner) => flat({ ...inner, path: [...issue.path, ...inner.path] } as Issue));
-    return candidates.length ? candidates : [issue];
-  };
-  const all = issues.flatMap(flat);
-  const score = (i: Issue) => i.path.length * 10 + (i.code === 'unrecognized_keys' ? 5 : i.code === 'invalid_type' ? 0 : 3);
-  return all.reduce((best, i) => (score(i) > score(best) ? i : best), all[0]);
+/** Unions report every branch; keep the branch that matched the value's type. */
+function flatten(issue: Issue): Issue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const branches = issue.errors as Issue[][];
+  const typeMismatch = (i: Issue) => i.path.length === 0 && i.code === 'invalid_type';
+  const matched = branches.filter((b) => b.length > 0 && !b.every(typeMismatch));
+  if (matched.length === 0) return [issue];
+  return matched[0].flatMap((inner) => flatten({ ...inner, path: [...issue.path, ...inner.path] } as Issue));
 }
 
-function pathText(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
+function pickIssue(issues: readonly Issue[]): Issue {
+  const all = issues.flatMap(flatten);
+  return all.find((i) => i.code === 'unrecognized_keys') ?? all[0];
 }
 
-function issueToError(issue: Issue, file: string): ComposeError {
-  if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0];
-    return new ComposeError('not supported by dockflow', file, pathText([...issue.path, key]));
+function expectedOf(issue: Issue): string[] {
+  if (issue.code === 'invalid_type') {
+    const names: Record<string, string> = { object: 'a mapping', array: 'a list', string: 'a string', number: 'a number', boolean: 'a boolean', record: 'a mapping' };
+    return [names[issue.expected] ?? String(issue.expected)];
   }
-  return new ComposeError(issue.message, file, pathText(issue.path) || '(top level)');
+  if (issue.code === 'invalid_union') return (issue.errors as Issue[][]).flatMap((b) => b.flatMap(expectedOf));
+  return [];
+}
+
+function valueAt(doc: unknown, path: Path): unknown {
+  let node = doc;
+  for (const part of path) node = node !== null && typeof node === 'object' ? (node as Record<string | number, unknown>)[part] : undefined;
+  return node;
+}
+
+function describe(issue: Issue, doc: unknown): { path: Path; reason: string } {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+  const found = () => show(valueAt(doc, path));
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return { path: [...path, issue.keys[0]], reason: 'not supported by dockflow' };
+    case 'invalid_type':
+      // Leaves wrote a complete message; zod's own schemas (objects, lists) get one here.
+      return { path, reason: issue.message.startsWith('expected ') ? issue.message : `expected ${expectedOf(issue)[0]}, got ${found()}` };
+    case 'invalid_union': {
+      const expected = [...new Set(expectedOf(issue))];
+      return { path, reason: `expected ${expected.join(' or ') || 'another form'}, got ${found()}` };
+    }
+    case 'invalid_key':
+      return { path, reason: issue.issues[0]?.message ?? issue.message };
+    default:
+      return { path, reason: issue.message };
+  }
 }

@@ -1,35 +1,85 @@
-/** Compose's units: durations ("1m30s") and byte sizes ("512m"). */
+/**
+ * Compose's units: durations ("1m30s") and byte sizes ("512m").
+ *
+ * Durations use Go's syntax (time.ParseDuration, plus the `d` and `w` units
+ * compose-go accepts): a sequence of decimal numbers with units ns, us (µs),
+ * ms, s, m, h, d, w. Results are whole milliseconds, rounded.
+ */
 
-const DURATION_UNITS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000001 };
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  μs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w)/y;
+
+function parseUnits(text: string): number | undefined {
+  const body = text.startsWith('+') ? text.slice(1) : text;
+  if (body === '0') return 0;
+  if (body === '') return undefined;
+  DURATION_PART.lastIndex = 0;
+  let total = 0;
+  while (DURATION_PART.lastIndex < body.length) {
+    const m = DURATION_PART.exec(body);
+    if (!m) return undefined;
+    total += Number(m[1]) * DURATION_UNITS[m[2]];
+  }
+  return Math.round(total);
+}
+
+const durationError = (value: string | number) => new Error(`invalid duration ${JSON.stringify(value)} (expected e.g. 10s, 1m30s, 500ms)`);
 
 /**
- * Milliseconds from a Go-style duration ("1m30s", "1.5s", "500ms", "2h").
- * A bare number is taken as seconds, as compose does for stop_grace_period.
+ * Milliseconds from a duration. Lenient, for the CLI and `x-dockflow`
+ * settings: a bare number (or numeric string) counts as seconds. Compose
+ * files go through {@link parseComposeDuration}, which, like compose,
+ * insists on a unit.
  */
 export function parseDuration(value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new Error(`invalid duration ${value}`);
+    if (!Number.isFinite(value) || value < 0) throw durationError(value);
     return Math.round(value * 1000);
   }
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  const re = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]];
-    matched = re.lastIndex;
-  }
-  if (text === '' || matched !== text.length) throw new Error(`invalid duration "${value}" (expected e.g. 10s, 1m30s, 500ms)`);
-  return Math.round(total);
+  const ms = parseUnits(text);
+  if (ms === undefined) throw durationError(value);
+  return ms;
 }
 
-const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4 };
+/**
+ * Milliseconds from a compose duration. Compose rejects a number without a
+ * unit (is `10` seconds or nanoseconds?), except 0, and so does dockflow.
+ */
+export function parseComposeDuration(value: string | number): number {
+  const text = String(value).trim();
+  if (/^\d+(\.\d+)?$/.test(text) && Number(text) !== 0) {
+    throw new Error(`invalid duration ${JSON.stringify(value)}: a unit is required, e.g. "${text}s"`);
+  }
+  const ms = parseUnits(text);
+  if (ms === undefined) throw durationError(value);
+  return ms;
+}
 
-/** Bytes from "512m", "1g", "1gb", "100k" or a number of bytes. */
+const BYTE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+
+/**
+ * Bytes from a size as Docker reads memory sizes (binary multiples):
+ * "512m", "1g", "1gb", "1GiB", "100k", "2048" or a number of bytes.
+ */
 export function parseBytes(value: string | number): number {
-  if (typeof value === 'number') return value;
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
-  if (!m || !(m[2].toLowerCase() in BYTE_UNITS)) throw new Error(`invalid size "${value}" (expected e.g. 512m, 1g)`);
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || value < 0) throw new Error(`invalid size ${value} (expected a whole number of bytes or e.g. 512m, 1g)`);
+    return value;
+  }
+  const m = /^(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?$/i.exec(value.trim());
+  if (!m) throw new Error(`invalid size ${JSON.stringify(value)} (expected e.g. 512m, 1g, 100k)`);
   return Math.round(Number(m[1]) * BYTE_UNITS[m[2].toLowerCase()]);
 }

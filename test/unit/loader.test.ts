@@ -317,7 +317,7 @@ describe('errors name the file and the key', () => {
   });
   it('accepts the obsolete version key with a warning', () => {
     const { warnings } = load(project({ 'docker-compose.yml': 'version: "3.8"\nservices:\n  web: {image: x}\n' }));
-    assert.deepEqual(warnings, ['docker-compose.yml: the top-level "version" is obsolete and ignored']);
+    assert.deepEqual(warnings, ["docker-compose.yml: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion"]);
   });
 });
 
