@@ -4,6 +4,7 @@ import { createComposeActivities } from './compose';
 import { createDockerActivities } from './docker';
 import { createLedgerActivities } from './ledger';
 import { createTemporalActivities } from './temporal';
+import { createBackupActivities } from './backup';
 import type { WorkflowClient } from '@temporalio/client';
 
 export interface ActivityDeps {
@@ -52,6 +53,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createComposeActivities(deps.env),
     ...createDockerActivities({ docker: deps.docker, pollIntervalMs: deps.pollIntervalMs }),
     ...createLedgerActivities({ docker: deps.docker, stateDir: deps.stateDir }),
+    ...createBackupActivities({ docker: deps.docker, stateDir: deps.stateDir, pollIntervalMs: deps.pollIntervalMs }),
     ...createTemporalActivities({
       client:
         deps.temporal ??

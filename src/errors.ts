@@ -19,6 +19,16 @@ export const ErrorType = {
   jobFailed: 'OneShotFailed',
   /** Docker refused the container's configuration. */
   dockerRejected: 'DockerRejected',
+  /** A backup ID that is not in the destination. */
+  backupNotFound: 'BackupNotFound',
+  /** An archive whose checksum or size differs from its manifest. */
+  backupCorrupt: 'BackupCorrupt',
+  /** A data set cannot be read or written as asked (missing volume or directory, no usable helper image, bad destination). */
+  dataUnavailable: 'DataUnavailable',
+  /** A backup hook failed and its on_error is abort. */
+  hookFailed: 'BackupHookFailed',
+  /** A migration exited non-zero or timed out (its backup was restored). */
+  migrationFailed: 'MigrationFailed',
 } as const;
 
 export const NON_RETRYABLE_TYPES = Object.values(ErrorType);

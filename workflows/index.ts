@@ -4,3 +4,6 @@ export { down } from './down';
 export { update } from './update';
 export { rollback, history } from './rollback';
 export { projectLock } from './lock';
+export { backup, backups } from './backup';
+export { restore } from './restore';
+export { migrate } from './migrate';

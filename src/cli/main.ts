@@ -18,6 +18,7 @@ import { runDev } from './dev';
 import { runWorkerProcess } from '../../workers/main';
 import { createDockerActivities } from '../../activities/docker';
 import type { DeployResult } from '../../workflows/deploy';
+import { registerBackupCommands } from './backup-commands';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -269,6 +270,7 @@ Examples:
       );
     });
 
+  registerBackupCommands(program);
   return program;
 }
 

@@ -1,0 +1,783 @@
+/**
+ * Docker and file side effects of backups, restores and migrations. Each
+ * activity is idempotent through deterministic names (src/backup/ids.ts):
+ *
+ * - an archive is written to `<file>.partial-<workflow>-a<attempt>` and
+ *   renamed when complete; a retry deletes earlier attempts' partial files,
+ *   and reuses the archive when an earlier attempt already renamed it;
+ * - helper containers (created, never started for a backup; started only to
+ *   clear a data set for a restore) have a name per workflow and data set,
+ *   so a retry reuses or replaces its own and never another's;
+ * - a migration's one-off container is started only if it never started, so
+ *   a retried attempt re-attaches to it and waits for its exit.
+ *
+ * Data moves through the Docker API (GET/PUT /containers/{id}/archive) as a
+ * stream: tar from Docker → gzip → sha256 → file, never whole in memory.
+ */
+import type Docker from 'dockerode';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { Label, MANAGED_BY } from '../src/model/labels';
+import type { StackSpec } from '../src/model/spec';
+import { ErrorType } from '../src/errors';
+import { containerCreateOptions, endpointConfigFor, extraNetworks } from '../src/docker/container-config';
+import { ARCHIVE_ROOT, helperName, partialSuffix } from '../src/backup/ids';
+import { BackupManifest, sha256sums, summarizeManifest, type ArchiveEntry, type BackupSummary } from '../src/backup/manifest';
+import type { BackupTarget, DataContainer } from '../src/backup/plan';
+import type { BackupHook } from '../src/backup/settings';
+import { cursorOf, parseCursor, after, splitTimestamp, tailLines } from '../src/backup/output';
+import { DestinationError, openDestination, type BackupDestination } from '../src/backup/destination';
+import { defaultStateDir } from './ledger';
+import { demuxLogs, messageOf, statusOf } from './docker';
+
+export interface BackupActivityDeps {
+  docker: Docker;
+  /** Default: DOCKFLOW_STATE_DIR, else /var/lib/dockflow for root. */
+  stateDir?: string;
+  /** Default destination: DOCKFLOW_BACKUP_DIR, else <stateDir>/backups. */
+  backupDir?: string;
+  /** Last-resort image for helper containers: DOCKFLOW_HELPER_IMAGE. Must be on the host and have /bin/sh for restores. */
+  helperImage?: string;
+  /** How often waits poll Docker. Default 500 ms. */
+  pollIntervalMs?: number;
+}
+
+/** Label on helper containers (value: backup | restore), so they are found and removed whatever happened. */
+export const HELPER_LABEL = 'io.dockflow.helper';
+/** Label on one-off containers (value: run | dryrun). */
+export const ONE_OFF_LABEL = 'io.dockflow.one-off';
+
+const MOUNT = `/${ARCHIVE_ROOT}`;
+const NOT_STARTED = '0001-01-01T00:00:00Z';
+/** Go's os.ModeDir, as Docker reports a path's mode in X-Docker-Container-Path-Stat. */
+const GO_MODE_DIR = 2 ** 31;
+/** Clear a data set without a shell glob leaving dotfiles behind; `rm -f` ignores patterns that matched nothing. */
+const CLEAR_SCRIPT = `cd ${MOUNT} && rm -rf -- * .[!.]* ..?*`;
+/** Hook output kept for messages and the manifest. */
+const OUTPUT_LIMIT = 64 * 1024;
+/** Output lines one waitOneOff call returns at most; the rest stays in `docker logs`. */
+const LINES_PER_CALL = 200;
+
+export interface ArchiveTargetInput {
+  project: string;
+  backupId: string;
+  operation: string;
+  destination?: string;
+  target: BackupTarget;
+  /** Images to create the helper from, best first (src/backup/plan.ts helperImages). */
+  images: string[];
+}
+
+export type ArchiveResult =
+  | { skipped: string }
+  | (Omit<ArchiveEntry, 'key' | 'kind' | 'source' | 'services'> & { reused: boolean; skipped?: undefined });
+
+export interface VerifyInput {
+  project: string;
+  backupId: string;
+  destination?: string;
+  archives: Pick<ArchiveEntry, 'key' | 'archive' | 'sha256' | 'archiveBytes' | 'contentBytes'>[];
+}
+
+export interface HookResult {
+  container: string;
+  exitCode?: number;
+  timedOut: boolean;
+  /** Set when the hook could not run at all. */
+  error?: string;
+  output: string;
+}
+
+export interface OneOffInput {
+  spec: StackSpec; // a service slice
+  service: string;
+  imageId: string;
+  name: string;
+  command: string[];
+  operation: string;
+  kind: 'run' | 'dryrun';
+}
+
+export interface WaitOneOffResult {
+  exited: boolean;
+  exitCode?: number;
+  /** Output lines since the cursor. */
+  lines: string[];
+  /** Lines left out of `lines` because there were too many. */
+  omitted: number;
+  cursor?: string;
+  /** Last lines of the whole output, once exited. */
+  tail?: string;
+}
+
+export function defaultBackupDir(stateDir: string, env: Record<string, string | undefined> = process.env): string {
+  return env.DOCKFLOW_BACKUP_DIR || path.join(stateDir, 'backups');
+}
+
+function currentContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined; // called directly (tests): no heartbeats, no cancellation
+  }
+}
+
+/** Passes data through unchanged, telling `onCount` the running byte total (for heartbeat details and sizes). */
+function counter(onCount: (bytes: number) => void): Transform {
+  let bytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      onCount(bytes);
+      done(null, chunk);
+    },
+  });
+}
+
+/** sha256 and size of what passes through. */
+function hasher(): Transform & { digest: () => { sha256: string; bytes: number } } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  }) as Transform & { digest: () => { sha256: string; bytes: number } };
+  t.digest = () => ({ sha256: hash.digest('hex'), bytes });
+  return t;
+}
+
+function failure(message: string, type: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, type);
+}
+
+export function createBackupActivities({
+  docker,
+  stateDir = defaultStateDir(),
+  backupDir = defaultBackupDir(stateDir),
+  helperImage = process.env.DOCKFLOW_HELPER_IMAGE || undefined,
+  pollIntervalMs = 500,
+}: BackupActivityDeps) {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  function destinationOf(destination: string | undefined): BackupDestination {
+    try {
+      return openDestination(destination, backupDir);
+    } catch (err) {
+      if (err instanceof DestinationError) throw failure(err.message, ErrorType.dataUnavailable);
+      throw err;
+    }
+  }
+
+  function throttledHeartbeat(step: string): (bytes: number) => void {
+    const context = currentContext();
+    let last = 0;
+    return (bytes) => {
+      const now = Date.now();
+      if (!context || now - last < 1000) return;
+      last = now;
+      context.heartbeat({ step, bytes });
+    };
+  }
+
+  function throwIfCancelled(): void {
+    currentContext()?.cancellationSignal.throwIfAborted();
+  }
+
+  async function inspectOrUndefined(nameOrId: string): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await docker.getContainer(nameOrId).inspect();
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async function removeContainerIfPresent(nameOrId: string): Promise<void> {
+    try {
+      await docker.getContainer(nameOrId).remove({ force: true });
+    } catch (err) {
+      if (statusOf(err) !== 404 && !/already in progress/i.test(messageOf(err))) throw err;
+    }
+  }
+
+  async function firstImageOnHost(candidates: string[]): Promise<string[]> {
+    const present: string[] = [];
+    for (const image of [...candidates, ...(helperImage ? [helperImage] : [])]) {
+      try {
+        await docker.getImage(image).inspect();
+        if (!present.includes(image)) present.push(image);
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
+    }
+    return present;
+  }
+
+  function helperLabels(project: string, kind: 'backup' | 'restore', operation: string): Record<string, string> {
+    // One-off labels keep helpers out of deploy plans and `docker compose ps`, while `down` still removes them.
+    return { [Label.project]: project, [Label.oneoff]: 'True', [Label.managedBy]: MANAGED_BY, [Label.operation]: operation, [HELPER_LABEL]: kind };
+  }
+
+  function describeTarget(project: string, target: { kind: 'volume' | 'bind'; key: string; source: string }): string {
+    return target.kind === 'volume' ? `volume ${target.key} (${target.source}) of project ${project}` : `bind mount ${target.key} (${target.source}) of project ${project}`;
+  }
+
+  /**
+   * Read an archive back in one pass: sha256 and size of the file, and the
+   * size of the tar inside (which proves the gzip stream is whole). A broken
+   * gzip stream does not stop the hash, so a corrupted file is reported as a
+   * checksum mismatch, the finding that names what differs.
+   */
+  async function measure(dest: BackupDestination, key: string): Promise<{ sha256: string; archiveBytes: number; contentBytes: number; gzipError?: string }> {
+    const input = await dest.openRead(key);
+    const hash = createHash('sha256');
+    const beat = throttledHeartbeat(`read back ${key}`);
+    let archiveBytes = 0;
+    let contentBytes = 0;
+    let gzipError: string | undefined;
+    const gunzip = zlib.createGunzip();
+    gunzip.on('data', (chunk: Buffer) => (contentBytes += chunk.length));
+    const gunzipDone = new Promise<void>((resolve) => {
+      gunzip.on('end', resolve);
+      gunzip.on('error', (err) => {
+        gzipError = err.message;
+        resolve();
+      });
+    });
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      archiveBytes += chunk.length;
+      beat(archiveBytes);
+      throwIfCancelled();
+      if (gzipError === undefined && !gunzip.write(chunk)) await Promise.race([once(gunzip, 'drain'), gunzipDone]);
+    }
+    if (gzipError === undefined) gunzip.end();
+    await gunzipDone;
+    return { sha256: hash.digest('hex'), archiveBytes, contentBytes, ...(gzipError !== undefined ? { gzipError } : {}) };
+  }
+
+  return {
+    /** The project's containers with their mounts, for choosing what to stop and which image a helper uses. */
+    async observeDataContainers(project: string): Promise<DataContainer[]> {
+      const list = await docker.listContainers({ all: true, filters: { label: [`${Label.project}=${project}`] } });
+      const out: DataContainer[] = [];
+      for (const c of list) {
+        if (c.Labels?.[HELPER_LABEL]) continue;
+        let info: Docker.ContainerInspectInfo;
+        try {
+          info = await docker.getContainer(c.Id).inspect();
+        } catch (err) {
+          if (statusOf(err) === 404) continue; // removed meanwhile
+          throw err;
+        }
+        const labels = info.Config.Labels ?? {};
+        const test = info.Config.Healthcheck?.Test;
+        out.push({
+          id: info.Id,
+          name: info.Name.replace(/^\//, ''),
+          service: labels[Label.service] ?? '',
+          number: Number.parseInt(labels[Label.containerNumber] ?? '0', 10) || 0,
+          oneoff: (labels[Label.oneoff] ?? 'False').toLowerCase() === 'true',
+          running: info.State.Running,
+          imageId: info.Image,
+          hasHealthcheck: Array.isArray(test) && test.length > 0 && test[0] !== 'NONE',
+          dependsOn: (labels[Label.dependsOn] ?? '')
+            .split(',')
+            .map((d) => d.split(':')[0])
+            .filter(Boolean),
+          mounts: (info.Mounts ?? []).map((m) => ({
+            type: m.Type,
+            ...(m.Name ? { name: m.Name } : {}),
+            source: m.Source,
+            destination: m.Destination,
+            rw: m.RW,
+          })),
+        });
+      }
+      return out.sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    /** Stop containers in the order given; already stopped or gone is fine. */
+    async stopContainers(input: { project: string; containers: { id: string; name: string }[] }): Promise<string[]> {
+      const stopped: string[] = [];
+      for (const c of input.containers) {
+        try {
+          await docker.getContainer(c.id).stop();
+          stopped.push(c.name);
+        } catch (err) {
+          if (statusOf(err) === 304 || statusOf(err) === 404) continue;
+          throw err;
+        }
+      }
+      return stopped;
+    },
+
+    /** Start containers in the order given; already running is fine, one removed meanwhile is reported. */
+    async startContainers(input: { project: string; containers: { id: string; name: string }[] }): Promise<{ started: string[]; missing: string[] }> {
+      const started: string[] = [];
+      const missing: string[] = [];
+      for (const c of input.containers) {
+        try {
+          await docker.getContainer(c.id).start();
+          started.push(c.name);
+        } catch (err) {
+          if (statusOf(err) === 304) started.push(c.name);
+          else if (statusOf(err) === 404) missing.push(c.name);
+          else throw err;
+        }
+      }
+      return { started, missing };
+    },
+
+    /**
+     * Exec a hook in a running container and wait for it, at most its
+     * timeout. The result says what happened; the workflow applies on_error.
+     * Docker cannot kill an exec, so a timed-out hook may still be running.
+     */
+    async runHook(input: { project: string; container: string; hook: BackupHook }): Promise<HookResult> {
+      const { hook, container } = input;
+      const info = await inspectOrUndefined(container);
+      if (!info || !info.State.Running) {
+        return { container, timedOut: false, output: '', error: `container ${container} of service ${hook.service} is not running` };
+      }
+      let exec: Docker.Exec;
+      try {
+        exec = await docker.getContainer(info.Id).exec({
+          Cmd: hook.command,
+          AttachStdout: true,
+          AttachStderr: true,
+          ...(hook.user ? { User: hook.user } : {}),
+          ...(hook.workingDir ? { WorkingDir: hook.workingDir } : {}),
+        });
+      } catch (err) {
+        return { container, timedOut: false, output: '', error: `cannot exec in ${container}: ${messageOf(err)}` };
+      }
+      const stream = await exec.start({ hijack: true, stdin: false });
+      let output = '';
+      const collect = new PassThrough();
+      collect.on('data', (chunk: Buffer) => {
+        output = (output + chunk.toString('utf8')).slice(-OUTPUT_LIMIT);
+      });
+      docker.modem.demuxStream(stream, collect, collect);
+      const ended = new Promise<void>((resolve) => {
+        stream.on('end', resolve);
+        stream.on('close', resolve);
+        stream.on('error', () => resolve());
+      });
+      const deadline = Date.now() + hook.timeoutMs;
+      for (;;) {
+        const state = await exec.inspect();
+        if (!state.Running) {
+          await Promise.race([ended, sleep(1000)]);
+          // The hijacked connection can stay half-open after the process ended; it must not outlive the hook.
+          stream.destroy();
+          return { container, exitCode: state.ExitCode ?? undefined, timedOut: false, output };
+        }
+        if (Date.now() > deadline) {
+          stream.destroy();
+          return { container, timedOut: true, output };
+        }
+        await Promise.race([ended, sleep(pollIntervalMs)]);
+        throwIfCancelled();
+      }
+    },
+
+    /**
+     * Archive one data set into the destination: tar from the Docker API of a
+     * created (never started) helper container that mounts it read-only,
+     * gzip, sha256, a partial file renamed when complete.
+     */
+    async archiveTarget(input: ArchiveTargetInput): Promise<ArchiveResult> {
+      const { project, target } = input;
+      const what = describeTarget(project, target);
+      const dest = destinationOf(input.destination);
+      const key = `${project}/${input.backupId}/${target.archive}`;
+
+      let volume: ArchiveEntry['volume'];
+      if (target.kind === 'volume') {
+        try {
+          const v = await docker.getVolume(target.source).inspect();
+          volume = { driver: v.Driver, labels: v.Labels ?? {}, options: v.Options ?? {} };
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+          throw failure(`${what} does not exist on this host (was the project deployed?)`, ErrorType.dataUnavailable);
+        }
+      }
+      const entry = { archive: target.archive, root: ARCHIVE_ROOT, ...(volume ? { volume } : {}) };
+
+      // An earlier attempt finished the file: it is complete (renamed only when whole); reuse it.
+      if (await dest.exists(key)) {
+        const { gzipError, ...measured } = await measure(dest, key);
+        if (gzipError === undefined) return { ...entry, ...measured, reused: true };
+        await dest.remove(key); // damaged since: write it again
+      }
+      const tokenPrefix = partialSuffix(input.operation).slice('.partial-'.length);
+      await dest.discardPending(key, tokenPrefix);
+
+      const name = helperName(project, 'backup', input.operation, target.key);
+      let helper = await inspectOrUndefined(name);
+      if (!helper) {
+        const images = await firstImageOnHost(input.images);
+        if (images.length === 0) {
+          throw failure(
+            `${what}: no image on this host to create a helper container from (tried ${input.images.join(', ') || 'none'}); set DOCKFLOW_HELPER_IMAGE to an image that is on the host`,
+            ErrorType.dataUnavailable,
+          );
+        }
+        // NoCopy: the image's files at the mount point must never be copied into the user's volume.
+        const mount = (
+          target.kind === 'volume'
+            ? { Type: 'volume', Source: target.source, Target: MOUNT, ReadOnly: true, VolumeOptions: { NoCopy: true } }
+            : { Type: 'bind', Source: target.source, Target: MOUNT, ReadOnly: true }
+        ) as Docker.MountSettings;
+        try {
+          await docker.createContainer({
+            name,
+            Image: images[0],
+            // Never started: the archive endpoint reads a created container's mounts.
+            Entrypoint: ['/dockflow-helper-is-never-started'],
+            Cmd: [],
+            Labels: helperLabels(project, 'backup', input.operation),
+            HostConfig: { Mounts: [mount], NetworkMode: 'none' },
+          });
+        } catch (err) {
+          const msg = messageOf(err);
+          if (/bind source path does not exist|not a directory/i.test(msg)) {
+            if (target.optional) return { skipped: `${what}: the host directory does not exist; nothing archived` };
+            throw failure(`${what}: the host directory does not exist`, ErrorType.dataUnavailable);
+          }
+          if (statusOf(err) !== 409) throw err; // 409: a parallel attempt created it just now
+        }
+        helper = await docker.getContainer(name).inspect();
+      }
+      const container = docker.getContainer(helper.Id);
+
+      // dockerode hands back the HEAD response as an unread stream: only its headers matter, and it must not hold the socket.
+      const stat = (await container.infoArchive({ path: MOUNT })) as { headers?: Record<string, string>; destroy?: () => void };
+      stat.destroy?.();
+      const header = stat.headers?.['x-docker-container-path-stat'];
+      const mode = header ? (JSON.parse(Buffer.from(header, 'base64').toString('utf8')) as { mode: number }).mode : GO_MODE_DIR;
+      if (Math.floor(mode / GO_MODE_DIR) % 2 !== 1) {
+        await removeContainerIfPresent(helper.Id);
+        if (target.optional) return { skipped: `${what} is a file, not a directory; nothing archived` };
+        throw failure(`${what} is a file, not a directory: dockflow backs up directories (mount the file's directory instead)`, ErrorType.dataUnavailable);
+      }
+
+      const context = currentContext();
+      // Cancellation (delivered by the heartbeat) aborts the stream; the partial file is then dropped.
+      const signal = context?.cancellationSignal ?? new AbortController().signal;
+      const tar = (await container.getArchive({ path: MOUNT, abortSignal: signal })) as unknown as Readable;
+      const writer = await dest.openWrite(key, `${tokenPrefix}-a${context?.info.attempt ?? 1}`);
+      let contentBytes = 0;
+      const hash = hasher();
+      const beat = throttledHeartbeat(`archive ${target.key}`);
+      try {
+        await pipeline(
+          tar,
+          counter((n) => {
+            contentBytes = n;
+            beat(n);
+          }),
+          zlib.createGzip(),
+          hash,
+          writer.stream,
+          { signal },
+        );
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
+      await writer.commit();
+      await removeContainerIfPresent(helper.Id);
+      const { sha256, bytes } = hash.digest();
+      return { ...entry, archiveBytes: bytes, contentBytes, sha256, reused: false };
+    },
+
+    /** Read every archive back from the destination and compare it with what was written. */
+    async verifyArchives(input: VerifyInput): Promise<void> {
+      const dest = destinationOf(input.destination);
+      for (const a of input.archives) {
+        const key = `${input.project}/${input.backupId}/${a.archive}`;
+        const where = `archive ${a.archive} (${a.key}) of backup ${input.backupId} of project ${input.project} in ${dest.description}`;
+        if (!(await dest.exists(key))) throw failure(`${where} is missing`, ErrorType.backupCorrupt);
+        const actual = await measure(dest, key);
+        if (actual.sha256 !== a.sha256 || actual.archiveBytes !== a.archiveBytes) {
+          throw failure(
+            `${where} does not match its record: sha256 ${actual.sha256} (${actual.archiveBytes} bytes), expected ${a.sha256} (${a.archiveBytes} bytes)`,
+            ErrorType.backupCorrupt,
+          );
+        }
+        if (actual.gzipError !== undefined || actual.contentBytes !== a.contentBytes) {
+          throw failure(
+            `${where} has the recorded checksum but does not decompress to the recorded ${a.contentBytes} bytes (${actual.gzipError ?? `${actual.contentBytes} bytes`})`,
+            ErrorType.backupCorrupt,
+          );
+        }
+      }
+    },
+
+    /** Write SHA256SUMS, then the manifest: its presence is what makes the backup complete. */
+    async commitManifest(input: { destination?: string; manifest: BackupManifest }): Promise<string> {
+      const manifest = BackupManifest.parse(input.manifest);
+      const dest = destinationOf(input.destination);
+      const key = `${manifest.project}/${manifest.id}/manifest.json`;
+      const existing = await dest.readText(key);
+      if (existing !== undefined) {
+        if ((JSON.parse(existing) as { workflowId?: string }).workflowId === manifest.workflowId) return dest.description;
+        throw failure(`backup ${manifest.id} of project ${manifest.project} already exists in ${dest.description}, written by another workflow`, ErrorType.dataUnavailable);
+      }
+      const token = partialSuffix(manifest.workflowId).slice('.partial-'.length);
+      await dest.writeText(`${manifest.project}/${manifest.id}/SHA256SUMS`, sha256sums(manifest), token);
+      await dest.writeText(key, `${JSON.stringify(manifest, null, 2)}\n`, token);
+      return dest.description;
+    },
+
+    /** Remove what a backup that did not complete left behind; a complete backup (with manifest) is never touched. */
+    async discardIncompleteBackup(input: { project: string; backupId: string; destination?: string }): Promise<boolean> {
+      const dest = destinationOf(input.destination);
+      if (await dest.exists(`${input.project}/${input.backupId}/manifest.json`)) return false;
+      await dest.remove(`${input.project}/${input.backupId}`);
+      return true;
+    },
+
+    /** Complete backups of a project, oldest first; directories without a manifest are reported as incomplete. */
+    async listBackups(input: { project: string; destination?: string }): Promise<{ destination: string; backups: BackupSummary[]; incomplete: string[] }> {
+      const dest = destinationOf(input.destination);
+      const backups: BackupSummary[] = [];
+      const incomplete: string[] = [];
+      for (const id of await dest.list(input.project)) {
+        const text = await dest.readText(`${input.project}/${id}/manifest.json`);
+        const parsed = text === undefined ? undefined : BackupManifest.safeParse(JSON.parse(text));
+        if (parsed?.success) backups.push(summarizeManifest(parsed.data));
+        else incomplete.push(id);
+      }
+      backups.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+      return { destination: dest.description, backups, incomplete };
+    },
+
+    async readBackup(input: { project: string; backupId: string; destination?: string }): Promise<BackupManifest> {
+      const dest = destinationOf(input.destination);
+      const text = await dest.readText(`${input.project}/${input.backupId}/manifest.json`);
+      if (text === undefined) {
+        const available = (await dest.list(input.project)).slice(-5);
+        throw failure(
+          `project ${input.project} has no complete backup ${input.backupId} in ${dest.description}` +
+            (available.length ? ` (latest: ${available.join(', ')}; see dockflow backups -p ${input.project})` : ' (it has no backups there)'),
+          ErrorType.backupNotFound,
+        );
+      }
+      const parsed = BackupManifest.safeParse(JSON.parse(text));
+      if (!parsed.success) {
+        throw failure(`manifest of backup ${input.backupId} of project ${input.project} in ${dest.description} is invalid: ${parsed.error.issues[0].message}`, ErrorType.backupCorrupt);
+      }
+      return parsed.data;
+    },
+
+    /** Delete backups; the manifest goes first, so a half-deleted backup never counts as complete. */
+    async deleteBackups(input: { project: string; backupIds: string[]; destination?: string }): Promise<string[]> {
+      const dest = destinationOf(input.destination);
+      for (const id of input.backupIds) {
+        await dest.remove(`${input.project}/${id}/manifest.json`);
+        await dest.remove(`${input.project}/${id}`);
+      }
+      return input.backupIds;
+    },
+
+    /**
+     * Replace a data set's contents with an archive's: a helper container
+     * mounting it clears it (old contents gone first), then the archive is
+     * streamed in through the Docker API. Repeating it gives the same result.
+     */
+    async restoreTarget(input: { project: string; backupId: string; operation: string; destination?: string; entry: ArchiveEntry; images: string[] }): Promise<void> {
+      const { project, entry } = input;
+      const what = describeTarget(project, entry);
+      const dest = destinationOf(input.destination);
+      const key = `${project}/${input.backupId}/${entry.archive}`;
+      if (!(await dest.exists(key))) throw failure(`archive ${entry.archive} of backup ${input.backupId} (${what}) is missing from ${dest.description}`, ErrorType.backupNotFound);
+      if (entry.kind === 'volume') {
+        try {
+          await docker.getVolume(entry.source).inspect();
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+          // Gone (e.g. `down -v`): created again as it was, labels included, so compose and dockflow own it again.
+          await docker.createVolume({ Name: entry.source, Driver: entry.volume?.driver ?? 'local', DriverOpts: entry.volume?.options ?? {}, Labels: entry.volume?.labels ?? {} });
+        }
+      }
+      const name = helperName(project, 'restore', input.operation, entry.key);
+      // A previous attempt's helper may be half-way; clearing again is harmless.
+      await removeContainerIfPresent(name);
+      const images = await firstImageOnHost(input.images);
+      const mountPoint = `/${entry.root}`;
+      const problems: string[] = [];
+      let helper: Docker.Container | undefined;
+      for (const image of images) {
+        const created = await docker.createContainer({
+          name,
+          Image: image,
+          User: '0:0',
+          Entrypoint: ['/bin/sh', '-c', CLEAR_SCRIPT.replace(MOUNT, mountPoint)],
+          Cmd: [],
+          Labels: helperLabels(project, 'restore', input.operation),
+          HostConfig: { Binds: [`${entry.source}:${mountPoint}${entry.kind === 'volume' ? ':nocopy' : ''}`], NetworkMode: 'none' },
+        });
+        try {
+          await created.start();
+        } catch (err) {
+          // This image has no /bin/sh: try the next one.
+          problems.push(`${image}: ${messageOf(err)}`);
+          await removeContainerIfPresent(created.id);
+          continue;
+        }
+        const { StatusCode } = (await created.wait()) as { StatusCode: number };
+        if (StatusCode !== 0) {
+          const logs = demuxLogs((await created.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
+          await removeContainerIfPresent(created.id);
+          throw failure(`${what}: clearing the old contents failed (exit ${StatusCode}): ${tailLines(logs, 5)}`, ErrorType.dataUnavailable);
+        }
+        helper = created;
+        break;
+      }
+      if (!helper) {
+        throw failure(
+          `${what}: no image on this host with /bin/sh to clear the data set with (${problems.join('; ') || `tried ${input.images.join(', ') || 'none'}`}); set DOCKFLOW_HELPER_IMAGE to one, e.g. a busybox image`,
+          ErrorType.dataUnavailable,
+        );
+      }
+      const archive = await dest.openRead(key);
+      try {
+        await helper.putArchive(archive, { path: '/' });
+      } catch (err) {
+        archive.destroy();
+        throw new Error(`${what}: writing the archive through the Docker API failed: ${messageOf(err)}`);
+      }
+      await removeContainerIfPresent(helper.id);
+    },
+
+    /** Remove every helper container of an operation, whatever state an interrupted attempt left it in. */
+    async removeHelpers(input: { project: string; operation: string }): Promise<number> {
+      const list = await docker.listContainers({ all: true, filters: { label: [`${Label.operation}=${input.operation}`, HELPER_LABEL] } });
+      for (const c of list) await removeContainerIfPresent(c.Id);
+      return list.length;
+    },
+
+    /**
+     * Create (if missing) and start (only if it never started) a one-off
+     * container of a service: the service's image, environment, networks and
+     * volumes, the given command. Exactly once: a container that already
+     * started (running or exited) is never started again.
+     */
+    async startOneOff(input: OneOffInput): Promise<{ id: string; name: string; startedNow: boolean }> {
+      const { spec, name } = input;
+      const service = spec.services[input.service];
+      let info = await inspectOrUndefined(name);
+      if (!info) {
+        const body = containerCreateOptions(
+          spec,
+          service,
+          { project: spec.project, service: input.service, number: 0, configHash: '', imageId: input.imageId, operation: input.operation },
+          name,
+          false, // no service aliases: the one-off must not receive the service's traffic
+        );
+        const labels: Record<string, string> = { ...body.Labels, [Label.oneoff]: 'True', [ONE_OFF_LABEL]: input.kind };
+        for (const k of [Label.containerNumber, Label.composeConfigHash, Label.configHash]) delete labels[k];
+        body.Labels = labels;
+        body.Cmd = input.command;
+        body.Healthcheck = { Test: ['NONE'] };
+        body.HostConfig = { ...body.HostConfig, PortBindings: {}, RestartPolicy: { Name: '' } };
+        try {
+          await docker.createContainer(body);
+        } catch (err) {
+          if (statusOf(err) !== 409) {
+            const type = statusOf(err) === 400 || statusOf(err) === 404 ? ErrorType.dockerRejected : undefined;
+            if (type) throw failure(`service ${input.service} of project ${spec.project}: Docker refused to create ${name}: ${messageOf(err)}`, type);
+            throw err;
+          }
+        }
+        info = await docker.getContainer(name).inspect();
+      }
+      const attached = new Set(Object.keys(info.NetworkSettings.Networks ?? {}));
+      for (const a of extraNetworks(spec, service, false)) {
+        if (attached.has(a.network)) continue;
+        await docker
+          .getNetwork(a.network)
+          .connect({ Container: info.Id, EndpointConfig: endpointConfigFor(a) })
+          .catch((err: unknown) => {
+            if (!/already exists|already attached/i.test(messageOf(err))) throw err;
+          });
+      }
+      const neverStarted = !info.State.Running && (info.State.StartedAt === NOT_STARTED || info.State.StartedAt === '');
+      if (neverStarted) {
+        try {
+          await docker.getContainer(info.Id).start();
+        } catch (err) {
+          if (statusOf(err) !== 304) {
+            throw failure(`service ${input.service} of project ${spec.project}: cannot start ${name}: ${messageOf(err)}`, ErrorType.dockerRejected);
+          }
+        }
+      }
+      return { id: info.Id, name, startedNow: neverStarted };
+    },
+
+    /**
+     * Wait up to maxWaitMs for a one-off container to exit, returning the
+     * output lines since `cursor`, so the workflow can show them as they come.
+     */
+    async waitOneOff(input: { service: string; name: string; cursor?: string; maxWaitMs: number }): Promise<WaitOneOffResult> {
+      const deadline = Date.now() + input.maxWaitMs;
+      let info: Docker.ContainerInspectInfo | undefined;
+      for (;;) {
+        info = await inspectOrUndefined(input.name);
+        if (!info) throw failure(`service ${input.service}: one-off container ${input.name} is gone`, ErrorType.jobFailed);
+        const exited = !info.State.Running && !info.State.Restarting && info.State.StartedAt !== NOT_STARTED;
+        if (exited || Date.now() >= deadline) break;
+        await sleep(pollIntervalMs);
+        throwIfCancelled();
+      }
+      const exited = !info.State.Running && !info.State.Restarting;
+      const since = input.cursor ? parseCursor(input.cursor) : undefined;
+      const raw = (await docker.getContainer(info.Id).logs({
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        follow: false,
+        ...(input.cursor ? { since: input.cursor as unknown as number } : {}),
+      })) as unknown as Buffer;
+      const lines: string[] = [];
+      let cursor = input.cursor;
+      let omitted = 0;
+      for (const line of demuxLogs(raw).split('\n')) {
+        const parsed = splitTimestamp(line);
+        if (!parsed) continue;
+        if (since && !after(parsed.at, since)) continue; // Docker's `since` includes the line at the cursor
+        cursor = cursorOf(parsed.at);
+        if (lines.length < LINES_PER_CALL) lines.push(parsed.text);
+        else omitted += 1;
+      }
+      let tail: string | undefined;
+      if (exited) {
+        tail = demuxLogs((await docker.getContainer(info.Id).logs({ stdout: true, stderr: true, tail: 30, follow: false })) as unknown as Buffer).trimEnd();
+      }
+      return { exited, ...(exited ? { exitCode: info.State.ExitCode } : {}), lines, omitted, ...(cursor ? { cursor } : {}), ...(tail !== undefined ? { tail } : {}) };
+    },
+
+    /** Stop a one-off container (timeout or cancellation); it is kept for `docker logs`. */
+    async stopOneOff(input: { name: string }): Promise<void> {
+      try {
+        await docker.getContainer(input.name).stop({ t: 10 });
+      } catch (err) {
+        if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err;
+      }
+    },
+  };
+}
+
+export type BackupActivities = ReturnType<typeof createBackupActivities>;

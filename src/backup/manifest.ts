@@ -1,0 +1,132 @@
+/**
+ * The backup manifest: `manifest.json` beside the archives, written last and
+ * only after every archive was read back and its checksum matched. A backup
+ * directory without a manifest is incomplete and never counts as a backup.
+ *
+ * Layout in a destination:
+ *
+ *   <project>/<backup id>/manifest.json
+ *   <project>/<backup id>/SHA256SUMS            (for `sha256sum -c`)
+ *   <project>/<backup id>/volume-<key>.tar.gz   (one per data set)
+ *
+ * Each archive is a gzip-compressed tar whose entries live under
+ * `dockflow-volume/` (the data set's root), as the Docker API produced it.
+ * By hand: `tar xzf volume-db.tar.gz --strip-components=1 -C /target`.
+ *
+ * Pure: workflows import it.
+ */
+import { z } from 'zod';
+
+export const MANIFEST_FORMAT = 1;
+
+export const BackupReason = z.enum(['manual', 'scheduled', 'migrate']);
+export type BackupReason = z.infer<typeof BackupReason>;
+
+export const ArchiveEntry = z.strictObject({
+  /** What the user names with --volume: a volume key (`db-data`) or a bind path (`./data`, or absolute outside the project). */
+  key: z.string(),
+  kind: z.enum(['volume', 'bind']),
+  /** Docker volume name, or the absolute host path of a bind mount. */
+  source: z.string(),
+  /** Services that mounted it when the backup was taken. */
+  services: z.array(z.string()),
+  /** File name inside the backup directory. */
+  archive: z.string(),
+  /** Top directory of the tar entries. */
+  root: z.string(),
+  /** Size of the .tar.gz file. */
+  archiveBytes: z.number().int().nonnegative(),
+  /** Size of the uncompressed tar stream. */
+  contentBytes: z.number().int().nonnegative(),
+  /** sha256 of the .tar.gz file, hex. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Images on the host that could mount it when it was taken: a restore's helper uses them when no container of the project is left. */
+  images: z.array(z.string()).optional(),
+  /** For a volume: how to create it again if it is gone at restore time. */
+  volume: z
+    .strictObject({
+      driver: z.string(),
+      labels: z.record(z.string(), z.string()),
+      options: z.record(z.string(), z.string()),
+    })
+    .optional(),
+});
+export type ArchiveEntry = z.infer<typeof ArchiveEntry>;
+
+export const HookRecord = z.strictObject({
+  service: z.string(),
+  phase: z.enum(['pre', 'post']),
+  command: z.array(z.string()),
+  container: z.string().optional(),
+  exitCode: z.number().int().optional(),
+  outcome: z.enum(['ok', 'failed', 'timed out', 'skipped']),
+  /** Last lines of output when it failed. */
+  detail: z.string().optional(),
+});
+export type HookRecord = z.infer<typeof HookRecord>;
+
+export const BackupManifest = z.strictObject({
+  format: z.literal(MANIFEST_FORMAT),
+  id: z.string(),
+  project: z.string(),
+  reason: BackupReason,
+  /** The Temporal workflow that took it. */
+  workflowId: z.string(),
+  /** The ledger revision the project was at, when it has a ledger. */
+  revision: z.number().int().positive().optional(),
+  /** ISO times: workflow start, archives done, read-back verified. */
+  createdAt: z.string(),
+  completedAt: z.string(),
+  verifiedAt: z.string(),
+  archives: z.array(ArchiveEntry),
+  /** Containers stopped for consistency and started again afterwards. */
+  stopped: z.array(z.string()),
+  hooks: z.array(HookRecord),
+  warnings: z.array(z.string()),
+  /** Set when the backup was taken before a migration. */
+  migration: z.strictObject({ service: z.string(), command: z.array(z.string()) }).optional(),
+});
+export type BackupManifest = z.infer<typeof BackupManifest>;
+
+/** What `dockflow backups` lists. */
+export interface BackupSummary {
+  id: string;
+  project: string;
+  reason: BackupReason;
+  workflowId: string;
+  revision?: number;
+  createdAt: string;
+  verifiedAt: string;
+  archives: { key: string; kind: 'volume' | 'bind'; archiveBytes: number; sha256: string }[];
+  totalBytes: number;
+}
+
+export function summarizeManifest(m: BackupManifest): BackupSummary {
+  return {
+    id: m.id,
+    project: m.project,
+    reason: m.reason,
+    workflowId: m.workflowId,
+    ...(m.revision !== undefined ? { revision: m.revision } : {}),
+    createdAt: m.createdAt,
+    verifiedAt: m.verifiedAt,
+    archives: m.archives.map((a) => ({ key: a.key, kind: a.kind, archiveBytes: a.archiveBytes, sha256: a.sha256 })),
+    totalBytes: m.archives.reduce((sum, a) => sum + a.archiveBytes, 0),
+  };
+}
+
+/** `sha256sum -c` input. */
+export function sha256sums(m: BackupManifest): string {
+  return m.archives.map((a) => `${a.sha256}  ${a.archive}\n`).join('');
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

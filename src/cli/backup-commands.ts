@@ -1,0 +1,375 @@
+/**
+ * `dockflow backup | backups | restore | migrate | schedule ...`. Backups live
+ * on the worker's host (DOCKFLOW_BACKUP_DIR, default <state dir>/backups), so
+ * every command runs as a workflow on that host's worker, including the
+ * listing. Exit codes as for the other commands: 0 success, 1 the operation
+ * failed, 2 bad usage.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import * as path from 'node:path';
+import { ScheduleNotFoundError, type WorkflowClient, type WorkflowHandle } from '@temporalio/client';
+import type { z } from 'zod';
+import { loadStack, ComposeError, parseDuration, splitShellWords } from '../compose';
+import { temporalSettings } from '../temporal/settings';
+import { failureMessage, follow } from '../client/operations';
+import type { Progress } from '../messages';
+import { progressPrinter } from './render';
+import { isOutputStep } from '../backup/output';
+import { formatBytes } from '../backup/manifest';
+import {
+  backupScheduleHandle,
+  backupScheduleId,
+  connectTemporal,
+  listBackupSchedules,
+  putBackupSchedule,
+  startBackup,
+  startListBackups,
+  startMigrate,
+  startRestore,
+} from '../backup/client';
+import type { BackupListing, BackupResult } from '../../workflows/backup';
+import type { RestoreResult } from '../../workflows/restore';
+import type { MigrateResult } from '../../workflows/migrate';
+import type { StackSpec } from '../model/spec';
+import { BackupInput, ListBackupsInput, MigrateInput, RestoreInput } from '../model/backup-input';
+import { formatZodError } from '../model/input';
+
+const EXIT_USAGE = 2;
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function usage(cmd: Command, message: string): never {
+  cmd.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'dockflow.usage' });
+}
+
+/** The same schema the workflow applies, checked here first so bad usage exits 2 without starting anything. */
+function checked<S extends z.ZodType>(cmd: Command, schema: S, input: z.input<S>): z.input<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) usage(cmd, formatZodError(parsed.error).replace(/^input\./gm, ''));
+  return input;
+}
+
+function write(json: boolean, value: unknown, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+}
+
+/** Progress lines; a container's output lines (`name | line`) are printed as they are, indented. */
+export function outputAwarePrinter(out: (line: string) => void = (l) => process.stderr.write(`${l}\n`)) {
+  const steps = progressPrinter(out);
+  const printed = new Set<number>();
+  return (progress: Progress) => {
+    // In step order, so a hook's or migration's output appears under the step that produced it.
+    for (const s of progress.steps) {
+      if (!isOutputStep(s.title)) steps({ ...progress, steps: [s] });
+      else if (!printed.has(s.id)) {
+        printed.add(s.id);
+        out(`    ${s.title}`);
+      }
+    }
+  };
+}
+
+async function runWorkflow<R>(
+  opts: { detach?: boolean; json?: boolean; quiet?: boolean },
+  start: (client: WorkflowClient, taskQueue: string) => Promise<WorkflowHandle>,
+  render: (result: R) => string,
+): Promise<void> {
+  const settings = temporalSettings();
+  const { client, close } = await connectTemporal(settings);
+  try {
+    const handle = await start(client.workflow, settings.taskQueue);
+    if (opts.detach) {
+      write(Boolean(opts.json), { workflowId: handle.workflowId }, handle.workflowId);
+      return;
+    }
+    if (!opts.json && !opts.quiet) process.stderr.write(`workflow ${handle.workflowId}\n`);
+    let last: Progress | undefined;
+    const printer = opts.json || opts.quiet ? () => undefined : outputAwarePrinter();
+    try {
+      const result = await follow<R>(handle, (p) => {
+        last = p;
+        printer(p);
+      });
+      write(Boolean(opts.json), result, render(result));
+    } catch (err) {
+      throw new Error(last?.phase.includes('was cancelled') ? last.phase : failureMessage(err));
+    }
+  } finally {
+    await close();
+  }
+}
+
+function intOption(flags: string, description: string): Option {
+  return new Option(flags, description).argParser((v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number of at least 1, got "${v}"`);
+    return n;
+  });
+}
+
+function numberOption(flags: string, description: string): Option {
+  return new Option(flags, description).argParser((v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
+    return n;
+  });
+}
+
+function durationOption(flags: string, description: string): Option {
+  return new Option(flags, description).argParser((v: string) => {
+    try {
+      return parseDuration(v);
+    } catch {
+      throw new InvalidArgumentError(`expected a duration such as 30s, 6h or 1h30m, got "${v}"`);
+    }
+  });
+}
+
+/** --dest is a directory on the worker's host; made absolute here, where the user typed it. */
+function destination(dest: string | undefined): string | undefined {
+  if (dest === undefined) return undefined;
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) ? dest : path.resolve(dest);
+}
+
+function describeBackup(r: BackupResult): string {
+  const lines = [`${r.project}: backup ${r.backupId} verified, in ${r.destination}`];
+  for (const a of r.archives) lines.push(`  ${a.kind} ${a.key}: ${formatBytes(a.archiveBytes)} (${formatBytes(a.contentBytes)} uncompressed) sha256 ${a.sha256.slice(0, 16)}…`);
+  if (r.stopped.length) lines.push(`  stopped during the backup and started again: ${r.stopped.join(', ')}`);
+  if (r.pruned.length) lines.push(`  pruned: ${r.pruned.join(', ')}`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  return lines.join('\n');
+}
+
+export function registerBackupCommands(program: Command): void {
+  program
+    .command('backup')
+    .description('archive the project\'s volumes and data directories, verified, on the worker\'s host')
+    .requiredOption('-p, --project-name <name>', 'project name')
+    .option('--volume <volume>', 'a volume (key or Docker name) or bind path such as ./data (repeatable; default: all of the project\'s data)', collect)
+    .option('--service <service>', 'the data of this service (repeatable)', collect)
+    .option('--dest <dir>', 'directory on the worker\'s host (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
+    .addOption(intOption('--keep <n>', 'then keep only the N newest backups of the project'))
+    .addOption(numberOption('--keep-days <days>', 'then keep only backups younger than this (with --keep: either rule keeps a backup)'))
+    .option('-f, --file <file>', 'compose file, for a project dockflow has not deployed (repeatable)', collect)
+    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
+    .option('-d, --detach', 'return the workflow ID without waiting')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  dockflow backup -p shop\n  dockflow backup -p shop --service db --keep 7\n  dockflow backup -p shop --volume ./data --dest /srv/backups')
+    .action(async (opts, cmd: Command) => {
+      let spec: StackSpec | undefined;
+      if (opts.file?.length) {
+        try {
+          spec = loadStack({ files: opts.file.map((f: string) => path.resolve(f)), projectName: opts.projectName }).spec;
+        } catch (err) {
+          if (err instanceof ComposeError) usage(cmd, err.message);
+          throw err;
+        }
+      }
+      const input = checked(cmd, BackupInput, {
+        project: opts.projectName,
+        ...(spec ? { spec } : {}),
+        volumes: opts.volume ?? [],
+        services: opts.service ?? [],
+        ...(opts.dest ? { destination: destination(opts.dest) } : {}),
+        ...(opts.keep !== undefined ? { keepLast: opts.keep } : {}),
+        ...(opts.keepDays !== undefined ? { keepDays: opts.keepDays } : {}),
+        waitForLock: Boolean(opts.wait),
+      });
+      await runWorkflow<BackupResult>(
+        opts,
+        (client, queue) => startBackup(client, queue, input),
+        describeBackup,
+      );
+    });
+
+  program
+    .command('backups')
+    .description('list the project\'s verified backups on the worker\'s host')
+    .requiredOption('-p, --project-name <name>', 'project name')
+    .option('--dest <dir>', 'directory on the worker\'s host (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts, cmd: Command) => {
+      const input = checked(cmd, ListBackupsInput, { project: opts.projectName, ...(opts.dest ? { destination: destination(opts.dest) } : {}) });
+      await runWorkflow<BackupListing>(
+        { ...opts, quiet: true },
+        (client, queue) => startListBackups(client, queue, input),
+        (l) => {
+          if (l.backups.length === 0) return `no backups of ${l.project} in ${l.destination}`;
+          const rows = l.backups.map((b) =>
+            [b.id, b.createdAt.replace(/\.\d+Z$/, 'Z'), b.reason, b.revision !== undefined ? `r${b.revision}` : '', formatBytes(b.totalBytes), b.archives.map((a) => a.key).join(', ')],
+          );
+          const header = ['ID', 'CREATED', 'REASON', 'REV', 'SIZE', 'DATA'];
+          const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+          const table = [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+          const incomplete = l.incomplete.length ? `\nincomplete (in progress, or left by a terminated workflow): ${l.incomplete.join(', ')}` : '';
+          return `${table}\n(${l.destination})${incomplete}`;
+        },
+      );
+    });
+
+  program
+    .command('restore')
+    .description('replace the data of a project\'s volumes with a backup\'s (checksums verified first; users of the data are stopped and started again)')
+    .requiredOption('-p, --project-name <name>', 'project name')
+    .argument('<backup-id>', 'as dockflow backups lists it')
+    .option('--volume <volume>', 'restore only this data set (repeatable; default: all in the backup)', collect)
+    .option('--dest <dir>', 'directory on the worker\'s host the backup is in')
+    .addOption(numberOption('--health-timeout <seconds>', 'upper bound for each health wait afterwards (default 120)'))
+    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
+    .option('-d, --detach', 'return the workflow ID without waiting')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  dockflow restore -p shop 20261122-030000-1a2b3c4d\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --volume db-data')
+    .action(async (backupId: string, opts, cmd: Command) => {
+      const input = checked(cmd, RestoreInput, {
+        project: opts.projectName,
+        backupId,
+        volumes: opts.volume ?? [],
+        ...(opts.dest ? { destination: destination(opts.dest) } : {}),
+        ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
+        waitForLock: Boolean(opts.wait),
+      });
+      await runWorkflow<RestoreResult>(
+        opts,
+        (client, queue) => startRestore(client, queue, input),
+        (r) => `${r.project}: restored ${r.restored.join(', ')} from backup ${r.backupId}${r.restarted.length ? `; started again: ${r.restarted.join(', ')}` : ''}`,
+      );
+    });
+
+  program
+    .command('migrate')
+    .description('back up a service\'s data, run a migration once in a one-off container, restore the backup if it fails')
+    .requiredOption('-p, --project-name <name>', 'project name')
+    .argument('<service>', 'the service whose image, environment, networks and volumes the migration uses')
+    .argument('<command...>', 'the migration command, after --')
+    .option('--dry-run-command <command>', 'run this first (split like a compose command string) and show its output')
+    .option('--backup-volume <volume>', 'back up this data set instead of the service\'s own (repeatable)', collect)
+    .option('--restart', 'restart the service after a successful migration')
+    .addOption(durationOption('--timeout <duration>', 'stop the migration and restore the backup after this long (default: no limit)'))
+    .option('--dest <dir>', 'backup directory on the worker\'s host')
+    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
+    .option('-d, --detach', 'return the workflow ID without waiting')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  dockflow migrate -p shop api -- alembic upgrade head\n  dockflow migrate -p shop api --dry-run-command "alembic upgrade head --sql" --restart -- alembic upgrade head')
+    .action(async (service: string, command: string[], opts, cmd: Command) => {
+      let dryRun: string[] | undefined;
+      if (opts.dryRunCommand !== undefined) {
+        dryRun = splitShellWords(opts.dryRunCommand);
+        if (dryRun.length === 0) usage(cmd, '--dry-run-command is empty');
+      }
+      const input = checked(cmd, MigrateInput, {
+        project: opts.projectName,
+        service,
+        command,
+        ...(dryRun ? { dryRunCommand: dryRun } : {}),
+        backupVolumes: opts.backupVolume ?? [],
+        restart: Boolean(opts.restart),
+        ...(opts.timeout !== undefined ? { timeoutSeconds: opts.timeout / 1000 } : {}),
+        ...(opts.dest ? { destination: destination(opts.dest) } : {}),
+        waitForLock: Boolean(opts.wait),
+      });
+      await runWorkflow<MigrateResult>(
+        opts,
+        (client, queue) => startMigrate(client, queue, input),
+        (r) =>
+          [
+            `${r.project}: migration of ${r.service} succeeded${r.backupId ? ` (backup ${r.backupId} taken first)` : ''}${r.revision !== undefined ? `, recorded in revision ${r.revision}` : ''}`,
+            ...(r.restarted.length ? [`restarted: ${r.restarted.join(', ')}`] : []),
+            ...r.warnings.map((w) => `warning: ${w}`),
+          ].join('\n'),
+      );
+    });
+
+  const schedule = program.command('schedule').description('scheduled operations, as Temporal Schedules (see the Temporal UI\'s Schedules page)');
+
+  schedule
+    .command('backup')
+    .description('create or update the project\'s backup schedule (overlapping runs are skipped; missed runs are caught up within a window)')
+    .requiredOption('-p, --project-name <name>', 'project name')
+    .option('--cron <expression>', 'when, as cron ("0 3 * * *"; repeatable)', collect)
+    .addOption(durationOption('--every <duration>', 'or at a fixed interval, e.g. 6h'))
+    .option('--timezone <tz>', 'time zone of the cron expressions (default UTC)')
+    .addOption(intOption('--keep <n>', 'keep only the N newest backups'))
+    .addOption(numberOption('--keep-days <days>', 'keep only backups younger than this'))
+    .option('--volume <volume>', 'only this data set (repeatable)', collect)
+    .option('--service <service>', 'only the data of this service (repeatable)', collect)
+    .option('--dest <dir>', 'directory on the worker\'s host')
+    .addOption(durationOption('--catchup-window <duration>', 'how late a missed run may still start (default 1h)'))
+    .option('--paused', 'create it paused')
+    .addHelpText('after', '\nExamples:\n  dockflow schedule backup -p shop --cron "0 3 * * *" --keep 7\n  dockflow schedule backup -p shop --every 6h --service db --keep-days 14')
+    .action(async (opts, cmd: Command) => {
+      if (Boolean(opts.cron?.length) === (opts.every !== undefined)) usage(cmd, 'give --cron or --every (one of them)');
+      const settings = temporalSettings();
+      const { client, close } = await connectTemporal(settings);
+      try {
+        const { scheduleId, created } = await putBackupSchedule(client, {
+          project: opts.projectName,
+          taskQueue: settings.taskQueue,
+          ...(opts.cron?.length ? { cron: opts.cron } : { everyMs: opts.every }),
+          ...(opts.timezone ? { timezone: opts.timezone } : {}),
+          ...(opts.keep !== undefined ? { keepLast: opts.keep } : {}),
+          ...(opts.keepDays !== undefined ? { keepDays: opts.keepDays } : {}),
+          volumes: opts.volume,
+          services: opts.service,
+          ...(opts.dest ? { destination: destination(opts.dest) } : {}),
+          ...(opts.catchupWindow !== undefined ? { catchupWindowMs: opts.catchupWindow } : {}),
+          paused: Boolean(opts.paused),
+        });
+        process.stdout.write(`${created ? 'created' : 'updated'} schedule ${scheduleId} (task queue ${settings.taskQueue})\n`);
+      } catch (err) {
+        throw new Error(failureMessage(err));
+      } finally {
+        await close();
+      }
+    });
+
+  schedule
+    .command('list')
+    .description('list dockflow\'s backup schedules')
+    .option('--json', 'machine-readable output')
+    .action(async (opts) => {
+      const { client, close } = await connectTemporal(temporalSettings());
+      try {
+        const list = await listBackupSchedules(client);
+        const text = list.length
+          ? list
+              .map((s) => `${s.scheduleId}  ${s.when}${s.paused ? '  (paused)' : ''}\n    next: ${s.nextRuns[0] ?? '-'}  recent runs: ${s.recentRuns.length}`)
+              .join('\n')
+          : 'no backup schedules';
+        write(Boolean(opts.json), list, text);
+      } finally {
+        await close();
+      }
+    });
+
+  const verbs: { name: 'pause' | 'resume' | 'delete' | 'trigger'; description: string; done: string }[] = [
+    { name: 'pause', description: 'pause the project\'s backup schedule', done: 'paused' },
+    { name: 'resume', description: 'resume the project\'s backup schedule', done: 'resumed' },
+    { name: 'delete', description: 'delete the project\'s backup schedule (backups already taken stay)', done: 'deleted' },
+    { name: 'trigger', description: 'take a scheduled backup now', done: 'triggered' },
+  ];
+  for (const verb of verbs) {
+    schedule
+      .command(verb.name)
+      .description(verb.description)
+      .requiredOption('-p, --project-name <name>', 'project name')
+      .action(async (opts) => {
+        const { client, close } = await connectTemporal(temporalSettings());
+        try {
+          const handle = backupScheduleHandle(client, opts.projectName);
+          if (verb.name === 'pause') await handle.pause('paused with dockflow schedule pause');
+          else if (verb.name === 'resume') await handle.unpause('resumed with dockflow schedule resume');
+          else if (verb.name === 'delete') await handle.delete();
+          else await handle.trigger();
+          process.stdout.write(`${verb.done} ${backupScheduleId(opts.projectName)}\n`);
+        } catch (err) {
+          // A deleted schedule answers "not found" or, for a while, "workflow execution already completed".
+          if (err instanceof ScheduleNotFoundError || /not found|already completed/i.test(failureMessage(err))) {
+            throw new Error(`project ${opts.projectName} has no backup schedule ${backupScheduleId(opts.projectName)} (see dockflow schedule list)`);
+          }
+          throw new Error(`schedule ${backupScheduleId(opts.projectName)}: ${failureMessage(err)}`);
+        } finally {
+          await close();
+        }
+      });
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Inputs of the backup, backups (list), restore and migrate workflows: one
+ * JSON object each, so the Temporal UI's Start Workflow form and Schedules
+ * can start them. Validated with zod inside the workflow; a bad input fails
+ * at once, non-retryable, naming the path, before anything is touched.
+ */
+import { z } from 'zod';
+import { StackSpec } from './spec';
+import { BackupReason } from '../backup/manifest';
+import { BACKUP_ID_PATTERN } from '../backup/ids';
+
+/** Project names become directory names in the destination: compose's rule keeps them safe. */
+const Project = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a project name: lowercase letters, digits, "-" and "_"');
+
+/**
+ * Where the stack's definition comes from. Default (neither given): the
+ * project's current revision in the worker host's ledger, i.e. what dockflow
+ * last deployed.
+ */
+const StackSource = {
+  /** A resolved stack (what the CLI sends with -f). */
+  spec: StackSpec.optional(),
+  /** Compose files on the worker's host, in -f order. */
+  composeFiles: z.array(z.string().min(1)).min(1).optional(),
+  profiles: z.array(z.string()).optional(),
+  envFiles: z.array(z.string()).optional(),
+  projectDirectory: z.string().optional(),
+};
+
+const Destination = {
+  /** An absolute directory on the worker's host (or file:// URL). Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups. */
+  destination: z.string().min(1).optional(),
+};
+
+const Retention = {
+  /** Keep the N newest backups of the project, delete older ones. Default: keep all. */
+  keepLast: z.number().int().min(1).optional(),
+  /** Keep backups younger than this many days. Default: keep all. */
+  keepDays: z.number().positive().optional(),
+};
+
+const oneSource = (v: { spec?: unknown; composeFiles?: unknown }) => !(v.spec !== undefined && v.composeFiles !== undefined);
+const sourceMessage = { message: 'give "spec" or "composeFiles" (or neither, to use the ledger\'s current revision), not both' };
+const sameProject = (v: { project: string; spec?: { project: string } }) => v.spec === undefined || v.spec.project === v.project;
+const sameProjectMessage = { message: '"spec.project" differs from "project"', path: ['spec', 'project'] };
+
+export const BackupInput = z
+  .strictObject({
+    project: Project,
+    ...StackSource,
+    /** Data sets to archive: volume keys, Docker volume names or bind paths. Default: see docs/backups.md. */
+    volumes: z.array(z.string().min(1)).default([]),
+    /** Archive the data of these services. */
+    services: z.array(z.string().min(1)).default([]),
+    ...Destination,
+    ...Retention,
+    /** Why the backup is taken; Schedules send "scheduled". Default "manual". */
+    reason: BackupReason.default('manual'),
+    /** When another operation holds the project, wait for it instead of failing. Default false (Schedules send true). */
+    waitForLock: z.boolean().default(false),
+  })
+  .refine(oneSource, sourceMessage)
+  .refine(sameProject, sameProjectMessage);
+export type BackupInput = z.input<typeof BackupInput>;
+export type BackupOptions = z.output<typeof BackupInput>;
+
+export const ListBackupsInput = z.strictObject({ project: Project, ...Destination });
+export type ListBackupsInput = z.input<typeof ListBackupsInput>;
+
+export const RestoreInput = z.strictObject({
+  project: Project,
+  backupId: z.string().regex(BACKUP_ID_PATTERN, 'a backup ID such as 20261122-030000-1a2b3c4d (see dockflow backups)'),
+  /** Data sets to restore (key, Docker volume name, bind path or archive file). Default: all in the backup. */
+  volumes: z.array(z.string().min(1)).default([]),
+  ...Destination,
+  /** Upper bound for each health wait after the services start again, in seconds. Default 120. */
+  healthTimeoutSeconds: z.number().positive().optional(),
+  waitForLock: z.boolean().default(false),
+});
+export type RestoreInput = z.input<typeof RestoreInput>;
+
+export const MigrateInput = z
+  .strictObject({
+    project: Project,
+    service: z.string().min(1),
+    /** The migration, run once in a one-off container of the service (argv, no shell). */
+    command: z.array(z.string()).min(1),
+    /** Run first in its own one-off container; its output is shown; a non-zero exit stops before the migration. */
+    dryRunCommand: z.array(z.string()).min(1).optional(),
+    /** Data sets to back up first. Default: the service's own data. */
+    backupVolumes: z.array(z.string().min(1)).default([]),
+    /** Restart the service's containers after a successful migration. Default false. */
+    restart: z.boolean().default(false),
+    /** Stop the migration (and restore the backup) after this many seconds. Default: no limit. */
+    timeoutSeconds: z.number().positive().optional(),
+    ...StackSource,
+    ...Destination,
+    ...Retention,
+    healthTimeoutSeconds: z.number().positive().optional(),
+    waitForLock: z.boolean().default(false),
+  })
+  .refine(oneSource, sourceMessage)
+  .refine(sameProject, sameProjectMessage);
+export type MigrateInput = z.input<typeof MigrateInput>;
+export type MigrateOptions = z.output<typeof MigrateInput>;

@@ -1,0 +1,418 @@
+/**
+ * backup: archive a project's data sets (named volumes, bind-mounted data
+ * directories), verified, into a destination; `backups` lists them.
+ *
+ *   plan (pure) → pre hooks → stop marked services → archive each data set
+ *   → read every archive back and compare checksums → [compensation: start
+ *   the services again, post hooks] → manifest → retention → ledger link
+ *
+ * The compensation runs on success, failure and cancellation alike, inside a
+ * scope the cancellation cannot reach. Because this is a workflow, a worker
+ * that dies mid-archive is replaced by another that replays to the same
+ * point: the archive activity is retried and, whatever happens to it, the
+ * stopped services are started again. Only terminating the workflow (which
+ * runs no code at all) can skip that.
+ */
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  isCancellation,
+  proxyActivities,
+  workflowInfo,
+  type RetryPolicy,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ArchiveResult } from '../activities/backup';
+import { BackupInput, ListBackupsInput, type BackupOptions } from '../src/model/backup-input';
+import type { Revision } from '../src/model/revision';
+import type { StackSpec } from '../src/model/spec';
+import { backupIdFor } from '../src/backup/ids';
+import { MANIFEST_FORMAT, type ArchiveEntry, type BackupManifest, type BackupReason, type BackupSummary, type HookRecord } from '../src/backup/manifest';
+import { BackupPlanError, helperImages, planBackup, startOrder, type BackupSelection, type DataContainer } from '../src/backup/plan';
+import { selectForPruning, type RetentionPolicy } from '../src/backup/retention';
+import type { BackupHook } from '../src/backup/settings';
+import { outputStepTitle, shellQuote, tailLines } from '../src/backup/output';
+import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
+import { parseWorkflowInput } from './input';
+import { ProgressTracker, rootMessage } from './progress';
+import { docker, failureType, host } from './apply';
+import { acquireProjectLock } from './lock';
+
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
+
+/**
+ * Streaming archives out of and into Docker, and reading them back: as long
+ * as the data is big. Every activity heartbeats each second, so a dead
+ * worker's attempt is retried elsewhere after 6 s; each attempt starts over
+ * from its deterministic names (or reuses a finished archive).
+ */
+export const archives = proxyActivities<Activities>({
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  startToCloseTimeout: '12h',
+  heartbeatTimeout: '6s',
+  retry: { ...retry, maximumAttempts: 5 },
+});
+
+/** Hooks enforce their own timeout (x-dockflow ... timeout); attempts only cover a worker crash, and hooks must be safe to repeat. */
+const hooks = proxyActivities<Activities>({
+  startToCloseTimeout: '6h',
+  heartbeatTimeout: '6s',
+  retry: { ...retry, maximumAttempts: 3 },
+});
+
+/** A pure decision rejected the input: fail at once, nothing has been touched. */
+export function invalid(err: unknown, project: string): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const message = err instanceof BackupPlanError ? err.message : `project ${project}: ${err instanceof Error ? err.message : String(err)}`;
+  return ApplicationFailure.nonRetryable(message, ErrorType.invalidSpec);
+}
+
+export interface StackSource {
+  project: string;
+  spec?: StackSpec;
+  composeFiles?: string[];
+  profiles?: string[];
+  envFiles?: string[];
+  projectDirectory?: string;
+}
+
+/**
+ * The stack to work on: the inline spec, compose files on the worker host,
+ * or (neither given) the project's current revision in the host's ledger.
+ * Also the current revision, which backups record and link to.
+ */
+export async function resolveStack(input: StackSource, progress: ProgressTracker): Promise<{ spec: StackSpec; revision?: Revision }> {
+  const revision = await host.getRevision({ project: input.project });
+  if (input.spec) return { spec: input.spec, revision };
+  if (input.composeFiles) {
+    const { spec } = await progress.step('load compose files', () =>
+      host.loadProject({
+        composeFiles: input.composeFiles!,
+        project: input.project,
+        profiles: input.profiles,
+        envFiles: input.envFiles,
+        projectDirectory: input.projectDirectory,
+      }),
+    );
+    if (spec.project !== input.project) {
+      throw ApplicationFailure.nonRetryable(`compose files ${input.composeFiles.join(', ')} describe project ${spec.project}, not ${input.project}`, ErrorType.invalidSpec);
+    }
+    return { spec, revision };
+  }
+  if (!revision) {
+    throw ApplicationFailure.nonRetryable(
+      `project ${input.project} has no revision in this host's ledger: deploy it with dockflow first, or pass its compose files (-f, or "composeFiles")`,
+      ErrorType.invalidSpec,
+    );
+  }
+  return { spec: revision.spec, revision };
+}
+
+export interface RunBackupOptions {
+  spec: StackSpec;
+  revision?: number;
+  selection: BackupSelection;
+  destination?: string;
+  retention: RetentionPolicy;
+  reason: BackupReason;
+  migration?: { service: string; command: string[] };
+  /** A migration of a service without data goes on without a backup; a plain backup of nothing is an error. */
+  allowEmpty: boolean;
+}
+
+export interface BackupResult {
+  project: string;
+  backupId: string;
+  /** Where it is, e.g. "local directory /var/lib/dockflow/backups". */
+  destination: string;
+  archives: { key: string; kind: 'volume' | 'bind'; archiveBytes: number; contentBytes: number; sha256: string }[];
+  /** Containers stopped during the backup and started again. */
+  stopped: string[];
+  /** Older backups deleted by retention. */
+  pruned: string[];
+  warnings: string[];
+  revision?: number;
+}
+
+interface Undo {
+  title: string;
+  run: () => Promise<void>;
+}
+
+const commandText = (command: string[]) => {
+  const text = command.length >= 3 && command[0] === '/bin/sh' && command[1] === '-c' ? command.slice(2).join(' ') : shellQuote(command);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+};
+
+/**
+ * Run hooks in a running container of their service. A hook that fails with
+ * on_error abort yields its message; with continue, a warning.
+ */
+async function runHooks(
+  project: string,
+  list: BackupHook[],
+  containers: DataContainer[],
+  records: HookRecord[],
+  warnings: string[],
+  progress: ProgressTracker,
+): Promise<string | undefined> {
+  for (const hook of list) {
+    const container = containers.filter((c) => c.service === hook.service && !c.oneoff).sort((a, b) => a.number - b.number || a.name.localeCompare(b.name))[0];
+    const where = `${hook.phase} hook of service ${hook.service} (${hook.origin})`;
+    const title = `${hook.phase} hook in ${container?.name ?? hook.service}: ${commandText(hook.command)}`;
+    let problem: string | undefined;
+    try {
+      await progress.step(title, async () => {
+        if (!container) {
+          records.push({ service: hook.service, phase: hook.phase, command: hook.command, outcome: 'skipped', detail: 'no container' });
+          throw ApplicationFailure.nonRetryable(`${where}: the service has no container to run it in`, ErrorType.hookFailed);
+        }
+        const r = await hooks.runHook({ project, container: container.name, hook });
+        const output = tailLines(r.output, 10);
+        const outcome = r.error ? 'failed' : r.timedOut ? 'timed out' : r.exitCode === 0 ? 'ok' : 'failed';
+        records.push({
+          service: hook.service,
+          phase: hook.phase,
+          command: hook.command,
+          container: container.name,
+          ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+          outcome,
+          ...(outcome !== 'ok' && (r.error || output) ? { detail: r.error ?? output } : {}),
+        });
+        for (const line of output ? output.split('\n') : []) await progress.step(outputStepTitle(container.name, line), async () => undefined);
+        if (r.error) throw ApplicationFailure.nonRetryable(`${where}: ${r.error}`, ErrorType.hookFailed);
+        if (r.timedOut) throw ApplicationFailure.nonRetryable(`${where} did not finish within ${hook.timeoutMs / 1000} s in ${container.name} (it may still be running there)`, ErrorType.hookFailed);
+        if (r.exitCode !== 0) {
+          throw ApplicationFailure.nonRetryable(`${where} exited with code ${r.exitCode} in ${container.name}${output ? `:\n${output}` : ''}`, ErrorType.hookFailed);
+        }
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      problem = rootMessage(err);
+    }
+    if (problem === undefined) continue;
+    if (hook.onError === 'abort') return problem;
+    warnings.push(`${problem} (on_error: continue)`);
+  }
+  return undefined;
+}
+
+/**
+ * The backup itself, shared by the backup and migrate workflows (the caller
+ * holds the project lock). Returns undefined when there is nothing to back up
+ * and `allowEmpty` is set.
+ */
+export async function runBackup(options: RunBackupOptions, progress: ProgressTracker): Promise<{ result: BackupResult; manifest: BackupManifest } | undefined> {
+  const { spec } = options;
+  const project = spec.project;
+  const info = workflowInfo();
+  const operation = info.workflowId;
+  const backupId = backupIdFor(info.startTime, operation);
+  const createdAt = new Date(info.startTime).toISOString();
+
+  let plan: ReturnType<typeof planBackup>;
+  try {
+    plan = planBackup(spec, options.selection);
+  } catch (err) {
+    throw invalid(err, project);
+  }
+  if (plan.targets.length === 0) {
+    if (options.allowEmpty) return undefined;
+    throw ApplicationFailure.nonRetryable(
+      `project ${project} has nothing to back up: no named volumes and no bind-mounted data directories inside ${spec.workingDir} (name one with --volume)`,
+      ErrorType.invalidSpec,
+    );
+  }
+
+  progress.phase(`backing up ${project} as ${backupId}`);
+  const containers = await progress.step(`observe containers of ${project}`, () => docker.observeDataContainers(project));
+  const stopServices = new Map(plan.stop.map((s) => [s.service, s.origin]));
+  const toStop = startOrder(containers.filter((c) => !c.oneoff && c.running && stopServices.has(c.service)));
+  const hookRecords: HookRecord[] = [];
+  const warnings: string[] = [];
+  const undo: Undo[] = [];
+  let entries: ArchiveEntry[] | undefined;
+  let completedAt = '';
+  let failure: unknown;
+
+  try {
+    // Registered first so post hooks run last, after the services are back.
+    if (plan.post.length > 0) {
+      undo.push({
+        title: 'post hooks',
+        run: async () => {
+          const problem = await runHooks(project, plan.post, containers, hookRecords, warnings, progress);
+          if (problem) throw ApplicationFailure.nonRetryable(problem, ErrorType.hookFailed);
+        },
+      });
+    }
+    const preProblem = await runHooks(project, plan.pre, containers, hookRecords, warnings, progress);
+    // Nothing is stopped or archived yet: failing here leaves the project as it was.
+    if (preProblem) throw ApplicationFailure.nonRetryable(preProblem, ErrorType.hookFailed);
+
+    if (toStop.length > 0) {
+      const refs = toStop.map((c) => ({ id: c.id, name: c.name }));
+      // Registered before the stop: a stop that fails half-way still has its started half undone.
+      undo.push({
+        title: 'start stopped services',
+        run: async () => {
+          const { missing } = await progress.step(`start ${refs.map((r) => r.name).join(', ')} again`, () => docker.startContainers({ project, containers: refs }));
+          for (const m of missing) warnings.push(`container ${m} was removed during the backup and could not be started again`);
+        },
+      });
+      const why = [...new Set(toStop.map((c) => stopServices.get(c.service)))].join(', ');
+      await progress.step(`stop ${refs.map((r) => r.name).join(', ')} for a consistent copy (${why})`, () =>
+        docker.stopContainers({ project, containers: [...refs].reverse() }),
+      );
+    }
+
+    const archived: ArchiveEntry[] = [];
+    for (const target of plan.targets) {
+      const candidates = helperImages(target, containers, spec);
+      const r: ArchiveResult = await progress.step(`archive ${target.kind} ${target.key}`, () =>
+        archives.archiveTarget({ project, backupId, operation, destination: options.destination, target, images: candidates }),
+      );
+      if (r.skipped !== undefined) {
+        warnings.push(r.skipped);
+        continue;
+      }
+      const { reused: _reused, skipped: _skipped, ...written } = r;
+      archived.push({ key: target.key, kind: target.kind, source: target.source, services: target.services, ...written, images: candidates.slice(0, 3) });
+    }
+    if (archived.length === 0) {
+      throw ApplicationFailure.nonRetryable(`backup of ${project}: nothing was archived (${warnings.join('; ')})`, ErrorType.dataUnavailable);
+    }
+    completedAt = new Date(Date.now()).toISOString();
+    await progress.step(`verify ${archived.length} archive(s) of backup ${backupId}`, () =>
+      archives.verifyArchives({ project, backupId, destination: options.destination, archives: archived }),
+    );
+    entries = archived;
+  } catch (err) {
+    failure = err;
+  }
+
+  const undoProblems: string[] = [];
+  let manifest: BackupManifest | undefined;
+  let where = '';
+  await CancellationScope.nonCancellable(async () => {
+    for (const step of [...undo].reverse()) {
+      try {
+        await step.run();
+      } catch (err) {
+        undoProblems.push(rootMessage(err));
+      }
+    }
+    if (entries) {
+      manifest = {
+        format: MANIFEST_FORMAT,
+        id: backupId,
+        project,
+        reason: options.reason,
+        workflowId: operation,
+        ...(options.revision !== undefined ? { revision: options.revision } : {}),
+        createdAt,
+        completedAt,
+        verifiedAt: new Date(Date.now()).toISOString(),
+        archives: entries,
+        stopped: toStop.map((c) => c.name),
+        hooks: hookRecords,
+        warnings: [...warnings, ...undoProblems],
+        ...(options.migration ? { migration: options.migration } : {}),
+      };
+      const m = manifest;
+      where = await progress.step(`record manifest of backup ${backupId}`, () => docker.commitManifest({ destination: options.destination, manifest: m }));
+    } else {
+      await progress.step(`remove incomplete backup ${backupId}`, () => docker.discardIncompleteBackup({ project, backupId, destination: options.destination }));
+    }
+    await docker.removeHelpers({ project, operation });
+  });
+
+  if (failure !== undefined) {
+    const undone = undoProblems.length ? `; also: ${undoProblems.join('; ')}` : '';
+    if (isCancellation(failure)) {
+      const summary = `backup of ${project} was cancelled; ${toStop.length ? `${toStop.map((c) => c.name).join(', ')} started again, ` : ''}incomplete backup removed${undone}`;
+      progress.phase(summary);
+      throw new CancelledFailure(summary);
+    }
+    progress.phase('failed');
+    throw ApplicationFailure.nonRetryable(`backup of ${project} failed: ${rootMessage(failure)}${undone}`, failureType(failure, 'BackupFailed'));
+  }
+  if (undoProblems.length > 0) {
+    // The archives are complete and verified; what failed came after them.
+    progress.phase('failed');
+    throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${project} is complete, but: ${undoProblems.join('; ')}`, ErrorType.hookFailed);
+  }
+
+  const pruned = await prune(project, backupId, options.destination, options.retention, progress);
+  if (options.revision !== undefined) {
+    const number = options.revision;
+    await progress.step(`link backup ${backupId} to revision ${number}`, () => host.linkToRevision({ project, number, kind: 'backups', id: backupId }));
+  }
+  const listing = manifest!;
+  return {
+    manifest: listing,
+    result: {
+      project,
+      backupId,
+      destination: where,
+      archives: listing.archives.map((a) => ({ key: a.key, kind: a.kind, archiveBytes: a.archiveBytes, contentBytes: a.contentBytes, sha256: a.sha256 })),
+      stopped: listing.stopped,
+      pruned,
+      warnings: listing.warnings,
+      ...(options.revision !== undefined ? { revision: options.revision } : {}),
+    },
+  };
+}
+
+/** Retention, decided here from the listing (pure), carried out by an activity. */
+async function prune(project: string, backupId: string, destination: string | undefined, policy: RetentionPolicy, progress: ProgressTracker): Promise<string[]> {
+  if (policy.keepLast === undefined && policy.keepDays === undefined) return [];
+  const { backups } = await docker.listBackups({ project, destination });
+  const { remove } = selectForPruning(
+    backups.map((b) => ({ id: b.id, createdAt: b.createdAt, verified: true })),
+    policy,
+    Date.now(),
+    [backupId],
+  );
+  if (remove.length === 0) return [];
+  return progress.step(`prune ${remove.length} old backup(s) of ${project}: ${remove.join(', ')}`, () => docker.deleteBackups({ project, destination, backupIds: remove }));
+}
+
+export async function backup(rawInput: unknown): Promise<BackupResult> {
+  const progress = new ProgressTracker('backup', '');
+  const input: BackupOptions = parseWorkflowInput(BackupInput, rawInput, 'backup');
+  progress.project = input.project;
+  await acquireProjectLock(input.project, 'backup', input.waitForLock, progress);
+  const { spec, revision } = await resolveStack(input, progress);
+  const taken = await runBackup(
+    {
+      spec,
+      revision: revision?.number,
+      selection: { volumes: input.volumes, services: input.services },
+      destination: input.destination,
+      retention: { keepLast: input.keepLast, keepDays: input.keepDays },
+      reason: input.reason,
+      allowEmpty: false,
+    },
+    progress,
+  );
+  progress.phase('done');
+  return taken!.result;
+}
+
+export interface BackupListing {
+  project: string;
+  destination: string;
+  backups: BackupSummary[];
+  /** Backup directories without a manifest: in progress, or left by a workflow that was terminated. */
+  incomplete: string[];
+}
+
+/** `dockflow backups`: the project's complete backups, oldest first. Changes nothing, takes no lock. */
+export async function backups(rawInput: unknown): Promise<BackupListing> {
+  const input = parseWorkflowInput(ListBackupsInput, rawInput, 'backups');
+  const listing = await docker.listBackups({ project: input.project, destination: input.destination });
+  return { project: input.project, ...listing };
+}

@@ -1,0 +1,222 @@
+/**
+ * migrate: run a data migration once, with a backup taken first and put back
+ * if the migration fails.
+ *
+ *   backup of the service's data (or of the chosen data sets)
+ *   → optional dry run in its own one-off container, output shown
+ *   → the migration in a one-off container `<project>-<service>-run-<op>`
+ *     (the service's image, environment, networks and volumes), output
+ *     streamed into progress
+ *   → exit 0: restart the service if asked, link migration and backup to the
+ *     current revision in the ledger
+ *   → otherwise (or timeout, or cancel): restore the backup, fail with the
+ *     output's last lines
+ *
+ * Exactly once: the one-off container's name comes from the workflow ID, and
+ * the activity that starts it never starts a container that already started.
+ * A worker killed mid-migration is replaced by one that re-attaches to the
+ * same container and waits for its exit.
+ */
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { MigrateInput } from '../src/model/backup-input';
+import { serviceSlice } from '../src/model/slice';
+import type { StackSpec } from '../src/model/spec';
+import { oneOffName } from '../src/backup/ids';
+import { MAX_OUTPUT_STEPS, outputStepTitle, shellQuote, tailLines } from '../src/backup/output';
+import { ErrorType } from '../src/errors';
+import { parseWorkflowInput } from './input';
+import { ProgressTracker, rootMessage } from './progress';
+import { docker, host, images, waits } from './apply';
+import { acquireProjectLock } from './lock';
+import { resolveStack, runBackup } from './backup';
+import { runRestore } from './restore';
+
+/** How long one waitOneOff call waits before handing the output so far to the workflow. */
+const OUTPUT_POLL_MS = 3000;
+const DEFAULT_HEALTH_TIMEOUT_S = 120;
+
+export interface MigrateResult {
+  project: string;
+  service: string;
+  /** The backup taken before the migration (absent when the service has no data). */
+  backupId?: string;
+  dryRunOutput?: string;
+  /** Last lines of the migration's output. */
+  output: string;
+  container: string;
+  restarted: string[];
+  /** The ledger revision the migration was linked to. */
+  revision?: number;
+  warnings: string[];
+}
+
+interface OneOffOutcome {
+  exitCode?: number;
+  timedOut: boolean;
+  tail: string;
+}
+
+/** Start (exactly once) a one-off container and follow it to its exit, its output becoming progress lines. */
+async function runOneOff(
+  spec: StackSpec,
+  service: string,
+  imageId: string,
+  kind: 'run' | 'dryrun',
+  command: string[],
+  progress: ProgressTracker,
+  deadline?: number,
+): Promise<OneOffOutcome & { name: string }> {
+  const operation = workflowInfo().workflowId;
+  const name = oneOffName(spec.project, service, kind, operation);
+  const label = kind === 'run' ? 'migration' : 'dry run';
+  await progress.step(`start ${label} in one-off container ${name}: ${shellQuote(command)}`, () =>
+    docker.startOneOff({ spec: serviceSlice(spec, service), service, imageId, name, command, operation, kind }),
+  );
+  let cursor: string | undefined;
+  let shown = 0;
+  for (;;) {
+    const r = await waits.waitOneOff({ service, name, cursor, maxWaitMs: OUTPUT_POLL_MS });
+    cursor = r.cursor ?? cursor;
+    for (const line of r.lines) {
+      if (shown < MAX_OUTPUT_STEPS) await progress.step(outputStepTitle(name, line), async () => undefined);
+      else if (shown === MAX_OUTPUT_STEPS) await progress.step(outputStepTitle(name, `... further output only in docker logs ${name}`), async () => undefined);
+      shown += 1;
+    }
+    if (r.exited) return { name, exitCode: r.exitCode, timedOut: false, tail: r.tail ?? '' };
+    if (deadline !== undefined && Date.now() > deadline) {
+      await progress.step(`stop ${name} (time limit reached)`, () => docker.stopOneOff({ name }));
+      return { name, timedOut: true, tail: '' };
+    }
+  }
+}
+
+export async function migrate(rawInput: unknown): Promise<MigrateResult> {
+  const progress = new ProgressTracker('migrate', '');
+  const input = parseWorkflowInput(MigrateInput, rawInput, 'migrate');
+  const { project, service } = input;
+  progress.project = project;
+  await acquireProjectLock(project, 'migrate', input.waitForLock, progress);
+  const { spec, revision } = await resolveStack(input, progress);
+  if (!(service in spec.services)) {
+    throw ApplicationFailure.nonRetryable(
+      `project ${project} has no service ${service} (services: ${Object.keys(spec.services).sort().join(', ')})`,
+      ErrorType.invalidSpec,
+    );
+  }
+  const slice = serviceSlice(spec, service);
+  const imageId =
+    revision?.spec === spec && revision.images[service]
+      ? revision.images[service].id
+      : await progress.step(`look up image ${spec.services[service].image}`, () => images.ensureImage({ spec: slice, service, forceBuild: false, lookupOnly: true }));
+  if (!imageId) {
+    throw ApplicationFailure.nonRetryable(
+      `service ${service} of project ${project}: image ${spec.services[service].image} is not on this host; deploy the project first`,
+      ErrorType.imageUnavailable,
+    );
+  }
+  const warnings: string[] = [];
+
+  progress.phase('backup');
+  const taken = await runBackup(
+    {
+      spec,
+      revision: revision?.number,
+      selection: input.backupVolumes.length > 0 ? { volumes: input.backupVolumes } : { services: [service] },
+      destination: input.destination,
+      retention: { keepLast: input.keepLast, keepDays: input.keepDays },
+      reason: 'migrate',
+      migration: { service, command: input.command },
+      allowEmpty: true,
+    },
+    progress,
+  );
+  if (!taken) warnings.push(`service ${service} has no named volume or data directory: no backup was taken, so a failed migration cannot be undone`);
+  await progress.step('ensure networks and volumes', () => docker.ensureNetworksAndVolumes(slice));
+
+  let dryRunOutput: string | undefined;
+  if (input.dryRunCommand) {
+    progress.phase('dry run');
+    const dry = await runOneOff(spec, service, imageId, 'dryrun', input.dryRunCommand, progress);
+    dryRunOutput = dry.tail;
+    await docker.removeContainer({ name: dry.name });
+    if (dry.exitCode !== 0) {
+      progress.phase('failed');
+      throw ApplicationFailure.nonRetryable(
+        `dry run of the migration of service ${service} (project ${project}) exited with code ${dry.exitCode}; nothing was migrated. Last lines:\n${tailLines(dry.tail, 20)}`,
+        ErrorType.migrationFailed,
+      );
+    }
+  }
+
+  progress.phase('migrating');
+  const deadline = input.timeoutSeconds !== undefined ? Date.now() + input.timeoutSeconds * 1000 : undefined;
+  let outcome: (OneOffOutcome & { name: string }) | undefined;
+  let cancelled: unknown;
+  let broken: unknown;
+  try {
+    outcome = await runOneOff(spec, service, imageId, 'run', input.command, progress, deadline);
+  } catch (err) {
+    // Whatever stopped us from following the migration, it may have changed the data: undo it too.
+    if (isCancellation(err)) cancelled = err;
+    else broken = err;
+  }
+  const container = outcome?.name ?? oneOffName(project, service, 'run', workflowInfo().workflowId);
+
+  if (cancelled !== undefined || broken !== undefined || outcome?.timedOut || outcome?.exitCode !== 0) {
+    // Compensation: whatever the migration did to the data is undone from the backup.
+    const why =
+      cancelled !== undefined
+        ? 'was cancelled'
+        : broken !== undefined
+          ? `could not be followed (${rootMessage(broken)})`
+          : outcome?.timedOut
+            ? `did not finish within ${input.timeoutSeconds} s`
+            : `exited with code ${outcome?.exitCode}`;
+    progress.phase(`migration ${why}: restoring backup`);
+    const undone = await CancellationScope.nonCancellable(async () => {
+      if (cancelled !== undefined || broken !== undefined) await docker.stopOneOff({ name: container });
+      if (!taken) return 'no backup to restore';
+      try {
+        await runRestore({ project, manifest: taken.manifest, volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
+        return `backup ${taken.manifest.id} was restored`;
+      } catch (err) {
+        return `restoring backup ${taken.manifest.id} failed too (${rootMessage(err)}); restore it with dockflow restore -p ${project} ${taken.manifest.id}`;
+      }
+    });
+    const summary = `migration of service ${service} (project ${project}) ${why}; ${undone}`;
+    progress.phase(summary);
+    if (cancelled !== undefined) throw new CancelledFailure(summary);
+    const tail = outcome?.tail ? `. Last lines of ${container} (kept for docker logs):\n${tailLines(outcome.tail, 20)}` : '';
+    throw ApplicationFailure.nonRetryable(`${summary}${tail}`, ErrorType.migrationFailed);
+  }
+
+  await docker.removeContainer({ name: container });
+  let restarted: string[] = [];
+  if (input.restart) {
+    restarted = await progress.step(`restart ${service}`, () => docker.nudgeService({ project, service, restart: true }));
+    const containers = await docker.observeDataContainers(project);
+    const budgetMs = (input.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_S) * 1000;
+    await Promise.all(
+      containers
+        .filter((c) => c.service === service && !c.oneoff && c.running && c.hasHealthcheck)
+        .map((c) => progress.step(`wait healthy ${c.name}`, () => waits.waitHealthy({ service, name: c.name, budgetMs }))),
+    );
+  }
+  if (revision) {
+    const number = revision.number;
+    const id = workflowInfo().workflowId;
+    await progress.step(`record migration ${id} in revision ${number}`, () => host.linkToRevision({ project, number, kind: 'migrations', id }));
+  }
+  progress.phase('done');
+  return {
+    project,
+    service,
+    ...(taken ? { backupId: taken.manifest.id } : {}),
+    ...(dryRunOutput !== undefined ? { dryRunOutput } : {}),
+    output: outcome!.tail,
+    container,
+    restarted,
+    ...(revision ? { revision: revision.number } : {}),
+    warnings: [...warnings, ...(taken?.result.warnings ?? [])],
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * restore: put a backup's data sets back.
+ *
+ *   read manifest → select data sets → read every archive back and compare
+ *   checksums (nothing is touched before this passes) → stop the project's
+ *   containers that mount them → clear and refill each data set →
+ *   [compensation: start the containers again] → wait for health
+ *
+ * Restoring one data set is repeatable (clear, then extract), so a worker
+ * that dies half-way is simply retried; the containers are started again
+ * whatever happens, inside a scope cancellation cannot reach.
+ */
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { RestoreInput } from '../src/model/backup-input';
+import type { BackupManifest } from '../src/backup/manifest';
+import { helperImages, mountsTarget, selectArchives, startOrder } from '../src/backup/plan';
+import { parseWorkflowInput } from './input';
+import { ProgressTracker, rootMessage } from './progress';
+import { docker, failureType, waits } from './apply';
+import { acquireProjectLock } from './lock';
+import { archives, invalid } from './backup';
+
+/** Health wait after the restore when the caller gives no bound. */
+const DEFAULT_HEALTH_TIMEOUT_S = 120;
+
+export interface RestoreResult {
+  project: string;
+  backupId: string;
+  /** Keys of the data sets put back. */
+  restored: string[];
+  /** Containers stopped for the restore and started again. */
+  restarted: string[];
+}
+
+export interface RunRestoreOptions {
+  project: string;
+  manifest: BackupManifest;
+  volumes: string[];
+  destination?: string;
+  healthTimeoutSeconds?: number;
+}
+
+/** The restore itself, shared by restore and migrate (as its compensation); the caller holds the project lock. */
+export async function runRestore(options: RunRestoreOptions, progress: ProgressTracker): Promise<RestoreResult> {
+  const { project, manifest } = options;
+  const backupId = manifest.id;
+  const operation = workflowInfo().workflowId;
+  let entries: ReturnType<typeof selectArchives>;
+  try {
+    entries = selectArchives(manifest, options.volumes);
+  } catch (err) {
+    throw invalid(err, project);
+  }
+  await progress.step(`verify ${entries.length} archive(s) of backup ${backupId}`, () =>
+    archives.verifyArchives({ project, backupId, destination: options.destination, archives: entries }),
+  );
+
+  progress.phase(`restoring backup ${backupId} of ${project}`);
+  const containers = await progress.step(`observe containers of ${project}`, () => docker.observeDataContainers(project));
+  const users = startOrder(containers.filter((c) => !c.oneoff && c.running && entries.some((e) => mountsTarget(c, e))));
+  const refs = users.map((c) => ({ id: c.id, name: c.name }));
+  let failure: unknown;
+  try {
+    if (refs.length > 0) {
+      await progress.step(`stop ${refs.map((r) => r.name).join(', ')}`, () => docker.stopContainers({ project, containers: [...refs].reverse() }));
+    }
+    for (const entry of entries) {
+      await progress.step(`restore ${entry.kind} ${entry.key} from ${entry.archive}`, () =>
+        archives.restoreTarget({ project, backupId, operation, destination: options.destination, entry, images: [...helperImages(entry, containers), ...(entry.images ?? [])] }),
+      );
+    }
+  } catch (err) {
+    failure = err;
+  }
+  const undoProblems: string[] = [];
+  await CancellationScope.nonCancellable(async () => {
+    if (refs.length > 0) {
+      try {
+        await progress.step(`start ${refs.map((r) => r.name).join(', ')} again`, () => docker.startContainers({ project, containers: refs }));
+      } catch (err) {
+        undoProblems.push(rootMessage(err));
+      }
+    }
+    await docker.removeHelpers({ project, operation });
+  });
+  if (failure !== undefined) {
+    const also = undoProblems.length ? `; also: ${undoProblems.join('; ')}` : '';
+    if (isCancellation(failure)) {
+      const summary = `restore of backup ${backupId} of ${project} was cancelled part-way; the data sets may be incomplete: run the restore again${also}`;
+      progress.phase(summary);
+      throw new CancelledFailure(summary);
+    }
+    progress.phase('failed');
+    throw ApplicationFailure.nonRetryable(
+      `restore of backup ${backupId} of ${project} failed: ${rootMessage(failure)}. The containers were started again; run the restore again to finish it${also}`,
+      failureType(failure, 'RestoreFailed'),
+    );
+  }
+  if (undoProblems.length > 0) {
+    throw ApplicationFailure.nonRetryable(`restore of backup ${backupId} of ${project}: data restored, but starting the containers failed: ${undoProblems.join('; ')}`, 'RestoreFailed');
+  }
+  const budgetMs = (options.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_S) * 1000;
+  await Promise.all(
+    users
+      .filter((c) => c.hasHealthcheck)
+      .map((c) => progress.step(`wait healthy ${c.name}`, () => waits.waitHealthy({ service: c.service, name: c.name, budgetMs }))),
+  );
+  return { project, backupId, restored: entries.map((e) => e.key), restarted: refs.map((r) => r.name) };
+}
+
+export async function restore(rawInput: unknown): Promise<RestoreResult> {
+  const progress = new ProgressTracker('restore', '');
+  const input = parseWorkflowInput(RestoreInput, rawInput, 'restore');
+  progress.project = input.project;
+  await acquireProjectLock(input.project, 'restore', input.waitForLock, progress);
+  const manifest = await progress.step(`read backup ${input.backupId} of ${input.project}`, () =>
+    docker.readBackup({ project: input.project, backupId: input.backupId, destination: input.destination }),
+  );
+  const result = await runRestore(
+    { project: input.project, manifest, volumes: input.volumes, destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds },
+    progress,
+  );
+  progress.phase('done');
+  return result;
+}
