@@ -63,6 +63,9 @@ export interface RemoveInput {
 
 const NOT_STARTED = '0001-01-01T00:00:00Z';
 
+/** How often one wait starts a container again that something outside stopped (see restartIfStoppedFromOutside). */
+const MAX_RESTARTS_AFTER_OUTSIDE_STOP = 3;
+
 export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerActivityDeps) {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,6 +94,25 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       if (statusOf(err) === 404) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * A container this operation is waiting for that was stopped by SIGTERM or
+   * SIGKILL without running out of memory was stopped from outside: most
+   * often by a restart of the Docker daemon (without live-restore it stops
+   * every container and starts only those with a restart policy), or by a
+   * `docker stop` during the deploy. The desired state is "running", so it is
+   * started again, a few times at most, instead of failing the deploy for
+   * something the service did not do.
+   */
+  async function restartIfStoppedFromOutside(input: WaitInput, info: Docker.ContainerInspectInfo, restartsSoFar: number): Promise<boolean> {
+    const state = info.State;
+    if (state.Running || state.Restarting || state.OOMKilled || state.StartedAt === NOT_STARTED) return false;
+    if (state.ExitCode !== 137 && state.ExitCode !== 143) return false;
+    if (restartsSoFar >= MAX_RESTARTS_AFTER_OUTSIDE_STOP) return false;
+    heartbeat({ step: `start ${input.name} again (stopped from outside with code ${state.ExitCode})` });
+    await startContainer(input.service, info.Id, input.name);
+    return true;
   }
 
   async function imageIdOrUndefined(ref: string): Promise<string | undefined> {
@@ -218,6 +240,16 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
         throw ApplicationFailure.nonRetryable(
           `service ${service}: cannot start ${name}: a published host port is already in use (${msg}). Free the port or change ports: in the compose file.`,
           ErrorType.portAllocated,
+        );
+      }
+      if (/task [0-9a-f]+: already exists/i.test(msg)) {
+        // A start that a daemon restart interrupted leaves a task record behind that the
+        // daemon can neither reuse nor clear, so this container can never start again.
+        // Its name is deterministic: removing it lets the retried step create it afresh.
+        await removeById(id, 0);
+        throw ApplicationFailure.retryable(
+          `service ${service}: ${name} could not start after a Docker daemon restart (${msg}); removed it so the retry creates it again`,
+          'ContainerWedged',
         );
       }
       throw err;
@@ -447,6 +479,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
      * safety net for a container stuck in "starting".
      */
     async waitHealthy(input: WaitInput): Promise<void> {
+      let restarts = 0;
       for (;;) {
         const info = await inspectOrUndefined(input.name);
         if (!info) throw ApplicationFailure.nonRetryable(`service ${input.service}: container ${input.name} is gone`, ErrorType.unhealthy);
@@ -459,6 +492,10 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
         }
         const lastOutput = (health.Log ?? []).at(-1)?.Output?.trim() ?? '';
         if (health.Status === 'healthy') return;
+        if (await restartIfStoppedFromOutside(input, info, restarts)) {
+          restarts += 1;
+          continue;
+        }
         if (!info.State.Running && !info.State.Restarting) {
           throw ApplicationFailure.nonRetryable(
             `service ${input.service}: container ${input.name} exited with code ${info.State.ExitCode} before becoming healthy; last health output: ${lastOutput || '(none)'}`,
@@ -486,9 +523,14 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
 
     /** Wait for a one-shot container to exit 0 (service_completed_successfully). */
     async waitCompleted(input: WaitInput): Promise<void> {
+      let restarts = 0;
       for (;;) {
         const info = await inspectOrUndefined(input.name);
         if (!info) throw ApplicationFailure.nonRetryable(`service ${input.service}: container ${input.name} is gone`, ErrorType.jobFailed);
+        if (await restartIfStoppedFromOutside(input, info, restarts)) {
+          restarts += 1;
+          continue;
+        }
         if (!info.State.Running && !info.State.Restarting && info.State.StartedAt !== NOT_STARTED) {
           if (info.State.ExitCode === 0) return;
           const tail = await logTail(docker, info.Id, 20);

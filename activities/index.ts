@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { createComposeActivities } from './compose';
 import { createDockerActivities } from './docker';
 import { createLedgerActivities } from './ledger';
@@ -26,7 +27,7 @@ export const LIVENESS_HEARTBEAT_MS = 1000;
  * that dies is noticed within the heartbeat timeout (seconds) instead of the
  * start-to-close timeout (minutes), and its work is retried on another worker.
  */
-function withLiveness<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+function withLiveness<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T, docker: Docker): T {
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (...args: never[]) => {
@@ -39,6 +40,15 @@ function withLiveness<T extends Record<string, (...args: never[]) => Promise<unk
       const timer = context ? setInterval(() => context!.heartbeat(), LIVENESS_HEARTBEAT_MS) : undefined;
       try {
         return await fn(...args);
+      } catch (err) {
+        if (!isDaemonUnreachable(err)) throw err;
+        // Fail this attempt only once the engine answers again, so a daemon
+        // restart costs one attempt instead of the whole retry budget.
+        const back = await waitForDaemon(docker, context);
+        throw ApplicationFailure.retryable(
+          `the Docker engine was unreachable (${(err as Error).message})${back ? '; it answers again, retrying' : ' and still does not answer'}`,
+          DAEMON_UNREACHABLE,
+        );
       } finally {
         if (timer) clearInterval(timer);
       }
@@ -47,9 +57,40 @@ function withLiveness<T extends Record<string, (...args: never[]) => Promise<unk
   return wrapped as T;
 }
 
+/** The retryable failure type of an activity attempt that lost the Docker engine. */
+export const DAEMON_UNREACHABLE = 'DockerUnreachable';
+
+/** Socket-level errors: the engine is restarting or gone, not refusing what we asked. */
+export function isDaemonUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(code)) {
+    // ENOENT from a file activity is not the engine: only count it for the socket.
+    return code !== 'ENOENT' || /docker\.sock|connect ENOENT/.test(String((err as Error).message));
+  }
+  return err instanceof Error && /socket hang up|connect ECONNREFUSED/.test(err.message);
+}
+
+/** How long an activity waits for a restarting engine before giving the retry back to Temporal. */
+const DAEMON_WAIT_MS = 120_000;
+
+async function waitForDaemon(docker: Docker, context: Context | undefined): Promise<boolean> {
+  const deadline = Date.now() + DAEMON_WAIT_MS;
+  while (Date.now() < deadline) {
+    if (context?.cancellationSignal.aborted) return false;
+    try {
+      await docker.ping();
+      return true;
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  return false;
+}
+
 /** Every activity the dockflow worker registers, built from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
-  return withLiveness({
+  return withLiveness(
+    {
     ...createComposeActivities(deps.env),
     ...createDockerActivities({ docker: deps.docker, pollIntervalMs: deps.pollIntervalMs }),
     ...createLedgerActivities({ docker: deps.docker, stateDir: deps.stateDir }),
@@ -61,7 +102,9 @@ export function createActivities(deps: ActivityDeps) {
           throw new Error('this worker was built without a Temporal client; pass `temporal` to createActivities');
         }),
     }),
-  });
+    },
+    deps.docker,
+  );
 }
 
 export type Activities = ReturnType<typeof createActivities>;

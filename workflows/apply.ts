@@ -7,8 +7,9 @@ import { ActivityCancellationType, ApplicationFailure, isCancellation, proxyActi
 import type { Activities } from '../activities';
 import type { ServiceSpec, StackSpec, UpdateConfigSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
+import { containerName, replacementName } from '../src/model/names';
 import { drainMs, publishesFixedHostPort, serviceExtension } from '../src/model/extensions';
-import { planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
+import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
 import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
@@ -97,12 +98,35 @@ export async function observeAndPlan(
   return planDeploy(spec, observed, imageIds, { removeOrphans });
 }
 
+/** Extra observe → plan → execute rounds after a plan ran, for a host that drifted meanwhile. */
+const MAX_RECONVERGE_PASSES = 2;
+
 /**
- * Run a plan. Each service starts as soon as the services it depends on have
- * met their condition; waits are memoised so a service several others depend
- * on is waited for once.
+ * Run a plan, then make sure the host still matches it. The host can drift
+ * while a plan runs: a Docker daemon restart stops every container without a
+ * restart policy, and someone may `docker stop` or remove a container. So the
+ * project is observed once more at the end and whatever differs from the
+ * spec is converged again (a few rounds at most), and the operation ends in
+ * its desired state instead of the one the daemon left behind.
  */
 export async function executePlan(spec: StackSpec, plan: DeployPlan, options: ApplyOptions, progress: ProgressTracker): Promise<void> {
+  await applyPlan(spec, plan, options, progress);
+  const imageIds = Object.fromEntries(plan.services.map((s) => [s.service, s.imageId]));
+  for (let pass = 1; pass <= MAX_RECONVERGE_PASSES; pass++) {
+    const again = await observeAndPlan(spec, imageIds, options.removeOrphans, progress);
+    if (countOperations(again) === 0) return;
+    await progress.step(`the host drifted during the operation; converging again (${formatPlan(again).split('\n').join(', ')})`, () =>
+      applyPlan(spec, again, { ...options, rollout: undefined }, progress),
+    );
+  }
+}
+
+/**
+ * Run one plan. Each service starts as soon as the services it depends on
+ * have met their condition; waits are memoised so a service several others
+ * depend on is waited for once.
+ */
+async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOptions, progress: ProgressTracker): Promise<void> {
   await progress.step('ensure networks and volumes', () => docker.ensureNetworksAndVolumes(spec));
   const operation = workflowInfo().workflowId;
   const converged = new Map<string, Promise<void>>();
@@ -287,12 +311,14 @@ async function replaceStartFirst(
   budgetMs: number,
   operation: string,
 ): Promise<string | undefined> {
-  const replacement = await docker.startReplacement(convergeInput(spec, step, op, operation));
+  const next = replacementName(containerName(spec.project, spec.services[step.service], op.number), step.configHash);
   try {
-    await gate(step, replacement.name, settings, budgetMs);
+    await docker.startReplacement(convergeInput(spec, step, op, operation));
+    await gate(step, next, settings, budgetMs);
   } catch (err) {
-    // The old container never stopped serving: dropping the replacement is the whole undo.
-    await docker.removeContainer({ name: replacement.name });
+    // The old container never stopped serving: dropping the replacement (created, started
+    // or not) is the whole undo.
+    if (!isCancellation(err)) await docker.removeContainer({ name: next });
     throw err;
   }
   const target = { spec, service: step.service, number: op.number, configHash: step.configHash };

@@ -147,6 +147,22 @@ const commandText = (command: string[]) => {
 };
 
 /**
+ * Start again, dependencies first, every service container that ran when a
+ * data operation observed the project (`before`): those it stopped on
+ * purpose (`stopped`, named in the step) and any that stopped meanwhile,
+ * e.g. when the Docker daemon restarted and took every container down.
+ * Idempotent (a running container is left alone). Returns the containers
+ * that no longer exist.
+ */
+export async function startAgain(project: string, before: DataContainer[], stopped: DataContainer[], progress: ProgressTracker): Promise<string[]> {
+  const refs = startOrder(before.filter((c) => !c.oneoff && c.running)).map((c) => ({ id: c.id, name: c.name }));
+  if (refs.length === 0) return [];
+  const title = stopped.length > 0 ? `start ${stopped.map((c) => c.name).join(', ')} again` : `make sure ${refs.map((r) => r.name).join(', ')} still run`;
+  const { missing } = await progress.step(title, () => docker.startContainers({ project, containers: refs }));
+  return missing;
+}
+
+/**
  * Run hooks in a running container of their service. A hook that fails with
  * on_error abort yields its message; with continue, a warning.
  */
@@ -252,16 +268,17 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
     // Nothing is stopped or archived yet: failing here leaves the project as it was.
     if (preProblem) throw ApplicationFailure.nonRetryable(preProblem, ErrorType.hookFailed);
 
+    // Registered before any stop: a stop that fails half-way still has its started half undone.
+    // It starts every container that ran when the backup began, not only those the backup
+    // stopped: a Docker daemon restart during the backup stops them all.
+    undo.push({
+      title: 'start stopped services',
+      run: async () => {
+        for (const m of await startAgain(project, containers, toStop, progress)) warnings.push(`container ${m} was removed during the backup and could not be started again`);
+      },
+    });
     if (toStop.length > 0) {
       const refs = toStop.map((c) => ({ id: c.id, name: c.name }));
-      // Registered before the stop: a stop that fails half-way still has its started half undone.
-      undo.push({
-        title: 'start stopped services',
-        run: async () => {
-          const { missing } = await progress.step(`start ${refs.map((r) => r.name).join(', ')} again`, () => docker.startContainers({ project, containers: refs }));
-          for (const m of missing) warnings.push(`container ${m} was removed during the backup and could not be started again`);
-        },
-      });
       const why = [...new Set(toStop.map((c) => stopServices.get(c.service)))].join(', ');
       await progress.step(`stop ${refs.map((r) => r.name).join(', ')} for a consistent copy (${why})`, () =>
         docker.stopContainers({ project, containers: [...refs].reverse() }),

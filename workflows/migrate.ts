@@ -28,7 +28,7 @@ import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { docker, host, images, waits } from './apply';
 import { acquireProjectLock } from './lock';
-import { resolveStack, runBackup } from './backup';
+import { resolveStack, runBackup, startAgain } from './backup';
 import { runRestore } from './restore';
 
 /** How long one waitOneOff call waits before handing the output so far to the workflow. */
@@ -115,6 +115,8 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
     );
   }
   const warnings: string[] = [];
+  // What runs now must run when the migration ends, whatever happened to the host meanwhile.
+  const before = await progress.step(`observe containers of ${project}`, () => docker.observeDataContainers(project));
 
   progress.phase('backup');
   const taken = await runBackup(
@@ -175,13 +177,18 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
     progress.phase(`migration ${why}: restoring backup`);
     const undone = await CancellationScope.nonCancellable(async () => {
       if (cancelled !== undefined || broken !== undefined) await docker.stopOneOff({ name: container });
-      if (!taken) return 'no backup to restore';
-      try {
-        await runRestore({ project, manifest: taken.manifest, volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
-        return `backup ${taken.manifest.id} was restored`;
-      } catch (err) {
-        return `restoring backup ${taken.manifest.id} failed too (${rootMessage(err)}); restore it with dockflow restore -p ${project} ${taken.manifest.id}`;
+      let restored: string;
+      if (!taken) restored = 'no backup to restore';
+      else {
+        try {
+          await runRestore({ project, manifest: taken.manifest, volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
+          restored = `backup ${taken.manifest.id} was restored`;
+        } catch (err) {
+          restored = `restoring backup ${taken.manifest.id} failed too (${rootMessage(err)}); restore it with dockflow restore -p ${project} ${taken.manifest.id}`;
+        }
       }
+      await startAgain(project, before, [], progress).catch(() => undefined);
+      return restored;
     });
     const summary = `migration of service ${service} (project ${project}) ${why}; ${undone}`;
     progress.phase(summary);
@@ -191,6 +198,7 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
   }
 
   await docker.removeContainer({ name: container });
+  await startAgain(project, before, [], progress);
   let restarted: string[] = [];
   if (input.restart) {
     restarted = await progress.step(`restart ${service}`, () => docker.nudgeService({ project, service, restart: true }));

@@ -18,7 +18,7 @@ import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { docker, failureType, waits } from './apply';
 import { acquireProjectLock } from './lock';
-import { archives, invalid } from './backup';
+import { archives, invalid, startAgain } from './backup';
 
 /** Health wait after the restore when the caller gives no bound. */
 const DEFAULT_HEALTH_TIMEOUT_S = 120;
@@ -74,12 +74,11 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   }
   const undoProblems: string[] = [];
   await CancellationScope.nonCancellable(async () => {
-    if (refs.length > 0) {
-      try {
-        await progress.step(`start ${refs.map((r) => r.name).join(', ')} again`, () => docker.startContainers({ project, containers: refs }));
-      } catch (err) {
-        undoProblems.push(rootMessage(err));
-      }
+    try {
+      // Every container that ran before, not only the data's users: a daemon restart meanwhile stops them all.
+      await startAgain(project, containers, users, progress);
+    } catch (err) {
+      undoProblems.push(rootMessage(err));
     }
     await docker.removeHelpers({ project, operation });
   });

@@ -1,13 +1,17 @@
 /**
- * Chaos harness: runs dockflow operations against the real Docker engine and
+ * Chaos harness: runs dockflow operations against a real Docker engine and
  * a real Temporal dev server (persisted to SQLite) while injecting faults at
  * seeded random moments, then checks invariants on the host, not on logs.
  *
- * Faults: SIGKILL of the worker process (a new one is started), and a
- * restart of the Temporal dev server on the same database and port.
- * Operations: a deploy that creates the project, deploys that roll a new
- * release start-first, and rollbacks to the previous revision.
+ * Faults: SIGKILL of the worker process (a new one is started), a restart of
+ * the Temporal dev server on the same database and port, and a restart of
+ * dockerd. The engine is a private dockerd (./daemon.ts), so restarting it
+ * stops nothing but the chaos project.
+ * Operations: deploys that roll a new release start-first, rollbacks to the
+ * previous revision, backups (stopping the data service), restores of the
+ * newest backup, and migrations that increment a counter in a volume.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,11 +21,16 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadStack } from '../../src/compose';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { createLedgerActivities } from '../../activities/ledger';
-import { dockerOrFail, freePort, killHard, nameOf, projectContainers, projectDir, removeProject, spawnWorker, workflowBundlePath, type TestBed } from '../support/harness';
+import { HELPER_LABEL } from '../../activities/backup';
+import { Label } from '../../src/model/labels';
+import { freePort, killHard, nameOf, projectContainers, projectDir, removeProject, spawnWorker, workflowBundlePath, type TestBed } from '../support/harness';
 import { ensureBaseImage } from '../../src/demo/base-image';
+import { startChaosDaemon } from './daemon';
 
-export type FaultKind = 'worker-kill' | 'server-restart';
-export type Operation = 'deploy' | 'rollback';
+export const FAULT_KINDS = ['worker-kill', 'server-restart', 'dockerd-restart'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+export const OPERATIONS = ['deploy', 'rollback', 'backup', 'restore', 'migrate'] as const;
+export type Operation = (typeof OPERATIONS)[number];
 
 export interface RunResult {
   run: number;
@@ -29,6 +38,9 @@ export interface RunResult {
   fault: FaultKind;
   faultAtMs: number;
   outcome: 'completed' | 'failed';
+  /** Why it failed, when it did (a clean failure is allowed; a half-applied host is not). */
+  failure?: string;
+  seconds: number;
   /** Invariants that did not hold on the host afterwards. */
   violations: string[];
 }
@@ -47,7 +59,16 @@ export function seededRandom(seed: number): () => number {
 
 const PROJECT = 'chaos';
 const TASK_QUEUE = 'chaos';
+const EXPECTED_CONTAINERS = [`${PROJECT}-app-1`, `${PROJECT}-db-1`, `${PROJECT}-web-1`, `${PROJECT}-web-2`];
 
+/** The migration: increments a counter in the data volume, then takes a while, so faults land inside it. */
+const MIGRATION = ['sh', '-c', 'n=$(cat /data/counter 2>/dev/null || echo 0); echo $((n + 1)) > /data/counter; sleep 2'];
+
+/**
+ * The stack runs with `restart: unless-stopped`, as our users' stacks do: a
+ * daemon restart between two operations then brings it back by itself, and
+ * what the harness tests is what dockflow does while an operation runs.
+ */
 const compose = (release: number) => `
 name: ${PROJECT}
 services:
@@ -55,6 +76,7 @@ services:
     image: dockflow/busybox:1
     command: ["sh", "-c", "echo ${release} > /www/index.html; sleep 1; exec httpd -f -p 80 -h /www"]
     init: true
+    restart: unless-stopped
     environment: {RELEASE: "${release}"}
     deploy:
       replicas: 2
@@ -68,9 +90,21 @@ services:
     image: dockflow/busybox:1
     command: ["sleep", "3600"]
     init: true
+    restart: unless-stopped
     environment: {RELEASE: "${release}"}
     depends_on:
       web: {condition: service_healthy}
+  db:
+    image: dockflow/busybox:1
+    command: ["sleep", "3600"]
+    init: true
+    restart: unless-stopped
+    environment: {RELEASE: "${release}"}
+    volumes: ["data:/data"]
+    x-dockflow:
+      backup: {stop: true}
+volumes:
+  data: {}
 `;
 
 export interface ChaosOptions {
@@ -81,9 +115,17 @@ export interface ChaosOptions {
 
 export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptions): Promise<RunResult[]> {
   const random = seededRandom(seed);
-  const docker = await dockerOrFail();
+  const daemon = await startChaosDaemon();
+  const docker = daemon.docker;
+  // Workers are child processes that inherit this environment: they drive the chaos daemon.
+  const previousDockerHost = process.env.DOCKER_HOST;
+  process.env.DOCKER_HOST = `unix://${daemon.socketPath}`;
   await ensureBaseImage(docker);
   await removeProject(docker, PROJECT);
+  await docker
+    .getVolume(`${PROJECT}_data`)
+    .remove()
+    .catch(() => undefined);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-chaos-'));
   const dbFilename = path.join(work, 'temporal.db');
   const stateDir = path.join(work, 'state');
@@ -99,48 +141,113 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
   const bed = (): TestBed => ({ docker, env, address: env.address, bundlePath, taskQueue: TASK_QUEUE, stateDir, teardown: () => env.teardown() });
   let worker: ChildProcess = await spawnWorker(bed());
   const results: RunResult[] = [];
-  let release = 1;
+  const model: HostModel = { release: 1, counter: 0, backups: new Map() };
   try {
     // The project starts deployed, so every run changes something that can be undone.
-    await env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `chaos-${seed}-initial`, args: [{ spec: specFor(release) }] });
+    await env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `chaos-${seed}-initial`, args: [{ spec: specFor(model.release) }] });
     for (let run = 1; run <= runs; run++) {
-      const operation: Operation = run > 1 && random() < 0.3 ? 'rollback' : 'deploy';
-      const fault: FaultKind = random() < 0.5 ? 'worker-kill' : 'server-restart';
-      const faultAtMs = Math.round(300 + random() * 5000);
-      const workflowId = `chaos-${seed}-${run}`;
-      const target = operation === 'deploy' ? release + 1 : undefined;
-      const input = operation === 'deploy' ? { spec: specFor(target!), waitForLock: true } : { project: PROJECT, waitForLock: true };
+      const operation = pickOperation(random(), run, model);
+      // Fault kinds take turns, so even a short run injects each of them; the seed picks operation and moment.
+      const fault = FAULT_KINDS[(run - 1) % FAULT_KINDS.length];
+      // Data operations are short: their faults come earlier, so most land inside them.
+      const faultAtMs = Math.round(operation === 'deploy' || operation === 'rollback' ? 300 + random() * 5000 : 200 + random() * 3000);
+      const workflowId = `chaos-${seed}-${run}-${operation}`;
+      const target = model.release + 1;
+      const restoreId = [...model.backups.keys()].sort().at(-1);
+      const input = {
+        deploy: { spec: specFor(target), waitForLock: true },
+        rollback: { project: PROJECT, waitForLock: true },
+        backup: { project: PROJECT, waitForLock: true },
+        restore: { project: PROJECT, backupId: restoreId, waitForLock: true },
+        migrate: { project: PROJECT, service: 'db', command: MIGRATION, waitForLock: true },
+      }[operation];
+      const started = Date.now();
       await env.client.workflow.start(operation, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
 
       await new Promise((r) => setTimeout(r, faultAtMs));
       if (fault === 'worker-kill') {
         await killHard(worker);
         worker = await spawnWorker(bed());
-      } else {
+      } else if (fault === 'server-restart') {
         await env.teardown();
         env = await startDevServer({ dbFilename, port });
+      } else {
+        await daemon.restart();
       }
-      const outcome = await Promise.race([
-        env.client.workflow.getHandle(workflowId).result().then(
-          () => 'completed' as const,
-          () => 'failed' as const,
-        ),
-        new Promise<'failed'>((_, reject) => setTimeout(() => reject(new Error(`${workflowId} did not finish within 180 s`)), 180_000)),
-      ]);
-      if (outcome === 'completed' && operation === 'deploy') release = target!;
-      const violations = await checkInvariants(docker, env, stateDir);
+      let failure: string | undefined;
+      let result: Record<string, unknown> | undefined;
+      try {
+        result = await Promise.race([
+          env.client.workflow.getHandle(workflowId).result() as Promise<Record<string, unknown>>,
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${workflowId} did not finish within 180 s`)), 180_000)),
+        ]);
+      } catch (err) {
+        failure = rootMessage(err);
+      }
+      const outcome = failure === undefined ? ('completed' as const) : ('failed' as const);
+      const expectations: string[] = [];
+      const counterBefore = model.counter;
+      if (outcome === 'completed') {
+        if (operation === 'deploy') model.release = target;
+        if (operation === 'migrate') model.counter += 1;
+        if (operation === 'backup') model.backups.set(String(result!.backupId), model.counter);
+        if (operation === 'restore') model.counter = model.backups.get(restoreId!)!;
+      }
+      const violations = await settledInvariants(docker, env, stateDir);
       const current = await currentRelease(docker);
       if (operation === 'deploy' && outcome === 'completed' && current !== target) violations.push(`deploy completed but the host runs release ${current}, not ${target}`);
-      if (operation === 'rollback' && outcome === 'completed') release = current ?? release;
-      results.push({ run, operation, fault, faultAtMs, outcome, violations });
-      log(`run ${run}: ${operation} with ${fault} at ${faultAtMs} ms → ${outcome}${violations.length ? `; VIOLATIONS: ${violations.join('; ')}` : ''}`);
+      if (operation === 'rollback' && outcome === 'completed') model.release = current ?? model.release;
+      if (outcome === 'failed' && operation === 'deploy' && current === target) model.release = target;
+      const counter = await readCounter(docker);
+      if (outcome === 'failed' && operation === 'restore' && counter === model.backups.get(restoreId!)) model.counter = counter;
+      if (counter !== model.counter) {
+        expectations.push(`the migration counter is ${counter}, expected ${model.counter} (was ${counterBefore} before this ${operation}, which ${outcome})`);
+      }
+      violations.push(...expectations);
+      const seconds = Math.round((Date.now() - started) / 100) / 10;
+      results.push({ run, operation, fault, faultAtMs, outcome, failure, seconds, violations });
+      log(
+        `run ${run}: ${operation} with ${fault} at ${faultAtMs} ms → ${outcome}${failure ? ` (${failure.slice(0, 160)})` : ''} in ${seconds} s` +
+          `${violations.length ? `; VIOLATIONS: ${violations.join('; ')}` : ''}`,
+      );
     }
   } finally {
     await killHard(worker);
     await env.teardown().catch(() => undefined);
     await removeProject(docker, PROJECT);
+    await docker
+      .getVolume(`${PROJECT}_data`)
+      .remove()
+      .catch(() => undefined);
+    if (previousDockerHost === undefined) delete process.env.DOCKER_HOST;
+    else process.env.DOCKER_HOST = previousDockerHost;
+    await daemon.stop();
   }
   return results;
+}
+
+/** What the host should hold, as the harness tracks it from the operations' outcomes. */
+interface HostModel {
+  release: number;
+  /** The migration counter in the data volume. */
+  counter: number;
+  /** Completed backups and the counter they hold. */
+  backups: Map<string, number>;
+}
+
+function pickOperation(r: number, run: number, model: HostModel): Operation {
+  if (run === 1) return 'deploy';
+  if (r < 0.35) return 'deploy';
+  if (r < 0.5) return 'rollback';
+  if (r < 0.7) return 'backup';
+  if (r < 0.8) return model.backups.size > 0 ? 'restore' : 'backup';
+  return 'migrate';
+}
+
+function rootMessage(err: unknown): string {
+  let current: unknown = err;
+  while (typeof current === 'object' && current !== null && (current as { cause?: unknown }).cause) current = (current as { cause: unknown }).cause;
+  return current instanceof Error ? current.message : String(current);
 }
 
 async function currentRelease(docker: Docker): Promise<number | undefined> {
@@ -149,13 +256,44 @@ async function currentRelease(docker: Docker): Promise<number | undefined> {
   return value === undefined ? undefined : Number(value);
 }
 
+/** The counter file, read on the host from the volume's directory (the harness runs as root, like dockerd). */
+async function readCounter(docker: Docker): Promise<number> {
+  const volume = await docker.getVolume(`${PROJECT}_data`).inspect();
+  const file = path.join(volume.Mountpoint, 'counter');
+  return fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8').trim()) : 0;
+}
+
+/**
+ * The invariants once health checks had their say: a container started again
+ * at the end of a backup is "starting" for a moment, which is not a
+ * violation. Only what still fails after a grace period counts.
+ */
+async function settledInvariants(docker: Docker, env: TestWorkflowEnvironment, stateDir: string): Promise<string[]> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const violations = await checkInvariants(docker, env, stateDir).catch((err: Error) => [`the host could not be checked: ${err.message}`]);
+    const transient = violations.every((v) => / is starting$|could not be checked/.test(v));
+    if (violations.length === 0 || !transient || Date.now() > deadline) return violations;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** What must hold on the host after any run, whatever was killed when. */
 async function checkInvariants(docker: Docker, env: TestWorkflowEnvironment, stateDir: string): Promise<string[]> {
   const violations: string[] = [];
-  const containers = await projectContainers(docker, PROJECT);
+  const all = await projectContainers(docker, PROJECT);
+  // One-off containers (a failed migration's is kept for `docker logs`) are not service containers.
+  const containers = all.filter((c) => c.Labels[Label.oneoff] !== 'True');
   const names = containers.map(nameOf);
-  const expected = [`${PROJECT}-app-1`, `${PROJECT}-web-1`, `${PROJECT}-web-2`];
-  if (JSON.stringify(names) !== JSON.stringify(expected)) violations.push(`containers are [${names.join(', ')}], expected [${expected.join(', ')}]`);
+  if (JSON.stringify(names) !== JSON.stringify(EXPECTED_CONTAINERS)) violations.push(`containers are [${names.join(', ')}], expected [${EXPECTED_CONTAINERS.join(', ')}]`);
+  const helpers = all.filter((c) => c.Labels[HELPER_LABEL]);
+  if (helpers.length > 0) violations.push(`backup helper containers left: ${helpers.map(nameOf).join(', ')}`);
+  const oneOffsPerOperation = new Map<string, number>();
+  for (const c of all.filter((c) => c.Labels[Label.oneoff] === 'True' && !c.Labels[HELPER_LABEL])) {
+    const key = `${c.Labels[Label.operation]}/${nameOf(c).includes('-dryrun-') ? 'dryrun' : 'run'}`;
+    oneOffsPerOperation.set(key, (oneOffsPerOperation.get(key) ?? 0) + 1);
+  }
+  for (const [key, count] of oneOffsPerOperation) if (count > 1) violations.push(`${count} one-off containers for ${key}: a migration started twice`);
   const releases = new Set<string>();
   for (const c of containers) {
     const info = await docker.getContainer(c.Id).inspect();
@@ -168,18 +306,54 @@ async function checkInvariants(docker: Docker, env: TestWorkflowEnvironment, sta
   const latest = await createLedgerActivities({ docker, stateDir }).getRevision({ project: PROJECT });
   const recorded = latest?.spec.services.web.environment.RELEASE;
   if (recorded !== undefined && !releases.has(`RELEASE=${recorded}`)) violations.push(`host runs ${[...releases].join(', ')} but the ledger's revision ${latest?.number} says RELEASE=${recorded}`);
+  violations.push(...verifyBackups(path.join(stateDir, 'backups', PROJECT)));
   const lock = await env.client.workflow.getHandle(`dockflow-lock-${PROJECT}`).describe().catch(() => undefined);
   if (lock?.status.name === 'RUNNING') violations.push('the project lock is still held');
   return violations;
 }
 
+/**
+ * Every backup directory is complete (a manifest, written last) and every
+ * archive it lists matches its sha256; no partial file is left anywhere.
+ * Read straight from the files, independently of dockflow's own verifier.
+ */
+function verifyBackups(projectDirectory: string): string[] {
+  const violations: string[] = [];
+  if (!fs.existsSync(projectDirectory)) return violations;
+  for (const id of fs.readdirSync(projectDirectory)) {
+    const dir = path.join(projectDirectory, id);
+    const files = fs.readdirSync(dir);
+    for (const f of files.filter((f) => f.includes('.partial-'))) violations.push(`partial archive left: ${path.join(dir, f)}`);
+    if (!files.includes('manifest.json')) {
+      violations.push(`backup ${id} has no manifest: an incomplete backup was left behind (${files.join(', ') || 'empty'})`);
+      continue;
+    }
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { archives: { archive: string; sha256: string }[] };
+    for (const a of manifest.archives) {
+      const file = path.join(dir, a.archive);
+      if (!fs.existsSync(file)) {
+        violations.push(`backup ${id}: archive ${a.archive} is missing`);
+        continue;
+      }
+      const sha = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+      if (sha !== a.sha256) violations.push(`backup ${id}: ${a.archive} has sha256 ${sha}, the manifest says ${a.sha256}`);
+    }
+  }
+  return violations;
+}
+
 export function summarize(results: RunResult[], seed: number): string {
-  const byFault = (kind: FaultKind) => results.filter((r) => r.fault === kind).length;
+  const count = (pred: (r: RunResult) => boolean) => results.filter(pred).length;
   const violated = results.filter((r) => r.violations.length > 0);
+  const row = (label: string, of: RunResult[]) =>
+    `| ${label} | ${of.length} | ${FAULT_KINDS.map((k) => of.filter((r) => r.fault === k).length).join(' | ')} | ${of.filter((r) => r.outcome === 'completed').length} | ${of.filter((r) => r.outcome === 'failed' && r.violations.length === 0).length} | ${of.filter((r) => r.violations.length > 0).length} |`;
   return [
-    `| seed | runs | worker kills | server restarts | completed | failed cleanly | violations |`,
-    `|---|---|---|---|---|---|---|`,
-    `| ${seed} | ${results.length} | ${byFault('worker-kill')} | ${byFault('server-restart')} | ${results.filter((r) => r.outcome === 'completed').length} | ${results.filter((r) => r.outcome === 'failed' && r.violations.length === 0).length} | ${violated.length} |`,
-    ...violated.map((r) => `\nrun ${r.run} (seed ${seed}): ${r.violations.join('; ')}`),
+    `seed ${seed}: ${results.length} runs, ${count((r) => r.violations.length > 0)} with invariant violations`,
+    '',
+    `| operation | runs | worker kills | Temporal restarts | dockerd restarts | completed | failed cleanly | violations |`,
+    `|---|---|---|---|---|---|---|---|`,
+    ...OPERATIONS.map((op) => row(op, results.filter((r) => r.operation === op))),
+    row('**all**', results),
+    ...violated.map((r) => `\nrun ${r.run} (seed ${seed}, ${r.operation}, ${r.fault} at ${r.faultAtMs} ms): ${r.violations.join('; ')}`),
   ].join('\n');
 }

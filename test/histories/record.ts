@@ -34,6 +34,9 @@ services:
     command: ["sh", "-c", "echo ok > /www/index.html; exec httpd -f -p 80 -h /www"]
     init: true
     healthcheck: {test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"], interval: 1s, retries: 5}
+    volumes: ["data:/data"]
+    x-dockflow:
+      backup: {stop: true}
   migrate:
     image: dockflow/busybox:1
     command: ["true"]
@@ -48,7 +51,10 @@ services:
     deploy:
       replicas: 2
       update_config: {order: start-first, failure_action: rollback}
-${extra}`;
+${extra}
+volumes:
+  data: {}
+`;
   const dir = projectDir(project, { 'docker-compose.yml': compose('1') });
   const spec = (release: string) => {
     fs.writeFileSync(path.join(dir, 'docker-compose.yml'), compose(release));
@@ -71,6 +77,11 @@ ${extra}`;
     ['rollback', 'rollback', { project }],
     ['history', 'history', { project }],
     ['deploy-invalid-input', 'deploy', { composeFiles: 'not-a-list' }],
+    ['backup', 'backup', { project }],
+    ['backups', 'backups', { project }],
+    ['migrate', 'migrate', { project, service: 'db', command: ['sh', '-c', 'echo migrated > /data/schema'] }],
+    ['migrate-failed-restored', 'migrate', { project, service: 'db', command: ['sh', '-c', 'echo half > /data/schema; exit 3'] }],
+    ['restore-invalid-id', 'restore', { project, backupId: '20000101-000000-00000000' }],
   ];
   try {
     for (const [name, type, input] of scenarios) {
@@ -81,6 +92,11 @@ ${extra}`;
       );
       save(name, handle.workflowId, `${type} ${outcome}`);
     }
+    // A restore of the backup recorded above (its ID is only known now).
+    const taken = (await bed.env.client.workflow.getHandle('history-backup').result()) as { backupId: string };
+    const restore = await bed.env.client.workflow.start('restore', { taskQueue: TASK_QUEUE, workflowId: 'history-restore', args: [{ project, backupId: taken.backupId }] });
+    await restore.result();
+    save('restore', restore.workflowId, 'restore completed');
     // A deploy cancelled while its new container waits to become healthy, then undone.
     fs.writeFileSync(path.join(dir, 'docker-compose.yml'), compose('slow').replace('echo slow > /www/index.html;', 'sleep 60;'));
     const slow = loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} }).spec;

@@ -24,7 +24,7 @@ describe('workflow replay', () => {
         return history.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string;
       }),
     );
-    assert.deepEqual([...types].sort(), ['deploy', 'down', 'history', 'rollback', 'update']);
+    assert.deepEqual([...types].sort(), ['backup', 'backups', 'deploy', 'down', 'history', 'migrate', 'restore', 'rollback', 'update']);
   });
 
   it('replays every history deterministically', async () => {

@@ -1,0 +1,114 @@
+/**
+ * A second, private Docker daemon for the chaos harness, so that restarting
+ * dockerd (one of the faults) stops only the chaos project's containers and
+ * not whatever else runs on the machine's main engine. It is the same
+ * dockerd binary with its own socket, data root, exec root (hence its own
+ * containerd) and address pool; restarting it is a real daemon restart:
+ * without live-restore every container is stopped, and only those with a
+ * restart policy are started again.
+ *
+ * Needs root, like the test bed's own dockerd.
+ */
+import Docker from 'dockerode';
+import * as fs from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+
+const RUN_DIR = '/run/dockflow-chaos';
+const DATA_ROOT = '/var/lib/dockflow-chaos';
+const SOCKET = `${RUN_DIR}/docker.sock`;
+const PID_FILE = `${RUN_DIR}/dockerd.pid`;
+const LOG_FILE = `${RUN_DIR}/dockerd.log`;
+/** Far from the main daemon's default pools, so the two never hand out overlapping subnets. */
+const ADDRESS_POOL = '10.231.0.0/16';
+
+export interface ChaosDaemon {
+  socketPath: string;
+  docker: Docker;
+  /** SIGTERM the daemon, wait for it to exit, start it again and wait until it answers. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startChaosDaemon(): Promise<ChaosDaemon> {
+  const docker = new Docker({ socketPath: SOCKET });
+  if (!(await answers(docker))) await launch(docker);
+  allowForwarding();
+  return {
+    socketPath: SOCKET,
+    docker,
+    async restart() {
+      await terminate();
+      await launch(docker);
+    },
+    stop: terminate,
+  };
+}
+
+async function answers(docker: Docker): Promise<boolean> {
+  try {
+    await docker.ping();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function launch(docker: Docker): Promise<void> {
+  fs.mkdirSync(RUN_DIR, { recursive: true });
+  const log = fs.openSync(LOG_FILE, 'a');
+  const args = [
+    `--host=unix://${SOCKET}`,
+    `--data-root=${DATA_ROOT}`,
+    `--exec-root=${RUN_DIR}/exec`,
+    `--pidfile=${PID_FILE}`,
+    // No default bridge and no iptables rules of its own: the main daemon owns the host's
+    // chains; projects use their own networks, which allowForwarding() lets through.
+    '--bridge=none',
+    '--iptables=false',
+    '--ip-masq=false',
+    `--default-address-pool=base=${ADDRESS_POOL},size=24`,
+  ];
+  const child = spawn('dockerd', args, { detached: true, stdio: ['ignore', log, log] });
+  child.unref();
+  fs.closeSync(log);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (await answers(docker)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the chaos dockerd did not answer on ${SOCKET} within 60 s; see ${LOG_FILE}`);
+}
+
+async function terminate(): Promise<void> {
+  const pid = Number.parseInt(fs.existsSync(PID_FILE) ? fs.readFileSync(PID_FILE, 'utf8') : '', 10);
+  if (!Number.isFinite(pid) || !alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  // dockerd stops its containers first (up to its shutdown timeout), then exits.
+  const deadline = Date.now() + 60_000;
+  while (alive(pid)) {
+    if (Date.now() > deadline) throw new Error(`the chaos dockerd (pid ${pid}) did not exit within 60 s of SIGTERM`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The main daemon sets the host's FORWARD policy to DROP; traffic between the
+ * chaos daemon's containers must be accepted explicitly. Idempotent.
+ */
+function allowForwarding(): void {
+  const rule = ['FORWARD', '-s', ADDRESS_POOL, '-d', ADDRESS_POOL, '-j', 'ACCEPT'];
+  try {
+    execFileSync('iptables', ['-C', ...rule], { stdio: 'ignore' });
+  } catch {
+    execFileSync('iptables', ['-I', ...rule], { stdio: 'ignore' });
+  }
+}
