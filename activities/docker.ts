@@ -115,6 +115,50 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     return true;
   }
 
+  /** Until the container is healthy; fails on unhealthy, exit, or the budget measured from its start. */
+  async function waitHealthy(input: WaitInput): Promise<void> {
+    let restarts = 0;
+    for (;;) {
+      const info = await inspectOrUndefined(input.name);
+      if (!info) throw ApplicationFailure.nonRetryable(`service ${input.service}: container ${input.name} is gone`, ErrorType.unhealthy);
+      const health = info.State.Health;
+      if (!health) {
+        throw ApplicationFailure.nonRetryable(
+          `service ${input.service}: container ${input.name} has no healthcheck, so it can never become healthy (add a healthcheck: or use condition: service_started)`,
+          ErrorType.unhealthy,
+        );
+      }
+      const lastOutput = (health.Log ?? []).at(-1)?.Output?.trim() ?? '';
+      if (health.Status === 'healthy') return;
+      if (await restartIfStoppedFromOutside(input, info, restarts)) {
+        restarts += 1;
+        continue;
+      }
+      if (!info.State.Running && !info.State.Restarting) {
+        throw ApplicationFailure.nonRetryable(
+          `service ${input.service}: container ${input.name} exited with code ${info.State.ExitCode} before becoming healthy; last health output: ${lastOutput || '(none)'}`,
+          ErrorType.unhealthy,
+        );
+      }
+      if (health.Status === 'unhealthy') {
+        throw ApplicationFailure.nonRetryable(
+          `service ${input.service}: container ${input.name} is unhealthy after ${health.FailingStreak} failed checks; last health output: ${lastOutput || '(none)'}`,
+          ErrorType.unhealthy,
+        );
+      }
+      const started = Date.parse(info.State.StartedAt);
+      if (Number.isFinite(started) && Date.now() - started > input.budgetMs) {
+        throw ApplicationFailure.nonRetryable(
+          `service ${input.service}: container ${input.name} still "${health.Status}" ${Math.round(input.budgetMs / 1000)} s after it started; last health output: ${lastOutput || '(none)'}`,
+          ErrorType.unhealthy,
+        );
+      }
+      heartbeat({ step: `wait healthy ${input.name}`, status: health.Status });
+      await sleep(pollIntervalMs);
+      throwIfCancelled();
+    }
+  }
+
   async function imageIdOrUndefined(ref: string): Promise<string | undefined> {
     try {
       return (await docker.getImage(ref).inspect()).Id;
@@ -478,48 +522,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
      * healthcheck's interval, retries and start_period itself; the budget is a
      * safety net for a container stuck in "starting".
      */
-    async waitHealthy(input: WaitInput): Promise<void> {
-      let restarts = 0;
-      for (;;) {
-        const info = await inspectOrUndefined(input.name);
-        if (!info) throw ApplicationFailure.nonRetryable(`service ${input.service}: container ${input.name} is gone`, ErrorType.unhealthy);
-        const health = info.State.Health;
-        if (!health) {
-          throw ApplicationFailure.nonRetryable(
-            `service ${input.service}: container ${input.name} has no healthcheck, so it can never become healthy (add a healthcheck: or use condition: service_started)`,
-            ErrorType.unhealthy,
-          );
-        }
-        const lastOutput = (health.Log ?? []).at(-1)?.Output?.trim() ?? '';
-        if (health.Status === 'healthy') return;
-        if (await restartIfStoppedFromOutside(input, info, restarts)) {
-          restarts += 1;
-          continue;
-        }
-        if (!info.State.Running && !info.State.Restarting) {
-          throw ApplicationFailure.nonRetryable(
-            `service ${input.service}: container ${input.name} exited with code ${info.State.ExitCode} before becoming healthy; last health output: ${lastOutput || '(none)'}`,
-            ErrorType.unhealthy,
-          );
-        }
-        if (health.Status === 'unhealthy') {
-          throw ApplicationFailure.nonRetryable(
-            `service ${input.service}: container ${input.name} is unhealthy after ${health.FailingStreak} failed checks; last health output: ${lastOutput || '(none)'}`,
-            ErrorType.unhealthy,
-          );
-        }
-        const started = Date.parse(info.State.StartedAt);
-        if (Number.isFinite(started) && Date.now() - started > input.budgetMs) {
-          throw ApplicationFailure.nonRetryable(
-            `service ${input.service}: container ${input.name} still "${health.Status}" ${Math.round(input.budgetMs / 1000)} s after it started; last health output: ${lastOutput || '(none)'}`,
-            ErrorType.unhealthy,
-          );
-        }
-        heartbeat({ step: `wait healthy ${input.name}`, status: health.Status });
-        await sleep(pollIntervalMs);
-        throwIfCancelled();
-      }
-    },
+    waitHealthy,
 
     /** Wait for a one-shot container to exit 0 (service_completed_successfully). */
     async waitCompleted(input: WaitInput): Promise<void> {
@@ -623,8 +626,16 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     },
 
     /** After a monitor window: the container must still run, and be healthy if it has a healthcheck. */
-    async checkContainer(input: { service: string; name: string }): Promise<void> {
-      const info = await inspectOrUndefined(input.name);
+    async checkContainer(input: { service: string; name: string; budgetMs?: number }): Promise<void> {
+      const budgetMs = input.budgetMs ?? 120_000;
+      let info = await inspectOrUndefined(input.name);
+      if (info && (await restartIfStoppedFromOutside({ ...input, budgetMs }, info, 0))) info = await inspectOrUndefined(input.name);
+      // "starting" again after being healthy means it was restarted (by us just now, or by its
+      // restart policy after a daemon restart): judge it by the health it reaches, not mid-way.
+      if (info?.State.Running && info.State.Health?.Status === 'starting') {
+        await waitHealthy({ ...input, budgetMs });
+        return;
+      }
       if (!info || !info.State.Running) {
         const tail = info ? await logTail(docker, info.Id, 10) : '';
         throw ApplicationFailure.nonRetryable(

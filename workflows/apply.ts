@@ -343,7 +343,7 @@ async function replaceStopFirst(
 async function gate(step: ServiceStep, name: string, settings: RolloutSettings, budgetMs: number): Promise<void> {
   if (step.hasHealthcheck) await waits.waitHealthy({ service: step.service, name, budgetMs });
   if (settings.monitorMs > 0) await sleep(settings.monitorMs);
-  await docker.checkContainer({ service: step.service, name });
+  await docker.checkContainer({ service: step.service, name, budgetMs });
 }
 
 /** x-dockflow.after_replace: e.g. SIGHUP nginx, whose upstream IP just changed. */
