@@ -24,6 +24,7 @@ import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { Label, MANAGED_BY } from '../src/model/labels';
+import { isWedged, recreateWedged } from './wedge';
 import type { StackSpec } from '../src/model/spec';
 import { ErrorType } from '../src/errors';
 import { containerCreateOptions, endpointConfigFor, extraNetworks } from '../src/docker/container-config';
@@ -332,7 +333,11 @@ export function createBackupActivities({
         } catch (err) {
           if (statusOf(err) === 304) started.push(c.name);
           else if (statusOf(err) === 404) missing.push(c.name);
-          else throw err;
+          else if (isWedged(err)) {
+            // Wedged by a daemon restart: an identical container under the same name takes its place.
+            await recreateWedged(docker, c.id);
+            started.push(c.name);
+          } else throw err;
         }
       }
       return { started, missing };

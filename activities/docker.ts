@@ -16,6 +16,7 @@ import { Label, MANAGED_BY } from '../src/model/labels';
 import { containerName, replacementName, retiringName } from '../src/model/names';
 import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
+import { isWedged, recreateWedged } from './wedge';
 
 export interface DockerActivityDeps {
   docker: Docker;
@@ -274,11 +275,13 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     await docker.getNetwork(network).connect({ Container: id, EndpointConfig: endpoint }).catch(ignoreAlreadyConnected);
   }
 
-  async function startContainer(service: string, id: string, name: string): Promise<void> {
+  /** Start a container; returns its ID, which changes when a wedged container had to be recreated. */
+  async function startContainer(service: string, id: string, name: string): Promise<string> {
     try {
       await docker.getContainer(id).start();
+      return id;
     } catch (err) {
-      if (statusOf(err) === 304) return; // already running
+      if (statusOf(err) === 304) return id; // already running
       const msg = messageOf(err);
       if (/port is already allocated|address already in use/i.test(msg)) {
         throw ApplicationFailure.nonRetryable(
@@ -286,15 +289,9 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
           ErrorType.portAllocated,
         );
       }
-      if (/task [0-9a-f]+: already exists/i.test(msg)) {
-        // A start that a daemon restart interrupted leaves a task record behind that the
-        // daemon can neither reuse nor clear, so this container can never start again.
-        // Its name is deterministic: removing it lets the retried step create it afresh.
-        await removeById(id, 0);
-        throw ApplicationFailure.retryable(
-          `service ${service}: ${name} could not start after a Docker daemon restart (${msg}); removed it so the retry creates it again`,
-          'ContainerWedged',
-        );
+      if (isWedged(err)) {
+        heartbeat({ step: `recreate ${name}: wedged by a Docker daemon restart (${msg})` });
+        return recreateWedged(docker, id);
       }
       throw err;
     }
@@ -343,7 +340,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     }
   }
 
-  return {
+  const imageActivities = {
     /** Returns the local image ID of the service's image, building or pulling it when needed. */
     async ensureImage(input: EnsureImageInput): Promise<string | undefined> {
       const s = input.spec.services[input.service];
@@ -366,6 +363,34 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       const id = await imageIdOrUndefined(s.image);
       if (!id) throw ApplicationFailure.nonRetryable(`service ${input.service}: image ${s.image} missing after build/pull`, ErrorType.imageUnavailable);
       return id;
+    },
+  };
+
+  return {
+    ensureImage: imageActivities.ensureImage,
+
+    /**
+     * ensureImage for several services in one activity (in parallel): one step
+     * and three history events for a stack's images instead of three per
+     * service. Images shared by services are resolved once. A failure names its
+     * service; a retry is cheap, since images already present are only inspected.
+     */
+    async ensureImages(input: Omit<EnsureImageInput, 'service'> & { services: string[] }): Promise<Record<string, string | undefined>> {
+      const byImage = new Map<string, Promise<string | undefined>>();
+      const ids = await Promise.all(
+        input.services.map((service) => {
+          const s = input.spec.services[service];
+          // Built images are per service (their build contexts differ); pulled ones are shared.
+          const key = s.build ? `build:${service}` : `image:${s.image}:${s.pullPolicy ?? ''}`;
+          let pending = byImage.get(key);
+          if (!pending) {
+            pending = imageActivities.ensureImage({ ...input, service });
+            byImage.set(key, pending);
+          }
+          return pending;
+        }),
+      );
+      return Object.fromEntries(input.services.map((service, i) => [service, ids[i]]));
     },
 
     /** The project's containers, networks and volumes, found by labels only. */
@@ -502,7 +527,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       const shouldStart = input.oneShot ? neverStarted || (input.action === 'start' && info.State.ExitCode !== 0) : !info.State.Running;
       if (shouldStart) {
         heartbeat({ step: `start ${canonical}` });
-        await startContainer(input.service, info.Id, canonical);
+        return { id: await startContainer(input.service, info.Id, canonical), name: canonical };
       }
       return { id: info.Id, name: canonical };
     },
@@ -568,8 +593,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       const id = existing?.Id ?? (await createContainer(spec, input, next, false));
       await connectExtraNetworks(spec, input.service, id, false);
       const info = existing ?? (await docker.getContainer(id).inspect());
-      if (!info.State.Running) await startContainer(input.service, id, next);
-      return { id, name: next };
+      return { id: info.State.Running ? id : await startContainer(input.service, id, next), name: next };
     },
 
     /**

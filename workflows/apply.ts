@@ -140,6 +140,8 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
       pending = (async () => {
         await converged.get(service);
         const step = steps.get(service)!;
+        // Untouched and already healthy (or completed) when observed: nothing to wait for.
+        if (step.readyAsObserved) return;
         const budgetMs = waitBudgetMs(spec.services[service], options.healthTimeoutSeconds);
         await Promise.all(
           step.containers.map((name) =>

@@ -8,7 +8,6 @@
  * A successful change is recorded as a revision in the host's ledger.
  */
 import { DeployInput } from '../src/model/input';
-import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan } from '../src/plan/deploy-plan';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
@@ -50,20 +49,14 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
   if (!input.dryRun) await acquireProjectLock(spec.project, 'deploy', input.waitForLock, progress);
 
   progress.phase('images');
-  const imageIds: Record<string, string> = {};
-  await Promise.all(
-    Object.keys(spec.services)
-      .sort()
-      .map(async (name) => {
-        const service = spec.services[name];
-        const verb = input.dryRun ? 'inspect' : service.build ? 'build' : 'pull';
-        const id = await progress.step(`${verb} ${service.image}`, () =>
-          images.ensureImage({ spec: serviceSlice(spec, name), service: name, forceBuild: input.build, lookupOnly: input.dryRun }),
-        );
-        // In a dry run an image that is not there yet counts as changed.
-        imageIds[name] = id ?? `unresolved:${service.image}`;
-      }),
+  // One activity for every image (a step, three history events), not one per service.
+  const names = Object.keys(spec.services).sort();
+  const what = [...new Set(names.map((name) => `${input.dryRun ? 'inspect' : spec.services[name].build ? 'build' : 'pull'} ${spec.services[name].image}`))];
+  const resolved = await progress.step(`images: ${what.join(', ')}`, () =>
+    images.ensureImages({ spec, services: names, forceBuild: input.build, lookupOnly: input.dryRun }),
   );
+  // In a dry run an image that is not there yet counts as changed.
+  const imageIds: Record<string, string> = Object.fromEntries(names.map((name) => [name, resolved[name] ?? `unresolved:${spec.services[name].image}`]));
 
   progress.phase('planning');
   const plan = await observeAndPlan(spec, imageIds, input.removeOrphans, progress);

@@ -45,6 +45,12 @@ export interface ServiceStep {
   /** Set when the service is a one-shot job that other services wait on to complete. */
   oneShot: boolean;
   hasHealthcheck: boolean;
+  /**
+   * Nothing to do and, when observed, every container already met what
+   * dependants wait for (healthy, or exited 0 for a one-shot): the executor
+   * skips its waits. Untouched services of a redeploy then cost no history.
+   */
+  readyAsObserved: boolean;
 }
 
 export interface DeployPlan {
@@ -102,6 +108,7 @@ export function planDeploy(
       operations: [],
       oneShot: oneShots.has(name),
       hasHealthcheck: hasHealthcheck(service),
+      readyAsObserved: false,
     };
     const existing = byService.get(name) ?? [];
     const numbers = desiredNumbers(service.deploy.replicas);
@@ -133,6 +140,14 @@ export function planDeploy(
     }
 
     if (step.operations.some((o) => o.action === 'create' || o.action === 'recreate')) recreated.add(name);
+    step.readyAsObserved =
+      step.operations.length === 0 &&
+      step.containers.every((canonical) => {
+        const c = existing.find((e) => e.name === canonical);
+        if (!c) return false;
+        if (step.oneShot) return c.state === 'exited' && c.exitCode === 0;
+        return !step.hasHealthcheck || (c.state === 'running' && c.health === 'healthy');
+      });
     plan.services.push(step);
   }
 

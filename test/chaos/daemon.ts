@@ -11,6 +11,7 @@
  */
 import Docker from 'dockerode';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 
 const RUN_DIR = '/run/dockflow-chaos';
@@ -40,7 +41,12 @@ export async function startChaosDaemon(): Promise<ChaosDaemon> {
       await terminate();
       await launch(docker);
     },
-    stop: terminate,
+    async stop() {
+      await terminate();
+      // Shims of starts that a restart interrupted outlive every daemon (they are what wedges
+      // a container, see activities/wedge.ts); once the harness is done they are only litter.
+      for (const shim of processesWith('containerd-shim', `${RUN_DIR}/exec/`)) process.kill(shim, 'SIGKILL');
+    },
   };
 }
 
@@ -89,6 +95,36 @@ async function terminate(): Promise<void> {
     if (Date.now() > deadline) throw new Error(`the chaos dockerd (pid ${pid}) did not exit within 60 s of SIGTERM`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  // Its containerd may outlive it by a moment; a new daemon started meanwhile would start a
+  // second containerd on the same state directory, whose socket the old one then deletes.
+  for (const child of processesWith('containerd', `${RUN_DIR}/exec/`)) {
+    while (alive(child)) {
+      if (Date.now() > deadline) {
+        process.kill(child, 'SIGKILL');
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** PIDs of processes whose program is `program` with an argument under `argPrefix` (the chaos daemon's exec root). */
+function processesWith(program: string, argPrefix: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (path.basename(cmdline[0] ?? '').startsWith(program) && cmdline.some((arg) => arg.includes(argPrefix))) {
+        // `containerd` must not match `containerd-shim-...` when the daemon itself is meant.
+        if (program === 'containerd' && path.basename(cmdline[0]) !== 'containerd') continue;
+        pids.push(Number(entry));
+      }
+    } catch {
+      // The process exited while we looked.
+    }
+  }
+  return pids;
 }
 
 function alive(pid: number): boolean {

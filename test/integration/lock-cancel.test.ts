@@ -82,7 +82,7 @@ describe('project lock and cancel', () => {
     const third = await waiting;
     assert.equal(third.plan, 'recreate container:itlock-app-1 (config hash changed)');
     const firstClosed = (await first.describe()).closeTime!.getTime();
-    const thirdStarted = (await bed.env.client.workflow.getHandle('it-lock-third').fetchHistory()).events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'ensureImage');
+    const thirdStarted = (await bed.env.client.workflow.getHandle('it-lock-third').fetchHistory()).events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'ensureImages');
     assert.ok(Number(thirdStarted?.eventTime?.seconds) * 1000 >= firstClosed - 1000, 'the waiting deploy did its work after the first one finished');
     const app = await bed.docker.getContainer('itlock-app-1').inspect();
     assert.ok(app.Config.Env.includes('RELEASE=3'), 'the refused deploy changed nothing; the queued one applied');
