@@ -664,6 +664,15 @@ export function createBackupActivities({
         archive.destroy();
         throw new Error(`${what}: writing the archive through the Docker API failed: ${messageOf(err)}`);
       }
+      // Read the data set back before calling it restored: a daemon that is shutting down can
+      // answer the write with success and keep nothing (found by the chaos harness). The
+      // same tree archives to the same tar size the backup recorded.
+      const readBack = (await helper.getArchive({ path: mountPoint })) as unknown as Readable;
+      let restoredBytes = 0;
+      for await (const chunk of readBack) restoredBytes += (chunk as Buffer).length;
+      if (restoredBytes !== entry.contentBytes) {
+        throw new Error(`${what}: after writing archive ${entry.archive} the data set reads back as ${restoredBytes} bytes of tar, not the ${entry.contentBytes} the backup recorded; restoring it again`);
+      }
       await removeContainerIfPresent(helper.id);
     },
 

@@ -21,6 +21,9 @@ const PID_FILE = `${RUN_DIR}/dockerd.pid`;
 const LOG_FILE = `${RUN_DIR}/dockerd.log`;
 /** Far from the main daemon's default pools, so the two never hand out overlapping subnets. */
 const ADDRESS_POOL = '10.231.0.0/16';
+/** The chaos daemon's default bridge interface, created by the harness. */
+const BRIDGE = 'dfchaos0';
+const BRIDGE_ADDRESS = '10.232.0.1/24';
 
 export interface ChaosDaemon {
   socketPath: string;
@@ -59,17 +62,30 @@ async function answers(docker: Docker): Promise<boolean> {
   }
 }
 
+/** dockerd's --bridge names an existing interface: create it once (idempotent). */
+function ensureBridge(): void {
+  try {
+    execFileSync('ip', ['link', 'show', BRIDGE], { stdio: 'ignore' });
+  } catch {
+    execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
+    execFileSync('ip', ['addr', 'add', BRIDGE_ADDRESS, 'dev', BRIDGE]);
+    execFileSync('ip', ['link', 'set', BRIDGE, 'up']);
+  }
+}
+
 async function launch(docker: Docker): Promise<void> {
   fs.mkdirSync(RUN_DIR, { recursive: true });
+  ensureBridge();
   const log = fs.openSync(LOG_FILE, 'a');
   const args = [
     `--host=unix://${SOCKET}`,
     `--data-root=${DATA_ROOT}`,
     `--exec-root=${RUN_DIR}/exec`,
     `--pidfile=${PID_FILE}`,
-    // No default bridge and no iptables rules of its own: the main daemon owns the host's
-    // chains; projects use their own networks, which allowForwarding() lets through.
-    '--bridge=none',
+    // Its own default bridge: with --bridge=none a starting dockerd deletes the host's docker0,
+    // which belongs to the main daemon. No iptables rules of its own: the main daemon owns the
+    // host's chains; projects use their own networks, which allowForwarding() lets through.
+    `--bridge=${BRIDGE}`,
     '--iptables=false',
     '--ip-masq=false',
     `--default-address-pool=base=${ADDRESS_POOL},size=24`,

@@ -1,0 +1,449 @@
+/**
+ * Benchmarks: dockflow side by side with its anchors on this machine, same
+ * images, same compose files, one run. Writes bench/RESULTS.md.
+ *
+ *   npm run bench                      # everything, 3 runs per figure
+ *   npm run bench -- --quick           # 1 run, smaller sizes (to check the bench itself)
+ *   npm run bench -- --only deploy,backup
+ *
+ * dockflow is driven the way the CLI drives it: the compose files are loaded
+ * on the client and a `deploy` workflow is started on a worker running in its
+ * own process (so its memory can be read), against a real Temporal dev
+ * server. The anchors run through their own command-line tools.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import type Docker from 'dockerode';
+import { loadStack } from '../src/compose';
+import { BASE_IMAGE } from '../src/demo/base-image';
+import { execIn, killHard, projectDir, removeProject, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
+
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const ONLY = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : undefined;
+const RUNS = QUICK ? 1 : 3;
+const TASK_QUEUE = 'bench';
+const wants = (section: string) => !ONLY || ONLY.includes(section);
+
+interface Figure {
+  section: string;
+  what: string;
+  tool: string;
+  values: number[];
+  unit: string;
+  /** Lower is better unless false. */
+  lowerIsBetter?: boolean;
+  anchorOf?: string;
+  note?: string;
+}
+
+const figures: Figure[] = [];
+const notes: string[] = [];
+const log = (line: string) => console.log(`[bench] ${line}`);
+
+function stats(values: number[]): { min: number; median: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] };
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function sh(cmd: string, args: string[], cwd?: string): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.slice(-2000)}`);
+  return r.stdout;
+}
+
+/** Every container of a compose project healthy (or running, without a healthcheck). */
+async function waitAllHealthy(docker: Docker, project: string, expected: number, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const list = await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } });
+    const ready = list.filter((c) => c.State === 'running' && (!/health/.test(c.Status) || /\(healthy\)/.test(c.Status)));
+    if (list.length >= expected && ready.length >= expected) return;
+    if (Date.now() > deadline) throw new Error(`${project}: ${ready.length}/${expected} healthy after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+/** n services in `depth` levels; each service of a level depends (service_healthy) on one of the level before. */
+function chainStack(project: string, n: number, depth: number): string {
+  const lines = [`name: ${project}`, 'services:'];
+  for (let i = 0; i < n; i++) {
+    const level = Math.min(depth - 1, Math.floor((i * depth) / n));
+    const dep = level === 0 ? undefined : Math.floor(((level - 1) * n) / depth);
+    lines.push(
+      `  s${i}:`,
+      `    image: ${BASE_IMAGE}`,
+      // Ready 1 s after it starts, like a small app booting; the healthcheck polls every second.
+      `    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 3600"]`,
+      `    init: true`,
+      `    healthcheck: {test: ["CMD", "test", "-f", "/tmp/ready"], interval: 1s, timeout: 1s, retries: 60}`,
+    );
+    if (dep !== undefined) lines.push(`    depends_on: {s${dep}: {condition: service_healthy}}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function deploySection(bed: TestBed, docker: Docker): Promise<void> {
+  const sizes: [number, number][] = QUICK ? [[3, 1], [20, 3]] : [[3, 1], [20, 3], [50, 5]];
+  for (const [n, depth] of sizes) {
+    const project = `bench-d${n}`;
+    const dir = projectDir(project, { 'docker-compose.yml': chainStack(project, n, depth) });
+    const file = path.join(dir, 'docker-compose.yml');
+    const { spec } = loadStack({ files: [file], environment: {} });
+    const dockflow: number[] = [];
+    const compose: number[] = [];
+    const events: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      await removeProject(docker, project);
+      let t = Date.now();
+      const handle = await bed.env.client.workflow.start('deploy', { taskQueue: TASK_QUEUE, workflowId: `bench-deploy-${n}-${run}-${Date.now()}`, args: [{ spec }] });
+      await handle.result();
+      dockflow.push((Date.now() - t) / 1000);
+      events.push((await handle.fetchHistory()).events!.length / n);
+      await removeProject(docker, project);
+
+      t = Date.now();
+      sh('docker-compose', ['-p', project, '-f', file, 'up', '-d', '--no-color'], dir);
+      await waitAllHealthy(docker, project, n);
+      compose.push((Date.now() - t) / 1000);
+      sh('docker-compose', ['-p', project, '-f', file, 'down', '-t', '1'], dir);
+      log(`deploy ${n} services, depth ${depth}, run ${run + 1}: dockflow ${dockflow.at(-1)} s, docker-compose ${compose.at(-1)} s`);
+    }
+    await removeProject(docker, project);
+    const what = `${n} services, depends_on depth ${depth}`;
+    figures.push({ section: 'Deploy: trigger to all healthy', what, tool: 'docker-compose up -d + wait', values: compose, unit: 's' });
+    figures.push({ section: 'Deploy: trigger to all healthy', what, tool: 'dockflow deploy', values: dockflow, unit: 's', anchorOf: 'docker-compose up -d + wait' });
+    figures.push({ section: 'Deploy: trigger to all healthy', what, tool: 'critical-path lower bound', values: [depth * 1], unit: 's', note: '1 s of sleep per level; Docker checks health every 1 s, so up to 1 s more per level is not avoidable either' });
+    figures.push({ section: 'History events per service (deploy)', what, tool: 'dockflow', values: events, unit: 'events/service' });
+  }
+}
+
+/** A client container looping on the alias; prints one line per request: ok|fail and ms since start. */
+const CLIENT_SCRIPT = `start=$(cut -d' ' -f1 /proc/uptime); while [ ! -f /tmp/stop ]; do if wget -q -O /dev/null http://web/ 2>/dev/null; then r=ok; else r=fail; fi; echo "$r $(cut -d' ' -f1 /proc/uptime)" >> /tmp/log; done; touch /tmp/finished; sleep 3600`;
+
+interface LoadResult {
+  ok: number;
+  failed: number;
+  longestGapS: number;
+}
+
+async function startClient(docker: Docker, name: string, network: string): Promise<Docker.Container> {
+  await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+  const c = await docker.createContainer({ name, Image: BASE_IMAGE, Cmd: ['sh', '-c', CLIENT_SCRIPT], HostConfig: { NetworkMode: network } });
+  await c.start();
+  return c;
+}
+
+async function stopClient(docker: Docker, name: string): Promise<LoadResult> {
+  await execIn(docker, name, ['touch', '/tmp/stop']);
+  for (let i = 0; i < 100 && !(await execIn(docker, name, ['sh', '-c', 'test -f /tmp/finished && echo y']).catch(() => '')).includes('y'); i++) await sleep(100);
+  const lines = (await execIn(docker, name, ['cat', '/tmp/log'])).trim().split('\n').filter(Boolean);
+  await docker.getContainer(name).remove({ force: true });
+  let ok = 0;
+  let failed = 0;
+  let lastOk: number | undefined;
+  let gap = 0;
+  for (const line of lines) {
+    const [result, at] = line.split(' ');
+    const t = Number(at);
+    if (result === 'ok') {
+      ok += 1;
+      if (lastOk !== undefined) gap = Math.max(gap, t - lastOk);
+      lastOk = t;
+    } else failed += 1;
+  }
+  return { ok, failed, longestGapS: round(gap, 2) };
+}
+
+const WEB = (release: number) => `
+  web:
+    image: ${BASE_IMAGE}
+    command: ["sh", "-c", "echo ${release} > /www/index.html; sleep 2; exec httpd -f -p 80 -h /www"]
+    environment: {RELEASE: "${release}"}
+    init: true
+    healthcheck: {test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"], interval: 1s, timeout: 1s, retries: 3}
+    deploy:
+      replicas: 3
+      update_config: {order: start-first, parallelism: 1}
+`;
+
+async function rollingSection(bed: TestBed, docker: Docker): Promise<void> {
+  const results: Record<string, { failed: number[]; duration: number[]; gap: number[]; ok: number[] }> = {};
+  const record = (tool: string, r: LoadResult, duration: number) => {
+    results[tool] ??= { failed: [], duration: [], gap: [], ok: [] };
+    results[tool].failed.push(r.failed);
+    results[tool].ok.push(r.ok);
+    results[tool].duration.push(round(duration, 1));
+    results[tool].gap.push(r.longestGapS);
+    log(`rolling ${tool}: ${r.ok} ok, ${r.failed} failed, longest gap ${r.longestGapS} s, ${round(duration, 1)} s`);
+  };
+  for (let run = 0; run < RUNS; run++) {
+    // dockflow start-first
+    const project = 'bench-roll';
+    await removeProject(docker, project);
+    const dir = projectDir(project, { 'docker-compose.yml': `name: ${project}\nservices:${WEB(1)}` });
+    const specOf = (release: number) => {
+      fs.writeFileSync(path.join(dir, 'docker-compose.yml'), `name: ${project}\nservices:${WEB(release)}`);
+      return loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} }).spec;
+    };
+    await bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `bench-roll-init-${run}-${Date.now()}`, args: [{ spec: specOf(1) }] });
+    await startClient(docker, 'bench-roll-client', `${project}_default`);
+    await sleep(2000);
+    let t = Date.now();
+    await bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `bench-roll-${run}-${Date.now()}`, args: [{ spec: specOf(2) }] });
+    let duration = (Date.now() - t) / 1000;
+    await sleep(1000);
+    record('dockflow (start-first)', await stopClient(docker, 'bench-roll-client'), duration);
+    await removeProject(docker, project);
+
+    // docker-compose recreate (1.29 has no rolling update: it recreates the containers)
+    const cproject = 'bench-rollc';
+    const cdir = projectDir(cproject, {});
+    const cfile = path.join(cdir, 'docker-compose.yml');
+    const composeFile = (release: number) => `version: "2.4"\nservices:${WEB(release).replace(/    deploy:[\s\S]*$/, '    scale: 3\n')}`;
+    fs.writeFileSync(cfile, composeFile(1));
+    sh('docker-compose', ['-p', cproject, '-f', cfile, 'up', '-d'], cdir);
+    await waitAllHealthy(docker, cproject, 3);
+    await startClient(docker, 'bench-rollc-client', `${cproject}_default`);
+    await sleep(2000);
+    fs.writeFileSync(cfile, composeFile(2));
+    t = Date.now();
+    sh('docker-compose', ['-p', cproject, '-f', cfile, 'up', '-d'], cdir);
+    await waitAllHealthy(docker, cproject, 3);
+    duration = (Date.now() - t) / 1000;
+    await sleep(1000);
+    record('docker-compose up -d (recreate)', await stopClient(docker, 'bench-rollc-client'), duration);
+    sh('docker-compose', ['-p', cproject, '-f', cfile, 'down', '-t', '1'], cdir);
+
+    // Swarm start-first, dnsrr (no IPVS here)
+    try {
+      record('swarm service update --update-order start-first', ...(await swarmRolling(docker)));
+    } catch (err) {
+      const msg = `Swarm rolling update could not be measured: ${(err as Error).message.slice(0, 400)}`;
+      if (!notes.includes(msg)) notes.push(msg);
+      log(msg);
+    }
+  }
+  for (const [tool, r] of Object.entries(results)) {
+    figures.push({ section: 'Rolling update of 3 replicas under load', what: 'failed requests', tool, values: r.failed, unit: 'requests' });
+    figures.push({ section: 'Rolling update of 3 replicas under load', what: 'successful requests', tool, values: r.ok, unit: 'requests', lowerIsBetter: false });
+    figures.push({ section: 'Rolling update of 3 replicas under load', what: 'total duration', tool, values: r.duration, unit: 's' });
+    figures.push({ section: 'Rolling update of 3 replicas under load', what: 'longest gap between successful responses', tool, values: r.gap, unit: 's' });
+  }
+}
+
+async function swarmRolling(docker: Docker): Promise<[LoadResult, number]> {
+  const state = (await docker.info()).Swarm?.LocalNodeState;
+  const ownSwarm = state !== 'active';
+  if (ownSwarm) sh('docker', ['swarm', 'init', '--advertise-addr', '127.0.0.1']);
+  try {
+    spawnSync('docker', ['service', 'rm', 'bench-web']);
+    spawnSync('docker', ['network', 'rm', 'bench-swarm']);
+    await sleep(1000);
+    sh('docker', ['network', 'create', '-d', 'overlay', '--attachable', 'bench-swarm']);
+    const create = (release: number) => [
+      '--env', `RELEASE=${release}`,
+      '--health-cmd', 'wget -q -O /dev/null http://127.0.0.1/', '--health-interval', '1s', '--health-timeout', '1s', '--health-retries', '3',
+    ];
+    sh('docker', ['service', 'create', '--detach', '--name', 'bench-web', '--replicas', '3', '--endpoint-mode', 'dnsrr', '--network', 'name=bench-swarm,alias=web', '--init', ...create(1), '--no-resolve-image', BASE_IMAGE, 'sh', '-c', 'echo $RELEASE > /www/index.html; sleep 2; exec httpd -f -p 80 -h /www']);
+    const converged = async () => {
+      for (let i = 0; i < 600; i++) {
+        const tasks = sh('docker', ['service', 'ps', 'bench-web', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}']).trim().split('\n');
+        const status = sh('docker', ['service', 'inspect', 'bench-web', '--format', '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}']).trim();
+        if (tasks.length === 3 && tasks.every((s) => s.startsWith('Running')) && (status === '' || status === 'completed')) return;
+        await sleep(200);
+      }
+      throw new Error('the swarm service did not converge within 120 s');
+    };
+    await converged();
+    await sleep(3000);
+    await startClient(docker, 'bench-swarm-client', 'bench-swarm');
+    await sleep(2000);
+    const t = Date.now();
+    sh('docker', ['service', 'update', '--detach', '--update-order', 'start-first', '--update-parallelism', '1', '--no-resolve-image', '--env-add', 'RELEASE=2', 'bench-web']);
+    await sleep(500);
+    await converged();
+    const duration = (Date.now() - t) / 1000;
+    await sleep(1000);
+    return [await stopClient(docker, 'bench-swarm-client'), duration];
+  } finally {
+    spawnSync('docker', ['rm', '-f', 'bench-swarm-client']);
+    spawnSync('docker', ['service', 'rm', 'bench-web']);
+    await sleep(2000);
+    spawnSync('docker', ['network', 'rm', 'bench-swarm']);
+    if (ownSwarm) spawnSync('docker', ['swarm', 'leave', '--force']);
+  }
+}
+
+async function recoverySection(bed: TestBed, docker: Docker): Promise<void> {
+  const toActivity: number[] = [];
+  const toDone: number[] = [];
+  const project = 'bench-rec';
+  const dir = projectDir(project, { 'docker-compose.yml': chainStack(project, 6, 3) });
+  const { spec } = loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} });
+  for (let run = 0; run < RUNS; run++) {
+    await removeProject(docker, project);
+    let worker: ChildProcess = await spawnWorker(bed);
+    const handle = await bed.env.client.workflow.start('deploy', { taskQueue: TASK_QUEUE, workflowId: `bench-rec-${run}-${Date.now()}`, args: [{ spec }] });
+    await sleep(2500);
+    await killHard(worker);
+    const started = Date.now();
+    worker = await spawnWorker(bed);
+    await handle.result();
+    const done = Date.now();
+    const events = (await handle.fetchHistory()).events!;
+    const next = events.find((e) => e.activityTaskStartedEventAttributes && Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6) >= started);
+    const nextAt = next ? Number(next.eventTime!.seconds) * 1000 + Math.floor((next.eventTime!.nanos ?? 0) / 1e6) : done;
+    toActivity.push(round((nextAt - started) / 1000, 2));
+    toDone.push(round((done - started) / 1000, 2));
+    log(`recovery run ${run + 1}: next activity ${toActivity.at(-1)} s after the new worker started, done after ${toDone.at(-1)} s`);
+    await killHard(worker);
+  }
+  await removeProject(docker, project);
+  figures.push({ section: 'Recovery after SIGKILL of the worker mid-deploy', what: 'new worker start → next activity started', tool: 'dockflow', values: toActivity, unit: 's' });
+  figures.push({ section: 'Recovery after SIGKILL of the worker mid-deploy', what: 'new worker start → deploy complete', tool: 'dockflow', values: toDone, unit: 's' });
+}
+
+async function backupSection(bed: TestBed, docker: Docker): Promise<void> {
+  const project = 'bench-bk';
+  const sizeMiB = QUICK ? 128 : 1024;
+  await removeProject(docker, project);
+  const dir = projectDir(project, {
+    'docker-compose.yml': `name: ${project}\nservices:\n  db:\n    image: ${BASE_IMAGE}\n    command: ["sleep", "3600"]\n    init: true\n    volumes: ["data:/data"]\nvolumes:\n  data: {}\n`,
+  });
+  const { spec } = loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} });
+  await bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `bench-bk-deploy-${Date.now()}`, args: [{ spec }] });
+  // Half random bytes, half compressible text (a log-like file repeated).
+  const half = sizeMiB / 2;
+  await execIn(docker, `${project}-db-1`, ['sh', '-c', `dd if=/dev/urandom of=/data/random bs=1048576 count=${half} 2>/dev/null; yes 'GET /api/orders?id=12345 200 0.013s user-agent=Mozilla/5.0' | head -c ${half * 1048576} > /data/text.log; sync`]);
+  const bytes = sizeMiB * 1048576;
+  const mbps = (seconds: number) => round(bytes / 1e6 / seconds, 1);
+  const dockflowBackup: number[] = [];
+  const dockflowRestore: number[] = [];
+  const tarC: number[] = [];
+  const tarX: number[] = [];
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-tar-'));
+  for (let run = 0; run < RUNS; run++) {
+    let t = Date.now();
+    const result = (await bed.env.client.workflow.execute('backup', { taskQueue: TASK_QUEUE, workflowId: `bench-bk-${run}-${Date.now()}`, args: [{ project, spec, keepLast: 1 }] })) as { backupId: string };
+    dockflowBackup.push(mbps((Date.now() - t) / 1000));
+    t = Date.now();
+    await bed.env.client.workflow.execute('restore', { taskQueue: TASK_QUEUE, workflowId: `bench-rs-${run}-${Date.now()}`, args: [{ project, backupId: result.backupId }] });
+    dockflowRestore.push(mbps((Date.now() - t) / 1000));
+
+    t = Date.now();
+    sh('docker', ['run', '--rm', '-v', `${project}_data:/data:ro`, '-v', `${out}:/out`, BASE_IMAGE, 'tar', 'czf', '/out/data.tar.gz', '-C', '/data', '.']);
+    tarC.push(mbps((Date.now() - t) / 1000));
+    t = Date.now();
+    sh('docker', ['run', '--rm', '-v', `${project}_data:/data`, '-v', `${out}:/out:ro`, BASE_IMAGE, 'sh', '-c', 'rm -rf /data/* && tar xzf /out/data.tar.gz -C /data']);
+    tarX.push(mbps((Date.now() - t) / 1000));
+    log(`backup run ${run + 1}: dockflow backup ${dockflowBackup.at(-1)} MB/s, restore ${dockflowRestore.at(-1)} MB/s; tar czf ${tarC.at(-1)} MB/s, tar xzf ${tarX.at(-1)} MB/s`);
+  }
+  fs.rmSync(out, { recursive: true, force: true });
+  await removeProject(docker, project);
+  const what = `${sizeMiB} MiB volume, half random, half text`;
+  figures.push({ section: 'Backup and restore throughput', what: `${what}: backup`, tool: 'tar czf in a container', values: tarC, unit: 'MB/s', lowerIsBetter: false });
+  figures.push({ section: 'Backup and restore throughput', what: `${what}: backup`, tool: 'dockflow backup (verified)', values: dockflowBackup, unit: 'MB/s', lowerIsBetter: false, anchorOf: 'tar czf in a container' });
+  figures.push({ section: 'Backup and restore throughput', what: `${what}: restore`, tool: 'tar xzf in a container', values: tarX, unit: 'MB/s', lowerIsBetter: false });
+  figures.push({ section: 'Backup and restore throughput', what: `${what}: restore`, tool: 'dockflow restore (verified first)', values: dockflowRestore, unit: 'MB/s', lowerIsBetter: false, anchorOf: 'tar xzf in a container' });
+}
+
+async function scaleSection(bed: TestBed, docker: Docker): Promise<void> {
+  const count = QUICK ? 10 : 50;
+  const stacks = Array.from({ length: count }, (_, i) => `bench-sc${i}`);
+  for (const p of stacks) await removeProject(docker, p);
+  const worker = await spawnWorker(bed);
+  const specs = stacks.map((p) => loadStack({ files: [path.join(projectDir(p, { 'docker-compose.yml': chainStack(p, 2, 2) }), 'docker-compose.yml')], environment: {} }).spec);
+  const t = Date.now();
+  const handles = await Promise.all(specs.map((spec, i) => bed.env.client.workflow.start('deploy', { taskQueue: TASK_QUEUE, workflowId: `bench-scale-${i}-${Date.now()}`, args: [{ spec }] })));
+  const outcomes = await Promise.allSettled(handles.map((h) => h.result()));
+  const seconds = (Date.now() - t) / 1000;
+  const status = fs.readFileSync(`/proc/${worker.pid}/status`, 'utf8');
+  const peakMiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+  const perService: number[] = [];
+  for (const h of handles) perService.push((await h.fetchHistory()).events!.length / 2);
+  await killHard(worker);
+  for (const p of stacks) await removeProject(docker, p);
+  const failed = outcomes.filter((o) => o.status === 'rejected').length;
+  log(`scale: ${count} concurrent 2-service deploys: ${failed} failed, ${round(seconds)} s, worker peak RSS ${round(peakMiB)} MiB`);
+  const what = `${count} concurrent 2-service deploys, one worker`;
+  figures.push({ section: 'Scale', what, tool: 'dockflow: failed deploys', values: [failed], unit: 'deploys' });
+  figures.push({ section: 'Scale', what, tool: 'dockflow: total time', values: [round(seconds)], unit: 's' });
+  figures.push({ section: 'Scale', what, tool: 'dockflow: worker peak RSS (VmHWM)', values: [round(peakMiB)], unit: 'MiB' });
+  figures.push({ section: 'Scale', what, tool: 'dockflow: history events per service', values: perService.map((v) => round(v)), unit: 'events/service' });
+}
+
+function report(started: Date, versions: Record<string, string>, load: { before: string; after: string }): string {
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Run of \`npm run bench${QUICK ? ' -- --quick' : ''}\` on ${started.toISOString().slice(0, 10)} (${started.toISOString()}), ${RUNS} run(s) per figure, shown as min / median / max.`,
+    '',
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}. Load average before ${load.before}, after ${load.after}.`,
+    '',
+    'Versions: ' + Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ') + '.',
+    '',
+  ];
+  const sections = [...new Set(figures.map((f) => f.section))];
+  for (const section of sections) {
+    lines.push(`## ${section}`, '', '| what | tool | min | median | max | unit | ratio to anchor (median) |', '|---|---|---|---|---|---|---|');
+    for (const f of figures.filter((x) => x.section === section)) {
+      const s = stats(f.values);
+      let ratio = '';
+      if (f.anchorOf) {
+        const anchor = figures.find((x) => x.section === section && x.what === f.what && x.tool === f.anchorOf);
+        if (anchor) ratio = `${round(s.median / stats(anchor.values).median, 2)}×`;
+      }
+      lines.push(`| ${f.what} | ${f.tool} | ${round(s.min, 2)} | ${round(s.median, 2)} | ${round(s.max, 2)} | ${f.unit} | ${ratio} |`);
+    }
+    const sectionNotes = figures.filter((x) => x.section === section && x.note).map((x) => `- ${x.tool}: ${x.note}`);
+    if (sectionNotes.length) lines.push('', ...[...new Set(sectionNotes)]);
+    lines.push('');
+  }
+  if (notes.length) lines.push('## Notes from the run', '', ...notes.map((n) => `- ${n}`), '');
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const loadBefore = os.loadavg().map((l) => round(l, 2)).join(' ');
+  execFileSync('bash', [path.join(__dirname, 'setup.sh')], { stdio: 'inherit' });
+  const bed = await startTestBed(TASK_QUEUE);
+  const docker = bed.docker;
+  const worker = await spawnWorker(bed);
+  const versions = {
+    'Docker engine': (await docker.version()).Version,
+    'docker-compose': sh('docker-compose', ['version', '--short']).trim(),
+    Node: process.version,
+    'Temporal CLI dev server': path.basename(path.dirname(process.env.TEMPORAL_CLI_PATH ?? '')) || 'see scripts/testbed.sh',
+  };
+  try {
+    if (wants('deploy')) await deploySection(bed, docker);
+    if (wants('rolling')) await rollingSection(bed, docker);
+    if (wants('backup')) await backupSection(bed, docker);
+    await killHard(worker);
+    if (wants('recovery')) await recoverySection(bed, docker);
+    if (wants('scale')) await scaleSection(bed, docker);
+  } finally {
+    await killHard(worker);
+    await bed.teardown();
+  }
+  const text = report(started, versions, { before: loadBefore, after: os.loadavg().map((l) => round(l, 2)).join(' ') });
+  const file = path.join(__dirname, QUICK ? 'RESULTS.quick.md' : 'RESULTS.md');
+  fs.writeFileSync(file, text);
+  console.log(text);
+  log(`written to ${file}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
