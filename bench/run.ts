@@ -93,8 +93,10 @@ async function deploySection(bed: TestBed, docker: Docker): Promise<void> {
   for (const [n, depth] of sizes) {
     const project = `bench-d${n}`;
     const dir = projectDir(project, { 'docker-compose.yml': chainStack(project, n, depth) });
-    const file = path.join(dir, 'docker-compose.yml');
-    const { spec } = loadStack({ files: [file], environment: {} });
+    const { spec } = loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} });
+    // The same services for docker-compose 1.29, which predates the top-level name: (-p gives it).
+    const file = path.join(dir, 'anchor-compose.yml');
+    fs.writeFileSync(file, chainStack(project, n, depth).replace(/^name: .*\n/, ''));
     const dockflow: number[] = [];
     const compose: number[] = [];
     const events: number[] = [];
@@ -205,7 +207,7 @@ async function rollingSection(bed: TestBed, docker: Docker): Promise<void> {
     const cproject = 'bench-rollc';
     const cdir = projectDir(cproject, {});
     const cfile = path.join(cdir, 'docker-compose.yml');
-    const composeFile = (release: number) => `version: "2.4"\nservices:${WEB(release).replace(/    deploy:[\s\S]*$/, '    scale: 3\n')}`;
+    const composeFile = (release: number) => `version: "2.4"\nservices:${WEB(release).replace(/ {4}deploy:[\s\S]*$/, '    scale: 3\n')}`;
     fs.writeFileSync(cfile, composeFile(1));
     sh('docker-compose', ['-p', cproject, '-f', cfile, 'up', '-d'], cdir);
     await waitAllHealthy(docker, cproject, 3);

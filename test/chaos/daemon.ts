@@ -7,6 +7,11 @@
  * without live-restore every container is stopped, and only those with a
  * restart policy are started again.
  *
+ * It runs in a network namespace of its own (`ip netns`): a second dockerd
+ * in the host's namespace deletes the host's docker0 when it starts, and the
+ * two would share iptables chains. Its unix socket is a file, so clients on
+ * the host reach it all the same; its containers need no host network.
+ *
  * Needs root, like the test bed's own dockerd.
  */
 import Docker from 'dockerode';
@@ -19,11 +24,7 @@ const DATA_ROOT = '/var/lib/dockflow-chaos';
 const SOCKET = `${RUN_DIR}/docker.sock`;
 const PID_FILE = `${RUN_DIR}/dockerd.pid`;
 const LOG_FILE = `${RUN_DIR}/dockerd.log`;
-/** Far from the main daemon's default pools, so the two never hand out overlapping subnets. */
-const ADDRESS_POOL = '10.231.0.0/16';
-/** The chaos daemon's default bridge interface, created by the harness. */
-const BRIDGE = 'dfchaos0';
-const BRIDGE_ADDRESS = '10.232.0.1/24';
+const NETNS = 'dockflow-chaos';
 
 export interface ChaosDaemon {
   socketPath: string;
@@ -36,7 +37,6 @@ export interface ChaosDaemon {
 export async function startChaosDaemon(): Promise<ChaosDaemon> {
   const docker = new Docker({ socketPath: SOCKET });
   if (!(await answers(docker))) await launch(docker);
-  allowForwarding();
   return {
     socketPath: SOCKET,
     docker,
@@ -62,35 +62,26 @@ async function answers(docker: Docker): Promise<boolean> {
   }
 }
 
-/** dockerd's --bridge names an existing interface: create it once (idempotent). */
-function ensureBridge(): void {
-  try {
-    execFileSync('ip', ['link', 'show', BRIDGE], { stdio: 'ignore' });
-  } catch {
-    execFileSync('ip', ['link', 'add', BRIDGE, 'type', 'bridge']);
-    execFileSync('ip', ['addr', 'add', BRIDGE_ADDRESS, 'dev', BRIDGE]);
-    execFileSync('ip', ['link', 'set', BRIDGE, 'up']);
-  }
+/** The daemon's own network namespace, with its loopback up (idempotent). */
+function ensureNetns(): void {
+  const existing = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  if (!existing.split('\n').some((line) => line.split(' ')[0] === NETNS)) execFileSync('ip', ['netns', 'add', NETNS]);
+  execFileSync('ip', ['netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up']);
 }
 
 async function launch(docker: Docker): Promise<void> {
   fs.mkdirSync(RUN_DIR, { recursive: true });
-  ensureBridge();
+  ensureNetns();
   const log = fs.openSync(LOG_FILE, 'a');
   const args = [
     `--host=unix://${SOCKET}`,
     `--data-root=${DATA_ROOT}`,
     `--exec-root=${RUN_DIR}/exec`,
     `--pidfile=${PID_FILE}`,
-    // Its own default bridge: with --bridge=none a starting dockerd deletes the host's docker0,
-    // which belongs to the main daemon. No iptables rules of its own: the main daemon owns the
-    // host's chains; projects use their own networks, which allowForwarding() lets through.
-    `--bridge=${BRIDGE}`,
-    '--iptables=false',
-    '--ip-masq=false',
-    `--default-address-pool=base=${ADDRESS_POOL},size=24`,
   ];
-  const child = spawn('dockerd', args, { detached: true, stdio: ['ignore', log, log] });
+  // nsenter joins the network namespace only (`ip netns exec` would also remount /sys, hiding
+  // the cgroup mounts dockerd needs) and execs dockerd, so the child is dockerd itself.
+  const child = spawn('nsenter', [`--net=/run/netns/${NETNS}`, 'dockerd', ...args], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   fs.closeSync(log);
   const deadline = Date.now() + 60_000;
@@ -149,18 +140,5 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/**
- * The main daemon sets the host's FORWARD policy to DROP; traffic between the
- * chaos daemon's containers must be accepted explicitly. Idempotent.
- */
-function allowForwarding(): void {
-  const rule = ['FORWARD', '-s', ADDRESS_POOL, '-d', ADDRESS_POOL, '-j', 'ACCEPT'];
-  try {
-    execFileSync('iptables', ['-C', ...rule], { stdio: 'ignore' });
-  } catch {
-    execFileSync('iptables', ['-I', ...rule], { stdio: 'ignore' });
   }
 }
