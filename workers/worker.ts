@@ -6,6 +6,8 @@
 import Docker from 'dockerode';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { Connection, WorkflowClient } from '@temporalio/client';
+import { dataConverterFromEnv } from '../src/temporal/codec';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import type { TemporalSettings } from '../src/temporal/settings';
 
@@ -17,6 +19,8 @@ export interface DockflowWorkerOptions extends TemporalSettings {
   /** A pre-built workflow bundle (tests, production images); built from workflows/ when absent. */
   workflowBundlePath?: string;
   connection?: NativeConnection;
+  /** Default: from DOCKFLOW_ENCRYPTION_KEY / DOCKFLOW_ENCRYPTION_KEY_FILE (none: Temporal's plain default). */
+  dataConverter?: DataConverter;
   /** Overrides for tests. */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -30,11 +34,14 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
   const docker = options.docker ?? new Docker();
   // Activities that look at other workflows share one client, connected on first use.
   let client: Promise<WorkflowClient> | undefined;
+  // DOCKFLOW_ENCRYPTION_KEY(_FILE): payloads and failures encrypted (src/temporal/codec.ts).
+  const dataConverter = options.dataConverter ?? dataConverterFromEnv();
   const temporal = () =>
-    (client ??= Connection.connect({ address: options.address }).then((connection) => new WorkflowClient({ connection, namespace: options.namespace })));
+    (client ??= Connection.connect({ address: options.address }).then((connection) => new WorkflowClient({ connection, namespace: options.namespace, dataConverter })));
   const worker = await Worker.create({
     connection,
     namespace: options.namespace,
+    dataConverter,
     taskQueue: options.taskQueue,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsSource() }),
     activities: createActivities({ docker, stateDir: options.stateDir, temporal }),

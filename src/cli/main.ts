@@ -19,6 +19,8 @@ import { runWorkerProcess } from '../../workers/main';
 import { createDockerActivities } from '../../activities/docker';
 import type { DeployResult } from '../../workflows/deploy';
 import { registerBackupCommands } from './backup-commands';
+import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
+import { createCodecServer } from '../temporal/codec-server';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -271,6 +273,24 @@ Examples:
     });
 
   registerBackupCommands(program);
+
+  program
+    .command('codec-server')
+    .description('serve /encode and /decode for the Temporal UI, so it shows encrypted payloads in clear (DOCKFLOW_ENCRYPTION_KEY or DOCKFLOW_ENCRYPTION_KEY_FILE)')
+    .option('--port <port>', 'port to listen on', '8888')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--ui-origin <origin>', 'the Temporal UI origin allowed by CORS', 'http://127.0.0.1:8233')
+    .option('--token <token>', 'bearer token the UI must send (default: DOCKFLOW_CODEC_TOKEN)')
+    .addHelpText('after', '\nExample:\n  DOCKFLOW_ENCRYPTION_KEY=$(cat key) dockflow codec-server --token s3cret\n  then in the UI: Settings → Codec Server → http://127.0.0.1:8888, "Pass the user access token" off, with the token as header\n')
+    .action(async (opts: { port: string; host: string; uiOrigin: string; token?: string }) => {
+      const keys = keysFromEnv();
+      const token = opts.token ?? process.env.DOCKFLOW_CODEC_TOKEN;
+      if (keys.length === 0) throw new UsageError('codec-server needs DOCKFLOW_ENCRYPTION_KEY or DOCKFLOW_ENCRYPTION_KEY_FILE');
+      if (!token) throw new UsageError('codec-server needs --token or DOCKFLOW_CODEC_TOKEN');
+      const server = createCodecServer({ codec: new AesGcmCodec(keys), token: token!, allowOrigin: opts.uiOrigin });
+      server.listen(Number(opts.port), opts.host, () => console.log(`codec server on http://${opts.host}:${opts.port} for ${opts.uiOrigin}`));
+      await new Promise<void>(() => undefined);
+    });
   return program;
 }
 

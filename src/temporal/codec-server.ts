@@ -1,0 +1,68 @@
+/**
+ * The codec server the Temporal UI calls to show encrypted payloads in clear
+ * (UI → Settings → Codec Server, or TEMPORAL_CODEC_ENDPOINT): POST /encode and
+ * POST /decode with {"payloads": [{"metadata": {k: base64}, "data": base64}]},
+ * answered in the same shape. Every request needs `Authorization: Bearer
+ * <token>`; CORS lets only the configured UI origin call it from a browser.
+ */
+import * as http from 'node:http';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+
+interface JsonPayload {
+  metadata?: Record<string, string>;
+  data?: string;
+}
+
+const fromJson = (p: JsonPayload): Payload => ({
+  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])),
+  data: Buffer.from(p.data ?? '', 'base64'),
+});
+
+const toJson = (p: Payload): JsonPayload => ({
+  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  data: Buffer.from(p.data ?? []).toString('base64'),
+});
+
+export interface CodecServerOptions {
+  codec: PayloadCodec;
+  token: string;
+  /** The Temporal UI's origin, e.g. http://127.0.0.1:8233. */
+  allowOrigin: string;
+}
+
+export function createCodecServer({ codec, token, allowOrigin }: CodecServerOptions): http.Server {
+  return http.createServer((req, res) => {
+    res.setHeader('Access-Control-Allow-Origin', allowOrigin);
+    res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+    res.setHeader('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-Namespace');
+    res.setHeader('Access-Control-Allow-Credentials', 'true');
+    res.setHeader('Vary', 'Origin');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204).end();
+      return;
+    }
+    const route = req.url === '/encode' ? 'encode' : req.url === '/decode' ? 'decode' : undefined;
+    if (req.method !== 'POST' || !route) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('POST /encode or /decode\n');
+      return;
+    }
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      res.writeHead(401, { 'Content-Type': 'text/plain' }).end('missing or wrong bearer token\n');
+      return;
+    }
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      void (async () => {
+        try {
+          const { payloads } = JSON.parse(body) as { payloads: JsonPayload[] };
+          const out = await codec[route](payloads.map(fromJson));
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ payloads: out.map(toJson) }));
+        } catch (err) {
+          res.writeHead(400, { 'Content-Type': 'text/plain' }).end(`${(err as Error).message}\n`);
+        }
+      })();
+    });
+  });
+}
