@@ -39,6 +39,7 @@ interface Figure {
   note?: string;
 }
 
+const ANALYSIS_MARKER = '<!-- analysis: kept across runs, re-check it against the figures above -->';
 const figures: Figure[] = [];
 const notes: string[] = [];
 const log = (line: string) => console.log(`[bench] ${line}`);
@@ -372,6 +373,16 @@ async function scaleSection(bed: TestBed, docker: Docker): Promise<void> {
   await killHard(worker);
   for (const p of stacks) await removeProject(docker, p);
   const failed = outcomes.filter((o) => o.status === 'rejected').length;
+  // Why they failed, by message (the innermost cause), so RESULTS.md can say.
+  const reasons = new Map<string, number>();
+  for (const o of outcomes) {
+    if (o.status !== 'rejected') continue;
+    let cause: unknown = o.reason;
+    while ((cause as { cause?: unknown })?.cause) cause = (cause as { cause: unknown }).cause;
+    const message = String((cause as Error)?.message ?? cause).replace(/bench-sc\d+/g, 'bench-scN').slice(0, 300);
+    reasons.set(message, (reasons.get(message) ?? 0) + 1);
+  }
+  for (const [message, n] of reasons) notes.push(`scale: ${n} deploy(s) failed with: ${message}`);
   log(`scale: ${count} concurrent 2-service deploys: ${failed} failed, ${round(seconds)} s, worker peak RSS ${round(peakMiB)} MiB`);
   const what = `${count} concurrent 2-service deploys, one worker`;
   figures.push({ section: 'Scale', what, tool: 'dockflow: failed deploys', values: [failed], unit: 'deploys' });
@@ -437,7 +448,10 @@ async function main(): Promise<void> {
   }
   const text = report(started, versions, { before: loadBefore, after: os.loadavg().map((l) => round(l, 2)).join(' ') });
   const file = path.join(__dirname, QUICK ? 'RESULTS.quick.md' : 'RESULTS.md');
-  fs.writeFileSync(file, text);
+  // The written analysis below the marker is kept: it is checked against the new figures by hand.
+  const previous = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const analysis = previous.includes(ANALYSIS_MARKER) ? previous.slice(previous.indexOf(ANALYSIS_MARKER)) : '';
+  fs.writeFileSync(file, analysis ? `${text}\n${analysis}` : text);
   console.log(text);
   log(`written to ${file}`);
 }
