@@ -6,6 +6,7 @@ import { createDockerActivities } from './docker';
 import { createLedgerActivities } from './ledger';
 import { createTemporalActivities } from './temporal';
 import { createBackupActivities } from './backup';
+import { createPolicyActivities } from './policy';
 import type { WorkflowClient } from '@temporalio/client';
 
 export interface ActivityDeps {
@@ -95,6 +96,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDockerActivities({ docker: deps.docker, pollIntervalMs: deps.pollIntervalMs }),
     ...createLedgerActivities({ docker: deps.docker, stateDir: deps.stateDir }),
     ...createBackupActivities({ docker: deps.docker, stateDir: deps.stateDir, pollIntervalMs: deps.pollIntervalMs }),
+    ...createPolicyActivities(),
     ...createTemporalActivities({
       client:
         deps.temporal ??

@@ -29,6 +29,8 @@ export const ErrorType = {
   hookFailed: 'BackupHookFailed',
   /** A migration exited non-zero or timed out (its backup was restored). */
   migrationFailed: 'MigrationFailed',
+  /** The stack asks for more than the worker's policy allows (or the policy file is unusable). */
+  policyRefused: 'PolicyRefused',
 } as const;
 
 export const NON_RETRYABLE_TYPES = Object.values(ErrorType);

@@ -45,6 +45,8 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
         }),
       );
   progress.project = spec.project;
+  // The worker's policy (capabilities, Docker socket, bind roots) before anything is touched.
+  await progress.step("check the worker's policy", () => host.checkPolicy(spec));
   // A dry run changes nothing, so it needs no lock.
   if (!input.dryRun) await acquireProjectLock(spec.project, 'deploy', input.waitForLock, progress);
 

@@ -176,13 +176,17 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
       }
       let failure: string | undefined;
       let result: Record<string, unknown> | undefined;
+      let timer: NodeJS.Timeout | undefined;
       try {
         result = await Promise.race([
           env.client.workflow.getHandle(workflowId).result() as Promise<Record<string, unknown>>,
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${workflowId} did not finish within 180 s`)), 180_000)),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${workflowId} did not finish within 180 s`)), 180_000))),
         ]);
       } catch (err) {
         failure = rootMessage(err);
+      } finally {
+        // A pending 180 s timer would keep the process (and the test runner) waiting after the last run.
+        clearTimeout(timer);
       }
       const outcome = failure === undefined ? ('completed' as const) : ('failed' as const);
       const expectations: string[] = [];
