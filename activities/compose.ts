@@ -2,13 +2,18 @@
  * Loading compose files that live on the worker's host (a deploy started from
  * the Temporal UI or a Schedule names files instead of sending a spec).
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadStack, ComposeError } from '../src/compose';
 import type { StackSpec } from '../src/model/spec';
 import { ErrorType } from '../src/errors';
 
 export interface LoadProjectInput {
-  composeFiles: string[];
+  /** Compose files on the worker's host, in -f order. */
+  composeFiles?: string[];
+  /** A folder of DOCKFLOW_STACKS_DIR: its compose file(s) and .env, compose's default discovery. */
+  stack?: string;
   project?: string;
   profiles?: string[];
   envFiles?: string[];
@@ -18,13 +23,16 @@ export interface LoadProjectInput {
 export function createComposeActivities(env: Record<string, string | undefined> = process.env) {
   return {
     async loadProject(input: LoadProjectInput): Promise<{ spec: StackSpec; warnings: string[] }> {
+      const stackDir = input.stack !== undefined ? stackDirectory(input.stack, env) : undefined;
       try {
         return loadStack({
           files: input.composeFiles,
           projectName: input.project,
           profiles: input.profiles,
           envFiles: input.envFiles,
-          workingDir: input.projectDirectory,
+          // A stack folder is its own project directory: compose finds compose.yaml (or its
+          // siblings) and .env there, and the folder's name is the default project name.
+          workingDir: stackDir ?? input.projectDirectory,
           environment: env,
         });
       } catch (err) {
@@ -34,6 +42,41 @@ export function createComposeActivities(env: Record<string, string | undefined> 
       }
     },
   };
+}
+
+/** Stack names are folder names under the stacks directory, never paths. */
+export const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The folder of a named stack under DOCKFLOW_STACKS_DIR. Every way this can
+ * be wrong stays wrong on a retry, so each is a non-retryable failure that
+ * says what to fix.
+ */
+export function stackDirectory(stack: string, env: Record<string, string | undefined>): string {
+  const root = env.DOCKFLOW_STACKS_DIR;
+  if (!root) {
+    throw ApplicationFailure.nonRetryable(
+      `stack "${stack}": this worker has no stacks directory; set DOCKFLOW_STACKS_DIR on the worker (one folder per project with its compose file and .env), or give "composeFiles"`,
+      ErrorType.invalidSpec,
+    );
+  }
+  if (!STACK_NAME.test(stack) || stack === '..') {
+    throw ApplicationFailure.nonRetryable(`stack "${stack}": a stack is a folder name in ${root}, not a path`, ErrorType.invalidSpec);
+  }
+  const dir = path.join(path.resolve(root), stack);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    let known: string[] = [];
+    try {
+      known = fs.readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    } catch {
+      // the message below says the directory itself is unreadable
+    }
+    throw ApplicationFailure.nonRetryable(
+      `stack "${stack}" is not a folder in DOCKFLOW_STACKS_DIR (${root}); ${known.length ? `stacks there: ${known.join(', ')}` : 'it has no stack folders'}`,
+      ErrorType.invalidSpec,
+    );
+  }
+  return dir;
 }
 
 export type ComposeActivities = ReturnType<typeof createComposeActivities>;

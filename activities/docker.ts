@@ -462,7 +462,16 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
           });
           created.push(`network:${n.name}`);
         } catch (err) {
-          if (statusOf(err) !== 409) throw err;
+          if (statusOf(err) === 409) continue;
+          if (/non-overlapping IPv4 address pool/.test(String((err as Error).message))) {
+            // Not transient: only removing networks or configuring the daemon frees a pool.
+            const existing = (await docker.listNetworks()).length;
+            throw ApplicationFailure.nonRetryable(
+              `network ${n.name} (networks.${key}): the Docker engine has no free address pool left (${existing} networks exist; its default pools hold about 30 bridge networks). Remove unused networks (docker network prune) or give the engine more pools with "default-address-pools" in /etc/docker/daemon.json`,
+              ErrorType.dockerRejected,
+            );
+          }
+          throw err;
         }
       }
       for (const key of Object.keys(spec.volumes).sort()) {

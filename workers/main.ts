@@ -1,14 +1,19 @@
 /**
  * Worker process entry point: `tsx workers/main.ts` or `dockflow worker`.
  * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DOCKFLOW_TASK_QUEUE, DOCKER_HOST and
- * DOCKFLOW_WORKFLOW_BUNDLE configure it. SIGINT/SIGTERM shut it down
+ * DOCKFLOW_WORKFLOW_BUNDLE configure it; DOCKFLOW_METRICS_ADDRESS (host:port)
+ * serves Prometheus metrics. SIGINT/SIGTERM shut it down
  * gracefully: running activities finish or are handed back to Temporal.
  */
 import { temporalSettings } from '../src/temporal/settings';
 import { createDockflowWorker } from './worker';
+import { installMetricsRuntime } from '../src/temporal/metrics';
 
 export async function runWorkerProcess(env: Record<string, string | undefined> = process.env): Promise<void> {
   const settings = temporalSettings(env);
+  // Before any connection: the runtime (and its Prometheus exporter) is process-wide.
+  const metrics = installMetricsRuntime(env);
+  if (metrics) console.error(`dockflow worker: Prometheus metrics on http://${metrics}/metrics`);
   const { worker, connection } = await createDockflowWorker({ ...settings, workflowBundlePath: env.DOCKFLOW_WORKFLOW_BUNDLE || undefined });
   console.error(`dockflow worker: polling task queue "${settings.taskQueue}" on ${settings.address} (namespace ${settings.namespace})`);
   try {

@@ -10,6 +10,7 @@ import { dataConverterFromEnv } from '../src/temporal/codec';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import type { TemporalSettings } from '../src/temporal/settings';
+import { ensureSearchAttributes } from '../src/temporal/setup';
 
 export interface DockflowWorkerOptions extends TemporalSettings {
   /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock). */
@@ -21,6 +22,8 @@ export interface DockflowWorkerOptions extends TemporalSettings {
   connection?: NativeConnection;
   /** Default: from DOCKFLOW_ENCRYPTION_KEY / DOCKFLOW_ENCRYPTION_KEY_FILE (none: Temporal's plain default). */
   dataConverter?: DataConverter;
+  /** Register dockflow's search attributes when missing (default true); the worker refuses to start when it cannot. */
+  ensureSearchAttributes?: boolean;
   /** Overrides for tests. */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -29,8 +32,20 @@ export function workflowsSource(): string {
   return require.resolve('../workflows');
 }
 
+/** Workflow interceptor modules: given to Worker.create, and to bundleWorkflowCode for pre-built bundles. */
+export function workflowInterceptorModules(): string[] {
+  return [require.resolve('../workflows/interceptors')];
+}
+
+/** What bundleWorkflowCode needs to build the bundle this worker would build itself. */
+export function workflowBundleOptions(): { workflowsPath: string; workflowInterceptorModules: string[] } {
+  return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules() };
+}
+
 export async function createDockflowWorker(options: DockflowWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean }> {
   const connection = options.connection ?? (await NativeConnection.connect({ address: options.address }));
+  // Workflows upsert DockflowProject/DockflowOperation; unknown attributes would fail their tasks forever.
+  if (options.ensureSearchAttributes !== false) await ensureSearchAttributes(connection.operatorService, options.namespace);
   const docker = options.docker ?? new Docker();
   // Activities that look at other workflows share one client, connected on first use.
   let client: Promise<WorkflowClient> | undefined;
@@ -43,7 +58,9 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
     namespace: options.namespace,
     dataConverter,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsSource() }),
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() } }),
     activities: createActivities({ docker, stateDir: options.stateDir, temporal }),
     ...options.workerOptions,
   });

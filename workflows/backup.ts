@@ -73,6 +73,7 @@ export interface StackSource {
   project: string;
   spec?: StackSpec;
   composeFiles?: string[];
+  stack?: string;
   profiles?: string[];
   envFiles?: string[];
   projectDirectory?: string;
@@ -86,10 +87,11 @@ export interface StackSource {
 export async function resolveStack(input: StackSource, progress: ProgressTracker): Promise<{ spec: StackSpec; revision?: Revision }> {
   const revision = await host.getRevision({ project: input.project });
   if (input.spec) return { spec: input.spec, revision };
-  if (input.composeFiles) {
+  if (input.composeFiles || input.stack) {
     const { spec } = await progress.step('load compose files', () =>
       host.loadProject({
-        composeFiles: input.composeFiles!,
+        composeFiles: input.composeFiles,
+        stack: input.stack,
         project: input.project,
         profiles: input.profiles,
         envFiles: input.envFiles,
@@ -97,7 +99,8 @@ export async function resolveStack(input: StackSource, progress: ProgressTracker
       }),
     );
     if (spec.project !== input.project) {
-      throw ApplicationFailure.nonRetryable(`compose files ${input.composeFiles.join(', ')} describe project ${spec.project}, not ${input.project}`, ErrorType.invalidSpec);
+      const source = input.stack !== undefined ? `stack ${input.stack}` : `compose files ${input.composeFiles!.join(', ')}`;
+      throw ApplicationFailure.nonRetryable(`${source} describes project ${spec.project}, not ${input.project}`, ErrorType.invalidSpec);
     }
     return { spec, revision };
   }

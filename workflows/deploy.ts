@@ -37,7 +37,8 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
     ? { spec: input.spec, warnings: [] as string[] }
     : await progress.step('load compose files', () =>
         host.loadProject({
-          composeFiles: input.composeFiles!,
+          composeFiles: input.composeFiles,
+          stack: input.stack,
           project: input.project,
           profiles: input.profiles,
           envFiles: input.envFiles,

@@ -2,8 +2,15 @@
  * Step-by-step progress that the `progress` query returns. Times are workflow
  * time, so replays reproduce the same values.
  */
-import { setHandler } from '@temporalio/workflow';
+import { patched, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { progressQuery, type Progress, type ProgressStep } from '../src/messages';
+import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../src/temporal/search-attributes';
+
+/**
+ * Operations started before search attributes existed have no upsert in
+ * their history; the patch marker keeps their replay deterministic.
+ */
+const SEARCH_ATTRIBUTES_PATCH = 'dockflow-search-attributes';
 
 export class ProgressTracker {
   private readonly state: Progress;
@@ -11,20 +18,40 @@ export class ProgressTracker {
   constructor(operation: string, project: string) {
     this.state = { operation, project, phase: 'starting', steps: [] };
     setHandler(progressQuery, () => this.state);
+    if (patched(SEARCH_ATTRIBUTES_PATCH)) {
+      upsertSearchAttributes([{ key: OPERATION_ATTRIBUTE, value: operation }, ...(project ? [{ key: PROJECT_ATTRIBUTE, value: project }] : [])]);
+    }
+    setCurrentDetails(this.details());
   }
 
+  /** The project is often known only after the input was read (compose files loaded on the worker). */
   set project(project: string) {
+    if (project === this.state.project) return;
     this.state.project = project;
+    if (project && patched(SEARCH_ATTRIBUTES_PATCH)) upsertSearchAttributes([{ key: PROJECT_ATTRIBUTE, value: project }]);
+    setCurrentDetails(this.details());
   }
 
   phase(phase: string): void {
     this.state.phase = phase;
+    setCurrentDetails(this.details());
+  }
+
+  /** What the Temporal UI shows as the workflow's current details (markdown). */
+  private details(): string {
+    const running = this.state.steps.filter((s) => s.state === 'running').map((s) => s.title);
+    const done = this.state.steps.filter((s) => s.state === 'done').length;
+    return [
+      `**${this.state.operation}**${this.state.project ? ` of project **${this.state.project}**` : ''}: ${this.state.phase}`,
+      `${done} of ${this.state.steps.length} step(s) done${running.length ? `; running: ${running.join(', ')}` : ''}`,
+    ].join('\n\n');
   }
 
   /** Run `fn` as a visible step: running while it runs, done or failed after. */
   async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
     const step: ProgressStep = { id: this.state.steps.length + 1, title, state: 'running', startedAt: Date.now() };
     this.state.steps.push(step);
+    setCurrentDetails(this.details());
     try {
       const result = await fn();
       step.state = 'done';
@@ -35,6 +62,7 @@ export class ProgressTracker {
       throw err;
     } finally {
       step.finishedAt = Date.now();
+      setCurrentDetails(this.details());
     }
   }
 }

@@ -5,7 +5,6 @@
  */
 import { Command, Option } from 'commander';
 import * as path from 'node:path';
-import Docker from 'dockerode';
 import { loadStack, ComposeError } from '../compose';
 import { temporalSettings } from '../temporal/settings';
 import { connectClient, failureMessage, follow, startDeploy, startDown, startHistory, startRollback, startUpdate } from '../client/operations';
@@ -16,9 +15,9 @@ import { progressPrinter } from './render';
 import type { Progress } from '../messages';
 import { runDev } from './dev';
 import { runWorkerProcess } from '../../workers/main';
-import { createDockerActivities } from '../../activities/docker';
 import type { DeployResult } from '../../workflows/deploy';
 import { registerBackupCommands } from './backup-commands';
+import { registerOperatorCommands } from './operator-commands';
 import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
 import { createCodecServer } from '../temporal/codec-server';
 
@@ -84,8 +83,13 @@ Examples:
   dockflow dev --demo                       embedded Temporal + UI + worker, deploys the demo stack
   dockflow deploy -f docker-compose.yml -f docker-compose.prod.yml
   dockflow deploy --dry-run                 print the plan, change nothing
-  dockflow status -p shop
-  dockflow down -p shop --volumes`,
+  dockflow ps                               every project: revision, running operation, containers
+  dockflow watch deploy-shop-20261122-120501-123
+  dockflow setup                            register search attributes on an existing Temporal cluster
+  dockflow down -p shop --volumes
+
+Exit codes: 0 success, 1 the operation failed, 2 bad usage or input.
+Colours only on a terminal, and never with NO_COLOR set.`,
     );
 
   program
@@ -222,39 +226,19 @@ Examples:
     .command('cancel')
     .description('cancel a running operation (also possible from the Temporal UI)')
     .argument('<workflow-id>', 'the operation\'s workflow ID, as deploy -d or the UI shows it')
-    .action(async (workflowId: string) => {
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nThe operation undoes what it had changed; `dockflow watch ID` shows it finishing.\nExample:\n  dockflow cancel deploy-shop-20261122-120501-123')
+    .action(async (workflowId: string, opts: { json?: boolean }) => {
       const settings = temporalSettings();
       const { client, close } = await connectClient(settings);
       try {
         await client.getHandle(workflowId).cancel();
-        process.stdout.write(`cancellation requested for ${workflowId}\n`);
+        out(Boolean(opts.json), { workflowId, cancellationRequested: true }, `cancellation requested for ${workflowId}`);
       } catch (err) {
         throw new OperationFailed(failureMessage(err));
       } finally {
         await close();
       }
-    });
-
-  program
-    .command('status')
-    .description('show the project\'s containers as the Docker host reports them')
-    .requiredOption('-p, --project-name <name>', 'project name')
-    .option('--json', 'machine-readable output')
-    .action(async (opts) => {
-      const docker = new Docker();
-      const observed = await createDockerActivities({ docker }).observeProject(opts.projectName);
-      const rows = observed.containers.map((c) => ({
-        service: c.service,
-        container: c.name,
-        state: c.state,
-        health: c.health ?? '',
-        exitCode: c.exitCode,
-        imageId: c.imageId.replace(/^sha256:/, '').slice(0, 12),
-      }));
-      const text = rows.length
-        ? table(['SERVICE', 'CONTAINER', 'STATE', 'HEALTH', 'IMAGE'], rows.map((r) => [r.service, r.container, r.state + (r.exitCode !== undefined && r.state === 'exited' ? ` (${r.exitCode})` : ''), r.health, r.imageId]))
-        : `no containers for project ${opts.projectName}`;
-      out(opts.json, { project: opts.projectName, containers: rows, networks: observed.networks, volumes: observed.volumes }, text);
     });
 
   program
@@ -273,6 +257,7 @@ Examples:
     });
 
   registerBackupCommands(program);
+  registerOperatorCommands(program);
 
   program
     .command('codec-server')
@@ -343,11 +328,6 @@ async function runOperation<R>(
   } finally {
     await close();
   }
-}
-
-function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [headers, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
 export async function main(argv = process.argv): Promise<number> {

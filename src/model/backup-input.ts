@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { StackSpec } from './spec';
+import { StackName } from './input';
 import { BackupReason } from '../backup/manifest';
 import { BACKUP_ID_PATTERN } from '../backup/ids';
 
@@ -18,6 +19,8 @@ const Project = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a project name: lower
  * last deployed.
  */
 const StackSource = {
+  /** A project folder in the worker's DOCKFLOW_STACKS_DIR. */
+  stack: StackName.optional(),
   /** A resolved stack (what the CLI sends with -f). */
   spec: StackSpec.optional(),
   /** Compose files on the worker's host, in -f order. */
@@ -39,8 +42,8 @@ const Retention = {
   keepDays: z.number().positive().optional(),
 };
 
-const oneSource = (v: { spec?: unknown; composeFiles?: unknown }) => !(v.spec !== undefined && v.composeFiles !== undefined);
-const sourceMessage = { message: 'give "spec" or "composeFiles" (or neither, to use the ledger\'s current revision), not both' };
+const oneSource = (v: { spec?: unknown; composeFiles?: unknown; stack?: unknown }) => [v.spec, v.composeFiles, v.stack].filter((x) => x !== undefined).length <= 1;
+const sourceMessage = { message: 'give at most one of "stack", "composeFiles" or "spec" (none: the ledger\'s current revision)' };
 const sameProject = (v: { project: string; spec?: { project: string } }) => v.spec === undefined || v.spec.project === v.project;
 const sameProjectMessage = { message: '"spec.project" differs from "project"', path: ['spec', 'project'] };
 

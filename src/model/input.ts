@@ -6,7 +6,12 @@
 import { z } from 'zod';
 import { StackSpec } from './spec';
 
+/** A folder name in the worker's DOCKFLOW_STACKS_DIR (checked again, with the folder's existence, on the worker). */
+export const StackName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a folder name in the worker\'s DOCKFLOW_STACKS_DIR (letters, digits, ".", "_", "-"), not a path');
+
 const ComposeReference = {
+  /** A project folder in the worker's DOCKFLOW_STACKS_DIR (compose file + .env): what the Temporal UI sends. */
+  stack: StackName.optional(),
   /** Project name (`-p`); default: `name:` in the compose file, else the directory name. */
   project: z.string().min(1).optional(),
   /** Compose files on the worker's host, in `-f` order. */
@@ -35,8 +40,8 @@ export const DeployInput = z
     /** When another operation holds the project, wait for it instead of failing. Default false. */
     waitForLock: z.boolean().default(false),
   })
-  .refine((v) => (v.spec !== undefined) !== (v.composeFiles !== undefined), {
-    message: 'give either "spec" (a resolved stack) or "composeFiles" (compose files on the worker host), not both and not neither',
+  .refine((v) => [v.spec, v.composeFiles, v.stack].filter((x) => x !== undefined).length === 1, {
+    message: 'give exactly one of "stack" (a folder in the worker\'s DOCKFLOW_STACKS_DIR), "composeFiles" (compose files on the worker host) or "spec" (a resolved stack)',
   });
 export type DeployInput = z.input<typeof DeployInput>;
 export type DeployOptions = z.output<typeof DeployInput>;

@@ -4,6 +4,7 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { findTemporalCli } from './settings';
+import { devServerSearchAttributeArgs } from './search-attributes';
 
 export interface DevServerOptions {
   /** SQLite file to persist to; in-memory when absent. */
@@ -14,6 +15,8 @@ export interface DevServerOptions {
   /** UI port; no UI when absent. */
   uiPort?: number;
   namespace?: string;
+  /** Register dockflow's search attributes at start (default true); false gives a bare namespace, as `dockflow setup` meets one. */
+  searchAttributes?: boolean;
 }
 
 export async function startDevServer(options: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
@@ -26,6 +29,8 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<Te
       ...(options.port ? { port: options.port } : {}),
       ...(options.uiPort ? { ui: true, uiPort: options.uiPort } : {}),
       namespace: options.namespace ?? 'default',
+      // Registered at start, so workflows can set them from their first task.
+      extraArgs: options.searchAttributes === false ? [] : devServerSearchAttributeArgs(),
     },
   });
 }

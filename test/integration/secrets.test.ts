@@ -20,7 +20,7 @@ import { loadStack } from '../../src/compose';
 import { findTemporalCli } from '../../src/temporal/settings';
 import { AesGcmCodec, dataConverterFromEnv, FAILURE_CONVERTER_PATH, keysFromEnv } from '../../src/temporal/codec';
 import { createCodecServer } from '../../src/temporal/codec-server';
-import { createDockflowWorker, workflowsSource } from '../../workers/worker';
+import { createDockflowWorker, workflowBundleOptions } from '../../workers/worker';
 import { projectDir, removeProject, startTestBed, startWorker, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-secrets';
@@ -55,7 +55,7 @@ describe('secrets never in workflow history', () => {
     bed = await startTestBed(TASK_QUEUE);
     for (const p of [PROJECT, PLAIN]) await removeProject(bed.docker, p);
     // The workflow bundle carries the failure converter too, so failure messages are encrypted as well.
-    const { code } = await bundleWorkflowCode({ workflowsPath: workflowsSource(), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
+    const { code } = await bundleWorkflowCode({ ...workflowBundleOptions(), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
     const bundle = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-bundle-enc-')), 'workflows.js');
     fs.writeFileSync(bundle, code);
     const { worker } = await createDockflowWorker({

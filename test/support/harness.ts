@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer } from '../../src/temporal/dev-server';
-import { createDockflowWorker, workflowsSource } from '../../workers/worker';
+import { createDockflowWorker, workflowBundleOptions } from '../../workers/worker';
 import { Label } from '../../src/model/labels';
 import { ensureBaseImage } from '../../src/demo/base-image';
 import { demuxLogs } from '../../activities/docker';
@@ -47,7 +47,7 @@ let bundleCache: string | undefined;
 /** Bundle the workflows once per test process; child workers load the same file. */
 export async function workflowBundlePath(): Promise<string> {
   if (bundleCache) return bundleCache;
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsSource(), logger: quietLogger });
+  const { code } = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: quietLogger });
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-bundle-')), 'workflows.js');
   fs.writeFileSync(file, code);
   bundleCache = file;
@@ -206,4 +206,33 @@ export async function buildImage(docker: Docker, tag: string, dockerfile: string
   );
   fs.rmSync(dir, { recursive: true, force: true });
   return (await docker.getImage(tag).inspect()).Id;
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The `dockflow` command in its own process, as a user runs it (colours off). */
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 240_000): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'dockflow.js'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c) => (stdout += c));
+    child.stderr!.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`dockflow ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

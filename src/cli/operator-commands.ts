@@ -1,0 +1,231 @@
+/**
+ * Commands for watching and setting up rather than changing the stack:
+ * `setup` (search attributes on an existing cluster), `watch` (follow any
+ * operation live) and `status`/`ps` (containers, current revision, running
+ * operations).
+ */
+import type { Command } from 'commander';
+import Docker from 'dockerode';
+import { Connection, Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
+import { temporalSettings, type TemporalSettings } from '../temporal/settings';
+import { dataConverterFromEnv } from '../temporal/codec';
+import { registerSearchAttributes } from '../temporal/setup';
+import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../temporal/search-attributes';
+import { failureMessage, follow, operationId } from '../client/operations';
+import { createDockerActivities } from '../../activities/docker';
+import { Label } from '../model/labels';
+import { progressQuery, type Progress } from '../messages';
+import type { HistoryEntry } from '../../workflows/rollback';
+import { outputAwarePrinter } from './backup-commands';
+
+function write(json: boolean, value: unknown, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+}
+
+async function connect(settings: TemporalSettings, connectTimeout?: Duration) {
+  const connection = await Connection.connect({ address: settings.address, ...(connectTimeout ? { connectTimeout } : {}) });
+  return { connection, client: new Client({ connection, namespace: settings.namespace, dataConverter: dataConverterFromEnv() }) };
+}
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [headers, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+export interface RunningOperation {
+  workflowId: string;
+  operation: string;
+  startTime: string;
+  phase?: string;
+  running?: string[];
+}
+
+export interface ProjectStatus {
+  project: string;
+  revision?: { number: number; operation: string; createdAt: string; workflowId: string };
+  /** Why the revision or the running operations are unknown (Temporal or the worker did not answer). */
+  unknown?: string;
+  running: RunningOperation[];
+  containers: { service: string; container: string; state: string; health: string; exitCode?: number; imageId: string }[];
+}
+
+/** Operations on the project that are running now, through the DockflowProject search attribute. */
+async function runningOperations(client: Client, project: string): Promise<RunningOperation[]> {
+  const found: RunningOperation[] = [];
+  const query = `${PROJECT_ATTRIBUTE.name} = '${project.replace(/'/g, "\\'")}' AND ExecutionStatus = 'Running'`;
+  for await (const wf of client.workflow.list({ query })) {
+    const op: RunningOperation = {
+      workflowId: wf.workflowId,
+      operation: String(wf.typedSearchAttributes.get(OPERATION_ATTRIBUTE) ?? wf.type),
+      startTime: wf.startTime.toISOString(),
+    };
+    try {
+      const progress = await client.workflow.getHandle(wf.workflowId, wf.runId).query(progressQuery);
+      op.phase = progress.phase;
+      op.running = progress.steps.filter((s) => s.state === 'running').map((s) => s.title);
+    } catch {
+      // no worker answering right now: the list entry is still true
+    }
+    found.push(op);
+  }
+  return found;
+}
+
+/** The current revision from the worker host's ledger, through the `history` workflow (bounded: no worker, no answer). */
+async function currentRevision(client: Client, taskQueue: string, project: string): Promise<ProjectStatus['revision']> {
+  const entries = await client.workflow.execute<() => Promise<HistoryEntry[]>>('history', {
+    taskQueue,
+    workflowId: operationId('history', project),
+    args: [{ project }] as never,
+    workflowExecutionTimeout: '15s',
+  });
+  const last = entries.at(-1);
+  return last ? { number: last.number, operation: last.operation, createdAt: last.createdAt, workflowId: last.workflowId } : undefined;
+}
+
+async function projectStatus(docker: Docker, client: Client | undefined, taskQueue: string, project: string, unreachable?: string): Promise<ProjectStatus> {
+  const observed = await createDockerActivities({ docker }).observeProject(project);
+  const status: ProjectStatus = {
+    project,
+    running: [],
+    containers: observed.containers.map((c) => ({
+      service: c.service,
+      container: c.name,
+      state: c.state,
+      health: c.health ?? '',
+      ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
+      imageId: c.imageId.replace(/^sha256:/, '').slice(0, 12),
+    })),
+  };
+  if (!client) {
+    status.unknown = unreachable;
+    return status;
+  }
+  try {
+    status.running = await runningOperations(client, project);
+    status.revision = await currentRevision(client, taskQueue, project);
+  } catch (err) {
+    status.unknown = `Temporal or the worker did not answer: ${failureMessage(err)}`;
+  }
+  return status;
+}
+
+function renderStatus(s: ProjectStatus): string {
+  const lines = [`project ${s.project}`];
+  lines.push(
+    s.revision
+      ? `  revision ${s.revision.number} (${s.revision.operation}, ${s.revision.createdAt}, ${s.revision.workflowId})`
+      : s.unknown
+        ? `  revision unknown (${s.unknown})`
+        : '  no revision in the ledger (not deployed by dockflow)',
+  );
+  for (const op of s.running) {
+    lines.push(`  running: ${op.operation} ${op.workflowId} since ${op.startTime}${op.phase ? ` (${op.phase}${op.running?.length ? `: ${op.running.join(', ')}` : ''})` : ''}`);
+  }
+  if (!s.running.length && !s.unknown) lines.push('  no operation running');
+  lines.push(
+    s.containers.length
+      ? table(
+          ['SERVICE', 'CONTAINER', 'STATE', 'HEALTH', 'IMAGE'],
+          s.containers.map((c) => [c.service, c.container, c.state + (c.state === 'exited' && c.exitCode !== undefined ? ` (${c.exitCode})` : ''), c.health, c.imageId]),
+        )
+          .split('\n')
+          .map((l) => `  ${l}`)
+          .join('\n')
+      : '  no containers',
+  );
+  return lines.join('\n');
+}
+
+/** Compose projects with containers on this host (the compose project label). */
+async function projectsOnHost(docker: Docker): Promise<string[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [Label.project] } });
+  return [...new Set(containers.map((c) => c.Labels[Label.project]))].sort();
+}
+
+export function registerOperatorCommands(program: Command): void {
+  program
+    .command('setup')
+    .description('prepare a Temporal namespace for dockflow: register its search attributes (DockflowProject, DockflowOperation)')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nThe embedded dev server (dockflow dev) registers them itself; run this once for any other cluster.\nExample:\n  TEMPORAL_ADDRESS=temporal:7233 TEMPORAL_NAMESPACE=ops dockflow setup')
+    .action(async (opts) => {
+      const settings = temporalSettings();
+      const { connection } = await connect(settings);
+      try {
+        const result = await registerSearchAttributes(connection.operatorService, settings.namespace);
+        const text = [
+          result.added.length ? `registered ${result.added.join(', ')} in namespace ${result.namespace}` : `namespace ${result.namespace} already has ${result.present.join(', ')}`,
+          `filter in the UI with e.g. ${PROJECT_ATTRIBUTE.name} = "shop"`,
+        ].join('\n');
+        write(Boolean(opts.json), result, text);
+      } finally {
+        await connection.close();
+      }
+    });
+
+  program
+    .command('watch')
+    .description('follow any dockflow operation live (started from the CLI, the UI or a Schedule) until it ends')
+    .argument('<workflow-id>', 'the operation\'s workflow ID')
+    .option('--json', 'print the final result and progress as JSON instead of the live view')
+    .addHelpText('after', '\nExit code: 0 when the operation completed, 1 when it failed or was cancelled.\nExample:\n  dockflow watch deploy-shop-20261122-120501-123')
+    .action(async (workflowId: string, opts) => {
+      const settings = temporalSettings();
+      const { connection, client } = await connect(settings);
+      try {
+        const handle: WorkflowHandle = client.workflow.getHandle(workflowId);
+        const description = await handle.describe().catch((err) => {
+          throw new Error(`no operation ${workflowId} in namespace ${settings.namespace}: ${failureMessage(err)}`);
+        });
+        if (!opts.json) process.stderr.write(`${description.type} ${workflowId} (${description.status.name.toLowerCase()})\n`);
+        let last: Progress | undefined;
+        const printer = opts.json ? () => undefined : outputAwarePrinter();
+        try {
+          const result = await follow<unknown>(handle, (p) => {
+            last = p;
+            printer(p);
+          });
+          write(Boolean(opts.json), { workflowId, type: description.type, status: 'COMPLETED', result, progress: last }, `${description.type} ${workflowId} completed${last ? `: ${last.phase}` : ''}`);
+        } catch (err) {
+          const message = last?.phase.includes('was cancelled') ? last.phase : failureMessage(err);
+          if (opts.json) {
+            write(true, { workflowId, type: description.type, status: err instanceof WorkflowFailedError ? 'FAILED' : 'ENDED', error: message, progress: last }, '');
+            process.exitCode = 1;
+            return;
+          }
+          throw new Error(message);
+        }
+      } finally {
+        await connection.close();
+      }
+    });
+
+  program
+    .command('status')
+    .alias('ps')
+    .description('per project: current revision, running operation and each container\'s state and health')
+    .option('-p, --project-name <name>', 'one project (default: every compose project with containers on this host)')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nContainers come from the local Docker engine; the revision and running operations from Temporal and the worker.\nExamples:\n  dockflow ps\n  dockflow status -p shop --json')
+    .action(async (opts) => {
+      const settings = temporalSettings();
+      const docker = new Docker();
+      const projects = opts.projectName ? [opts.projectName as string] : await projectsOnHost(docker);
+      let connected: Awaited<ReturnType<typeof connect>> | undefined;
+      let unreachable: string | undefined;
+      try {
+        connected = await connect(settings, '3s');
+      } catch (err) {
+        unreachable = `Temporal at ${settings.address} does not answer: ${failureMessage(err)}`;
+      }
+      try {
+        const statuses: ProjectStatus[] = [];
+        for (const project of projects) statuses.push(await projectStatus(docker, connected?.client, settings.taskQueue, project, unreachable));
+        write(Boolean(opts.json), opts.projectName ? statuses[0] : statuses, statuses.length ? statuses.map(renderStatus).join('\n\n') : 'no compose projects on this host');
+      } finally {
+        await connected?.connection.close();
+      }
+    });
+}
