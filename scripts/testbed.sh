@@ -38,6 +38,13 @@ ensure_packages() {
   fi
 }
 
+# The UI test (test/integration/ui.test.ts) drives Debian's headless Chromium.
+ensure_browser() {
+  if command -v chromium >/dev/null 2>&1; then return; fi
+  log "installing chromium (for the Temporal UI test)"
+  apt_install chromium
+}
+
 ensure_dockerd() {
   if docker_answers; then return; fi
   log "starting dockerd"
@@ -71,6 +78,7 @@ ensure_temporal() {
 case "${1:-all}" in
   docker) ensure_packages; ensure_dockerd ;;
   temporal) ensure_temporal ;;
-  all) ensure_packages; ensure_dockerd; ensure_temporal ;;
+  browser) ensure_browser ;;
+  all) ensure_packages; ensure_browser; ensure_dockerd; ensure_temporal ;;
   *) echo "usage: $0 [all|docker|temporal]" >&2; exit 2 ;;
 esac
