@@ -100,6 +100,7 @@ Colours only on a terminal, and never with NO_COLOR set.`,
     .option('--state-dir <dir>', 'where the dev server keeps its SQLite database', '.dockflow')
     .option('--port <port>', 'Temporal gRPC port', '7233')
     .option('--ui-port <port>', 'Temporal UI port', '8233')
+    .option('--codec-port <port>', 'codec server port, started when DOCKFLOW_ENCRYPTION_KEY is set', '8234')
     .action(async (opts) => {
       await runDev({
         demo: Boolean(opts.demo),
@@ -107,6 +108,7 @@ Colours only on a terminal, and never with NO_COLOR set.`,
         stateDir: path.resolve(opts.stateDir),
         port: Number(opts.port),
         uiPort: Number(opts.uiPort),
+        codecPort: Number(opts.codecPort),
       });
     });
 
@@ -264,22 +266,38 @@ Colours only on a terminal, and never with NO_COLOR set.`,
     .description('serve /encode and /decode for the Temporal UI, so it shows encrypted payloads in clear (DOCKFLOW_ENCRYPTION_KEY or DOCKFLOW_ENCRYPTION_KEY_FILE)')
     .option('--port <port>', 'port to listen on', '8888')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--ui-origin <origin>', 'the Temporal UI origin allowed by CORS', 'http://127.0.0.1:8233')
-    .option('--token <token>', 'bearer token the UI must send (default: DOCKFLOW_CODEC_TOKEN)')
-    .addHelpText('after', '\nExample:\n  DOCKFLOW_ENCRYPTION_KEY=$(cat key) dockflow codec-server --token s3cret\n  then in the UI: Settings → Codec Server → http://127.0.0.1:8888, "Pass the user access token" off, with the token as header\n')
-    .action(async (opts: { port: string; host: string; uiOrigin: string; token?: string }) => {
+    .option('--ui-origin <origin>', 'a Temporal UI origin allowed by CORS (repeatable)', collect)
+    .option('--token <token>', 'bearer token every request must carry (default: DOCKFLOW_CODEC_TOKEN; required unless --host is loopback)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  DOCKFLOW_ENCRYPTION_KEY_FILE=/etc/dockflow/key dockflow codec-server --ui-origin http://127.0.0.1:8233
+    then in the UI: the glasses icon (Configure Codec Server) → http://127.0.0.1:8888,
+    or start the UI with TEMPORAL_CODEC_ENDPOINT / temporal server start-dev --ui-codec-endpoint
+  dockflow codec-server --host 0.0.0.0 --token "$(cat token)" --ui-origin https://temporal.example.org
+    behind a proxy that adds the token; a UI with "pass access token" sends its users' token instead
+(dockflow dev starts one itself when DOCKFLOW_ENCRYPTION_KEY is set.)
+`,
+    )
+    .action(async (opts: { port: string; host: string; uiOrigin?: string[]; token?: string }) => {
       const keys = keysFromEnv();
       const token = opts.token ?? process.env.DOCKFLOW_CODEC_TOKEN;
       if (keys.length === 0) throw new UsageError('codec-server needs DOCKFLOW_ENCRYPTION_KEY or DOCKFLOW_ENCRYPTION_KEY_FILE');
-      if (!token) throw new UsageError('codec-server needs --token or DOCKFLOW_CODEC_TOKEN');
-      const server = createCodecServer({ codec: new AesGcmCodec(keys), token: token!, allowOrigin: opts.uiOrigin });
-      server.listen(Number(opts.port), opts.host, () => console.log(`codec server on http://${opts.host}:${opts.port} for ${opts.uiOrigin}`));
+      if (!token && !isLoopback(opts.host)) throw new UsageError(`codec-server on ${opts.host} needs --token or DOCKFLOW_CODEC_TOKEN: without one, only loopback (127.0.0.1, ::1, localhost) is allowed`);
+      const origins = opts.uiOrigin?.length ? opts.uiOrigin : ['http://127.0.0.1:8233', 'http://localhost:8233'];
+      const server = createCodecServer({ codec: new AesGcmCodec(keys), token, allowOrigin: origins });
+      server.listen(Number(opts.port), opts.host, () => console.log(`codec server on http://${opts.host}:${opts.port} for ${origins.join(', ')}${token ? ' (bearer token required)' : ''}`));
       await new Promise<void>(() => undefined);
     });
   return program;
 }
 
 class OperationFailed extends Error {}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
 
 function intArg(value: string): number {
   const n = Number(value);

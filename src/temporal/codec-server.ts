@@ -2,8 +2,11 @@
  * The codec server the Temporal UI calls to show encrypted payloads in clear
  * (UI → Settings → Codec Server, or TEMPORAL_CODEC_ENDPOINT): POST /encode and
  * POST /decode with {"payloads": [{"metadata": {k: base64}, "data": base64}]},
- * answered in the same shape. Every request needs `Authorization: Bearer
- * <token>`; CORS lets only the configured UI origin call it from a browser.
+ * answered in the same shape. CORS lets only the configured UI origins call
+ * it from a browser. With a token, every request needs `Authorization: Bearer
+ * <token>` (a proxy or a UI that passes its users' access token can send
+ * one); without, it must listen on loopback only (the CLI enforces that),
+ * where the browser on the same machine is the only caller.
  */
 import * as http from 'node:http';
 import type { Payload, PayloadCodec } from '@temporalio/common';
@@ -25,14 +28,18 @@ const toJson = (p: Payload): JsonPayload => ({
 
 export interface CodecServerOptions {
   codec: PayloadCodec;
-  token: string;
-  /** The Temporal UI's origin, e.g. http://127.0.0.1:8233. */
-  allowOrigin: string;
+  /** Required bearer token; none: no authentication (loopback only). */
+  token?: string;
+  /** The Temporal UI's origin(s), e.g. http://127.0.0.1:8233. */
+  allowOrigin: string | string[];
 }
 
 export function createCodecServer({ codec, token, allowOrigin }: CodecServerOptions): http.Server {
+  const origins = Array.isArray(allowOrigin) ? allowOrigin : [allowOrigin];
   return http.createServer((req, res) => {
-    res.setHeader('Access-Control-Allow-Origin', allowOrigin);
+    // Echo the caller's origin only when it is one of the UI's.
+    const origin = req.headers.origin && origins.includes(req.headers.origin) ? req.headers.origin : origins[0];
+    res.setHeader('Access-Control-Allow-Origin', origin);
     res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
     res.setHeader('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-Namespace');
     res.setHeader('Access-Control-Allow-Credentials', 'true');
@@ -46,7 +53,7 @@ export function createCodecServer({ codec, token, allowOrigin }: CodecServerOpti
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('POST /encode or /decode\n');
       return;
     }
-    if (req.headers.authorization !== `Bearer ${token}`) {
+    if (token !== undefined && req.headers.authorization !== `Bearer ${token}`) {
       res.writeHead(401, { 'Content-Type': 'text/plain' }).end('missing or wrong bearer token\n');
       return;
     }

@@ -15,6 +15,8 @@ export interface DevServerOptions {
   /** UI port; no UI when absent. */
   uiPort?: number;
   namespace?: string;
+  /** The codec server the UI calls to show encrypted payloads in clear (`dockflow codec-server`). */
+  uiCodecEndpoint?: string;
   /** Register dockflow's search attributes at start (default true); false gives a bare namespace, as `dockflow setup` meets one. */
   searchAttributes?: boolean;
 }
@@ -30,7 +32,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<Te
       ...(options.uiPort ? { ui: true, uiPort: options.uiPort } : {}),
       namespace: options.namespace ?? 'default',
       // Registered at start, so workflows can set them from their first task.
-      extraArgs: options.searchAttributes === false ? [] : devServerSearchAttributeArgs(),
+      extraArgs: [
+        ...(options.searchAttributes === false ? [] : devServerSearchAttributeArgs()),
+        ...(options.uiCodecEndpoint ? ['--ui-codec-endpoint', options.uiCodecEndpoint] : []),
+      ],
     },
   });
 }

@@ -57,10 +57,10 @@ export async function workflowBundlePath(): Promise<string> {
 const noop = () => undefined;
 const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };
 
-export async function startTestBed(taskQueue: string, options: { dbFilename?: string; stateDir?: string; uiPort?: number } = {}): Promise<TestBed> {
+export async function startTestBed(taskQueue: string, options: { dbFilename?: string; stateDir?: string; uiPort?: number; uiCodecEndpoint?: string } = {}): Promise<TestBed> {
   const docker = await dockerOrFail();
   await ensureBaseImage(docker);
-  const env = await startDevServer({ dbFilename: options.dbFilename, uiPort: options.uiPort });
+  const env = await startDevServer({ dbFilename: options.dbFilename, uiPort: options.uiPort, uiCodecEndpoint: options.uiCodecEndpoint });
   const address = env.address;
   const bundlePath = await workflowBundlePath();
   return {
