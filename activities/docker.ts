@@ -14,7 +14,7 @@ import type { StackSpec } from '../src/model/spec';
 import type { ObservedContainer, ObservedProject } from '../src/model/observed';
 import { Label, MANAGED_BY } from '../src/model/labels';
 import { containerName, replacementName, retiringName } from '../src/model/names';
-import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments } from '../src/docker/container-config';
+import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
 import { isWedged, recreateWedged } from './wedge';
 
@@ -458,6 +458,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
             Internal: n.internal,
             ...(n.attachable !== undefined ? { Attachable: n.attachable } : {}),
             ...(n.enableIpv6 !== undefined ? { EnableIPv6: n.enableIpv6 } : {}),
+            ...(n.ipam ? { IPAM: networkIpam(n.ipam) } : {}),
             Labels: { ...n.labels, [Label.project]: spec.project, [Label.network]: key, [Label.managedBy]: MANAGED_BY },
           });
           created.push(`network:${n.name}`);

@@ -188,6 +188,7 @@ export function registerBackupCommands(program: Command): void {
     .requiredOption('-p, --project-name <name>', 'project name')
     .option('--dest <dir>', 'directory on the worker\'s host (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  dockflow backups -p shop\n  dockflow backups -p shop --json | jq -r ".backups[0].id"')
     .action(async (opts, cmd: Command) => {
       const input = checked(cmd, ListBackupsInput, { project: opts.projectName, ...(opts.dest ? { destination: destination(opts.dest) } : {}) });
       await runWorkflow<BackupListing>(
@@ -295,6 +296,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--dest <dir>', 'directory on the worker\'s host')
     .addOption(durationOption('--catchup-window <duration>', 'how late a missed run may still start (default 1h)'))
     .option('--paused', 'create it paused')
+    .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow schedule backup -p shop --cron "0 3 * * *" --keep 7\n  dockflow schedule backup -p shop --every 6h --service db --keep-days 14')
     .action(async (opts, cmd: Command) => {
       if (Boolean(opts.cron?.length) === (opts.every !== undefined)) usage(cmd, 'give --cron or --every (one of them)');
@@ -314,7 +316,7 @@ export function registerBackupCommands(program: Command): void {
           ...(opts.catchupWindow !== undefined ? { catchupWindowMs: opts.catchupWindow } : {}),
           paused: Boolean(opts.paused),
         });
-        process.stdout.write(`${created ? 'created' : 'updated'} schedule ${scheduleId} (task queue ${settings.taskQueue})\n`);
+        write(Boolean(opts.json), { scheduleId, created, taskQueue: settings.taskQueue }, `${created ? 'created' : 'updated'} schedule ${scheduleId} (task queue ${settings.taskQueue})`);
       } catch (err) {
         throw new Error(failureMessage(err));
       } finally {
@@ -326,6 +328,7 @@ export function registerBackupCommands(program: Command): void {
     .command('list')
     .description('list dockflow\'s backup schedules')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExample:\n  dockflow schedule list --json')
     .action(async (opts) => {
       const { client, close } = await connectTemporal(temporalSettings());
       try {
@@ -352,6 +355,8 @@ export function registerBackupCommands(program: Command): void {
       .command(verb.name)
       .description(verb.description)
       .requiredOption('-p, --project-name <name>', 'project name')
+      .option('--json', 'machine-readable output')
+      .addHelpText('after', `\nExample:\n  dockflow schedule ${verb.name} -p shop`)
       .action(async (opts) => {
         const { client, close } = await connectTemporal(temporalSettings());
         try {
@@ -360,7 +365,7 @@ export function registerBackupCommands(program: Command): void {
           else if (verb.name === 'resume') await handle.unpause('resumed with dockflow schedule resume');
           else if (verb.name === 'delete') await handle.delete();
           else await handle.trigger();
-          process.stdout.write(`${verb.done} ${backupScheduleId(opts.projectName)}\n`);
+          write(Boolean(opts.json), { scheduleId: backupScheduleId(opts.projectName), [verb.done]: true }, `${verb.done} ${backupScheduleId(opts.projectName)}`);
         } catch (err) {
           // A deleted schedule answers "not found" or, for a while, "workflow execution already completed".
           if (err instanceof ScheduleNotFoundError || /not found|already completed/i.test(failureMessage(err))) {

@@ -101,6 +101,7 @@ Colours only on a terminal, and never with NO_COLOR set.`,
     .option('--port <port>', 'Temporal gRPC port', '7233')
     .option('--ui-port <port>', 'Temporal UI port', '8233')
     .option('--codec-port <port>', 'codec server port, started when DOCKFLOW_ENCRYPTION_KEY is set', '8234')
+    .addHelpText('after', '\nExamples:\n  dockflow dev --demo                 what npm start runs\n  DOCKFLOW_STACKS_DIR=$PWD/stacks dockflow dev --ui-port 9233')
     .action(async (opts) => {
       await runDev({
         demo: Boolean(opts.demo),
@@ -115,6 +116,18 @@ Colours only on a terminal, and never with NO_COLOR set.`,
   program
     .command('worker')
     .description('run a worker for this Docker host (TEMPORAL_ADDRESS, DOCKFLOW_TASK_QUEUE, DOCKER_HOST)')
+    .addHelpText(
+      'after',
+      `
+Worker environment:
+  DOCKFLOW_STACKS_DIR        folders of named stacks, for {"stack": "<folder>"} inputs (Temporal UI, Schedules)
+  DOCKFLOW_STATE_DIR         the revision ledger and default backup directory (default /var/lib/dockflow)
+  DOCKFLOW_POLICY_FILE       what the worker allows beyond its default policy (README: Worker policy)
+  DOCKFLOW_ENCRYPTION_KEY(_FILE)  encrypt payloads in Temporal's history
+  DOCKFLOW_METRICS_ADDRESS   host:port to serve Prometheus metrics on
+Example:
+  TEMPORAL_ADDRESS=temporal:7233 DOCKFLOW_STACKS_DIR=/srv/stacks DOCKFLOW_METRICS_ADDRESS=0.0.0.0:9464 dockflow worker`,
+    )
     .action(async () => {
       await runWorkerProcess();
     });
@@ -211,6 +224,7 @@ Colours only on a terminal, and never with NO_COLOR set.`,
     .description('list the project\'s revisions from the host\'s ledger')
     .requiredOption('-p, --project-name <name>', 'project name')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  dockflow history -p shop\n  dockflow history -p shop --json')
     .action(async (opts) => {
       await runOperation(
         { ...opts, quiet: true },
@@ -250,6 +264,7 @@ Colours only on a terminal, and never with NO_COLOR set.`,
     .option('-v, --volumes', 'also remove the project\'s named volumes')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  dockflow down -p shop\n  dockflow down -p shop --volumes    also delete its named volumes (data!)')
     .action(async (opts) => {
       await runOperation<{ removed: string[] }>(
         opts,

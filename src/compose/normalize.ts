@@ -87,7 +87,7 @@ function externalOf(kind: 'networks' | 'volumes', key: string, def: RawNetwork |
 
   if (external) {
     // An external resource is created by someone else; settings for creating it would be ignored.
-    for (const setting of ['driver', 'driver_opts', 'internal', 'attachable', 'enable_ipv6', 'labels'] as const) {
+    for (const setting of ['driver', 'driver_opts', 'ipam', 'internal', 'attachable', 'enable_ipv6', 'labels'] as const) {
       if ((def as Record<string, unknown>)[setting] !== undefined) {
         throw ctx.provenance.error([...at, setting], `cannot be set on an external ${kind === 'networks' ? 'network' : 'volume'}: dockflow does not create it`);
       }
@@ -106,6 +106,20 @@ function normalizeNetwork(key: string, def: RawNetwork, ctx: NormalizeContext): 
     internal: def.internal ?? false,
     ...(def.attachable !== undefined ? { attachable: def.attachable } : {}),
     ...(def.enable_ipv6 !== undefined ? { enableIpv6: def.enable_ipv6 } : {}),
+    ...(def.ipam !== undefined
+      ? {
+          ipam: {
+            ...(def.ipam.driver !== undefined ? { driver: def.ipam.driver } : {}),
+            config: (def.ipam.config ?? []).map((pool) => ({
+              ...(pool.subnet !== undefined ? { subnet: pool.subnet } : {}),
+              ...(pool.ip_range !== undefined ? { ipRange: pool.ip_range } : {}),
+              ...(pool.gateway !== undefined ? { gateway: pool.gateway } : {}),
+              ...(pool.aux_addresses !== undefined ? { auxAddresses: pool.aux_addresses } : {}),
+            })),
+            options: def.ipam.options ?? {},
+          },
+        }
+      : {}),
     labels: def.labels ?? {},
   };
 }

@@ -324,11 +324,19 @@ export type RawService = z.output<typeof RawService>;
 
 const external = z.union([bool, mapping({ name: str })]);
 
+const ipamPool = mapping({
+  subnet: str.optional(),
+  ip_range: str.optional(),
+  gateway: str.optional(),
+  aux_addresses: stringMap.optional(),
+});
+
 export const RawNetwork = mapping({
   name: str.optional(),
   external: external.optional(),
   driver: str.optional(),
   driver_opts: stringMap.optional(),
+  ipam: mapping({ driver: str.optional(), config: list(ipamPool).optional(), options: stringMap.optional() }).optional(),
   internal: bool.optional(),
   attachable: bool.optional(),
   enable_ipv6: bool.optional(),

@@ -4,7 +4,7 @@
  * the activities only send it.
  */
 import type { ContainerCreateOptions } from 'dockerode';
-import type { MountSpec, ServiceSpec, StackSpec } from '../model/spec';
+import type { IpamSpec, MountSpec, ServiceSpec, StackSpec } from '../model/spec';
 import { Label, MANAGED_BY } from '../model/labels';
 
 const MS_TO_NS = 1_000_000;
@@ -200,4 +200,18 @@ export function extraNetworks(spec: StackSpec, service: ServiceSpec, withAliases
 
 export function endpointConfigFor(a: NetworkAttachment) {
   return endpointConfig(a);
+}
+
+/** Docker's IPAM body for a network's compose `ipam` (pure; `ensureNetworksAndVolumes` creates the network). */
+export function networkIpam(ipam: IpamSpec) {
+  return {
+    Driver: ipam.driver ?? 'default',
+    Config: ipam.config.map((pool) => ({
+      ...(pool.subnet ? { Subnet: pool.subnet } : {}),
+      ...(pool.ipRange ? { IPRange: pool.ipRange } : {}),
+      ...(pool.gateway ? { Gateway: pool.gateway } : {}),
+      ...(pool.auxAddresses ? { AuxiliaryAddresses: pool.auxAddresses } : {}),
+    })),
+    Options: ipam.options,
+  };
 }

@@ -176,6 +176,21 @@ export const ServiceSpec = z.strictObject({
 });
 export type ServiceSpec = z.infer<typeof ServiceSpec>;
 
+/** Address pools of a network (compose `ipam`), as Docker's IPAM config takes them. */
+export const IpamSpec = z.strictObject({
+  driver: z.string().optional(),
+  config: z.array(
+    z.strictObject({
+      subnet: z.string().optional(),
+      ipRange: z.string().optional(),
+      gateway: z.string().optional(),
+      auxAddresses: z.record(z.string(), z.string()).optional(),
+    }),
+  ),
+  options: z.record(z.string(), z.string()),
+});
+export type IpamSpec = z.infer<typeof IpamSpec>;
+
 export const NetworkSpec = z.strictObject({
   /** Docker name: `name:` or `<project>_<key>`; for external networks the name to look up. */
   name: z.string(),
@@ -185,6 +200,8 @@ export const NetworkSpec = z.strictObject({
   internal: z.boolean(),
   attachable: z.boolean().optional(),
   enableIpv6: z.boolean().optional(),
+  /** Fixed subnets: also the way out when the engine's default address pools run out. */
+  ipam: IpamSpec.optional(),
   labels: z.record(z.string(), z.string()),
 });
 export type NetworkSpec = z.infer<typeof NetworkSpec>;

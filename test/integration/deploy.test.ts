@@ -235,4 +235,33 @@ networks:
     assert.deepEqual(await projectContainers(bed.docker, 'itext'), []);
     assert.deepEqual(await bed.docker.listNetworks({ filters: { label: ['com.docker.compose.project=itext'] } }), []);
   });
+
+  it('creates a network with the subnet its ipam asks for; the container gets an address in it', async () => {
+    await removeProject(bed.docker, 'itipam');
+    const dir = projectDir('ipam', {
+      'docker-compose.yml': `
+name: itipam
+services:
+  web:
+    image: dockflow/busybox:1
+    command: ["sleep", "3600"]
+    init: true
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.231.7.0/24
+          gateway: 10.231.7.1
+`,
+    });
+    try {
+      await bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `it-ipam-${Date.now()}`, args: [{ composeFiles: [`${dir}/docker-compose.yml`] }] });
+      const network = await bed.docker.getNetwork('itipam_default').inspect();
+      assert.deepEqual(network.IPAM?.Config, [{ Subnet: '10.231.7.0/24', Gateway: '10.231.7.1' }]);
+      const info = await bed.docker.getContainer('itipam-web-1').inspect();
+      assert.match(info.NetworkSettings.Networks.itipam_default.IPAddress, /^10\.231\.7\./);
+    } finally {
+      await removeProject(bed.docker, 'itipam');
+    }
+  });
 });

@@ -19,7 +19,7 @@ describe('unsupported keys name the file and the path', () => {
     ['a long port key', 'services:\n  web:\n    image: x\n    ports: [{target: 80, app_protocol: http}]\n', 'services.web.ports[0].app_protocol'],
     ['a long volume key', 'services:\n  web:\n    image: x\n    volumes: [{type: bind, source: ., target: /x, consistency: cached}]\n', 'services.web.volumes[0].consistency'],
     ['a service network key', 'services:\n  web:\n    image: x\n    networks: {n: {priority: 10}}\nnetworks: {n: }\n', 'services.web.networks.n.priority'],
-    ['a network key', 'services:\n  web: {image: x}\nnetworks:\n  n: {ipam: {driver: default}}\n', 'networks.n.ipam'],
+    ['a network key', 'services:\n  web: {image: x}\nnetworks:\n  n: {driver: bridge, enable_ipv4: false}\n', 'networks.n.enable_ipv4'],
     ['a volume key', 'services:\n  web: {image: x}\nvolumes:\n  v: {driver: local, size: 1g}\n', 'volumes.v.size'],
     ['network_mode', 'services:\n  web:\n    image: x\n    network_mode: host\n', 'services.web.network_mode'],
     ['privileged', 'services:\n  web:\n    image: x\n    privileged: true\n', 'services.web.privileged'],
@@ -116,6 +116,8 @@ describe('references and consistency', () => {
     ['pull_policy build without build', 'services:\n  web:\n    image: x\n    pull_policy: build\n', 'services.web.pull_policy: pull_policy: build needs a build: section'],
     ['remote build context', 'services:\n  web:\n    build: https://github.com/org/repo.git#main\n', 'services.web.build.context: remote build context "https://github.com/org/repo.git#main" is not supported by dockflow: clone it and build from a directory'],
     ['external network with a driver', 'services:\n  web: {image: x, networks: [n]}\nnetworks:\n  n: {external: true, driver: overlay}\n', 'networks.n.driver: cannot be set on an external network: dockflow does not create it'],
+    ['external network with ipam', 'services:\n  web: {image: x, networks: [n]}\nnetworks:\n  n: {external: true, ipam: {config: [{subnet: 10.1.0.0/24}]}}\n', 'networks.n.ipam: cannot be set on an external network: dockflow does not create it'],
+    ['unknown ipam pool key', 'services:\n  web: {image: x}\nnetworks:\n  default: {ipam: {config: [{subnet: 10.1.0.0/24, prefix: 24}]}}\n', 'networks.default.ipam.config[0].prefix: not supported by dockflow'],
     ['external volume with labels', 'services:\n  web: {image: x, volumes: ["v:/v"]}\nvolumes:\n  v: {external: true, labels: [a=b]}\n', 'volumes.v.labels: cannot be set on an external volume: dockflow does not create it'],
     ['legacy external name disagrees', 'services:\n  web: {image: x, networks: [n]}\nnetworks:\n  n: {name: a, external: {name: b}}\n', 'networks.n.name: name "a" and external.name "b" disagree'],
   ];

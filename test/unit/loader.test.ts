@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { networkIpam } from '../../src/docker/container-config';
 import { ComposeError, interpolateString, loadStack, normalizeProjectName, parseDotEnv, parseDuration, parseBytes, parsePort, splitShellWords } from '../../src/compose';
 
 const FIXTURES = path.resolve(__dirname, '..', 'fixtures', 'stacks');
@@ -377,6 +378,37 @@ describe('stacks from the field notes', () => {
     assert.equal('dassie' in spec.services, false);
     const withDassie = load(dir, { environment: { DB_PASSWORD: 'pw' }, profiles: ['dassie'] }).spec;
     assert.deepEqual(withDassie.services.nostream.dependsOn.dassie, { condition: 'service_healthy', restart: false, required: false });
+  });
+});
+
+describe('network ipam', () => {
+  it('carries subnets, ranges, gateways, aux addresses and options to the spec, and Docker\'s body from it', () => {
+    const dir = project({
+      'compose.yaml': `services:
+  web: {image: x, networks: [front]}
+networks:
+  front:
+    ipam:
+      driver: default
+      config:
+        - subnet: 10.77.0.0/16
+          ip_range: 10.77.5.0/24
+          gateway: 10.77.0.1
+          aux_addresses: {router: 10.77.0.2}
+      options: {foo: bar}
+`,
+    });
+    const { spec } = load(dir);
+    assert.deepEqual(spec.networks.front.ipam, {
+      driver: 'default',
+      config: [{ subnet: '10.77.0.0/16', ipRange: '10.77.5.0/24', gateway: '10.77.0.1', auxAddresses: { router: '10.77.0.2' } }],
+      options: { foo: 'bar' },
+    });
+    assert.deepEqual(networkIpam(spec.networks.front.ipam!), {
+      Driver: 'default',
+      Config: [{ Subnet: '10.77.0.0/16', IPRange: '10.77.5.0/24', Gateway: '10.77.0.1', AuxiliaryAddresses: { router: '10.77.0.2' } }],
+      Options: { foo: 'bar' },
+    });
   });
 });
 
