@@ -10,6 +10,9 @@ export interface ProgressStep {
   id: number;
   title: string;
   state: StepState;
+  /** The service and container the step acts on, when it acts on one. */
+  service?: string;
+  container?: string;
   /** Workflow time in ms since the epoch. */
   startedAt?: number;
   finishedAt?: number;

@@ -127,6 +127,13 @@ export async function executePlan(spec: StackSpec, plan: DeployPlan, options: Ap
  * depend on is waited for once.
  */
 async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOptions, progress: ProgressTracker): Promise<void> {
+  // The plan's container operations, announced as pending before any runs.
+  for (const s of plan.services) {
+    for (const op of s.operations) {
+      progress.expect(`op:${op.name}`, `${op.action === 'recreate' ? 'replace' : op.action} ${op.name} (${op.cause})`, { service: s.service, container: op.name });
+    }
+  }
+  for (const op of plan.orphans) progress.expect(`op:${op.name}`, `remove ${op.name} (${op.cause})`, { container: op.name });
   await progress.step('ensure networks and volumes', () => docker.ensureNetworksAndVolumes(spec));
   const operation = workflowInfo().workflowId;
   const converged = new Map<string, Promise<void>>();
@@ -145,8 +152,10 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
         const budgetMs = waitBudgetMs(spec.services[service], options.healthTimeoutSeconds);
         await Promise.all(
           step.containers.map((name) =>
-            progress.step(`wait ${kind} ${name}`, () =>
-              kind === 'healthy' ? waits.waitHealthy({ service, name, budgetMs }) : waits.waitCompleted({ service, name, budgetMs }),
+            progress.step(
+              `wait ${kind} ${name}`,
+              () => (kind === 'healthy' ? waits.waitHealthy({ service, name, budgetMs }) : waits.waitCompleted({ service, name, budgetMs })),
+              { service, container: name },
             ),
           ),
         );
@@ -169,7 +178,11 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
     const rolling = step.operations.filter((op) => op.action === 'recreate');
     const direct = step.operations.filter((op) => op.action !== 'recreate');
     // Replicas of one service are independent of each other.
-    await Promise.all(direct.map((op) => progress.step(`${op.action} ${op.name} (${op.cause})`, () => applyOperation(slice, step, op, operation))));
+    await Promise.all(
+      direct.map((op) =>
+        progress.step(`${op.action} ${op.name} (${op.cause})`, () => applyOperation(slice, step, op, operation), { key: `op:${op.name}`, service: step.service, container: op.name }),
+      ),
+    );
     if (rolling.length > 0) {
       await rollingReplace(slice, step, rolling, options, operation, progress);
       await afterReplace(spec, step.service, progress);
@@ -194,7 +207,7 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
   await settleAll([...healthy.values(), ...completed.values()]);
 
   for (const op of plan.orphans) {
-    await progress.step(`remove ${op.name} (${op.cause})`, () => docker.removeContainer({ name: op.name, id: op.containerId }));
+    await progress.step(`remove ${op.name} (${op.cause})`, () => docker.removeContainer({ name: op.name, id: op.containerId }), { key: `op:${op.name}`, container: op.name });
   }
 }
 
@@ -271,11 +284,11 @@ async function rollingReplace(
               const retirement = progress.step(`drain and remove ${retiring}`, async () => {
                 await sleep(drain);
                 await docker.removeContainer({ name: retiring, stopTimeoutSec: stopTimeout(service) });
-              });
+              }, { service: step.service, container: retiring });
               retirement.catch(() => undefined);
               retirements.push(retirement);
             }
-          }),
+          }, { key: `op:${op.name}`, service: step.service, container: op.name }),
         ),
       );
       for (const r of results) {

@@ -12,8 +12,16 @@ import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../src/temporal/search-a
  */
 const SEARCH_ATTRIBUTES_PATCH = 'dockflow-search-attributes';
 
+/** What a step acts on, for watchers that group or filter steps. */
+export interface StepTarget {
+  service?: string;
+  container?: string;
+}
+
 export class ProgressTracker {
   private readonly state: Progress;
+  /** Announced steps not started yet, by the key their `step` call will give. */
+  private readonly pending = new Map<string, ProgressStep>();
 
   constructor(operation: string, project: string) {
     this.state = { operation, project, phase: 'starting', steps: [] };
@@ -47,10 +55,25 @@ export class ProgressTracker {
     ].join('\n\n');
   }
 
-  /** Run `fn` as a visible step: running while it runs, done or failed after. */
-  async step<T>(title: string, fn: () => Promise<T>): Promise<T> {
-    const step: ProgressStep = { id: this.state.steps.length + 1, title, state: 'running', startedAt: Date.now() };
+  /**
+   * Announce a step the plan will run, as pending, so watchers see the whole
+   * plan before it runs; `step` with the same key takes it over.
+   */
+  expect(key: string, title: string, where: StepTarget = {}): void {
+    const step: ProgressStep = { id: this.state.steps.length + 1, title, state: 'pending', ...where };
     this.state.steps.push(step);
+    this.pending.set(key, step);
+    setCurrentDetails(this.details());
+  }
+
+  /** Run `fn` as a visible step: running while it runs, done or failed after. */
+  async step<T>(title: string, fn: () => Promise<T>, where: StepTarget & { key?: string } = {}): Promise<T> {
+    const { key, ...target } = where;
+    const announced = key !== undefined ? this.pending.get(key) : undefined;
+    if (key !== undefined) this.pending.delete(key);
+    const step: ProgressStep = announced ?? { id: this.state.steps.length + 1, title, state: 'running' };
+    Object.assign(step, { title, state: 'running', startedAt: Date.now() }, target);
+    if (!announced) this.state.steps.push(step);
     setCurrentDetails(this.details());
     try {
       const result = await fn();

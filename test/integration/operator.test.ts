@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { failureMessage } from '../../src/client/operations';
+import { progressQuery } from '../../src/messages';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../../src/temporal/search-attributes';
 import { freePort, killHard, projectContainers, removeProject, runCli, spawnWorker, startTestBed, startWorker, type TestBed } from '../support/harness';
@@ -123,6 +124,23 @@ describe('operator experience', () => {
     assert.ok(summaries.includes(`load compose.yaml`) || summaries.some((s) => s.startsWith('load ')), summaries.join(' | '));
     assert.ok(summaries.includes(`create ${PROJECT}-web-1`), summaries.join(' | '));
     assert.ok(summaries.includes(`wait healthy ${PROJECT}-web-1`) || summaries.some((s) => s.startsWith(`check ${PROJECT}-web-1`)), summaries.join(' | '));
+  });
+
+  it('the progress query lists the plan first (pending), then each step with its service, container, state and timing', async () => {
+    const progress = await bed.env.client.workflow.getHandle(deployId).query(progressQuery);
+    const create = progress.steps.find((s) => s.title.startsWith(`create ${PROJECT}-web-1`));
+    const ensure = progress.steps.find((s) => s.title === 'ensure networks and volumes');
+    const wait = progress.steps.find((s) => s.title === `wait healthy ${PROJECT}-web-1`);
+    assert.ok(create && ensure && wait, progress.steps.map((s) => s.title).join(' | '));
+    // Announced as pending when the plan was made, before the first step of the plan ran.
+    assert.ok(create.id < ensure.id, `create (#${create.id}) announced before ensure networks (#${ensure.id})`);
+    for (const step of [create, wait]) {
+      assert.equal(step.state, 'done');
+      assert.equal(step.service, 'web');
+      assert.equal(step.container, `${PROJECT}-web-1`);
+      assert.ok(step.startedAt! <= step.finishedAt!, 'timed');
+    }
+    assert.ok(progress.steps.every((s) => s.state === 'done'), 'nothing left pending after a successful deploy');
   });
 
   it('`dockflow ps` shows revision, running operations and health; `watch` follows a finished or failed operation', async () => {
