@@ -114,7 +114,14 @@ async function deploySection(bed: TestBed, docker: Docker): Promise<void> {
       sh('docker-compose', ['-p', project, '-f', file, 'up', '-d', '--no-color'], dir);
       await waitAllHealthy(docker, project, n);
       compose.push((Date.now() - t) / 1000);
-      sh('docker-compose', ['-p', project, '-f', file, 'down', '-t', '1'], dir);
+      try {
+        sh('docker-compose', ['-p', project, '-f', file, 'down', '-t', '1'], dir);
+      } catch (err) {
+        // docker-compose 1.29 sometimes removes the network before the engine let go of
+        // every endpoint ("has active endpoints"); clean up through the API instead.
+        log(`docker-compose down failed (${String((err as Error).message).split('\n').filter(Boolean).at(-1)}); removing through the API`);
+        await removeProject(docker, project);
+      }
       log(`deploy ${n} services, depth ${depth}, run ${run + 1}: dockflow ${dockflow.at(-1)} s, docker-compose ${compose.at(-1)} s`);
     }
     await removeProject(docker, project);

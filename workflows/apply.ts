@@ -259,7 +259,7 @@ async function rollingReplace(
   if (order === 'start-first' && publishesFixedHostPort(service)) {
     if (!serviceExtension(service).update?.allow_stop_first && !options.rollout?.allowStopFirst) {
       throw ApplicationFailure.nonRetryable(
-        `service ${step.service}: update order start-first needs the old and new container running at once, but the service publishes a fixed host port and Docker refuses a second bind. ` +
+        `service ${step.service}: update order start-first needs the old and new container running at once, but the service publishes a fixed host port (or listens on the host's network) and a second bind fails. ` +
           'Use deploy.update_config.order: stop-first, or allow the fallback with x-dockflow.update.allow_stop_first: true (or --allow-stop-first).',
         ErrorType.invalidSpec,
       );

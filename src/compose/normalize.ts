@@ -174,7 +174,14 @@ function normalizeService(
   });
 
   const networks: ServiceSpec['networks'] = {};
-  for (const [key, def] of Object.entries(s.networks ?? { default: null })) {
+  if (s.network_mode !== undefined) {
+    // compose: a service in another network mode joins no project network.
+    if (s.networks !== undefined) fail(at('network_mode'), `service ${name} sets both network_mode and networks: a container in network_mode ${s.network_mode} joins no project network`);
+    if (s.network_mode !== 'bridge' && (s.ports ?? []).length > 0) {
+      fail(at('ports'), `service ${name} publishes ports with network_mode ${s.network_mode}: ${s.network_mode === 'host' ? 'it listens on the host\'s ports directly' : 'it has no network'}; remove ports`);
+    }
+  }
+  for (const [key, def] of Object.entries(s.network_mode !== undefined ? {} : (s.networks ?? { default: null }))) {
     if (key !== 'default' && !(key in declaredNetworks)) fail(at('networks', key), `service ${name} refers to undefined network ${key}: declare it under the top-level networks:`);
     networks[key] = {
       aliases: def?.aliases ?? [],
@@ -264,6 +271,10 @@ function normalizeService(
     capAdd: s.cap_add ?? [],
     capDrop: s.cap_drop ?? [],
     securityOpt: s.security_opt ?? [],
+    ...(s.privileged !== undefined ? { privileged: s.privileged } : {}),
+    ...(s.network_mode !== undefined ? { networkMode: s.network_mode } : {}),
+    ...(s.pid !== undefined ? { pidMode: s.pid } : {}),
+    ...(s.ipc !== undefined ? { ipcMode: s.ipc } : {}),
     ...(s.logging ? { logging: { ...(s.logging.driver !== undefined ? { driver: s.logging.driver } : {}), options: s.logging.options ?? {} } } : {}),
     deploy: {
       replicas,

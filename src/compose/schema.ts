@@ -304,6 +304,12 @@ export const RawService = mapping({
   cap_add: stringList.optional(),
   cap_drop: stringList.optional(),
   security_opt: stringList.optional(),
+  privileged: bool.optional(),
+  // Only the host's (or the container's own) namespaces: another service's or
+  // container's (`service:x`, `container:x`) would tie replacement order to it.
+  network_mode: oneOf(['host', 'none', 'bridge']).optional(),
+  pid: oneOf(['host']).optional(),
+  ipc: oneOf(['host', 'private', 'shareable']).optional(),
   logging: mapping({ driver: str.optional(), options: stringMap.optional() }).optional(),
   deploy: mapping({
     // The only mode there is on one engine; `global` would need a swarm.

@@ -50,6 +50,8 @@ export function serviceExtension(service: ServiceSpec): DockflowServiceExtension
 
 /** A fixed host port means only one container of the service can run at a time. */
 export function publishesFixedHostPort(service: ServiceSpec): boolean {
+  // On the host's network every port it listens on is a host port.
+  if (service.networkMode === 'host') return true;
   return service.ports.some((p) => p.published !== undefined && p.published !== '' && p.published !== '0');
 }
 

@@ -165,6 +165,13 @@ export const ServiceSpec = z.strictObject({
   capAdd: z.array(z.string()),
   capDrop: z.array(z.string()),
   securityOpt: z.array(z.string()),
+  privileged: z.boolean().optional(),
+  /** `network_mode`: the host's network, none, or Docker's default bridge instead of project networks. */
+  networkMode: z.enum(['host', 'none', 'bridge']).optional(),
+  /** `pid: host`. */
+  pidMode: z.enum(['host']).optional(),
+  /** `ipc`. */
+  ipcMode: z.enum(['host', 'private', 'shareable']).optional(),
   logging: LoggingSpec.optional(),
   deploy: DeploySpec,
   stopGracePeriodMs: z.number().int().nonnegative().optional(),

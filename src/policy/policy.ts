@@ -4,11 +4,12 @@
  * otherwise get root on the host through a compose file. By default the
  * worker refuses added capabilities, security options that switch off
  * confinement, bind mounts of the Docker socket, and bind mounts from outside
- * the project directory; its policy file allows them explicitly.
+ * the project directory, privileged containers, and the host's network, PID
+ * and IPC namespaces; its policy file allows them explicitly.
  *
- * (`privileged`, `network_mode`, `pid`, `ipc` and `devices` never reach the
- * worker: the loader refuses them as unsupported keys, and an inline spec is
- * a strict schema without them.)
+ * (`devices` and other containers' namespaces never reach the worker: the
+ * loader refuses them as unsupported, and an inline spec is a strict schema
+ * without them.)
  *
  * Pure: the file is read by the activity (activities/policy.ts).
  */
@@ -27,8 +28,12 @@ export const PolicyFile = z.strictObject({
       unconfined: z.boolean().default(false),
       /** Host directories bind mounts may come from, besides the project directory. */
       bind_roots: z.array(z.string().refine((p) => path.isAbsolute(p), 'must be an absolute path')).default([]),
+      /** `privileged: true`: every capability and every device. */
+      privileged: z.boolean().default(false),
+      /** `network_mode: host`, `pid: host`, `ipc: host`: the host's namespaces. */
+      host_namespaces: z.boolean().default(false),
     })
-    .default({ cap_add: [], docker_socket: false, unconfined: false, bind_roots: [] }),
+    .default({ cap_add: [], docker_socket: false, unconfined: false, bind_roots: [], privileged: false, host_namespaces: false }),
 });
 export type PolicyFile = z.infer<typeof PolicyFile>;
 
@@ -57,6 +62,19 @@ export function policyViolations(spec: StackSpec, policy: PolicyFile, source: st
         out.push(`services.${name}.cap_add[${i}]: ${cap} is refused by the worker's policy (${source}); allow it with allow.cap_add: [${plain}]`);
       }
     });
+    if (service.privileged && !policy.allow.privileged) {
+      out.push(`services.${name}.privileged: a privileged container is refused by the worker's policy (${source}): it has every capability and device of the host; allow it with allow.privileged: true`);
+    }
+    const hostNamespaces: [string, boolean][] = [
+      ['network_mode', service.networkMode === 'host'],
+      ['pid', service.pidMode === 'host'],
+      ['ipc', service.ipcMode === 'host'],
+    ];
+    for (const [key, host] of hostNamespaces) {
+      if (host && !policy.allow.host_namespaces) {
+        out.push(`services.${name}.${key}: the host's ${key === 'network_mode' ? 'network' : key.toUpperCase()} namespace is refused by the worker's policy (${source}); allow it with allow.host_namespaces: true`);
+      }
+    }
     service.securityOpt.forEach((opt, i) => {
       if (/unconfined/i.test(opt) && !policy.allow.unconfined) {
         out.push(`services.${name}.security_opt[${i}]: ${opt} is refused by the worker's policy (${source}); allow it with allow.unconfined: true`);

@@ -71,4 +71,55 @@ services:
     assert.equal(info.State.Running, true);
     assert.deepEqual(info.HostConfig.CapAdd, ['NET_ADMIN']);
   });
+
+  // privileged: true is refused by this test machine's runtime ("unable to apply caps"), so it is covered by unit tests only.
+  it('runs a host-network, host-PID service once the policy allows it, with no project network, and replaces it in place', async () => {
+    const project = 'itpolhost';
+    await removeProject(bed.docker, project);
+    const compose = (release: number) => `
+name: ${project}
+services:
+  exporter:
+    image: dockflow/busybox:1
+    command: ["sleep", "3600"]
+    init: true
+    network_mode: host
+    pid: host
+    environment:
+      RELEASE: "${release}"
+`;
+    const dir = projectDir(project, { 'docker-compose.yml': compose(1) });
+    const load = () => loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} }).spec;
+    delete process.env.DOCKFLOW_POLICY_FILE;
+    await assert.rejects(bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `it-polhost-refused-${Date.now()}`, args: [{ spec: load() }] }), (err: unknown) => {
+      const message = failureMessage(err);
+      assert.match(message, /services\.exporter\.network_mode: the host's network namespace is refused/);
+      assert.match(message, /services\.exporter\.pid: the host's PID namespace is refused/);
+      return true;
+    });
+    assert.deepEqual(await projectContainers(bed.docker, project), []);
+
+    const policyFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-policy-')), 'policy.yml');
+    fs.writeFileSync(policyFile, 'allow:\n  host_namespaces: true\n');
+    process.env.DOCKFLOW_POLICY_FILE = policyFile;
+    try {
+      await bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `it-polhost-1-${Date.now()}`, args: [{ spec: load() }] });
+      const first = await bed.docker.getContainer(`${project}-exporter-1`).inspect();
+      assert.equal(first.State.Running, true);
+      assert.equal(first.HostConfig.NetworkMode, 'host');
+      assert.equal(first.HostConfig.PidMode, 'host');
+      assert.deepEqual(await bed.docker.listNetworks({ filters: { label: [`com.docker.compose.project=${project}`] } }), [], 'no project network');
+
+      fs.writeFileSync(path.join(dir, 'docker-compose.yml'), compose(2));
+      await bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `it-polhost-2-${Date.now()}`, args: [{ spec: load() }] });
+      const second = await bed.docker.getContainer(`${project}-exporter-1`).inspect();
+      assert.notEqual(second.Id, first.Id, 'replaced');
+      assert.ok(second.Config.Env.includes('RELEASE=2'));
+      assert.equal(second.HostConfig.NetworkMode, 'host');
+      assert.equal((await projectContainers(bed.docker, project)).length, 1, 'no leftover');
+    } finally {
+      delete process.env.DOCKFLOW_POLICY_FILE;
+      await removeProject(bed.docker, project);
+    }
+  });
 });

@@ -21,8 +21,7 @@ describe('unsupported keys name the file and the path', () => {
     ['a service network key', 'services:\n  web:\n    image: x\n    networks: {n: {priority: 10}}\nnetworks: {n: }\n', 'services.web.networks.n.priority'],
     ['a network key', 'services:\n  web: {image: x}\nnetworks:\n  n: {driver: bridge, enable_ipv4: false}\n', 'networks.n.enable_ipv4'],
     ['a volume key', 'services:\n  web: {image: x}\nvolumes:\n  v: {driver: local, size: 1g}\n', 'volumes.v.size'],
-    ['network_mode', 'services:\n  web:\n    image: x\n    network_mode: host\n', 'services.web.network_mode'],
-    ['privileged', 'services:\n  web:\n    image: x\n    privileged: true\n', 'services.web.privileged'],
+    ['devices', 'services:\n  web:\n    image: x\n    devices: [/dev/fuse]\n', 'services.web.devices'],
     ['include', 'include: [other.yml]\nservices:\n  web: {image: x}\n', 'include'],
   ];
   for (const [what, yaml, keyPath] of cases) {
@@ -116,6 +115,9 @@ describe('references and consistency', () => {
     ['pull_policy build without build', 'services:\n  web:\n    image: x\n    pull_policy: build\n', 'services.web.pull_policy: pull_policy: build needs a build: section'],
     ['remote build context', 'services:\n  web:\n    build: https://github.com/org/repo.git#main\n', 'services.web.build.context: remote build context "https://github.com/org/repo.git#main" is not supported by dockflow: clone it and build from a directory'],
     ['external network with a driver', 'services:\n  web: {image: x, networks: [n]}\nnetworks:\n  n: {external: true, driver: overlay}\n', 'networks.n.driver: cannot be set on an external network: dockflow does not create it'],
+    ['network_mode with networks', 'services:\n  web: {image: x, network_mode: host, networks: [n]}\nnetworks:\n  n: {}\n', 'services.web.network_mode: service web sets both network_mode and networks: a container in network_mode host joins no project network'],
+    ['network_mode host with ports', 'services:\n  web: {image: x, network_mode: host, ports: ["80:80"]}\n', "services.web.ports: service web publishes ports with network_mode host: it listens on the host's ports directly; remove ports"],
+    ['another container\'s network', 'services:\n  web: {image: x, network_mode: "service:db"}\n  db: {image: x}\n', 'services.web.network_mode: expected one of host, none, bridge, got "service:db"'],
     ['external network with ipam', 'services:\n  web: {image: x, networks: [n]}\nnetworks:\n  n: {external: true, ipam: {config: [{subnet: 10.1.0.0/24}]}}\n', 'networks.n.ipam: cannot be set on an external network: dockflow does not create it'],
     ['unknown ipam pool key', 'services:\n  web: {image: x}\nnetworks:\n  default: {ipam: {config: [{subnet: 10.1.0.0/24, prefix: 24}]}}\n', 'networks.default.ipam.config[0].prefix: not supported by dockflow'],
     ['external volume with labels', 'services:\n  web: {image: x, volumes: ["v:/v"]}\nvolumes:\n  v: {external: true, labels: [a=b]}\n', 'volumes.v.labels: cannot be set on an external volume: dockflow does not create it'],

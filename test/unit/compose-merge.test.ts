@@ -187,14 +187,14 @@ describe('errors after a merge name the file the value came from', () => {
     'volumes.yml': 'services:\n  web:\n    volumes:\n      - ./ok:/ok\n      - data:/data\n',
     'partial.yml': 'services:\n  worker:\n    command: run\n',
     'more.yml': 'services:\n  worker:\n    environment: {A: "1"}\n',
-    'bad.yml': 'services:\n  web:\n    privileged: true\n',
+    'bad.yml': 'services:\n  web:\n    devices: [/dev/fuse]\n',
     'badport.yml': 'services:\n  web:\n    ports: ["8080:abc"]\n',
   });
   const files = (...names: string[]) => ({ files: names.map((n) => path.join(dir, n)) });
 
   it('an unsupported key in an override file', () => {
-    const err = throwsCompose(() => load(dir, files('docker-compose.yml', 'bad.yml')), 'bad.yml: services.web.privileged: not supported by dockflow');
-    assert.deepEqual([err.file, err.path, err.line], ['bad.yml', 'services.web.privileged', 3]);
+    const err = throwsCompose(() => load(dir, files('docker-compose.yml', 'bad.yml')), 'bad.yml: services.web.devices: not supported by dockflow');
+    assert.deepEqual([err.file, err.path, err.line], ['bad.yml', 'services.web.devices', 3]);
   });
 
   it('an invalid value in an override file', () => {

@@ -89,4 +89,17 @@ describe('containerCreateOptions', () => {
     assert.deepEqual(body.NetworkingConfig, { EndpointsConfig: { shop_backend: { Aliases: ['api', 'api.internal'] } } });
     assert.deepEqual(extraNetworks(spec, api), [{ network: 'shop_default', aliases: ['api'] }]);
   });
+
+  it('runs on the host\'s network (no project network, no endpoint config) and takes privileged, pid and ipc', () => {
+    const hostApi: ServiceSpec = { ...api, ports: [], networks: {}, networkMode: 'host', privileged: true, pidMode: 'host', ipcMode: 'shareable' };
+    const hostBody = containerCreateOptions(spec, hostApi, { project: 'shop', service: 'api', number: 1, configHash: 'abc', imageId: 'sha256:img', operation: 'deploy-shop-1' }, 'shop-api-1');
+    assert.equal(hostBody.HostConfig?.NetworkMode, 'host');
+    assert.equal(hostBody.NetworkingConfig, undefined);
+    assert.equal(hostBody.HostConfig?.Privileged, true);
+    assert.equal(hostBody.HostConfig?.PidMode, 'host');
+    assert.equal(hostBody.HostConfig?.IpcMode, 'shareable');
+    assert.deepEqual(extraNetworks(spec, hostApi), []);
+    // Absent, the keys stay out of the body (and out of existing containers' config).
+    assert.equal('Privileged' in (body.HostConfig ?? {}), false);
+  });
 });

@@ -310,10 +310,10 @@ describe('errors name the file and the key', () => {
     it(what, () => throwsCompose(() => load(project({ 'docker-compose.yml': yaml })), message));
   }
   it('names the override file that holds the bad key', () => {
-    const dir = project({ 'docker-compose.yml': 'services:\n  web: {image: x}\n', 'docker-compose.prod.yml': 'services:\n  web:\n    privileged: true\n' });
+    const dir = project({ 'docker-compose.yml': 'services:\n  web: {image: x}\n', 'docker-compose.prod.yml': 'services:\n  web:\n    devices: [/dev/fuse]\n' });
     throwsCompose(
       () => load(dir, { files: [path.join(dir, 'docker-compose.yml'), path.join(dir, 'docker-compose.prod.yml')] }),
-      /^docker-compose\.prod\.yml: services\.web\.privileged: not supported by dockflow$/,
+      /^docker-compose\.prod\.yml: services\.web\.devices: not supported by dockflow$/,
     );
   });
   it('accepts the obsolete version key with a warning', () => {
@@ -409,6 +409,18 @@ networks:
       Config: [{ Subnet: '10.77.0.0/16', IPRange: '10.77.5.0/24', Gateway: '10.77.0.1', AuxiliaryAddresses: { router: '10.77.0.2' } }],
       Options: { foo: 'bar' },
     });
+  });
+});
+
+describe('network_mode', () => {
+  it('a host-network service joins no project network, and the project network exists only for services that use it', () => {
+    const only = load(project({ 'compose.yaml': 'services:\n  exporter: {image: x, network_mode: host, pid: host}\n' })).spec;
+    assert.deepEqual(only.services.exporter.networks, {});
+    assert.equal(only.services.exporter.networkMode, 'host');
+    assert.equal(only.services.exporter.pidMode, 'host');
+    assert.deepEqual(only.networks, {});
+    const mixed = load(project({ 'compose.yaml': 'services:\n  exporter: {image: x, network_mode: host}\n  web: {image: x}\n' })).spec;
+    assert.deepEqual(Object.keys(mixed.networks), ['default']);
   });
 });
 

@@ -41,7 +41,21 @@ describe('worker policy', () => {
   });
 
   it('rejects a policy file with unknown keys or relative roots', () => {
-    assert.equal(PolicyFile.safeParse({ allow: { privileged: true } }).success, false);
+    assert.equal(PolicyFile.safeParse({ allow: { devices: true } }).success, false);
     assert.equal(PolicyFile.safeParse({ allow: { bind_roots: ['srv'] } }).success, false);
+  });
+
+  it('refuses privileged containers and the host\'s namespaces unless allowed', () => {
+    const spec = stack('    privileged: true\n    network_mode: host\n    pid: host\n    ipc: host\n');
+    const v = policyViolations(spec, DEFAULT_POLICY, 'default');
+    assert.deepEqual(
+      v.map((line) => line.split(':')[0]),
+      ['services.web.privileged', 'services.web.network_mode', 'services.web.pid', 'services.web.ipc'],
+    );
+    assert.match(v[0], /allow it with allow\.privileged: true$/);
+    assert.match(v[1], /the host's network namespace is refused .* allow\.host_namespaces: true$/);
+    assert.deepEqual(policyViolations(spec, PolicyFile.parse({ allow: { privileged: true, host_namespaces: true } }), 'p.yml'), []);
+    // Private namespaces are no concern of the policy.
+    assert.deepEqual(policyViolations(stack('    network_mode: none\n    ipc: shareable\n'), DEFAULT_POLICY, 'default'), []);
   });
 });
