@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { loadStack, ComposeError } from '../src/compose';
 import type { StackSpec } from '../src/model/spec';
 import { ErrorType } from '../src/errors';
+import { STACK_NAME_PATTERN } from '../src/model/input';
 
 export interface LoadProjectInput {
   /** Compose files on the worker's host, in -f order. */
@@ -44,9 +45,6 @@ export function createComposeActivities(env: Record<string, string | undefined> 
   };
 }
 
-/** Stack names are folder names under the stacks directory, never paths. */
-export const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
 /**
  * The folder of a named stack under DOCKFLOW_STACKS_DIR. Every way this can
  * be wrong stays wrong on a retry, so each is a non-retryable failure that
@@ -60,7 +58,8 @@ export function stackDirectory(stack: string, env: Record<string, string | undef
       ErrorType.invalidSpec,
     );
   }
-  if (!STACK_NAME.test(stack) || stack === '..') {
+  // Checked again here: activities are also called with inputs no workflow validated.
+  if (!STACK_NAME_PATTERN.test(stack)) {
     throw ApplicationFailure.nonRetryable(`stack "${stack}": a stack is a folder name in ${root}, not a path`, ErrorType.invalidSpec);
   }
   const dir = path.join(path.resolve(root), stack);

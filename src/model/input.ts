@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { StackSpec } from './spec';
 
 /** A folder name in the worker's DOCKFLOW_STACKS_DIR (checked again, with the folder's existence, on the worker). */
-export const StackName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a folder name in the worker\'s DOCKFLOW_STACKS_DIR (letters, digits, ".", "_", "-"), not a path');
+export const STACK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const StackName = z.string().regex(STACK_NAME_PATTERN, 'a folder name in the worker\'s DOCKFLOW_STACKS_DIR (letters, digits, ".", "_", "-"), not a path');
 
 const ComposeReference = {
   /** A project folder in the worker's DOCKFLOW_STACKS_DIR (compose file + .env): what the Temporal UI sends. */

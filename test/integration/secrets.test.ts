@@ -8,19 +8,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { loadStack } from '../../src/compose';
 import { findTemporalCli } from '../../src/temporal/settings';
-import { AesGcmCodec, dataConverterFromEnv, FAILURE_CONVERTER_PATH, keysFromEnv } from '../../src/temporal/codec';
+import { AesGcmCodec, dataConverterFromEnv, keysFromEnv } from '../../src/temporal/codec';
 import { createCodecServer } from '../../src/temporal/codec-server';
-import { createDockflowWorker, workflowBundleOptions } from '../../workers/worker';
 import { projectDir, removeProject, startTestBed, startWorker, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-secrets';
@@ -54,25 +50,8 @@ describe('secrets never in workflow history', () => {
   before(async () => {
     bed = await startTestBed(TASK_QUEUE);
     for (const p of [PROJECT, PLAIN]) await removeProject(bed.docker, p);
-    // The workflow bundle carries the failure converter too, so failure messages are encrypted as well.
-    const { code } = await bundleWorkflowCode({ ...workflowBundleOptions(), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
-    const bundle = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-bundle-enc-')), 'workflows.js');
-    fs.writeFileSync(bundle, code);
-    const { worker } = await createDockflowWorker({
-      address: bed.address,
-      namespace: 'default',
-      taskQueue: TASK_QUEUE,
-      connection: bed.env.nativeConnection,
-      docker: bed.docker,
-      workflowBundlePath: bundle,
-      stateDir: bed.stateDir,
-      dataConverter: dataConverterFromEnv(env),
-    });
-    const running = worker.run();
-    stops.push(async () => {
-      worker.shutdown();
-      await running;
-    });
+    // Its bundle carries the failure converter too, so failure messages are encrypted as well.
+    stops.push(await startWorker(bed, { dataConverter: dataConverterFromEnv(env) }));
     stops.push(await startWorker({ ...bed, taskQueue: PLAIN_QUEUE }));
   });
 

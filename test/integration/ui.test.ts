@@ -15,13 +15,11 @@ import type * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import { loadStack } from '../../src/compose';
-import { AesGcmCodec, dataConverterFromEnv, FAILURE_CONVERTER_PATH, keysFromEnv } from '../../src/temporal/codec';
+import { AesGcmCodec, dataConverterFromEnv, keysFromEnv } from '../../src/temporal/codec';
 import { createCodecServer } from '../../src/temporal/codec-server';
-import { createDockflowWorker, workflowBundleOptions } from '../../workers/worker';
-import { REPO_ROOT, freePort, projectDir, removeProject, startTestBed, type TestBed } from '../support/harness';
+import { REPO_ROOT, freePort, projectDir, removeProject, startTestBed, startWorker, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-ui';
 const PROJECT = 'itui';
@@ -99,24 +97,7 @@ describe('Temporal UI', () => {
 
     const dataConverter = dataConverterFromEnv(keyEnv);
     client = new Client({ connection: bed.env.connection, namespace: 'default', dataConverter });
-    const { code } = await bundleWorkflowCode({ ...workflowBundleOptions(), failureConverterPath: FAILURE_CONVERTER_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error } });
-    const bundle = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-bundle-ui-')), 'workflows.js');
-    fs.writeFileSync(bundle, code);
-    const { worker } = await createDockflowWorker({
-      address: bed.address,
-      namespace: 'default',
-      taskQueue: TASK_QUEUE,
-      connection: bed.env.nativeConnection,
-      docker: bed.docker,
-      workflowBundlePath: bundle,
-      stateDir: bed.stateDir,
-      dataConverter,
-    });
-    const running = worker.run();
-    stopWorker = async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-    };
+    stopWorker = await startWorker(bed, { dataConverter });
 
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     browser = await chromium.launch({

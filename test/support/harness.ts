@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { DataConverter } from '@temporalio/common';
+import { FAILURE_CONVERTER_PATH } from '../../src/temporal/codec';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { createDockflowWorker, workflowBundleOptions } from '../../workers/worker';
 import { Label } from '../../src/model/labels';
@@ -42,16 +44,26 @@ export interface TestBed {
   teardown(): Promise<void>;
 }
 
-let bundleCache: string | undefined;
+const bundleCache = new Map<string, Promise<string>>();
 
-/** Bundle the workflows once per test process; child workers load the same file. */
-export async function workflowBundlePath(): Promise<string> {
-  if (bundleCache) return bundleCache;
-  const { code } = await bundleWorkflowCode({ ...workflowBundleOptions(), logger: quietLogger });
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-bundle-')), 'workflows.js');
-  fs.writeFileSync(file, code);
-  bundleCache = file;
-  return file;
+/**
+ * Bundle the workflows once per test process; child workers load the same
+ * file. `encrypted`: the bundle also carries the failure converter that
+ * moves failure messages into encrypted payloads (src/temporal/codec.ts).
+ */
+export function workflowBundlePath(options: { encrypted?: boolean } = {}): Promise<string> {
+  const key = options.encrypted ? 'encrypted' : 'plain';
+  let cached = bundleCache.get(key);
+  if (!cached) {
+    cached = (async () => {
+      const { code } = await bundleWorkflowCode({ ...workflowBundleOptions(), ...(options.encrypted ? { failureConverterPath: FAILURE_CONVERTER_PATH } : {}), logger: quietLogger });
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), `dockflow-bundle-${key}-`)), 'workflows.js');
+      fs.writeFileSync(file, code);
+      return file;
+    })();
+    bundleCache.set(key, cached);
+  }
+  return cached;
 }
 
 const noop = () => undefined;
@@ -74,16 +86,21 @@ export async function startTestBed(taskQueue: string, options: { dbFilename?: st
   };
 }
 
-/** An in-process worker; stop it with the returned function. */
-export async function startWorker(bed: TestBed): Promise<() => Promise<void>> {
+/**
+ * An in-process worker; stop it with the returned function. With a data
+ * converter (e.g. `dataConverterFromEnv({ DOCKFLOW_ENCRYPTION_KEY })`) it
+ * encrypts payloads and failures like a worker with a key.
+ */
+export async function startWorker(bed: TestBed, options: { dataConverter?: DataConverter } = {}): Promise<() => Promise<void>> {
   const { worker } = await createDockflowWorker({
     address: bed.address,
     namespace: 'default',
     taskQueue: bed.taskQueue,
     connection: bed.env.nativeConnection,
     docker: bed.docker,
-    workflowBundlePath: bed.bundlePath,
+    workflowBundlePath: options.dataConverter ? await workflowBundlePath({ encrypted: true }) : bed.bundlePath,
     stateDir: bed.stateDir,
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
   const running = worker.run();
   return async () => {
