@@ -18,6 +18,7 @@ import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import type Docker from 'dockerode';
 import { loadStack } from '../src/compose';
 import { BASE_IMAGE } from '../src/demo/base-image';
+import { chainStack } from './stacks';
 import { execIn, killHard, projectDir, removeProject, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
 
 const argv = process.argv.slice(2);
@@ -68,25 +69,6 @@ async function waitAllHealthy(docker: Docker, project: string, expected: number,
     if (Date.now() > deadline) throw new Error(`${project}: ${ready.length}/${expected} healthy after ${timeoutMs} ms`);
     await sleep(100);
   }
-}
-
-/** n services in `depth` levels; each service of a level depends (service_healthy) on one of the level before. */
-function chainStack(project: string, n: number, depth: number, subnet?: string): string {
-  const lines = [`name: ${project}`, ...(subnet ? ['networks:', '  default:', '    ipam:', `      config: [{subnet: ${subnet}}]`] : []), 'services:'];
-  for (let i = 0; i < n; i++) {
-    const level = Math.min(depth - 1, Math.floor((i * depth) / n));
-    const dep = level === 0 ? undefined : Math.floor(((level - 1) * n) / depth);
-    lines.push(
-      `  s${i}:`,
-      `    image: ${BASE_IMAGE}`,
-      // Ready 1 s after it starts, like a small app booting; the healthcheck polls every second.
-      `    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 3600"]`,
-      `    init: true`,
-      `    healthcheck: {test: ["CMD", "test", "-f", "/tmp/ready"], interval: 1s, timeout: 1s, retries: 60}`,
-    );
-    if (dep !== undefined) lines.push(`    depends_on: {s${dep}: {condition: service_healthy}}`);
-  }
-  return `${lines.join('\n')}\n`;
 }
 
 async function deploySection(bed: TestBed, docker: Docker): Promise<void> {
