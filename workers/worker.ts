@@ -62,6 +62,10 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
       : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() } }),
     activities: createActivities({ docker, stateDir: options.stateDir, temporal }),
+    // The SDK sends heartbeats at most every 0.8 × the heartbeat timeout by default (3.2 s
+    // for 4 s): once a second keeps the server's view fresh, so a dead worker's step is
+    // retried sooner and a cancellation reaches a running step within about a second.
+    maxHeartbeatThrottleInterval: '1s',
     ...options.workerOptions,
   });
   return { worker, connection, ownsConnection: !options.connection };

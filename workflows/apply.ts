@@ -14,14 +14,16 @@ import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSet
 import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
 
-const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
+export const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
 
 /**
- * Every activity heartbeats about once a second while it runs
- * (activities/index.ts), so a heartbeat timeout of a few seconds is how long
- * a dead worker's step waits before another worker retries it.
+ * Every activity heartbeats once a second while it runs (activities/index.ts)
+ * and the worker sends at most one heartbeat a second (workers/worker.ts), so
+ * the server hears from a live attempt every second or so. A dead worker's
+ * step is retried 3–4 s after its last heartbeat (plus the 1 s first retry
+ * interval); three missed heartbeats in a row are needed for a false alarm.
  */
-const LIVENESS_TIMEOUT = '6s';
+export const LIVENESS_TIMEOUT = '4s';
 
 /**
  * On cancellation the workflow waits for a running Docker step to stop (it

@@ -21,7 +21,6 @@ import {
   isCancellation,
   proxyActivities,
   workflowInfo,
-  type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ArchiveResult } from '../activities/backup';
@@ -34,31 +33,29 @@ import { BackupPlanError, helperImages, planBackup, startOrder, type BackupSelec
 import { selectForPruning, type RetentionPolicy } from '../src/backup/retention';
 import type { BackupHook } from '../src/backup/settings';
 import { outputStepTitle, shellQuote, tailLines } from '../src/backup/output';
-import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
+import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
-import { docker, failureType, host } from './apply';
+import { LIVENESS_TIMEOUT, docker, failureType, host, retry } from './apply';
 import { acquireProjectLock } from './lock';
-
-const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
 
 /**
  * Streaming archives out of and into Docker, and reading them back: as long
  * as the data is big. Every activity heartbeats each second, so a dead
- * worker's attempt is retried elsewhere after 6 s; each attempt starts over
+ * worker's attempt is retried elsewhere within about 5 s; each attempt starts over
  * from its deterministic names (or reuses a finished archive).
  */
 export const archives = proxyActivities<Activities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   startToCloseTimeout: '12h',
-  heartbeatTimeout: '6s',
+  heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 5 },
 });
 
 /** Hooks enforce their own timeout (x-dockflow ... timeout); attempts only cover a worker crash, and hooks must be safe to repeat. */
 const hooks = proxyActivities<Activities>({
   startToCloseTimeout: '6h',
-  heartbeatTimeout: '6s',
+  heartbeatTimeout: LIVENESS_TIMEOUT,
   retry: { ...retry, maximumAttempts: 3 },
 });
 

@@ -2,15 +2,15 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DownInput } from '../src/model/input';
-import { NON_RETRYABLE_TYPES } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { acquireProjectLock } from './lock';
+import { LIVENESS_TIMEOUT, retry } from './apply';
 
 const docker = proxyActivities<Activities>({
   startToCloseTimeout: '10m',
-  heartbeatTimeout: '6s',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+  heartbeatTimeout: LIVENESS_TIMEOUT,
+  retry: { ...retry, maximumAttempts: 10 },
 });
 
 export async function down(rawInput: unknown): Promise<{ project: string; removed: string[] }> {

@@ -52,7 +52,7 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
     throw invalid(err, project);
   }
   await progress.step(`verify ${entries.length} archive(s) of backup ${backupId}`, () =>
-    archives.verifyArchives({ project, backupId, destination: options.destination, archives: entries }),
+    archives.verifyArchives({ project, backupId, destination: options.destination, archives: entries, checksumOnly: true }),
   );
 
   progress.phase(`restoring backup ${backupId} of ${project}`);
