@@ -252,7 +252,8 @@ export function createBackupActivities({
     let archiveBytes = 0;
     let contentBytes = 0;
     let gzipError: string | undefined;
-    const gunzip = zlib.createGunzip();
+    // Output chunks as large as the reads: the default 16 KiB made verification 5× slower.
+    const gunzip = zlib.createGunzip({ chunkSize: 1024 * 1024 });
     gunzip.on('data', (chunk: Buffer) => (contentBytes += chunk.length));
     const gunzipDone = new Promise<void>((resolve) => {
       gunzip.on('end', resolve);

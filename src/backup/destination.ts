@@ -91,7 +91,8 @@ export class LocalDirectoryDestination implements BackupDestination {
     const file = this.pathOf(key);
     // Open first so a missing file is an error here, not later inside a pipeline.
     const handle = await fs.promises.open(file, 'r');
-    return handle.createReadStream();
+    // 1 MiB reads: with the default 64 KiB, hashing and gunzipping an archive cost five times as long.
+    return handle.createReadStream({ highWaterMark: 1024 * 1024 });
   }
 
   async readText(key: string): Promise<string | undefined> {
