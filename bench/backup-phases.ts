@@ -24,22 +24,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import type { temporal } from '@temporalio/proto';
 import { loadStack } from '../src/compose';
+import { eventMs, numericFlag } from './support';
 import { BASE_IMAGE } from '../src/demo/base-image';
 import { execIn, killHard, projectDir, removeProject, spawnWorker, startTestBed } from '../test/support/harness';
 
-const argv = process.argv.slice(2);
-const flag = (name: string, fallback: number) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : fallback);
-const RUNS = flag('--runs', 2);
-const MIB = flag('--mib', 1024);
+const RUNS = numericFlag('--runs', 2);
+const MIB = numericFlag('--mib', 1024);
 const TASK_QUEUE = 'bench-backup-phases';
 const r = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
-
-const ms = (t?: { seconds?: unknown; nanos?: number | null } | null) => {
-  const ts = t as { seconds?: { toNumber(): number } | number; nanos?: number } | undefined;
-  if (!ts?.seconds) return 0;
-  const seconds = typeof ts.seconds === 'number' ? ts.seconds : ts.seconds.toNumber();
-  return seconds * 1000 + (ts.nanos ?? 0) / 1e6;
-};
 
 /** Seconds from start to close of every completed activity of a history, by type (summed when one type runs more than once). */
 function activitySeconds(history: temporal.api.history.v1.IHistory): { byType: Record<string, number>; total: number } {
@@ -49,14 +41,14 @@ function activitySeconds(history: temporal.api.history.v1.IHistory): { byType: R
   const events = history.events ?? [];
   for (const e of events) {
     if (e.activityTaskScheduledEventAttributes) scheduled.set(Number(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
-    if (e.activityTaskStartedEventAttributes) started.set(Number(e.activityTaskStartedEventAttributes.scheduledEventId), ms(e.eventTime));
+    if (e.activityTaskStartedEventAttributes) started.set(Number(e.activityTaskStartedEventAttributes.scheduledEventId), eventMs(e.eventTime));
     if (e.activityTaskCompletedEventAttributes) {
       const sid = Number(e.activityTaskCompletedEventAttributes.scheduledEventId);
       const type = scheduled.get(sid)!;
-      byType[type] = (byType[type] ?? 0) + (ms(e.eventTime) - started.get(sid)!) / 1000;
+      byType[type] = (byType[type] ?? 0) + (eventMs(e.eventTime) - started.get(sid)!) / 1000;
     }
   }
-  return { byType, total: (ms(events.at(-1)?.eventTime) - ms(events[0]?.eventTime)) / 1000 };
+  return { byType, total: (eventMs(events.at(-1)?.eventTime) - eventMs(events[0]?.eventTime)) / 1000 };
 }
 
 /** Seconds to read a container path's tar stream through the API and pass it through `through` (none: thrown away). */

@@ -21,14 +21,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import type { temporal } from '@temporalio/proto';
 import { loadStack } from '../src/compose';
+import { eventMs, numericFlag } from './support';
 import { killHard, projectDir, removeProject, spawnWorker, startTestBed } from '../test/support/harness';
 import { chainLevel, chainStack } from './stacks';
 
-const argv = process.argv.slice(2);
-const flag = (name: string, fallback: number) => (argv.includes(name) ? Number(argv[argv.indexOf(name) + 1]) : fallback);
-const RUNS = flag('--runs', 3);
-const N = flag('--services', 50);
-const DEPTH = flag('--depth', 5);
+const RUNS = numericFlag('--runs', 3);
+const N = numericFlag('--services', 50);
+const DEPTH = numericFlag('--depth', 5);
 const TASK_QUEUE = 'bench-timeline';
 
 interface ContainerTimes {
@@ -115,13 +114,6 @@ function levelSpread(times: Map<string, ContainerTimes>): number[] {
   return spread;
 }
 
-const ms = (t?: temporal.api.common.v1.IPayload | null | { seconds?: unknown; nanos?: number | null }) => {
-  const ts = t as { seconds?: { toNumber(): number } | number; nanos?: number } | undefined;
-  if (!ts?.seconds) return 0;
-  const seconds = typeof ts.seconds === 'number' ? ts.seconds : ts.seconds.toNumber();
-  return seconds * 1000 + (ts.nanos ?? 0) / 1e6;
-};
-
 /** Schedule-to-start and start-to-close of every activity of a history, and workflow task queueing, in ms. */
 function historyLatencies(history: temporal.api.history.v1.IHistory): { scheduleToStart: number[]; startToClose: Record<string, number[]>; workflowTaskQueue: number[]; activities: number } {
   const scheduled = new Map<number, { at: number; type: string }>();
@@ -132,7 +124,7 @@ function historyLatencies(history: temporal.api.history.v1.IHistory): { schedule
   const wtScheduled = new Map<number, number>();
   for (const e of history.events ?? []) {
     const id = Number(e.eventId);
-    const at = ms(e.eventTime);
+    const at = eventMs(e.eventTime);
     if (e.activityTaskScheduledEventAttributes) scheduled.set(id, { at, type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?' });
     if (e.activityTaskStartedEventAttributes) {
       const s = scheduled.get(Number(e.activityTaskStartedEventAttributes.scheduledEventId))!;

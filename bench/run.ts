@@ -19,6 +19,7 @@ import type Docker from 'dockerode';
 import { loadStack } from '../src/compose';
 import { BASE_IMAGE } from '../src/demo/base-image';
 import { chainStack } from './stacks';
+import { eventMs } from './support';
 import { execIn, killHard, projectDir, removeProject, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
 
 const argv = process.argv.slice(2);
@@ -291,8 +292,8 @@ async function recoverySection(bed: TestBed, docker: Docker): Promise<void> {
     await handle.result();
     const done = Date.now();
     const events = (await handle.fetchHistory()).events!;
-    const next = events.find((e) => e.activityTaskStartedEventAttributes && Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6) >= started);
-    const nextAt = next ? Number(next.eventTime!.seconds) * 1000 + Math.floor((next.eventTime!.nanos ?? 0) / 1e6) : done;
+    const next = events.find((e) => e.activityTaskStartedEventAttributes && eventMs(e.eventTime) >= started);
+    const nextAt = next ? eventMs(next.eventTime) : done;
     toActivity.push(round((nextAt - started) / 1000, 2));
     toDone.push(round((done - started) / 1000, 2));
     log(`recovery run ${run + 1}: new worker polling after ${toPolling.at(-1)} s, next activity ${toActivity.at(-1)} s after the new worker started, done after ${toDone.at(-1)} s`);
