@@ -240,12 +240,12 @@ export function createBackupActivities({
   }
 
   /**
-   * Read an archive back in one pass: sha256 and size of the file, and the
-   * size of the tar inside (which proves the gzip stream is whole). A broken
-   * gzip stream does not stop the hash, so a corrupted file is reported as a
-   * checksum mismatch, the finding that names what differs.
+   * Read an archive back in one pass: sha256 and size of the file, and (with
+   * `decompress`) the size of the tar inside, which proves the gzip stream is
+   * whole. A broken gzip stream does not stop the hash, so a corrupted file is
+   * reported as a checksum mismatch, the finding that names what differs.
    */
-  async function measure(dest: BackupDestination, key: string, decompress = true): Promise<{ sha256: string; archiveBytes: number; contentBytes: number; gzipError?: string }> {
+  async function measure(dest: BackupDestination, key: string, decompress: boolean): Promise<{ sha256: string; archiveBytes: number; contentBytes: number; gzipError?: string }> {
     const input = await dest.openRead(key);
     const hash = createHash('sha256');
     const beat = throttledHeartbeat(`read back ${key}`);
@@ -253,9 +253,10 @@ export function createBackupActivities({
     let contentBytes = 0;
     let gzipError: string | undefined;
     // Output chunks as large as the reads: the default 16 KiB made verification 5× slower.
-    const gunzip = zlib.createGunzip({ chunkSize: 1024 * 1024 });
-    gunzip.on('data', (chunk: Buffer) => (contentBytes += chunk.length));
+    const gunzip = decompress ? zlib.createGunzip({ chunkSize: 1024 * 1024 }) : undefined;
+    gunzip?.on('data', (chunk: Buffer) => (contentBytes += chunk.length));
     const gunzipDone = new Promise<void>((resolve) => {
+      if (!gunzip) return resolve();
       gunzip.on('end', resolve);
       gunzip.on('error', (err) => {
         gzipError = err.message;
@@ -267,13 +268,9 @@ export function createBackupActivities({
       archiveBytes += chunk.length;
       beat(archiveBytes);
       throwIfCancelled();
-      if (decompress && gzipError === undefined && !gunzip.write(chunk)) await Promise.race([once(gunzip, 'drain'), gunzipDone]);
+      if (gunzip && gzipError === undefined && !gunzip.write(chunk)) await Promise.race([once(gunzip, 'drain'), gunzipDone]);
     }
-    if (!decompress) {
-      gunzip.destroy();
-      return { sha256: hash.digest('hex'), archiveBytes, contentBytes };
-    }
-    if (gzipError === undefined) gunzip.end();
+    if (gunzip && gzipError === undefined) gunzip.end();
     await gunzipDone;
     return { sha256: hash.digest('hex'), archiveBytes, contentBytes, ...(gzipError !== undefined ? { gzipError } : {}) };
   }
@@ -433,7 +430,7 @@ export function createBackupActivities({
 
       // An earlier attempt finished the file: it is complete (renamed only when whole); reuse it.
       if (await dest.exists(key)) {
-        const { gzipError, ...measured } = await measure(dest, key);
+        const { gzipError, ...measured } = await measure(dest, key, true);
         if (gzipError === undefined) return { ...entry, ...measured, reused: true };
         await dest.remove(key); // damaged since: write it again
       }
