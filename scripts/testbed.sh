@@ -32,6 +32,9 @@ ensure_packages() {
   [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
   dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # docker-compose 1.29: the anchor of the benchmarks, the stack a take-over
+  # test starts, and the reference of the differential test.
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_install $(printf '%s\n' "${missing[@]}" | sort -u)

@@ -30,3 +30,23 @@ export function retiringName(canonicalName: string, configHash: string): string 
 export function desiredNumbers(replicas: number): number[] {
   return Array.from({ length: replicas }, (_, i) => i + 1);
 }
+
+/**
+ * The one rule for project names, everywhere a name arrives (CLI flags,
+ * workflow inputs, the ledger, backups, state): compose's own, lowercase
+ * letters, digits, "-" and "_", starting with a letter or digit. A name that
+ * passes can never be a path ("..", "/") nor a Docker reference fragment
+ * that means something else.
+ */
+export const PROJECT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+export const PROJECT_NAME_RULE = 'project names are lowercase letters, digits, "-" and "_", starting with a letter or digit';
+
+export function isProjectName(name: unknown): name is string {
+  return typeof name === 'string' && name.length <= 200 && PROJECT_NAME_PATTERN.test(name);
+}
+
+/** Throws (a plain Error; callers wrap it in their own non-retryable type) unless `name` follows the rule. */
+export function assertProjectName(name: unknown, where = 'project'): string {
+  if (!isProjectName(name)) throw new Error(`${where}: ${JSON.stringify(name)} is not a valid project name: ${PROJECT_NAME_RULE}`);
+  return name;
+}
