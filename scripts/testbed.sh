@@ -78,10 +78,17 @@ ensure_temporal() {
   echo "$bin"
 }
 
+# Local images built from Debian's packages (scripts/images/): a real
+# PostgreSQL and nginx for the tests, since no registry serves them here.
+ensure_images() {
+  bash "$(dirname "$0")/images/build.sh" >&2
+}
+
 case "${1:-all}" in
   docker) ensure_packages; ensure_dockerd ;;
   temporal) ensure_temporal ;;
   browser) ensure_browser ;;
-  all) ensure_packages; ensure_browser; ensure_dockerd; ensure_temporal ;;
-  *) echo "usage: $0 [all|docker|temporal]" >&2; exit 2 ;;
+  images) ensure_packages; ensure_dockerd; ensure_images ;;
+  all) ensure_packages; ensure_browser; ensure_dockerd; ensure_images; ensure_temporal ;;
+  *) echo "usage: $0 [all|docker|temporal|browser|images]" >&2; exit 2 ;;
 esac
