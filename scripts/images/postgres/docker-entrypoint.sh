@@ -33,8 +33,11 @@ if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$pwfile"
   echo "host all all all $auth" >> "$PGDATA/pg_hba.conf"
   echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
-  # A private server on the socket only, so no client connects half-way.
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
+  # A private server, no TCP and its socket in a directory of its own: no
+  # client (nor a pg_isready health check) sees it before initialisation ends.
+  init_socket="$(mktemp -d)"
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$init_socket" -w start >/dev/null
+  export PGHOST="$init_socket"
   if [ "$db" != postgres ]; then
     # psql quotes the name itself (:"db"): no value reaches SQL unquoted.
     echo 'CREATE DATABASE :"db";' | psql -v ON_ERROR_STOP=1 --username "$user" --dbname postgres --set db="$db" -q
@@ -46,6 +49,8 @@ if [ "$1" = postgres ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     esac
   done
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  unset PGHOST
+  rmdir "$init_socket"
   echo "database initialised: user $user, database $db" >&2
 fi
 
