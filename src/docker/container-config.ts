@@ -107,10 +107,23 @@ export function bindsAndVolumes(spec: StackSpec, mounts: MountSpec[]) {
   return { binds, anonymous, tmpfs };
 }
 
-function restartPolicy(restart: string): { Name: string; MaximumRetryCount?: number } {
-  const [name, count] = restart.split(':');
+const DEPLOY_RESTART_CONDITION = { none: 'no', any: 'always', 'on-failure': 'on-failure' } as const;
+
+/**
+ * Docker's restart policy. `deploy.restart_policy`, when written, wins over
+ * `restart` (compose 1.29 and v2 both apply it; its condition defaults to
+ * `any`); "no" is sent as "no", as compose sends it.
+ */
+export function restartPolicyConfig(service: ServiceSpec): { Name: string; MaximumRetryCount?: number } {
+  const fromDeploy = service.deploy.restartPolicy;
+  if (fromDeploy) {
+    const name = DEPLOY_RESTART_CONDITION[fromDeploy.condition ?? 'any'];
+    // Docker refuses a retry count with any other policy than on-failure.
+    return name === 'on-failure' ? { Name: name, MaximumRetryCount: fromDeploy.maxAttempts ?? 0 } : { Name: name };
+  }
+  const [name, count] = service.restart.split(':');
   if (name === 'on-failure' && count !== undefined) return { Name: name, MaximumRetryCount: Number(count) };
-  return { Name: name === 'no' ? '' : name };
+  return { Name: name };
 }
 
 export function healthcheckConfig(service: ServiceSpec): ContainerCreateOptions['Healthcheck'] | undefined {
@@ -174,7 +187,7 @@ export function containerCreateOptions(
       Binds: binds,
       PortBindings: bindings,
       ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}),
-      RestartPolicy: restartPolicy(service.restart),
+      RestartPolicy: restartPolicyConfig(service),
       ReadonlyRootfs: service.readOnly,
       ...(service.init !== undefined ? { Init: service.init } : {}),
       CapAdd: service.capAdd,

@@ -1,7 +1,7 @@
 /** The pure builder from spec to Docker create body, asserted as data. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerCreateOptions, extraNetworks } from '../../src/docker/container-config';
+import { containerCreateOptions, extraNetworks, restartPolicyConfig } from '../../src/docker/container-config';
 import type { ServiceSpec, StackSpec } from '../../src/model/spec';
 
 const api: ServiceSpec = {
@@ -102,4 +102,26 @@ describe('containerCreateOptions', () => {
     // Absent, the keys stay out of the body (and out of existing containers' config).
     assert.equal('Privileged' in (body.HostConfig ?? {}), false);
   });
+});
+
+// Differences test/integration/compose-differential.test.ts found against docker-compose 1.29.
+describe('containerCreateOptions matches what compose sends', () => {
+  const identity = { project: 'shop', service: 'api', number: 1, configHash: 'abc', imageId: 'sha256:img', operation: 'deploy-shop-1' };
+  const create = (overrides: Partial<ServiceSpec>) => containerCreateOptions(spec, { ...api, ...overrides }, identity, 'shop-api-1');
+
+  it('restart: "no" is sent as "no", not as an empty name', () => {
+    assert.deepEqual(create({ restart: 'no' }).HostConfig?.RestartPolicy, { Name: 'no' });
+    assert.deepEqual(restartPolicyConfig({ ...api, restart: 'on-failure:4' }), { Name: 'on-failure', MaximumRetryCount: 4 });
+  });
+
+  it('deploy.restart_policy wins over restart, its condition mapped to Docker\'s names', () => {
+    const withPolicy = (restartPolicy: ServiceSpec['deploy']['restartPolicy']) => ({ ...api, restart: 'unless-stopped', deploy: { ...api.deploy, restartPolicy } });
+    assert.deepEqual(create(withPolicy({ condition: 'on-failure', maxAttempts: 3 })).HostConfig?.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
+    assert.deepEqual(restartPolicyConfig(withPolicy({ condition: 'on-failure' })), { Name: 'on-failure', MaximumRetryCount: 0 });
+    assert.deepEqual(restartPolicyConfig(withPolicy({ condition: 'none' })), { Name: 'no' });
+    // Docker refuses a retry count on "always": max_attempts goes only with on-failure.
+    assert.deepEqual(restartPolicyConfig(withPolicy({ condition: 'any', maxAttempts: 2 })), { Name: 'always' });
+    assert.deepEqual(restartPolicyConfig(withPolicy({})), { Name: 'always' });
+  });
+
 });
