@@ -21,8 +21,8 @@ export interface ContainerIdentity {
 
 export function containerLabels(spec: StackSpec, service: ServiceSpec, id: ContainerIdentity): Record<string, string> {
   return {
+    // deploy.labels belong to the service, not its containers (compose spec; compose 1.29 and v2 alike).
     ...service.labels,
-    ...(service.deploy.labels ?? {}),
     [Label.project]: spec.project,
     [Label.service]: service.name,
     [Label.containerNumber]: String(id.number),

@@ -124,4 +124,10 @@ describe('containerCreateOptions matches what compose sends', () => {
     assert.deepEqual(restartPolicyConfig(withPolicy({})), { Name: 'always' });
   });
 
+  it('deploy.labels stay off the containers; service labels are on them', () => {
+    const body = create({ labels: { team: 'core' }, deploy: { ...api.deploy, labels: { 'traefik.enable': 'true' } } });
+    assert.equal(body.Labels?.team, 'core');
+    assert.equal('traefik.enable' in (body.Labels ?? {}), false);
+  });
+
 });
