@@ -126,6 +126,11 @@ export function restartPolicyConfig(service: ServiceSpec): { Name: string; Maxim
   return { Name: name };
 }
 
+/** A list option only when it has entries: compose leaves empty ones out, so `docker inspect` shows null for both. */
+function listOption<K extends string>(key: K, values: string[]): Partial<Record<K, string[]>> {
+  return values.length > 0 ? ({ [key]: values } as Record<K, string[]>) : {};
+}
+
 export function healthcheckConfig(service: ServiceSpec): ContainerCreateOptions['Healthcheck'] | undefined {
   const hc = service.healthcheck;
   if (!hc) return undefined;
@@ -190,13 +195,13 @@ export function containerCreateOptions(
       RestartPolicy: restartPolicyConfig(service),
       ReadonlyRootfs: service.readOnly,
       ...(service.init !== undefined ? { Init: service.init } : {}),
-      CapAdd: service.capAdd,
-      CapDrop: service.capDrop,
-      SecurityOpt: service.securityOpt,
+      ...listOption('CapAdd', service.capAdd),
+      ...listOption('CapDrop', service.capDrop),
+      ...listOption('SecurityOpt', service.securityOpt),
       ...(service.privileged !== undefined ? { Privileged: service.privileged } : {}),
       ...(service.pidMode !== undefined ? { PidMode: service.pidMode } : {}),
       ...(service.ipcMode !== undefined ? { IpcMode: service.ipcMode } : {}),
-      ExtraHosts: service.extraHosts,
+      ...listOption('ExtraHosts', service.extraHosts),
       ...(service.logging ? { LogConfig: { Type: service.logging.driver ?? 'json-file', Config: service.logging.options } } : {}),
       ...(limits?.cpus !== undefined ? { NanoCpus: Math.round(limits.cpus * 1e9) } : {}),
       ...(limits?.memoryBytes !== undefined ? { Memory: limits.memoryBytes } : {}),

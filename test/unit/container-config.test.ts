@@ -130,4 +130,13 @@ describe('containerCreateOptions matches what compose sends', () => {
     assert.equal('traefik.enable' in (body.Labels ?? {}), false);
   });
 
+  it('empty capability, security option and extra host lists are left out; written ones are sent as they are', () => {
+    const bare = create({ capAdd: [], capDrop: [], securityOpt: [], extraHosts: [] }).HostConfig ?? {};
+    for (const key of ['CapAdd', 'CapDrop', 'SecurityOpt', 'ExtraHosts']) assert.equal(key in bare, false, `${key} is left out`);
+    const full = create({}).HostConfig ?? {};
+    assert.deepEqual(
+      { CapAdd: full.CapAdd, CapDrop: full.CapDrop, SecurityOpt: full.SecurityOpt, ExtraHosts: full.ExtraHosts },
+      { CapAdd: ['NET_BIND_SERVICE'], CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'], ExtraHosts: ['host.docker.internal:host-gateway'] },
+    );
+  });
 });
