@@ -233,6 +233,7 @@ export function networkIpam(ipam: IpamSpec) {
       ...(pool.gateway ? { Gateway: pool.gateway } : {}),
       ...(pool.auxAddresses ? { AuxiliaryAddresses: pool.auxAddresses } : {}),
     })),
-    Options: ipam.options,
+    // No options: none sent (compose sends none; Docker then shows null, not {}).
+    ...(Object.keys(ipam.options).length > 0 ? { Options: ipam.options } : {}),
   };
 }

@@ -1,7 +1,7 @@
 /** The pure builder from spec to Docker create body, asserted as data. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerCreateOptions, extraNetworks, restartPolicyConfig } from '../../src/docker/container-config';
+import { containerCreateOptions, extraNetworks, networkIpam, restartPolicyConfig } from '../../src/docker/container-config';
 import type { ServiceSpec, StackSpec } from '../../src/model/spec';
 
 const api: ServiceSpec = {
@@ -138,5 +138,12 @@ describe('containerCreateOptions matches what compose sends', () => {
       { CapAdd: full.CapAdd, CapDrop: full.CapDrop, SecurityOpt: full.SecurityOpt, ExtraHosts: full.ExtraHosts },
       { CapAdd: ['NET_BIND_SERVICE'], CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'], ExtraHosts: ['host.docker.internal:host-gateway'] },
     );
+  });
+});
+
+describe('networkIpam', () => {
+  it('sends no Options when the compose file gives none', () => {
+    assert.deepEqual(networkIpam({ config: [{ subnet: '10.9.0.0/24' }], options: {} }), { Driver: 'default', Config: [{ Subnet: '10.9.0.0/24' }] });
+    assert.deepEqual(networkIpam({ driver: 'default', config: [], options: { foo: 'bar' } }), { Driver: 'default', Config: [], Options: { foo: 'bar' } });
   });
 });
