@@ -237,3 +237,17 @@ export function networkIpam(ipam: IpamSpec) {
     ...(Object.keys(ipam.options).length > 0 ? { Options: ipam.options } : {}),
   };
 }
+
+/**
+ * The create body of a project volume. Driver options only when the file
+ * gives some: compose sends none otherwise, and Docker then shows null, not {}.
+ */
+export function volumeCreateOptions(spec: StackSpec, key: string) {
+  const v = spec.volumes[key];
+  return {
+    Name: v.name,
+    Driver: v.driver ?? 'local',
+    ...(Object.keys(v.driverOpts).length > 0 ? { DriverOpts: v.driverOpts } : {}),
+    Labels: { ...v.labels, [Label.project]: spec.project, [Label.volume]: key, [Label.managedBy]: MANAGED_BY },
+  };
+}

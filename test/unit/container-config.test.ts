@@ -1,7 +1,7 @@
 /** The pure builder from spec to Docker create body, asserted as data. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerCreateOptions, extraNetworks, networkIpam, restartPolicyConfig } from '../../src/docker/container-config';
+import { containerCreateOptions, extraNetworks, networkIpam, restartPolicyConfig, volumeCreateOptions } from '../../src/docker/container-config';
 import type { ServiceSpec, StackSpec } from '../../src/model/spec';
 
 const api: ServiceSpec = {
@@ -145,5 +145,22 @@ describe('networkIpam', () => {
   it('sends no Options when the compose file gives none', () => {
     assert.deepEqual(networkIpam({ config: [{ subnet: '10.9.0.0/24' }], options: {} }), { Driver: 'default', Config: [{ Subnet: '10.9.0.0/24' }] });
     assert.deepEqual(networkIpam({ driver: 'default', config: [], options: { foo: 'bar' } }), { Driver: 'default', Config: [], Options: { foo: 'bar' } });
+  });
+});
+
+describe('volumeCreateOptions', () => {
+  it('sends driver options only when the file gives some, and labels the volume with its project and key', () => {
+    assert.deepEqual(volumeCreateOptions(spec, 'data'), {
+      Name: 'shop_data',
+      Driver: 'local',
+      Labels: { 'com.docker.compose.project': 'shop', 'com.docker.compose.volume': 'data', 'io.dockflow.managed-by': 'dockflow' },
+    });
+    const tmpfsVolume: StackSpec = { ...spec, volumes: { data: { name: 'shop_data', external: false, driver: 'local', driverOpts: { type: 'tmpfs', device: 'tmpfs' }, labels: { tier: 'db' } } } };
+    assert.deepEqual(volumeCreateOptions(tmpfsVolume, 'data'), {
+      Name: 'shop_data',
+      Driver: 'local',
+      DriverOpts: { type: 'tmpfs', device: 'tmpfs' },
+      Labels: { tier: 'db', 'com.docker.compose.project': 'shop', 'com.docker.compose.volume': 'data', 'io.dockflow.managed-by': 'dockflow' },
+    });
   });
 });
