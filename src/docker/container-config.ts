@@ -112,7 +112,9 @@ const DEPLOY_RESTART_CONDITION = { none: 'no', any: 'always', 'on-failure': 'on-
 /**
  * Docker's restart policy. `deploy.restart_policy`, when written, wins over
  * `restart` (compose 1.29 and v2 both apply it; its condition defaults to
- * `any`); "no" is sent as "no", as compose sends it.
+ * `any`). `restart: "no"` is sent as no policy (""), as compose sends an
+ * absent `restart`: the spec writes that default out as "no", and Docker
+ * treats both names alike.
  */
 export function restartPolicyConfig(service: ServiceSpec): { Name: string; MaximumRetryCount?: number } {
   const fromDeploy = service.deploy.restartPolicy;
@@ -123,7 +125,7 @@ export function restartPolicyConfig(service: ServiceSpec): { Name: string; Maxim
   }
   const [name, count] = service.restart.split(':');
   if (name === 'on-failure' && count !== undefined) return { Name: name, MaximumRetryCount: Number(count) };
-  return { Name: name };
+  return { Name: name === 'no' ? '' : name };
 }
 
 /** A list option only when it has entries: compose leaves empty ones out, so `docker inspect` shows null for both. */

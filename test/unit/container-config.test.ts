@@ -109,8 +109,8 @@ describe('containerCreateOptions matches what compose sends', () => {
   const identity = { project: 'shop', service: 'api', number: 1, configHash: 'abc', imageId: 'sha256:img', operation: 'deploy-shop-1' };
   const create = (overrides: Partial<ServiceSpec>) => containerCreateOptions(spec, { ...api, ...overrides }, identity, 'shop-api-1');
 
-  it('restart: "no" is sent as "no", not as an empty name', () => {
-    assert.deepEqual(create({ restart: 'no' }).HostConfig?.RestartPolicy, { Name: 'no' });
+  it('restart: "no" (also the default) is sent as no policy, as compose sends an absent restart', () => {
+    assert.deepEqual(create({ restart: 'no' }).HostConfig?.RestartPolicy, { Name: '' });
     assert.deepEqual(restartPolicyConfig({ ...api, restart: 'on-failure:4' }), { Name: 'on-failure', MaximumRetryCount: 4 });
   });
 
