@@ -86,7 +86,8 @@ const KNOWN_DEVIATIONS: Deviation[] = [
   // com.docker.compose.network/.volume hold the key (compose v2); 1.29 writes the `name:` when one is given.
   { doc: `${DOC}#network-and-volume-labels`, path: /^\S+ (network|volume) \S+ Labels\.com\.docker\.compose\.(network|volume)$/ },
   // Pending: mounts are being reworked by the volumes change; the lead reconciles them.
-  { doc: `${DOC}#pending-mounts`, path: /^\S+ container \S+ (Mounts|HostConfig\.(Mounts|Binds|Tmpfs\.\S+)|Config\.Volumes(\.\S+)?)$/ },
+  // How the mounts are asked for; what is mounted (EffectiveMounts) must agree.
+  { doc: `${DOC}#pending-mounts`, path: /^\S+ container \S+ (HostConfig\.(Mounts|Binds|Tmpfs\.\S+)|Config\.Volumes(\.\S+)?)$/ },
 ];
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -126,6 +127,37 @@ function replaceProject(value: Json, project: string): Json {
 
 const ANONYMOUS_VOLUME = /^[0-9a-f]{64}$/;
 
+interface ApiMount {
+  Type: string;
+  Target: string;
+  VolumeOptions?: { NoCopy?: boolean };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+/**
+ * What the container has mounted, one line per target, whichever way it was
+ * asked for: a Binds string, the Mounts API (HostConfig.Mounts) or
+ * HostConfig.Tmpfs. The two tools ask differently (see "Pending mounts" in
+ * the doc: those raw fields are allow-listed), so this view is what must
+ * agree exactly.
+ */
+function effectiveMounts(info: Docker.ContainerInspectInfo): string[] {
+  const apiMounts = ((info.HostConfig as { Mounts?: ApiMount[] | null }).Mounts ?? []) as ApiMount[];
+  const lines: string[] = [];
+  for (const m of info.Mounts as unknown as { Type: string; Name?: string; Source: string; Destination: string; RW: boolean; Mode: string; Driver?: string }[]) {
+    if (m.Type === 'tmpfs') continue; // listed below from the container's config, with its options
+    const source = m.Type === 'volume' ? (m.Name && ANONYMOUS_VOLUME.test(m.Name) ? '<anonymous>' : m.Name) : m.Source;
+    const noCopy = m.Mode.split(',').includes('nocopy') || apiMounts.some((a) => a.Target === m.Destination && a.VolumeOptions?.NoCopy === true);
+    lines.push(`${m.Type} ${source} ${m.Destination} ${m.RW ? 'rw' : 'ro'}${noCopy ? ' nocopy' : ''}${m.Driver ? ` driver=${m.Driver}` : ''}`);
+  }
+  for (const [target, options] of Object.entries(info.HostConfig.Tmpfs ?? {})) lines.push(`tmpfs ${target} ${options}`);
+  for (const a of apiMounts.filter((m) => m.Type === 'tmpfs')) {
+    const options = [a.TmpfsOptions?.SizeBytes !== undefined ? `size=${a.TmpfsOptions.SizeBytes}` : '', a.TmpfsOptions?.Mode !== undefined ? `mode=${a.TmpfsOptions.Mode.toString(8)}` : ''];
+    lines.push(`tmpfs ${a.Target} ${options.filter(Boolean).join(',')}`);
+  }
+  return lines.sort();
+}
+
 function normalizeContainer(info: Docker.ContainerInspectInfo): Json {
   const shortId = info.Id.slice(0, 12);
   const config = { ...(info.Config as unknown as Record<string, Json>) };
@@ -135,9 +167,7 @@ function normalizeContainer(info: Docker.ContainerInspectInfo): Json {
   if (labels[Label.composeConfigHash] !== undefined) labels[Label.composeConfigHash] = '<hash>';
   config.Labels = labels;
 
-  const mounts = (info.Mounts as unknown as Record<string, Json>[])
-    .map((m): Record<string, Json> => (typeof m.Name === 'string' && ANONYMOUS_VOLUME.test(m.Name) ? { ...m, Name: '<anonymous>', Source: '<anonymous>' } : m))
-    .sort((a, b) => String(a.Destination).localeCompare(String(b.Destination)));
+  const mounts = effectiveMounts(info);
 
   const networks: Record<string, Json> = {};
   for (const [name, n] of Object.entries(info.NetworkSettings.Networks ?? {})) {
@@ -157,7 +187,7 @@ function normalizeContainer(info: Docker.ContainerInspectInfo): Json {
     Args: info.Args as unknown as Json,
     Config: config,
     HostConfig: info.HostConfig as unknown as Json,
-    Mounts: mounts,
+    EffectiveMounts: mounts,
     Networks: networks,
   };
 }
