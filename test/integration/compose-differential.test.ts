@@ -48,6 +48,8 @@ const CORPUS: CorpusStack[] = [
   { key: 'kitchen', files: ['docker-compose.yml'], profiles: ['tools'] },
   { key: 'seeds', files: ['docker-compose.yml', 'docker-compose.prod.yml'], profiles: [] },
 ];
+/** The test bed's images built without a registry (scripts/images), which the seeds stack runs. */
+const LOCAL_IMAGES = ['dockflow-local/postgres:15', 'dockflow-local/nginx:1.22'];
 /** Tag prefix of the images the seeds stack names itself (`image:` beside `build:`). */
 const IMAGE_PREFIX = 'diff-seeds';
 
@@ -297,6 +299,14 @@ describe('dockflow deploys what docker-compose 1.29 deploys', () => {
     process.env.DOCKFLOW_POLICY_FILE = path.join(policyDir, 'policy.yml');
 
     bed = await startTestBed(TASK_QUEUE);
+    for (const image of LOCAL_IMAGES) {
+      await bed.docker
+        .getImage(image)
+        .inspect()
+        .catch(() => {
+          throw new Error(`${image} is missing: the seeds stack runs the test bed's local images; run scripts/testbed.sh images`);
+        });
+    }
     stopWorker = await startWorker(bed);
     for (const p of projects) await removeProject(bed.docker, p);
     await bed.docker.getNetwork(EXT_NETWORK).remove().catch(() => undefined);
@@ -321,6 +331,7 @@ describe('dockflow deploys what docker-compose 1.29 deploys', () => {
       NOSTREAM_VOLUME: 'diff-seeds-nostream-db',
       IMAGE_PREFIX,
       BARE_FROM_ENV: 'passed-through',
+      PROXY_PORT: String(await freePort()),
     });
   });
 
