@@ -14,7 +14,7 @@ import type { StackSpec } from '../src/model/spec';
 import type { ObservedContainer, ObservedProject } from '../src/model/observed';
 import { Label, MANAGED_BY } from '../src/model/labels';
 import { containerName, replacementName, retiringName } from '../src/model/names';
-import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam } from '../src/docker/container-config';
+import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam, volumeCreateOptions } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
 import { isWedged, recreateWedged } from './wedge';
 
@@ -491,12 +491,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
           if (statusOf(err) !== 404) throw err;
         }
         // Creating a volume that exists is a no-op in Docker, so a retry is harmless.
-        await docker.createVolume({
-          Name: v.name,
-          Driver: v.driver ?? 'local',
-          DriverOpts: v.driverOpts,
-          Labels: { ...v.labels, [Label.project]: spec.project, [Label.volume]: key, [Label.managedBy]: MANAGED_BY },
-        });
+        await docker.createVolume(volumeCreateOptions(spec, key));
         created.push(`volume:${v.name}`);
       }
       return { created };

@@ -21,8 +21,8 @@ export interface ContainerIdentity {
 
 export function containerLabels(spec: StackSpec, service: ServiceSpec, id: ContainerIdentity): Record<string, string> {
   return {
+    // deploy.labels belong to the service, not its containers (compose spec; compose 1.29 and v2 alike).
     ...service.labels,
-    ...(service.deploy.labels ?? {}),
     [Label.project]: spec.project,
     [Label.service]: service.name,
     [Label.containerNumber]: String(id.number),
@@ -107,10 +107,30 @@ export function bindsAndVolumes(spec: StackSpec, mounts: MountSpec[]) {
   return { binds, anonymous, tmpfs };
 }
 
-function restartPolicy(restart: string): { Name: string; MaximumRetryCount?: number } {
-  const [name, count] = restart.split(':');
+const DEPLOY_RESTART_CONDITION = { none: 'no', any: 'always', 'on-failure': 'on-failure' } as const;
+
+/**
+ * Docker's restart policy. `deploy.restart_policy`, when written, wins over
+ * `restart` (compose 1.29 and v2 both apply it; its condition defaults to
+ * `any`). `restart: "no"` is sent as no policy (""), as compose sends an
+ * absent `restart`: the spec writes that default out as "no", and Docker
+ * treats both names alike.
+ */
+export function restartPolicyConfig(service: ServiceSpec): { Name: string; MaximumRetryCount?: number } {
+  const fromDeploy = service.deploy.restartPolicy;
+  if (fromDeploy) {
+    const name = DEPLOY_RESTART_CONDITION[fromDeploy.condition ?? 'any'];
+    // Docker refuses a retry count with any other policy than on-failure.
+    return name === 'on-failure' ? { Name: name, MaximumRetryCount: fromDeploy.maxAttempts ?? 0 } : { Name: name };
+  }
+  const [name, count] = service.restart.split(':');
   if (name === 'on-failure' && count !== undefined) return { Name: name, MaximumRetryCount: Number(count) };
   return { Name: name === 'no' ? '' : name };
+}
+
+/** A list option only when it has entries: compose leaves empty ones out, so `docker inspect` shows null for both. */
+function listOption<K extends string>(key: K, values: string[]): Partial<Record<K, string[]>> {
+  return values.length > 0 ? ({ [key]: values } as Record<K, string[]>) : {};
 }
 
 export function healthcheckConfig(service: ServiceSpec): ContainerCreateOptions['Healthcheck'] | undefined {
@@ -174,16 +194,16 @@ export function containerCreateOptions(
       Binds: binds,
       PortBindings: bindings,
       ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}),
-      RestartPolicy: restartPolicy(service.restart),
+      RestartPolicy: restartPolicyConfig(service),
       ReadonlyRootfs: service.readOnly,
       ...(service.init !== undefined ? { Init: service.init } : {}),
-      CapAdd: service.capAdd,
-      CapDrop: service.capDrop,
-      SecurityOpt: service.securityOpt,
+      ...listOption('CapAdd', service.capAdd),
+      ...listOption('CapDrop', service.capDrop),
+      ...listOption('SecurityOpt', service.securityOpt),
       ...(service.privileged !== undefined ? { Privileged: service.privileged } : {}),
       ...(service.pidMode !== undefined ? { PidMode: service.pidMode } : {}),
       ...(service.ipcMode !== undefined ? { IpcMode: service.ipcMode } : {}),
-      ExtraHosts: service.extraHosts,
+      ...listOption('ExtraHosts', service.extraHosts),
       ...(service.logging ? { LogConfig: { Type: service.logging.driver ?? 'json-file', Config: service.logging.options } } : {}),
       ...(limits?.cpus !== undefined ? { NanoCpus: Math.round(limits.cpus * 1e9) } : {}),
       ...(limits?.memoryBytes !== undefined ? { Memory: limits.memoryBytes } : {}),
@@ -215,6 +235,21 @@ export function networkIpam(ipam: IpamSpec) {
       ...(pool.gateway ? { Gateway: pool.gateway } : {}),
       ...(pool.auxAddresses ? { AuxiliaryAddresses: pool.auxAddresses } : {}),
     })),
-    Options: ipam.options,
+    // No options: none sent (compose sends none; Docker then shows null, not {}).
+    ...(Object.keys(ipam.options).length > 0 ? { Options: ipam.options } : {}),
+  };
+}
+
+/**
+ * The create body of a project volume. Driver options only when the file
+ * gives some: compose sends none otherwise, and Docker then shows null, not {}.
+ */
+export function volumeCreateOptions(spec: StackSpec, key: string) {
+  const v = spec.volumes[key];
+  return {
+    Name: v.name,
+    Driver: v.driver ?? 'local',
+    ...(Object.keys(v.driverOpts).length > 0 ? { DriverOpts: v.driverOpts } : {}),
+    Labels: { ...v.labels, [Label.project]: spec.project, [Label.volume]: key, [Label.managedBy]: MANAGED_BY },
   };
 }

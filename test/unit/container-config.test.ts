@@ -1,7 +1,7 @@
 /** The pure builder from spec to Docker create body, asserted as data. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerCreateOptions, extraNetworks } from '../../src/docker/container-config';
+import { containerCreateOptions, extraNetworks, networkIpam, restartPolicyConfig, volumeCreateOptions } from '../../src/docker/container-config';
 import type { ServiceSpec, StackSpec } from '../../src/model/spec';
 
 const api: ServiceSpec = {
@@ -101,5 +101,66 @@ describe('containerCreateOptions', () => {
     assert.deepEqual(extraNetworks(spec, hostApi), []);
     // Absent, the keys stay out of the body (and out of existing containers' config).
     assert.equal('Privileged' in (body.HostConfig ?? {}), false);
+  });
+});
+
+// Differences test/integration/compose-differential.test.ts found against docker-compose 1.29.
+describe('containerCreateOptions matches what compose sends', () => {
+  const identity = { project: 'shop', service: 'api', number: 1, configHash: 'abc', imageId: 'sha256:img', operation: 'deploy-shop-1' };
+  const create = (overrides: Partial<ServiceSpec>) => containerCreateOptions(spec, { ...api, ...overrides }, identity, 'shop-api-1');
+
+  it('restart: "no" (also the default) is sent as no policy, as compose sends an absent restart', () => {
+    assert.deepEqual(create({ restart: 'no' }).HostConfig?.RestartPolicy, { Name: '' });
+    assert.deepEqual(restartPolicyConfig({ ...api, restart: 'on-failure:4' }), { Name: 'on-failure', MaximumRetryCount: 4 });
+  });
+
+  it('deploy.restart_policy wins over restart, its condition mapped to Docker\'s names', () => {
+    const withPolicy = (restartPolicy: ServiceSpec['deploy']['restartPolicy']) => ({ ...api, restart: 'unless-stopped', deploy: { ...api.deploy, restartPolicy } });
+    assert.deepEqual(create(withPolicy({ condition: 'on-failure', maxAttempts: 3 })).HostConfig?.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
+    assert.deepEqual(restartPolicyConfig(withPolicy({ condition: 'on-failure' })), { Name: 'on-failure', MaximumRetryCount: 0 });
+    assert.deepEqual(restartPolicyConfig(withPolicy({ condition: 'none' })), { Name: 'no' });
+    // Docker refuses a retry count on "always": max_attempts goes only with on-failure.
+    assert.deepEqual(restartPolicyConfig(withPolicy({ condition: 'any', maxAttempts: 2 })), { Name: 'always' });
+    assert.deepEqual(restartPolicyConfig(withPolicy({})), { Name: 'always' });
+  });
+
+  it('deploy.labels stay off the containers; service labels are on them', () => {
+    const body = create({ labels: { team: 'core' }, deploy: { ...api.deploy, labels: { 'traefik.enable': 'true' } } });
+    assert.equal(body.Labels?.team, 'core');
+    assert.equal('traefik.enable' in (body.Labels ?? {}), false);
+  });
+
+  it('empty capability, security option and extra host lists are left out; written ones are sent as they are', () => {
+    const bare = create({ capAdd: [], capDrop: [], securityOpt: [], extraHosts: [] }).HostConfig ?? {};
+    for (const key of ['CapAdd', 'CapDrop', 'SecurityOpt', 'ExtraHosts']) assert.equal(key in bare, false, `${key} is left out`);
+    const full = create({}).HostConfig ?? {};
+    assert.deepEqual(
+      { CapAdd: full.CapAdd, CapDrop: full.CapDrop, SecurityOpt: full.SecurityOpt, ExtraHosts: full.ExtraHosts },
+      { CapAdd: ['NET_BIND_SERVICE'], CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges:true'], ExtraHosts: ['host.docker.internal:host-gateway'] },
+    );
+  });
+});
+
+describe('networkIpam', () => {
+  it('sends no Options when the compose file gives none', () => {
+    assert.deepEqual(networkIpam({ config: [{ subnet: '10.9.0.0/24' }], options: {} }), { Driver: 'default', Config: [{ Subnet: '10.9.0.0/24' }] });
+    assert.deepEqual(networkIpam({ driver: 'default', config: [], options: { foo: 'bar' } }), { Driver: 'default', Config: [], Options: { foo: 'bar' } });
+  });
+});
+
+describe('volumeCreateOptions', () => {
+  it('sends driver options only when the file gives some, and labels the volume with its project and key', () => {
+    assert.deepEqual(volumeCreateOptions(spec, 'data'), {
+      Name: 'shop_data',
+      Driver: 'local',
+      Labels: { 'com.docker.compose.project': 'shop', 'com.docker.compose.volume': 'data', 'io.dockflow.managed-by': 'dockflow' },
+    });
+    const tmpfsVolume: StackSpec = { ...spec, volumes: { data: { name: 'shop_data', external: false, driver: 'local', driverOpts: { type: 'tmpfs', device: 'tmpfs' }, labels: { tier: 'db' } } } };
+    assert.deepEqual(volumeCreateOptions(tmpfsVolume, 'data'), {
+      Name: 'shop_data',
+      Driver: 'local',
+      DriverOpts: { type: 'tmpfs', device: 'tmpfs' },
+      Labels: { tier: 'db', 'com.docker.compose.project': 'shop', 'com.docker.compose.volume': 'data', 'io.dockflow.managed-by': 'dockflow' },
+    });
   });
 });
