@@ -10,7 +10,7 @@ import { dataConverterFromEnv } from '../src/temporal/codec';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import type { TemporalSettings } from '../src/temporal/settings';
-import { ensureSearchAttributes } from '../src/temporal/setup';
+import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
 
 export interface DockflowWorkerOptions extends TemporalSettings {
   /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock). */
@@ -45,7 +45,12 @@ export function workflowBundleOptions(): { workflowsPath: string; workflowInterc
 export async function createDockflowWorker(options: DockflowWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean }> {
   const connection = options.connection ?? (await NativeConnection.connect({ address: options.address }));
   // Workflows upsert DockflowProject/DockflowOperation; unknown attributes would fail their tasks forever.
-  if (options.ensureSearchAttributes !== false) await ensureSearchAttributes(connection.operatorService, options.namespace);
+  if (options.ensureSearchAttributes !== false) {
+    // A fresh production cluster has no namespace yet: the worker is the first to need one.
+    const created = await ensureNamespace(connection.workflowService, options.namespace);
+    if (created) console.error(`dockflow worker: created namespace "${options.namespace}"`);
+    await ensureSearchAttributes(connection.operatorService, options.namespace, created ? NEW_NAMESPACE_GRACE_MS : 0);
+  }
   const docker = options.docker ?? new Docker();
   // Activities that look at other workflows share one client, connected on first use.
   let client: Promise<WorkflowClient> | undefined;

@@ -10,10 +10,13 @@
 # Each recipe folder holds `image` (the tag, e.g. dockflow-local/postgres:15),
 # `packages` (what debootstrap includes, one per line), optionally `strip`
 # (globs under the root file system to delete before import: what a package
-# pulls in that the image never runs), a `Dockerfile` whose first lines are
-# `ARG ROOTFS` / `FROM ${ROOTFS}`, and any files it copies.
+# pulls in that the image never runs), optionally `prepare.sh` (called with a
+# staging folder: puts there files that are not Debian packages, e.g. a Go
+# binary built with `go install` at a pinned version), a `Dockerfile` whose
+# first lines are `ARG ROOTFS` / `FROM ${ROOTFS}`, and any files it copies.
 # An image is rebuilt only when its recipe changed: the recipe's hash is a
-# label of the image, and the root file system is cached per package list.
+# label of the image, and root file systems are cached per package list
+# (recipes with the same list share one).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -52,7 +55,7 @@ rootfs_for() {
   local name="$1" packages key dir
   packages="$(grep -vE '^\s*(#|$)' "$HERE/$name/packages" | sort -u | paste -sd, -)"
   key="$(echo "$packages" | sha256sum | cut -c1-12)"
-  dir="$CACHE_DIR/rootfs/$name-$key"
+  dir="$CACHE_DIR/rootfs/pkgs-$key"
   if [ ! -f "$dir.done" ]; then
     ensure_debootstrap
     log "debootstrap $name (${packages:-minbase only}): takes a few minutes, once"
@@ -81,11 +84,19 @@ build_one() {
   fi
   log "importing $base"
   $SUDO tar -C "$rootfs" "${excludes[@]}" -c . | docker import - "$base" >/dev/null
+  local context
+  context="$(mktemp -d)"
+  cp -a "$HERE/$name/." "$context/"
+  if [ -x "$HERE/$name/prepare.sh" ]; then
+    log "preparing $name"
+    "$HERE/$name/prepare.sh" "$context" >&2
+  fi
   log "building $tag"
   # The legacy builder: every step is a COPY or a RUN that needs no network,
   # and it reads the imported image without BuildKit's extra machinery.
-  DOCKER_BUILDKIT=0 docker build -q --build-arg "ROOTFS=$base" --label "io.dockflow.recipe=$hash" -t "$tag" "$HERE/$name" \
+  DOCKER_BUILDKIT=0 docker build -q --build-arg "ROOTFS=$base" --label "io.dockflow.recipe=$hash" -t "$tag" "$context" \
     >"$CACHE_DIR/build-$name.log" 2>&1 || { tail -n 30 "$CACHE_DIR/build-$name.log" >&2; exit 1; }
+  rm -rf "$context"
   docker image rm "$base" >/dev/null 2>&1 || true
   log "$tag built ($(docker image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}'))"
 }

@@ -10,7 +10,7 @@ import { Connection, Client, WorkflowFailedError, type WorkflowHandle } from '@t
 import type { Duration } from '@temporalio/common';
 import { temporalSettings, type TemporalSettings } from '../temporal/settings';
 import { dataConverterFromEnv } from '../temporal/codec';
-import { registerSearchAttributes } from '../temporal/setup';
+import { ensureNamespace, NAMESPACE_RETENTION_DAYS, registerSearchAttributes } from '../temporal/setup';
 import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../temporal/search-attributes';
 import { failureMessage, follow, operationId } from '../client/operations';
 import { createDockerActivities } from '../../activities/docker';
@@ -147,15 +147,17 @@ async function projectsOnHost(docker: Docker): Promise<string[]> {
 export function registerOperatorCommands(program: Command): void {
   program
     .command('setup')
-    .description('prepare a Temporal namespace for dockflow: register its search attributes (DockflowProject, DockflowOperation)')
+    .description('prepare a Temporal namespace for dockflow: create it when the cluster lacks it, register its search attributes (DockflowProject, DockflowOperation)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nThe embedded dev server (dockflow dev) registers them itself; run this once for any other cluster.\nExample:\n  TEMPORAL_ADDRESS=temporal:7233 TEMPORAL_NAMESPACE=ops dockflow setup')
     .action(async (opts) => {
       const settings = temporalSettings();
       const { connection } = await connect(settings);
       try {
-        const result = await registerSearchAttributes(connection.operatorService, settings.namespace);
+        const created = await ensureNamespace(connection.workflowService, settings.namespace);
+        const result = { ...(await registerSearchAttributes(connection.operatorService, settings.namespace)), namespaceCreated: created };
         const text = [
+          ...(created ? [`created namespace ${result.namespace} (retention ${NAMESPACE_RETENTION_DAYS} days)`] : []),
           result.added.length ? `registered ${result.added.join(', ')} in namespace ${result.namespace}` : `namespace ${result.namespace} already has ${result.present.join(', ')}`,
           `filter in the UI with e.g. ${PROJECT_ATTRIBUTE.name} = "shop"`,
         ].join('\n');

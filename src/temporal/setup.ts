@@ -5,9 +5,11 @@
  * error naming it, since changing a type is not something to do silently.
  */
 import { temporal } from '@temporalio/proto';
+import { msToTs } from '@temporalio/common/lib/time';
 import { DOCKFLOW_SEARCH_ATTRIBUTES } from './search-attributes';
 
 type OperatorService = temporal.api.operatorservice.v1.OperatorService;
+type WorkflowService = temporal.api.workflowservice.v1.WorkflowService;
 const KEYWORD = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 
 export interface SetupResult {
@@ -46,12 +48,67 @@ export async function registerSearchAttributes(operator: OperatorService, namesp
  * (no operator permission), stop with the command that fixes it, because a
  * workflow setting an unknown attribute would fail its task forever.
  */
-export async function ensureSearchAttributes(operator: OperatorService, namespace: string): Promise<SetupResult> {
+export async function ensureSearchAttributes(operator: OperatorService, namespace: string, notFoundGraceMs = 0): Promise<SetupResult> {
+  const deadline = Date.now() + notFoundGraceMs;
   try {
-    return await registerSearchAttributes(operator, namespace);
+    for (;;) {
+      try {
+        return await registerSearchAttributes(operator, namespace);
+      } catch (err) {
+        // A namespace created a moment ago reaches every part of the server within seconds.
+        if ((err as { code?: number }).code !== GRPC_NOT_FOUND || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   } catch (err) {
     throw new SearchAttributesMissing(
       `the namespace "${namespace}" lacks dockflow's search attributes (${DOCKFLOW_SEARCH_ATTRIBUTES.map((k) => k.name).join(', ')}) and this worker could not register them: ${(err as Error).message}. Run \`dockflow setup\` with an account allowed to, then start the worker again.`,
     );
+  }
+}
+
+/** How long the operator API may still answer "not found" for a namespace just created. */
+export const NEW_NAMESPACE_GRACE_MS = 30_000;
+
+/** How long a namespace dockflow creates keeps closed workflows' histories. */
+export const NAMESPACE_RETENTION_DAYS = 7;
+
+/**
+ * A fresh cluster (Temporal server on PostgreSQL, docker-compose.temporal.yml)
+ * has no namespace but the system's own. Create the one dockflow is told to
+ * use, and wait until the frontend serves it (its namespace cache refreshes
+ * every few seconds), so the first poll does not fail. Returns whether it was
+ * created. An existing namespace is left as it is.
+ */
+export async function ensureNamespace(workflowService: WorkflowService, namespace: string, timeoutMs = 60_000): Promise<boolean> {
+  if (await namespaceExists(workflowService, namespace)) return false;
+  try {
+    await workflowService.registerNamespace({
+      namespace,
+      description: 'created by dockflow',
+      workflowExecutionRetentionPeriod: msToTs(`${NAMESPACE_RETENTION_DAYS} days`),
+    });
+  } catch (err) {
+    // Another worker created it first: as good as ours.
+    if ((err as { code?: number }).code !== GRPC_ALREADY_EXISTS) throw err;
+  }
+  const deadline = Date.now() + timeoutMs;
+  while (!(await namespaceExists(workflowService, namespace))) {
+    if (Date.now() > deadline) throw new Error(`namespace "${namespace}" was created but is not served after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return true;
+}
+
+const GRPC_ALREADY_EXISTS = 6;
+const GRPC_NOT_FOUND = 5;
+
+async function namespaceExists(workflowService: WorkflowService, namespace: string): Promise<boolean> {
+  try {
+    await workflowService.describeNamespace({ namespace });
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === GRPC_NOT_FOUND) return false;
+    throw err;
   }
 }

@@ -429,13 +429,16 @@ describe("the project's own docker-compose.temporal.yml", () => {
     const root = path.resolve(__dirname, '..', '..');
     const { spec } = loadStack({ files: [path.join(root, 'docker-compose.temporal.yml')], environment: {}, homeDir: '/home/ops' });
     assert.equal(spec.project, 'dockflow-temporal');
-    assert.deepEqual(Object.keys(spec.services).sort(), ['postgresql', 'temporal', 'temporal-ui', 'worker']);
+    assert.deepEqual(Object.keys(spec.services).sort(), ['postgresql', 'temporal', 'temporal-schema', 'temporal-ui', 'worker']);
     assert.deepEqual(spec.services.worker.volumes[0], { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock', readOnly: false, createHostPath: true });
     assert.equal(spec.services.worker.build?.dockerfile, 'Dockerfile');
     assert.equal(spec.services.worker.environment.DOCKFLOW_STACKS_DIR, '/srv/dockflow');
     assert.deepEqual(spec.services.worker.volumes.find((v) => v.target === '/var/lib/dockflow'), { type: 'volume', source: 'dockflow-state', target: '/var/lib/dockflow', readOnly: false });
     assert.deepEqual(spec.volumes['dockflow-state']?.name, 'dockflow-temporal_dockflow-state');
-    assert.deepEqual(spec.services.temporal.dependsOn.postgresql, { condition: 'service_healthy', restart: false, required: true });
+    assert.deepEqual(spec.services.temporal.dependsOn['temporal-schema'], { condition: 'service_completed_successfully', restart: false, required: true });
+    assert.deepEqual(spec.services['temporal-schema'].dependsOn.postgresql, { condition: 'service_healthy', restart: false, required: true });
+    // $$ in the schema job's script reaches the shell as one $.
+    assert.match(spec.services['temporal-schema'].command?.[0] ?? '', /for db in temporal temporal_visibility; do\n {2}schema=temporal; \[ "\$db" = temporal \]/);
     assert.deepEqual(spec.services.temporal.healthcheck?.test?.[0], 'CMD-SHELL');
   });
 });
