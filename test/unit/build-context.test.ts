@@ -24,7 +24,7 @@ async function tarEntries(stream: NodeJS.ReadableStream): Promise<{ name: string
   const ex = extract();
   ex.on('entry', (header, body, next) => {
     const chunks: Buffer[] = [];
-    body.on('data', (c: Buffer) => chunks.push(c));
+    body.on('data', (c) => chunks.push(c as Buffer));
     body.on('end', () => {
       found.push({ name: header.name, type: header.type, uid: header.uid, gid: header.gid, body: Buffer.concat(chunks).toString() });
       next();
