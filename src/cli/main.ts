@@ -307,7 +307,7 @@ Examples:
     or start the UI with TEMPORAL_CODEC_ENDPOINT / temporal server start-dev --ui-codec-endpoint
   dockflow codec-server --host 0.0.0.0 --token "$(cat token)" --ui-origin https://temporal.example.org
     behind a proxy that adds the token; a UI with "pass access token" sends its users' token instead
-(dockflow dev starts one itself when DOCKFLOW_ENCRYPTION_KEY is set.)
+(dockflow dev starts its own, with its own key.)
 `,
     )
     .action(async (opts: { port: string; host: string; uiOrigin?: string[]; token?: string }) => {

@@ -153,6 +153,7 @@ describe('dockflow dev encrypts payloads by default', () => {
   const secret = `securedev-api-key-${randomBytes(12).toString('hex')}`;
   const running: RunningProcess[] = [];
   const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'secure-dev-'));
+  const tempDirs = [workdir];
   const stateDir = path.join(workdir, '.dockflow');
   const keyFile = path.join(stateDir, 'keys', 'encryption.key');
   let firstKey = '';
@@ -166,6 +167,8 @@ describe('dockflow dev encrypts payloads by default', () => {
   after(async () => {
     for (const p of running) await p.stop();
     for (const p of [ENCRYPTED, PLAIN]) await removeProject(docker, p);
+    // The plain run's database holds the test secret in clear: leave nothing behind.
+    for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('first start: creates the key (0600 in a 0700 directory), deploys through the CLI, and no history holds the API_KEY', async () => {
@@ -233,6 +236,7 @@ describe('dockflow dev encrypts payloads by default', () => {
 
   it('--insecure-plain-payloads: no key, and the same check finds the API_KEY in the history (the check can fail)', async () => {
     const plainDir = fs.mkdtempSync(path.join(os.tmpdir(), 'secure-dev-plain-'));
+    tempDirs.push(plainDir);
     const dev = await startDev(plainDir, ['--insecure-plain-payloads']);
     running.push(dev);
     assert.match(dev.output(), /payloads: +PLAIN \(--insecure-plain-payloads\)/);
@@ -249,7 +253,8 @@ describe('dockflow dev encrypts payloads by default', () => {
 
 describe('dockflow worker without a key', () => {
   it('warns at start what it exposes; with a key it does not', async () => {
-    const server = await startDev(fs.mkdtempSync(path.join(os.tmpdir(), 'secure-dev-worker-')), ['--insecure-plain-payloads']);
+    const serverDir = fs.mkdtempSync(path.join(os.tmpdir(), 'secure-dev-worker-'));
+    const server = await startDev(serverDir, ['--insecure-plain-payloads']);
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'secure-worker-state-'));
     // Its own task queue: the dev server's worker keeps "dockflow".
     const env = { TEMPORAL_ADDRESS: server.address, DOCKFLOW_TASK_QUEUE: 'secure-warn', DOCKFLOW_STATE_DIR: stateDir };
@@ -270,6 +275,7 @@ describe('dockflow worker without a key', () => {
       assert.ok(!keyed.output().includes('WARNING'), keyed.output());
     } finally {
       await server.stop();
+      for (const dir of [serverDir, stateDir]) fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
