@@ -68,7 +68,7 @@ function payloadProtection(options: DevOptions): PayloadProtection {
     };
   }
   if (configured.length) {
-    const keyFile = process.env.DOCKFLOW_ENCRYPTION_KEY ? undefined : process.env.DOCKFLOW_ENCRYPTION_KEY_FILE;
+    const keyFile = process.env.DOCKFLOW_ENCRYPTION_KEY || !process.env.DOCKFLOW_ENCRYPTION_KEY_FILE ? undefined : path.resolve(process.env.DOCKFLOW_ENCRYPTION_KEY_FILE);
     return { keys: configured, encrypt: true, keyFile, banner: [`payloads:         encrypted with ${keyFile ?? 'DOCKFLOW_ENCRYPTION_KEY'}`] };
   }
   const devKey = ensureDevKey(options.stateDir);

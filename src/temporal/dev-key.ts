@@ -107,7 +107,12 @@ export function cliKeys(address: string, env: Record<string, string | undefined>
   const port = loopbackPort(address);
   const recordFile = devServerRecordFile(path.resolve(cwd, DEFAULT_DEV_STATE_DIR));
   if (port === undefined || !fs.existsSync(recordFile)) return [];
-  const record = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as DevServerRecord;
+  let record: DevServerRecord;
+  try {
+    record = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as DevServerRecord;
+  } catch (err) {
+    throw new Error(`${recordFile} cannot be read (${(err as Error).message}); delete it, \`dockflow dev\` writes it again at its next start`);
+  }
   if (record.port !== port || !record.keyFile) return [];
   return keysFromEnv({ DOCKFLOW_ENCRYPTION_KEY_FILE: record.keyFile });
 }

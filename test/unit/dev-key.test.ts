@@ -68,6 +68,8 @@ describe('CLI key lookup', () => {
     assert.deepEqual(keys[0].key, Buffer.from(configured, 'base64'));
     writeDevServerRecord(stateDir, { port: 7233 });
     assert.deepEqual(cliKeys('localhost:7233', {}, cwd), [], 'a dev server started with --insecure-plain-payloads: plain');
+    fs.writeFileSync(path.join(stateDir, 'dev-server.json'), '{"port": 72');
+    assert.throws(() => cliKeys('localhost:7233', {}, cwd), /dev-server\.json cannot be read .*; delete it/);
   });
 });
 
