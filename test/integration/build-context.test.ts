@@ -30,7 +30,8 @@ describe('build contexts honour .dockerignore', () => {
   after(async () => {
     await stopWorker?.();
     await removeProject(bed.docker, PROJECT);
-    await bed?.docker.getImage(IMAGE).remove({ force: true }).catch(() => undefined);
+    // The ledger tags each revision's image; the built image goes only with its last tag.
+    for (const tag of [IMAGE, `dockflow-revision/${PROJECT}-app:r1`]) await bed?.docker.getImage(tag).remove({ force: true }).catch(() => undefined);
     await bed?.teardown();
   });
 

@@ -166,7 +166,10 @@ describe('dockflow dev encrypts payloads by default', () => {
 
   after(async () => {
     for (const p of running) await p.stop();
-    for (const p of [ENCRYPTED, PLAIN]) await removeProject(docker, p);
+    for (const p of [ENCRYPTED, PLAIN]) {
+      await removeProject(docker, p);
+      await docker.getImage(`dockflow-revision/${p}-relay:r1`).remove().catch(() => undefined);
+    }
     // The plain run's database holds the test secret in clear: leave nothing behind.
     for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -2,7 +2,7 @@
  * The build context filter: what `.dockerignore` keeps on the host, with
  * Docker's pattern rules, and the tar stream that goes to POST /build.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,8 +10,12 @@ import * as path from 'node:path';
 import { extract } from 'tar-stream';
 import { contextEntries, contextFilter, packBuildContext } from '../../activities/build-context';
 
+const created: string[] = [];
+after(() => created.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
+
 function context(files: Record<string, string>): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'secure-ctx-'));
+  created.push(dir);
   for (const [file, content] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     fs.writeFileSync(path.join(dir, file), content);

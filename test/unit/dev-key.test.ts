@@ -1,7 +1,7 @@
 /**
  * The key `dockflow dev` creates for itself, and how CLI commands find it.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,7 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { cliKeys, devKeyFile, ensureDevKey, loopbackPort, writeDevServerRecord } from '../../src/temporal/dev-key';
 import { AesGcmCodec, dataConverterForKeys, ENCRYPTED_ENCODING } from '../../src/temporal/codec';
 
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'secure-devkey-'));
+const created: string[] = [];
+const tempDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'secure-devkey-'));
+  created.push(dir);
+  return dir;
+};
+after(() => created.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
 
 describe('dockflow dev encryption key', () => {
   it('is created once: 32 random bytes, file 0600 in a 0700 directory, reused on the next start', () => {
