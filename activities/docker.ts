@@ -17,6 +17,7 @@ import { containerName, replacementName, retiringName } from '../src/model/names
 import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam, volumeCreateOptions } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
 import { isWedged, recreateWedged } from './wedge';
+import { packBuildContext } from './build-context';
 
 export interface DockerActivityDeps {
   docker: Docker;
@@ -199,7 +200,6 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
         ErrorType.imageUnavailable,
       );
     }
-    const entries = fs.readdirSync(build.context);
     if (!fs.existsSync(path.join(build.context, build.dockerfile))) {
       throw ApplicationFailure.nonRetryable(
         `service ${service}: Dockerfile ${build.dockerfile} not found in build context ${build.context}`,
@@ -208,8 +208,9 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     }
     let stream: NodeJS.ReadableStream;
     try {
+      // The context as Docker's client sends it: what .dockerignore excludes (.env, node_modules...) stays on the host.
       stream = await docker.buildImage(
-        { context: build.context, src: entries },
+        packBuildContext(build.context, build.dockerfile),
         {
           t: s.image,
           dockerfile: build.dockerfile,

@@ -8,9 +8,20 @@
 import { temporalSettings } from '../src/temporal/settings';
 import { createDockflowWorker } from './worker';
 import { installMetricsRuntime } from '../src/temporal/metrics';
+import { keysFromEnv } from '../src/temporal/codec';
+
+/** What a worker without a key exposes, said at its start (stderr). */
+export const PLAIN_PAYLOADS_WARNING = [
+  'dockflow worker: WARNING: no encryption key (DOCKFLOW_ENCRYPTION_KEY or DOCKFLOW_ENCRYPTION_KEY_FILE).',
+  "  Workflow inputs, activity inputs and results go to Temporal in plain text: the environment values of every",
+  "  stack (environment:, env_file:, .env) and any secret written in a compose file are stored in Temporal's",
+  '  history, readable by anyone with access to Temporal (its UI, CLI, API or database).',
+  '  Set the same key on this worker and wherever the CLI runs (README: Secrets in Temporal\'s history).',
+].join('\n');
 
 export async function runWorkerProcess(env: Record<string, string | undefined> = process.env): Promise<void> {
   const settings = temporalSettings(env);
+  if (keysFromEnv(env).length === 0) console.error(PLAIN_PAYLOADS_WARNING);
   // Before any connection: the runtime (and its Prometheus exporter) is process-wide.
   const metrics = installMetricsRuntime(env);
   if (metrics) console.error(`dockflow worker: Prometheus metrics on http://${metrics}/metrics`);

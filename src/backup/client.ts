@@ -16,12 +16,12 @@ import {
 } from '@temporalio/client';
 import { operationId } from '../client/operations';
 import type { TemporalSettings } from '../temporal/settings';
-import { dataConverterFromEnv } from '../temporal/codec';
+import { cliDataConverter } from '../temporal/dev-key';
 import type { BackupInput, ListBackupsInput, MigrateInput, RestoreInput } from '../model/backup-input';
 
 export async function connectTemporal(settings: TemporalSettings): Promise<{ client: Client; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: settings.address });
-  return { client: new Client({ connection, namespace: settings.namespace, dataConverter: dataConverterFromEnv() }), close: () => connection.close() };
+  return { client: new Client({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }), close: () => connection.close() };
 }
 
 export function startBackup(client: WorkflowClient, taskQueue: string, input: BackupInput): Promise<WorkflowHandle> {

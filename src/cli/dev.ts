@@ -2,6 +2,11 @@
  * `dockflow dev` (and `npm start`): everything on one machine with embedded
  * defaults. A Temporal dev server with its UI and a SQLite file under
  * .dockflow/, a worker, and optionally a deploy of the demo stack.
+ *
+ * Secure by default: every payload is encrypted (with
+ * DOCKFLOW_ENCRYPTION_KEY(_FILE) when set, else with a key created once under
+ * the state dir), the UI decodes through a loopback codec server, and CLI
+ * commands run from the same directory find the key (src/temporal/dev-key.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,7 +20,8 @@ import { follow, startDeploy } from '../client/operations';
 import { progressPrinter } from './render';
 import type { DeployResult } from '../../workflows/deploy';
 import { WorkflowClient } from '@temporalio/client';
-import { AesGcmCodec, dataConverterFromEnv, keysFromEnv } from '../temporal/codec';
+import { AesGcmCodec, dataConverterForKeys, keysFromEnv, type EncryptionKey } from '../temporal/codec';
+import { devKeyFile, ensureDevKey, loopbackPort, writeDevServerRecord } from '../temporal/dev-key';
 import { createCodecServer } from '../temporal/codec-server';
 import { installMetricsRuntime } from '../temporal/metrics';
 
@@ -25,8 +31,56 @@ export interface DevOptions {
   stateDir: string;
   port: number;
   uiPort: number;
-  /** Port of the codec server started when DOCKFLOW_ENCRYPTION_KEY(_FILE) is set, so the UI shows payloads in clear. */
+  /** Port of the loopback codec server the UI decodes payloads through. */
   codecPort: number;
+  /** Write plain payloads (no encryption): Temporal's history then holds every environment value in clear. */
+  insecurePlainPayloads?: boolean;
+}
+
+interface PayloadProtection {
+  /** Keys the worker and the codec server hold; with `encrypt` false they only decode. */
+  keys: EncryptionKey[];
+  encrypt: boolean;
+  /** The key file CLI commands can use (DOCKFLOW_ENCRYPTION_KEY_FILE), when there is one. */
+  keyFile?: string;
+  /** What the start banner says about payloads. */
+  banner: string[];
+}
+
+/**
+ * How this dev process protects payloads. A key from the environment wins;
+ * else the state dir's key, created on first start; --insecure-plain-payloads
+ * writes plain payloads (and still decodes with an existing dev key, so a CLI
+ * that kept an exported key is understood).
+ */
+function payloadProtection(options: DevOptions): PayloadProtection {
+  const configured = keysFromEnv();
+  if (options.insecurePlainPayloads) {
+    const file = devKeyFile(options.stateDir);
+    const keys = configured.length ? configured : fs.existsSync(file) ? keysFromEnv({ DOCKFLOW_ENCRYPTION_KEY_FILE: file }) : [];
+    return {
+      keys,
+      encrypt: false,
+      banner: [
+        'payloads:         PLAIN (--insecure-plain-payloads): every environment value of every stack is stored in',
+        "                  clear in Temporal's history, readable by anyone with access to this dev server",
+      ],
+    };
+  }
+  if (configured.length) {
+    const keyFile = process.env.DOCKFLOW_ENCRYPTION_KEY || !process.env.DOCKFLOW_ENCRYPTION_KEY_FILE ? undefined : path.resolve(process.env.DOCKFLOW_ENCRYPTION_KEY_FILE);
+    return { keys: configured, encrypt: true, keyFile, banner: [`payloads:         encrypted with ${keyFile ?? 'DOCKFLOW_ENCRYPTION_KEY'}`] };
+  }
+  const devKey = ensureDevKey(options.stateDir);
+  return {
+    keys: devKey.keys,
+    encrypt: true,
+    keyFile: devKey.file,
+    banner: [
+      `payloads:         encrypted with ${devKey.file} (${devKey.created ? 'created now' : 'reused'})`,
+      `                  CLI commands from this directory find it; elsewhere: export DOCKFLOW_ENCRYPTION_KEY_FILE=${devKey.file}`,
+    ],
+  };
 }
 
 export const DEMO_COMPOSE_FILE = path.resolve(__dirname, '..', '..', 'examples', 'demo', 'docker-compose.yml');
@@ -39,12 +93,19 @@ export async function runDev(options: DevOptions): Promise<void> {
   });
   // Before any connection: the Temporal runtime (and its Prometheus exporter) is process-wide.
   const metrics = installMetricsRuntime();
-  // Encrypted payloads: a loopback codec server for the UI, which the dev server points the UI at.
-  const keys = keysFromEnv();
+  const protection = payloadProtection(options);
+  const dataConverter = dataConverterForKeys(protection.keys, { encrypt: protection.encrypt });
+  // A loopback codec server for the UI, which the dev server points the UI at.
   let codecEndpoint: string | undefined;
-  if (keys.length > 0) {
-    const server = createCodecServer({ codec: new AesGcmCodec(keys), allowOrigin: [`http://127.0.0.1:${options.uiPort}`, `http://localhost:${options.uiPort}`] });
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(options.codecPort, '127.0.0.1', resolve));
+  if (protection.keys.length > 0) {
+    const server = createCodecServer({ codec: new AesGcmCodec(protection.keys, { encrypt: protection.encrypt }), allowOrigin: [`http://127.0.0.1:${options.uiPort}`, `http://localhost:${options.uiPort}`] });
+    await new Promise<void>((resolve, reject) =>
+      server
+        .once('error', (err: NodeJS.ErrnoException) =>
+          reject(err.code === 'EADDRINUSE' ? new Error(`the codec server's port ${options.codecPort} is taken; choose another with --codec-port`) : err),
+        )
+        .listen(options.codecPort, '127.0.0.1', resolve),
+    );
     server.unref();
     codecEndpoint = `http://127.0.0.1:${options.codecPort}`;
   }
@@ -56,15 +117,19 @@ export async function runDev(options: DevOptions): Promise<void> {
     taskQueue: DEFAULT_TASK_QUEUE,
     connection: env.nativeConnection,
     docker,
+    dataConverter,
     // The dev setup keeps its revision ledger beside its Temporal database.
     stateDir: process.env.DOCKFLOW_STATE_DIR || options.stateDir,
   });
   const running = worker.run();
+  // CLI commands started in this directory read it to find the key (src/temporal/dev-key.ts).
+  writeDevServerRecord(options.stateDir, { port: loopbackPort(env.address) ?? options.port, ...(protection.encrypt && protection.keyFile ? { keyFile: protection.keyFile } : {}) });
   process.stderr.write(
     [
       `Temporal UI:      http://127.0.0.1:${options.uiPort}`,
       `Temporal address: ${env.address} (export TEMPORAL_ADDRESS=${env.address} for the CLI)`,
-      ...(codecEndpoint ? [`codec server:     ${codecEndpoint} (payloads are encrypted; the UI decodes them through it)`] : []),
+      ...protection.banner,
+      ...(codecEndpoint ? [`codec server:     ${codecEndpoint} (the UI decodes payloads through it)`] : []),
       ...(metrics ? [`metrics:          http://${metrics}/metrics`] : []),
       `worker polling task queue "${DEFAULT_TASK_QUEUE}"; Ctrl-C to stop`,
       '',
@@ -75,8 +140,8 @@ export async function runDev(options: DevOptions): Promise<void> {
     if (options.demo) {
       await ensureBaseImage(docker);
       const { spec } = loadStack({ files: [DEMO_COMPOSE_FILE] });
-      // The worker's data converter: with a key, the demo's input and result are encrypted too.
-      const client = new WorkflowClient({ connection: env.connection, namespace: 'default', dataConverter: dataConverterFromEnv() });
+      // The worker's data converter: the demo's input and result are encrypted like everything else.
+      const client = new WorkflowClient({ connection: env.connection, namespace: 'default', dataConverter });
       const handle = await startDeploy(client, DEFAULT_TASK_QUEUE, spec.project, { spec });
       process.stderr.write(`deploying demo stack "${spec.project}" (workflow ${handle.workflowId}); watch it in the UI\n`);
       const result = await follow<DeployResult>(handle, progressPrinter());

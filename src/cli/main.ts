@@ -100,9 +100,23 @@ Colours only on a terminal, and never with NO_COLOR set.`,
     .option('--state-dir <dir>', 'where the dev server keeps its SQLite database', '.dockflow')
     .option('--port <port>', 'Temporal gRPC port', '7233')
     .option('--ui-port <port>', 'Temporal UI port', '8233')
-    .option('--codec-port <port>', 'codec server port, started when DOCKFLOW_ENCRYPTION_KEY is set', '8234')
-    .addHelpText('after', '\nExamples:\n  dockflow dev --demo                 what npm start runs\n  DOCKFLOW_STACKS_DIR=$PWD/stacks dockflow dev --ui-port 9233')
+    .option('--codec-port <port>', 'port of the loopback codec server the UI decodes payloads through', '8234')
+    .option('--insecure-plain-payloads', "do not encrypt payloads: every environment value is then stored in clear in Temporal's history")
+    .addHelpText(
+      'after',
+      `
+Payloads are encrypted: with DOCKFLOW_ENCRYPTION_KEY(_FILE) when set, else with a key created on first
+start in <state-dir>/keys/encryption.key (mode 0600) and reused later. CLI commands started in the same
+directory find it while this dev server runs on its port; elsewhere export the DOCKFLOW_ENCRYPTION_KEY_FILE it prints.
+
+Examples:
+  dockflow dev --demo                 what npm start runs
+  DOCKFLOW_STACKS_DIR=$PWD/stacks dockflow dev --ui-port 9233`,
+    )
     .action(async (opts) => {
+      if (opts.insecurePlainPayloads && keysFromEnv().length > 0) {
+        throw new UsageError('--insecure-plain-payloads contradicts DOCKFLOW_ENCRYPTION_KEY(_FILE): unset the key or drop the flag');
+      }
       await runDev({
         demo: Boolean(opts.demo),
         exitAfterDemo: Boolean(opts.exitAfterDemo),
@@ -110,6 +124,7 @@ Colours only on a terminal, and never with NO_COLOR set.`,
         port: Number(opts.port),
         uiPort: Number(opts.uiPort),
         codecPort: Number(opts.codecPort),
+        insecurePlainPayloads: Boolean(opts.insecurePlainPayloads),
       });
     });
 
@@ -292,7 +307,7 @@ Examples:
     or start the UI with TEMPORAL_CODEC_ENDPOINT / temporal server start-dev --ui-codec-endpoint
   dockflow codec-server --host 0.0.0.0 --token "$(cat token)" --ui-origin https://temporal.example.org
     behind a proxy that adds the token; a UI with "pass access token" sends its users' token instead
-(dockflow dev starts one itself when DOCKFLOW_ENCRYPTION_KEY is set.)
+(dockflow dev starts its own, with its own key.)
 `,
     )
     .action(async (opts: { port: string; host: string; uiOrigin?: string[]; token?: string }) => {

@@ -9,7 +9,7 @@ import Docker from 'dockerode';
 import { Connection, Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { temporalSettings, type TemporalSettings } from '../temporal/settings';
-import { dataConverterFromEnv } from '../temporal/codec';
+import { cliDataConverter } from '../temporal/dev-key';
 import { ensureNamespace, NAMESPACE_RETENTION_DAYS, registerSearchAttributes } from '../temporal/setup';
 import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../temporal/search-attributes';
 import { failureMessage, follow, operationId } from '../client/operations';
@@ -25,7 +25,7 @@ function write(json: boolean, value: unknown, text: string): void {
 
 async function connect(settings: TemporalSettings, connectTimeout?: Duration) {
   const connection = await Connection.connect({ address: settings.address, ...(connectTimeout ? { connectTimeout } : {}) });
-  return { connection, client: new Client({ connection, namespace: settings.namespace, dataConverter: dataConverterFromEnv() }) };
+  return { connection, client: new Client({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }) };
 }
 
 export function table(headers: string[], rows: string[][]): string {

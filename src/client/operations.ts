@@ -4,13 +4,13 @@
  */
 import { Connection, WorkflowClient, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TemporalSettings } from '../temporal/settings';
-import { dataConverterFromEnv } from '../temporal/codec';
+import { cliDataConverter } from '../temporal/dev-key';
 import type { DeployInput, DownInput, HistoryInput, RollbackInput, UpdateInput } from '../model/input';
 import { progressQuery, type Progress } from '../messages';
 
 export async function connectClient(settings: TemporalSettings): Promise<{ client: WorkflowClient; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: settings.address });
-  return { client: new WorkflowClient({ connection, namespace: settings.namespace, dataConverter: dataConverterFromEnv() }), close: () => connection.close() };
+  return { client: new WorkflowClient({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }), close: () => connection.close() };
 }
 
 /** Workflow IDs say what runs on which project, so the UI's list reads well. */

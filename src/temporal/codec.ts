@@ -55,13 +55,21 @@ export function keysFromEnv(env: Record<string, string | undefined> = process.en
 
 export class AesGcmCodec implements PayloadCodec {
   private readonly byId: Map<string, Buffer>;
+  private readonly encrypt: boolean;
 
-  constructor(private readonly keys: EncryptionKey[]) {
+  /**
+   * `encrypt: false` gives a codec that only decodes: what a process that was
+   * told to write plain payloads (`dockflow dev --insecure-plain-payloads`)
+   * uses to still read what a client holding the key encrypted.
+   */
+  constructor(private readonly keys: EncryptionKey[], options: { encrypt?: boolean } = {}) {
     if (keys.length === 0) throw new Error('AesGcmCodec needs at least one key');
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
+    this.encrypt = options.encrypt ?? true;
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
+    if (!this.encrypt) return payloads;
     const { id, key } = this.keys[0];
     return payloads.map((payload) => {
       const plain = temporal.api.common.v1.Payload.encode(payload).finish();
@@ -100,7 +108,15 @@ export const FAILURE_CONVERTER_PATH = require.resolve('./failure-converter');
  * failureConverterPath (bundleWorkflowCode).
  */
 export function dataConverterFromEnv(env: Record<string, string | undefined> = process.env): DataConverter | undefined {
-  const keys = keysFromEnv(env);
+  return dataConverterForKeys(keysFromEnv(env));
+}
+
+/**
+ * The data converter for a list of keys (none: undefined, Temporal's plain
+ * default). `encrypt: false`: decode only, and failures stay in clear text.
+ */
+export function dataConverterForKeys(keys: EncryptionKey[], options: { encrypt?: boolean } = {}): DataConverter | undefined {
   if (keys.length === 0) return undefined;
-  return { payloadCodecs: [new AesGcmCodec(keys)], failureConverterPath: FAILURE_CONVERTER_PATH };
+  const encrypt = options.encrypt ?? true;
+  return { payloadCodecs: [new AesGcmCodec(keys, { encrypt })], ...(encrypt ? { failureConverterPath: FAILURE_CONVERTER_PATH } : {}) };
 }

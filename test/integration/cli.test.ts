@@ -88,10 +88,10 @@ services:
 
   it('runs the embedded dev server, UI, worker and demo deploy (`npm start`)', async () => {
     await removeProject(bed.docker, 'demo');
-    const [port, uiPort, webPort] = [await freePort(), await freePort(), await freePort()];
+    const [port, uiPort, codecPort, webPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-dev-'));
     const running = dockflow(
-      ['dev', '--demo', '--exit-after-demo', '--state-dir', stateDir, '--port', String(port), '--ui-port', String(uiPort)],
+      ['dev', '--demo', '--exit-after-demo', '--state-dir', stateDir, '--port', String(port), '--ui-port', String(uiPort), '--codec-port', String(codecPort)],
       { DEMO_WEB_PORT: String(webPort) },
     );
     // While it runs, the Temporal UI answers on the UI port.

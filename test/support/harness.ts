@@ -231,11 +231,11 @@ export interface CliRun {
   stderr: string;
 }
 
-/** The `dockflow` command in its own process, as a user runs it (colours off). */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 240_000): Promise<CliRun> {
+/** The `dockflow` command in its own process, as a user runs it (colours off), in `cwd` (default the repository). */
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = 240_000, cwd = REPO_ROOT): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'dockflow.js'), ...args], {
-      cwd: REPO_ROOT,
+      cwd,
       env: { ...process.env, NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
