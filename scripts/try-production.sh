@@ -53,7 +53,8 @@ up() {
   compose up -d >&2
   local deadline=$((SECONDS + 300))
   until [ "$(docker inspect -f '{{.State.Health.Status}}' "$(compose ps -q temporal)" 2>/dev/null)" = healthy ] \
-      && compose logs worker 2>/dev/null | grep -q 'polling task queue'; do
+      && compose logs worker 2>/dev/null | grep -q 'polling task queue' \
+      && curl -fsS -o /dev/null "http://127.0.0.1:$TEMPORAL_UI_HOST_PORT/"; do
     if [ $SECONDS -gt $deadline ]; then
       log "the cluster did not come up within 300 s"; compose ps >&2; compose logs --tail 40 >&2; exit 1
     fi
