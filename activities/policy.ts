@@ -94,7 +94,7 @@ export function createPolicyActivities(env: Env = process.env) {
       if (violations.length > 0) {
         const subject =
           context.revision !== undefined
-            ? `revision ${context.revision} of project ${spec.project} asks for more than this worker allows now (its policy was tightened since)`
+            ? `revision ${context.revision} of project ${spec.project} asks for more than this worker allows now`
             : `project ${spec.project} asks for more than this worker allows`;
         throw ApplicationFailure.nonRetryable(`${subject}:\n${violations.join('\n')}`, ErrorType.policyRefused);
       }
