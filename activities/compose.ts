@@ -1,6 +1,13 @@
 /**
  * Loading compose files that live on the worker's host (a deploy started from
  * the Temporal UI or a Schedule names files instead of sending a spec).
+ *
+ * Interpolation (`${VAR}`, a bare `environment: [VAR]`, COMPOSE_* settings)
+ * sees the stack's own `.env` / env files and the worker variables named in
+ * DOCKFLOW_INTERPOLATION_ALLOW, never the rest of the worker's environment:
+ * a compose file must not be able to read `${DOCKFLOW_ENCRYPTION_KEY}` into a
+ * container. (The CLI interpolates on the client with the user's shell
+ * environment, as docker compose does.)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,6 +16,7 @@ import { loadStack, ComposeError } from '../src/compose';
 import type { StackSpec } from '../src/model/spec';
 import { ErrorType } from '../src/errors';
 import { STACK_NAME_PATTERN } from '../src/model/input';
+import { checkComposeReference } from './policy';
 
 export interface LoadProjectInput {
   /** Compose files on the worker's host, in -f order. */
@@ -25,6 +33,9 @@ export function createComposeActivities(env: Record<string, string | undefined> 
   return {
     async loadProject(input: LoadProjectInput): Promise<{ spec: StackSpec; warnings: string[] }> {
       const stackDir = input.stack !== undefined ? stackDirectory(input.stack, env) : undefined;
+      // Files the client names are read only inside the worker's project roots (a stack folder always is).
+      if (stackDir === undefined) checkComposeReference({ composeFiles: input.composeFiles, projectDirectory: input.projectDirectory, envFiles: input.envFiles }, env);
+      else if (input.envFiles?.length) checkComposeReference({ projectDirectory: stackDir, envFiles: input.envFiles }, env);
       try {
         return loadStack({
           files: input.composeFiles,
@@ -34,7 +45,7 @@ export function createComposeActivities(env: Record<string, string | undefined> 
           // A stack folder is its own project directory: compose finds compose.yaml (or its
           // siblings) and .env there, and the folder's name is the default project name.
           workingDir: stackDir ?? input.projectDirectory,
-          environment: env,
+          environment: interpolationEnvironment(env),
         });
       } catch (err) {
         // A bad file stays bad on every retry: fail once, naming file and key.
@@ -43,6 +54,20 @@ export function createComposeActivities(env: Record<string, string | undefined> 
       }
     },
   };
+}
+
+/**
+ * The worker's variables a compose file loaded on the worker may use: only
+ * those DOCKFLOW_INTERPOLATION_ALLOW names (comma separated). Everything else
+ * comes from the stack's .env / env files; unset variables are blank with a
+ * warning, as in compose.
+ */
+export function interpolationEnvironment(env: Record<string, string | undefined>): Record<string, string> {
+  const allowed = (env.DOCKFLOW_INTERPOLATION_ALLOW ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  return Object.fromEntries(allowed.filter((name) => env[name] !== undefined).map((name) => [name, env[name]!]));
 }
 
 /**

@@ -6,7 +6,8 @@
  *   <stateDir>/projects/<project>/revisions/<number>.json
  *
  * Files are written to a temporary name and renamed, so a crash never leaves
- * a half-written revision. Recording is idempotent per workflow ID.
+ * a half-written revision; only the worker's user can read them (0600 files,
+ * 0700 directories: they hold secrets). Recording is idempotent per workflow ID.
  */
 import type Docker from 'dockerode';
 import * as fs from 'node:fs';
@@ -15,6 +16,7 @@ import * as path from 'node:path';
 import { Revision, revisionImageTag, type RevisionOperation } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import { statusOf } from './docker';
+import { ensurePrivateDir, writePrivateFile } from '../src/files/private';
 
 export interface LedgerDeps {
   docker: Docker;
@@ -53,12 +55,10 @@ export function createLedgerActivities({ docker, stateDir = defaultStateDir(), k
   }
 
   function write(revision: Revision): void {
-    const dir = dirOf(revision.project);
-    fs.mkdirSync(dir, { recursive: true });
+    // A revision holds the whole spec, environment values included: 0600 in 0700 directories.
+    const dir = ensurePrivateDir(dirOf(revision.project), stateDir);
     const file = path.join(dir, `${String(revision.number).padStart(6, '0')}.json`);
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, `${JSON.stringify(revision, null, 2)}\n`);
-    fs.renameSync(tmp, file);
+    writePrivateFile(file, `${JSON.stringify(revision, null, 2)}\n`);
   }
 
   async function tagImages(revision: Revision): Promise<void> {

@@ -38,6 +38,7 @@ import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { LIVENESS_TIMEOUT, docker, failureType, host, retry } from './apply';
 import { acquireProjectLock } from './lock';
+import { checkDataPolicyNow } from './policy';
 
 /**
  * Streaming archives out of and into Docker, and reading them back: as long
@@ -241,6 +242,10 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
       ErrorType.invalidSpec,
     );
   }
+
+  // Bind-mounted directories are read from the host: only where the worker's policy allows, as it is now.
+  const binds = plan.targets.filter((t) => t.kind === 'bind').map((t) => ({ key: `bind mount ${t.key}`, source: t.source }));
+  await checkDataPolicyNow(progress, { project, operation: 'backup', projectDir: spec.workingDir, paths: binds });
 
   progress.phase(`backing up ${project} as ${backupId}`);
   const containers = await progress.step(`observe containers of ${project}`, () => docker.observeDataContainers(project));

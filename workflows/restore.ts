@@ -19,6 +19,7 @@ import { ProgressTracker, rootMessage } from './progress';
 import { docker, failureType, waits } from './apply';
 import { acquireProjectLock } from './lock';
 import { archives, invalid, startAgain } from './backup';
+import { checkDataPolicyNow } from './policy';
 
 /** Health wait after the restore when the caller gives no bound. */
 const DEFAULT_HEALTH_TIMEOUT_S = 120;
@@ -51,6 +52,9 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   } catch (err) {
     throw invalid(err, project);
   }
+  // A restore writes into bind-mounted host directories: only where the worker's policy allows them now.
+  const binds = entries.filter((e) => e.kind === 'bind').map((e) => ({ key: `archive ${e.archive} (${e.key})`, source: e.source }));
+  await checkDataPolicyNow(progress, { project, operation: `restore of backup ${backupId}`, paths: binds });
   await progress.step(`verify ${entries.length} archive(s) of backup ${backupId}`, () =>
     archives.verifyArchives({ project, backupId, destination: options.destination, archives: entries, checksumOnly: true }),
   );

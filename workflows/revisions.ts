@@ -9,6 +9,7 @@ import type { DeployPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
 import { docker, executePlan, failureType, host, observeAndPlan, RolloutFailure } from './apply';
 import { rootMessage, type ProgressTracker } from './progress';
+import { checkPolicyNow } from './policy';
 
 export function changedServices(plan: DeployPlan): string[] {
   return plan.services.filter((s) => s.operations.length > 0).map((s) => s.service);
@@ -28,9 +29,11 @@ export function recordRevision(
 /**
  * Put the project back to a recorded revision: its spec with its exact image
  * IDs (no pull, no build), rolled with rollback_config. Services the revision
- * did not have are removed.
+ * did not have are removed. The worker's policy as it is now must allow it.
  */
 export async function restoreRevision(revision: Revision, progress: ProgressTracker, healthTimeoutSeconds?: number): Promise<DeployPlan> {
+  // A revision recorded under a looser policy does not run again once the policy was tightened.
+  await checkPolicyNow(progress, revision.spec, revision.number);
   const imageIds = revisionImageIds(revision);
   for (const [service, id] of Object.entries(imageIds)) {
     const present = await docker.imageExists(id);

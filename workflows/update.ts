@@ -13,6 +13,7 @@ import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision, revisionImageIds } from './revisions';
 import { acquireProjectLock } from './lock';
+import { checkPolicyNow } from './policy';
 
 export interface UpdateResult {
   project: string;
@@ -47,11 +48,15 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
   if (input.image !== undefined) {
     service.image = input.image;
     delete service.build;
+  }
+  if (input.scale !== undefined) service.deploy = { ...service.deploy, replicas: input.scale };
+  // The revision passed the policy when it was recorded; the policy may have been tightened since.
+  await checkPolicyNow(progress, spec, current.number);
+  if (input.image !== undefined) {
     imageIds[input.service] = (await progress.step(`pull ${input.image}`, () =>
       images.ensureImage({ spec: serviceSlice(spec, input.service), service: input.service, forceBuild: false, lookupOnly: false }),
     ))!;
   }
-  if (input.scale !== undefined) service.deploy = { ...service.deploy, replicas: input.scale };
 
   progress.phase('executing');
   const plan = await observeAndPlan(spec, imageIds, false, progress);

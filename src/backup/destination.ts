@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../files/private';
 
 export interface PendingWrite {
   /** Write the content here; it is invisible under its key until commit. */
@@ -63,8 +64,9 @@ export class LocalDirectoryDestination implements BackupDestination {
   async openWrite(key: string, token: string): Promise<PendingWrite> {
     const final = this.pathOf(key);
     const temp = `${final}.partial-${token}`;
-    await fs.promises.mkdir(path.dirname(final), { recursive: true });
-    const stream = fs.createWriteStream(temp, { flags: 'w' });
+    // Archives and manifests hold the project's data and its secrets: 0600 files in 0700 directories.
+    ensurePrivateDir(path.dirname(final), this.root);
+    const stream = fs.createWriteStream(temp, { flags: 'w', mode: PRIVATE_FILE_MODE });
     return {
       stream,
       commit: async () => {

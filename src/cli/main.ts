@@ -19,7 +19,7 @@ import type { DeployResult } from '../../workflows/deploy';
 import { registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
 import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
-import { createCodecServer } from '../temporal/codec-server';
+import { createCodecServer, readCodecToken } from '../temporal/codec-server';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -297,7 +297,9 @@ Example:
     .option('--port <port>', 'port to listen on', '8888')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--ui-origin <origin>', 'a Temporal UI origin allowed by CORS (repeatable)', collect)
-    .option('--token <token>', 'bearer token every request must carry (default: DOCKFLOW_CODEC_TOKEN; required unless --host is loopback)')
+    .option('--token-file <file>', 'file holding the bearer token every request must carry (default: DOCKFLOW_CODEC_TOKEN; one of them is required unless --host is loopback)')
+    // Refused, not merely undocumented: a token on the command line is in every user's `ps`.
+    .addOption(new Option('--token <token>').hideHelp())
     .addHelpText(
       'after',
       `
@@ -305,16 +307,24 @@ Examples:
   DOCKFLOW_ENCRYPTION_KEY_FILE=/etc/dockflow/key dockflow codec-server --ui-origin http://127.0.0.1:8233
     then in the UI: the glasses icon (Configure Codec Server) → http://127.0.0.1:8888,
     or start the UI with TEMPORAL_CODEC_ENDPOINT / temporal server start-dev --ui-codec-endpoint
-  dockflow codec-server --host 0.0.0.0 --token "$(cat token)" --ui-origin https://temporal.example.org
+  dockflow codec-server --host 0.0.0.0 --token-file /etc/dockflow/codec-token --ui-origin https://temporal.example.org
     behind a proxy that adds the token; a UI with "pass access token" sends its users' token instead
 (dockflow dev starts its own, with its own key.)
 `,
     )
-    .action(async (opts: { port: string; host: string; uiOrigin?: string[]; token?: string }) => {
+    .action(async (opts: { port: string; host: string; uiOrigin?: string[]; token?: string; tokenFile?: string }) => {
+      if (opts.token !== undefined) {
+        throw new UsageError('--token is refused: a token on the command line is visible to every user of this machine (ps, /proc/<pid>/cmdline); set DOCKFLOW_CODEC_TOKEN or use --token-file <file>');
+      }
       const keys = keysFromEnv();
-      const token = opts.token ?? process.env.DOCKFLOW_CODEC_TOKEN;
+      let token: string | undefined;
+      try {
+        token = readCodecToken(opts.tokenFile, process.env);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
       if (keys.length === 0) throw new UsageError('codec-server needs DOCKFLOW_ENCRYPTION_KEY or DOCKFLOW_ENCRYPTION_KEY_FILE');
-      if (!token && !isLoopback(opts.host)) throw new UsageError(`codec-server on ${opts.host} needs --token or DOCKFLOW_CODEC_TOKEN: without one, only loopback (127.0.0.1, ::1, localhost) is allowed`);
+      if (!token && !isLoopback(opts.host)) throw new UsageError(`codec-server on ${opts.host} needs DOCKFLOW_CODEC_TOKEN or --token-file: without a token, only loopback (127.0.0.1, ::1, localhost) is allowed`);
       const origins = opts.uiOrigin?.length ? opts.uiOrigin : ['http://127.0.0.1:8233', 'http://localhost:8233'];
       const server = createCodecServer({ codec: new AesGcmCodec(keys), token, allowOrigin: origins });
       server.listen(Number(opts.port), opts.host, () => console.log(`codec server on http://${opts.host}:${opts.port} for ${origins.join(', ')}${token ? ' (bearer token required)' : ''}`));

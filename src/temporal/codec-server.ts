@@ -8,6 +8,8 @@
  * one); without, it must listen on loopback only (the CLI enforces that),
  * where the browser on the same machine is the only caller.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 
@@ -34,6 +36,33 @@ export interface CodecServerOptions {
   allowOrigin: string | string[];
 }
 
+/**
+ * The bearer token: from `--token-file` (its content, without the trailing
+ * newline) or DOCKFLOW_CODEC_TOKEN, never from the command line, where every
+ * user of the machine can read it. Undefined: none configured.
+ */
+export function readCodecToken(tokenFile: string | undefined, env: Record<string, string | undefined>): string | undefined {
+  if (tokenFile !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(tokenFile, 'utf8');
+    } catch (err) {
+      throw new Error(`--token-file ${tokenFile} cannot be read: ${(err as Error).message}`);
+    }
+    const token = text.replace(/\r?\n$/, '');
+    if (!token.trim()) throw new Error(`--token-file ${tokenFile} is empty`);
+    return token;
+  }
+  return env.DOCKFLOW_CODEC_TOKEN || undefined;
+}
+
+/** Compares in constant time (over digests, so the length does not leak either). */
+function sameSecret(given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
 export function createCodecServer({ codec, token, allowOrigin }: CodecServerOptions): http.Server {
   const origins = Array.isArray(allowOrigin) ? allowOrigin : [allowOrigin];
   return http.createServer((req, res) => {
@@ -53,7 +82,7 @@ export function createCodecServer({ codec, token, allowOrigin }: CodecServerOpti
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('POST /encode or /decode\n');
       return;
     }
-    if (token !== undefined && req.headers.authorization !== `Bearer ${token}`) {
+    if (token !== undefined && !sameSecret(req.headers.authorization, `Bearer ${token}`)) {
       res.writeHead(401, { 'Content-Type': 'text/plain' }).end('missing or wrong bearer token\n');
       return;
     }

@@ -29,7 +29,7 @@ import { execFile } from 'node:child_process';
 import type Docker from 'dockerode';
 import { loadStack } from '../../src/compose';
 import { Label } from '../../src/model/labels';
-import { freePort, removeProject, REPO_ROOT, startTestBed, startWorker, type TestBed } from '../support/harness';
+import { freePort, removeProject, REPO_ROOT, startTestBed, startWorker, TEST_PROJECTS_ROOT, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-diff';
 const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'differential');
@@ -292,10 +292,14 @@ describe('dockflow deploys what docker-compose 1.29 deploys', () => {
   const projects = CORPUS.flatMap((s) => [`${COMPOSE_PREFIX}-${s.key}`, `${DOCKFLOW_PREFIX}-${s.key}`]);
 
   before(async () => {
-    // The corpus asks for what the default policy refuses (the host's namespaces, cap_add).
+    // The corpus asks for what the default policy refuses (the host's namespaces, cap_add), and binds
+    // and builds from its project directories, which lie in the test projects' root (stackDir).
     previousPolicy = process.env.DOCKFLOW_POLICY_FILE;
     policyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-diff-policy-'));
-    fs.writeFileSync(path.join(policyDir, 'policy.yml'), 'allow:\n  cap_add: [NET_BIND_SERVICE]\n  host_namespaces: true\n');
+    fs.writeFileSync(
+      path.join(policyDir, 'policy.yml'),
+      `allow:\n  cap_add: [NET_BIND_SERVICE]\n  host_namespaces: true\n  project_roots: [${JSON.stringify(TEST_PROJECTS_ROOT)}]\n`,
+    );
     process.env.DOCKFLOW_POLICY_FILE = path.join(policyDir, 'policy.yml');
 
     bed = await startTestBed(TASK_QUEUE);
@@ -361,7 +365,8 @@ describe('dockflow deploys what docker-compose 1.29 deploys', () => {
 
   /** A copy of the fixture, so bind-mount sources created by either tool stay out of the repository. */
   function stackDir(stack: CorpusStack): string {
-    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-diff-'));
+    fs.mkdirSync(TEST_PROJECTS_ROOT, { recursive: true });
+    const parent = fs.mkdtempSync(path.join(TEST_PROJECTS_ROOT, 'dockflow-diff-'));
     tempDirs.push(parent);
     const dir = path.join(parent, stack.key);
     fs.cpSync(path.join(FIXTURES, stack.key), dir, { recursive: true });

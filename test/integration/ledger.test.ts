@@ -56,4 +56,29 @@ describe('revision ledger', () => {
 
     for (const n of [2, 3]) await docker.getImage(`dockflow-revision/itledger-web:r${n}`).remove({ noprune: true });
   });
+
+  it('keeps revision files (the whole spec, secrets included) 0600 in 0700 directories, narrowing what an older version left wider', async () => {
+    const docker = await dockerOrFail();
+    const imageId = await ensureBaseImage(docker);
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-ledger-'));
+    // An older version created the projects directory world-readable.
+    fs.mkdirSync(path.join(stateDir, 'projects'), { mode: 0o755 });
+    fs.chmodSync(path.join(stateDir, 'projects'), 0o755);
+    const ledger = createLedgerActivities({ docker, stateDir, keep: 2 });
+    const secretSpec: StackSpec = { ...spec, services: { web: { ...spec.services.web, environment: { DB_PASSWORD: 'pw-ledger' } } } };
+    const previousUmask = process.umask(0);
+    try {
+      await ledger.recordRevision({ project: 'itledger', operation: 'deploy', workflowId: 'wf-modes', spec: secretSpec, imageIds: { web: imageId }, changed: ['web'] });
+      await ledger.linkToRevision({ project: 'itledger', number: 1, kind: 'backups', id: 'backup-1' });
+    } finally {
+      process.umask(previousUmask);
+    }
+    const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
+    const revisions = path.join(stateDir, 'projects', 'itledger', 'revisions');
+    for (const dir of [path.join(stateDir, 'projects'), path.join(stateDir, 'projects', 'itledger'), revisions]) assert.equal(mode(dir), '700', dir);
+    assert.deepEqual(fs.readdirSync(revisions), ['000001.json']);
+    assert.equal(mode(path.join(revisions, '000001.json')), '600');
+    assert.match(fs.readFileSync(path.join(revisions, '000001.json'), 'utf8'), /pw-ledger/, 'the file checked is the one holding the secret');
+    await docker.getImage('dockflow-revision/itledger-web:r1').remove({ noprune: true });
+  });
 });

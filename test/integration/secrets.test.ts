@@ -8,16 +8,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
 import { loadStack } from '../../src/compose';
 import { findTemporalCli } from '../../src/temporal/settings';
 import { AesGcmCodec, dataConverterFromEnv, keysFromEnv } from '../../src/temporal/codec';
 import { createCodecServer } from '../../src/temporal/codec-server';
-import { projectDir, removeProject, startTestBed, startWorker, type TestBed } from '../support/harness';
+import { freePort, projectDir, REPO_ROOT, removeProject, runCli, startTestBed, startWorker, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-secrets';
 const PLAIN_QUEUE = 'it-secrets-plain';
@@ -121,5 +123,62 @@ services:
 
   it('refuses a malformed key by name', () => {
     assert.throws(() => keysFromEnv({ DOCKFLOW_ENCRYPTION_KEY: 'too-short' }), /DOCKFLOW_ENCRYPTION_KEY: an encryption key must be 32 bytes/);
+  });
+});
+
+describe('codec server token: never on the command line', () => {
+  const key = randomBytes(32).toString('base64');
+  const token = `tok-${randomBytes(9).toString('hex')}`;
+
+  it('refuses --token with exit 2 and says to use DOCKFLOW_CODEC_TOKEN or --token-file', async () => {
+    const run = await runCli(['codec-server', '--token', token], { DOCKFLOW_ENCRYPTION_KEY: key }, 60_000);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /--token is refused: .*visible to every user.* set DOCKFLOW_CODEC_TOKEN or use --token-file/);
+    // Without a token on a non-loopback address it does not start either.
+    const open = await runCli(['codec-server', '--host', '0.0.0.0'], { DOCKFLOW_ENCRYPTION_KEY: key, DOCKFLOW_CODEC_TOKEN: '' }, 60_000);
+    assert.equal(open.code, 2, open.stderr);
+    assert.match(open.stderr, /needs DOCKFLOW_CODEC_TOKEN or --token-file/);
+  });
+
+  /** Start `dockflow codec-server` and answer 401/200 for a POST /encode without and with the token. */
+  async function statuses(args: string[], env: Record<string, string>): Promise<[number, number]> {
+    const port = await freePort();
+    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'dockflow.js'), 'codec-server', '--port', String(port), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1', DOCKFLOW_CODEC_TOKEN: '', DOCKFLOW_ENCRYPTION_KEY: key, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let output = '';
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`codec-server did not start:\n${output}`)), 60_000);
+        const onData = (c: Buffer) => {
+          output += c.toString();
+          if (output.includes('codec server on')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stdout!.on('data', onData);
+        child.stderr!.on('data', onData);
+        child.once('exit', (code) => reject(new Error(`codec-server exited with ${code}:\n${output}`)));
+      });
+      assert.match(output, /bearer token required/);
+      const body = JSON.stringify({ payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"x"').toString('base64') }] });
+      const post = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${port}/encode`, { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...headers } }).then((r) => r.status);
+      return [await post({}), await post({ Authorization: `Bearer ${token}` })];
+    } finally {
+      child.kill('SIGTERM');
+    }
+  }
+
+  it('takes the token from DOCKFLOW_CODEC_TOKEN: 401 without it, 200 with it', async () => {
+    assert.deepEqual(await statuses([], { DOCKFLOW_CODEC_TOKEN: token }), [401, 200]);
+  });
+
+  it('takes the token from --token-file (trailing newline ignored)', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-codec-')), 'token');
+    fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    assert.deepEqual(await statuses(['--token-file', file], {}), [401, 200]);
   });
 });

@@ -23,6 +23,30 @@ Runtime.install({ logger: new DefaultLogger(process.env.DOCKFLOW_TEST_LOG_LEVEL 
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
+/**
+ * Every project directory the tests create (projectDir) lies here, and the
+ * test workers' policy names it as a project root: a worker recognises only
+ * the project directories its operator configured (src/policy/policy.ts), so
+ * the test bed configures its workers like an operator would, explicitly.
+ */
+export const TEST_PROJECTS_ROOT = path.join(os.tmpdir(), 'dockflow-it-projects');
+
+/** A policy file with the test projects' root and `extra` lines under `allow:`; returns its path. */
+export function writeTestPolicy(extra: string[] = [], projectRoots: string[] = [TEST_PROJECTS_ROOT]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-policy-'));
+  const file = path.join(dir, 'policy.yml');
+  fs.writeFileSync(file, ['allow:', `  project_roots: [${projectRoots.map((r) => JSON.stringify(r)).join(', ')}]`, ...extra.map((l) => `  ${l}`), ''].join('\n'));
+  return file;
+}
+
+/**
+ * The policy of every worker the tests start, in process (the policy
+ * activity reads DOCKFLOW_POLICY_FILE at each check) or as a child process
+ * (which inherits it). A test that needs another policy sets its own.
+ */
+export const TEST_POLICY_FILE = writeTestPolicy();
+process.env.DOCKFLOW_POLICY_FILE = TEST_POLICY_FILE;
+
 export async function dockerOrFail(): Promise<Docker> {
   const docker = new Docker();
   try {
@@ -112,7 +136,7 @@ export async function startWorker(bed: TestBed, options: { dataConverter?: DataC
 export type { Worker };
 
 /** A worker in its own process, so a test can SIGKILL it like a crashing host. */
-export async function spawnWorker(bed: TestBed): Promise<ChildProcess> {
+export async function spawnWorker(bed: TestBed, env: Record<string, string> = {}): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'workers', 'main.ts')], {
     cwd: REPO_ROOT,
     env: {
@@ -122,6 +146,7 @@ export async function spawnWorker(bed: TestBed): Promise<ChildProcess> {
       DOCKFLOW_TASK_QUEUE: bed.taskQueue,
       DOCKFLOW_WORKFLOW_BUNDLE: bed.bundlePath,
       DOCKFLOW_STATE_DIR: bed.stateDir,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -175,9 +200,10 @@ export function nameOf(c: Docker.ContainerInfo): string {
   return c.Names[0].replace(/^\//, '');
 }
 
-/** A throw-away project directory with the given files. */
+/** A throw-away project directory with the given files, in the test workers' project root. */
 export function projectDir(name: string, files: Record<string, string>): string {
-  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-it-')), name);
+  fs.mkdirSync(TEST_PROJECTS_ROOT, { recursive: true });
+  const dir = path.join(fs.mkdtempSync(path.join(TEST_PROJECTS_ROOT, 'dockflow-it-')), name);
   fs.mkdirSync(dir, { recursive: true });
   for (const [file, content] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });

@@ -1,0 +1,34 @@
+/**
+ * The worker's policy as it stands now, checked by every operation that
+ * creates containers or touches data, not only by the deploy that first
+ * brought a stack: update, rollback (and the automatic rollback of a failed
+ * or cancelled change) reuse a recorded revision, and a revision recorded
+ * under a looser policy must not run again once the policy was tightened.
+ * Backups and restores read and write bind-mounted host directories, which
+ * must lie where the policy allows.
+ */
+import { patched } from '@temporalio/workflow';
+import type { StackSpec } from '../src/model/spec';
+import type { DataPolicyInput } from '../activities/policy';
+import { host } from './apply';
+import type { ProgressTracker } from './progress';
+
+/**
+ * Operations started before these checks existed have no such activity in
+ * their history; the patch marker keeps their replay deterministic.
+ */
+export const POLICY_PATCH = 'dockflow-policy-every-operation';
+
+/** Check a (revision's) spec against the policy now; `revision` names it in the refusal. */
+export async function checkPolicyNow(progress: ProgressTracker, spec: StackSpec, revision?: number): Promise<void> {
+  if (!patched(POLICY_PATCH)) return;
+  await progress.step(`check the worker's policy${revision !== undefined ? ` for revision ${revision}` : ''}`, () =>
+    host.checkPolicy(spec, revision !== undefined ? { revision } : {}),
+  );
+}
+
+/** Check the host directories a backup reads or a restore writes; nothing to check without any. */
+export async function checkDataPolicyNow(progress: ProgressTracker, input: DataPolicyInput): Promise<void> {
+  if (input.paths.length === 0 || !patched(POLICY_PATCH)) return;
+  await progress.step(`check the worker's policy for ${input.paths.map((p) => p.source).join(', ')}`, () => host.checkDataPolicy(input));
+}
