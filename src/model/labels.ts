@@ -29,17 +29,17 @@ export const MANAGED_BY = 'dockflow';
 
 /**
  * A container `docker compose` (v1 or v2) started: compose's config-hash
- * label, not a one-off, and none of dockflow's own labels. Its name is
- * compose's (`proj_web_1` for v1, `proj-web-1` for v2, or container_name);
- * dockflow takes it over by replacing it like a changed container.
+ * label, not a one-off, and none of the labels dockflow puts on every
+ * container it creates (an image may carry other io.dockflow.* labels, which
+ * its containers inherit). Its name is compose's (`proj_web_1` for v1,
+ * `proj-web-1` for v2, or container_name); dockflow takes it over by
+ * replacing it like a changed container.
  */
 export function isStartedByCompose(labels: Record<string, string> | undefined): boolean {
   if (!labels || labels[Label.composeConfigHash] === undefined) return false;
   if ((labels[Label.oneoff] ?? 'False').toLowerCase() === 'true') return false;
-  return !Object.keys(labels).some((key) => key.startsWith(DOCKFLOW_LABEL_PREFIX));
+  return labels[Label.managedBy] === undefined && labels[Label.configHash] === undefined;
 }
-
-const DOCKFLOW_LABEL_PREFIX = 'io.dockflow.';
 
 /** The plan's cause for replacing a container docker compose started. */
 export const STARTED_BY_COMPOSE = 'started by docker compose';

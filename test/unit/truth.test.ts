@@ -177,6 +177,8 @@ describe('take-over of a stack docker compose started', () => {
     assert.equal(isStartedByCompose(composeLabels('web')), true);
     assert.equal(isStartedByCompose({ ...composeLabels('web'), [Label.oneoff]: 'True' }), false, 'docker compose run');
     assert.equal(isStartedByCompose({ ...composeLabels('web'), 'io.dockflow.config-hash': 'x' }), false, 'dockflow\'s own');
+    assert.equal(isStartedByCompose({ ...composeLabels('web'), [Label.managedBy]: 'dockflow' }), false, 'dockflow\'s own');
+    assert.equal(isStartedByCompose({ ...composeLabels('web'), 'io.dockflow.base-image': '1' }), true, 'a label inherited from the image is not dockflow\'s');
     assert.equal(isStartedByCompose({ [Label.project]: 'gantry' }), false, 'no compose config hash');
   });
 
