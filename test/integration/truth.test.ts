@@ -11,7 +11,9 @@
  *   files while a client loops on the web service: 0 failed requests,
  *   causes "started by docker compose", named volume data kept;
  * - compose v2 names (`proj-web-1`) made with compose's labels: taken over,
- *   stop-first where a fixed host port forces it.
+ *   stop-first where a fixed host port forces it;
+ * - a failed migration's one-off container: kept, listed apart by `ps`, not
+ *   a replica, removed by `down`; a successful one leaves none.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,6 +27,7 @@ import { Label } from '../../src/model/labels';
 import type { StackSpec } from '../../src/model/spec';
 import type { DeployResult } from '../../workflows/deploy';
 import type { HistoryEntry } from '../../workflows/rollback';
+import type { MigrateResult } from '../../workflows/migrate';
 import { createActivities } from '../../activities';
 import { execIn, freePort, nameOf, projectContainers, projectDir, removeProject, runCli, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
 
@@ -33,7 +36,8 @@ const SCALE = 'truthscale';
 const VERIFY = 'truthverify';
 const TAKEOVER = 'truthtk';
 const TAKEOVER_V2 = 'truthtkv2';
-const PROJECTS = [SCALE, VERIFY, TAKEOVER, TAKEOVER_V2];
+const MIGRATE = 'truthmig';
+const PROJECTS = [SCALE, VERIFY, TAKEOVER, TAKEOVER_V2, MIGRATE];
 const CLIENT = 'truthtk-client';
 
 const execFileAsync = promisify(execFile);
@@ -298,5 +302,58 @@ services:
       if (body !== 'v2') await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(body, 'v2', 'the new web container answers on the fixed port');
+  });
+
+  it('a failed migration\'s one-off container is kept and listed apart, is no replica, and down removes it; a successful one leaves none', async () => {
+    const dir = projectDir(MIGRATE, {
+      'docker-compose.yml': `name: ${MIGRATE}
+services:
+  api:
+    image: ${TEST_IMAGE}
+    command: ["sleep", "3600"]
+    init: true
+`,
+    });
+    const spec = load(dir);
+    await run<DeployResult>('deploy', { spec });
+    let kept = '';
+    await assert.rejects(run('migrate', { project: MIGRATE, service: 'api', command: ['sh', '-c', 'echo "half-way"; exit 4'] }), (err: unknown) => {
+      const message = failureMessage(err);
+      const match = /Last lines of (truthmig-api-run-[0-9a-f]+) \(kept for docker logs; remove it with docker rm -f \1 or dockflow down -p truthmig\):\nhalf-way/.exec(message);
+      assert.ok(match, message);
+      kept = match[1];
+      return true;
+    });
+    const oneOff = await bed.docker.getContainer(kept).inspect();
+    assert.equal(oneOff.Config.Labels[Label.oneoff], 'True');
+    assert.equal((await bed.docker.getContainer(`${MIGRATE}-api-1`).inspect()).Config.Labels[Label.oneoff], 'False', 'services carry oneoff False, as compose does');
+
+    const ps = await runCli(['ps', '-p', MIGRATE, '--json'], cliEnv);
+    assert.equal(ps.code, 0, ps.stderr);
+    const status = JSON.parse(ps.stdout);
+    assert.deepEqual(
+      status.containers.map((c: { container: string; oneoff: boolean }) => [c.container, c.oneoff]),
+      [[`${MIGRATE}-api-1`, false]],
+      'the one-off is not among the service\'s containers',
+    );
+    assert.deepEqual(
+      status.oneOffs.map((c: { service: string; container: string; oneoff: boolean; state: string; exitCode?: number; remove: string }) => [c.service, c.container, c.oneoff, c.state, c.exitCode, c.remove]),
+      [['api', kept, true, 'exited', 4, `docker rm -f ${kept}`]],
+    );
+    const text = await runCli(['ps', '-p', MIGRATE], cliEnv);
+    assert.match(text.stdout, new RegExp(`one-off containers \\(not replicas; remove with docker rm -f NAME or dockflow down -p ${MIGRATE}\\):\\n\\s+SERVICE.*\\n\\s+api\\s+${kept}\\s+exited \\(4\\)`));
+
+    // Not a replica: a redeploy plans nothing, and the host verification before recording passes.
+    const redeploy = await run<DeployResult>('deploy', { spec });
+    assert.equal(redeploy.operations, 0, redeploy.plan);
+
+    const ok = await run<MigrateResult>('migrate', { project: MIGRATE, service: 'api', command: ['sh', '-c', 'echo done'] });
+    assert.equal(ok.output, 'done');
+    await assert.rejects(bed.docker.getContainer(ok.container).inspect(), 'a successful migration removes its one-off container (run --rm)');
+
+    const down = await runCli(['down', '-p', MIGRATE], cliEnv);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, new RegExp(`container:${kept}`));
+    assert.deepEqual(await projectContainers(bed.docker, MIGRATE), [], 'down removed the kept one-off too');
   });
 });
