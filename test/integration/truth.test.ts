@@ -207,10 +207,17 @@ volumes:
       HostConfig: { NetworkMode: `${TAKEOVER}_default` },
     });
     await client.start();
-    const counts = async () => (await execIn(bed.docker, CLIENT, ['cat', '/tmp/count'])).trim().split(' ').map(Number);
+    // The loop rewrites the file after every request: read until a whole "ok failed" line comes back.
+    const counts = async (): Promise<number[]> => {
+      for (;;) {
+        const line = (await execIn(bed.docker, CLIENT, ['cat', '/tmp/count']).catch(() => '')).trim();
+        if (/^\d+ \d+$/.test(line)) return line.split(' ').map(Number);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
     const warmUp = Date.now() + 60_000;
-    while (((await counts().catch(() => [0]))[0] ?? 0) < 20) {
-      assert.ok(Date.now() < warmUp, `the client reaches web through compose's network before the take-over (${await counts().catch(() => 'no count')})`);
+    while ((await counts())[0] < 20) {
+      assert.ok(Date.now() < warmUp, `the client reaches web through compose's network before the take-over (${(await counts()).join(' ')})`);
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal((await counts())[1], 0, 'no failure before the take-over either');
