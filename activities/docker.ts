@@ -12,12 +12,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { StackSpec } from '../src/model/spec';
 import type { ObservedContainer, ObservedProject } from '../src/model/observed';
-import { Label, MANAGED_BY } from '../src/model/labels';
+import { isStartedByCompose, Label, MANAGED_BY } from '../src/model/labels';
 import { containerName, replacementName, retiringName } from '../src/model/names';
 import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam, volumeCreateOptions } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
 import { isWedged, recreateWedged } from './wedge';
 import { packBuildContext } from './build-context';
+import { hostDifferences, type HostDifference } from '../src/plan/verify';
 
 export interface DockerActivityDeps {
   docker: Docker;
@@ -255,11 +256,29 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       health: inspect?.State.Health?.Status as ObservedContainer['health'],
       exitCode: inspect && !inspect.State.Running ? inspect.State.ExitCode : undefined,
       replaces: labels[Label.replaces],
+      ...(isStartedByCompose(labels) ? { startedByCompose: true } : {}),
     };
   }
 
   async function listProjectContainers(project: string, extra: string[] = []): Promise<Docker.ContainerInfo[]> {
     return docker.listContainers({ all: true, filters: { label: [`${Label.project}=${project}`, ...extra] } });
+  }
+
+  /**
+   * The container that holds a slot now, the one a recreate replaces: the one
+   * with the canonical name, else one docker compose started (under
+   * compose's own name), the same rule as the planner's (planSlot).
+   */
+  function slotHolder(slot: Docker.ContainerInfo[], canonical: string): Docker.ContainerInfo | undefined {
+    return slot.find((c) => (c.Names?.[0] ?? '').replace(/^\//, '') === canonical) ?? slot.find((c) => isStartedByCompose(c.Labels));
+  }
+
+  /** slotHolder for a slot given by project, service and number, inspected (undefined when the slot is empty). */
+  async function inspectSlotHolder(spec: StackSpec, service: string, number: number): Promise<Docker.ContainerInspectInfo | undefined> {
+    const canonical = containerName(spec.project, spec.services[service], number);
+    const slot = await listProjectContainers(spec.project, [`${Label.service}=${service}`, `${Label.containerNumber}=${number}`]);
+    const holder = slotHolder(slot, canonical);
+    return holder ? inspectOrUndefined(holder.Id) : undefined;
   }
 
   async function connectExtraNetworks(spec: StackSpec, service: string, id: string, withAliases = true): Promise<void> {
@@ -347,6 +366,30 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     }
   }
 
+  /** The project's containers, networks and volumes, found by labels only. */
+  async function observeProject(project: string): Promise<ObservedProject> {
+    const containers = await listProjectContainers(project);
+    // Exit codes and health are only in inspect; a container can vanish
+    // meanwhile. The inspects run side by side: one after another they took
+    // 0.5–1.5 s for 50 containers on a busy engine, twice per deploy.
+    const observed = await Promise.all(
+      containers.map(async (c) => toObserved(c, c.State === 'running' && !/health/.test(c.Status ?? '') ? undefined : await inspectOrUndefined(c.Id))),
+    );
+    observed.sort((a, b) => a.name.localeCompare(b.name));
+    const networks = await docker.listNetworks({ filters: { label: [`${Label.project}=${project}`] } });
+    const volumes = await docker.listVolumes({ filters: { label: [`${Label.project}=${project}`] } });
+    return {
+      project,
+      containers: observed,
+      networks: networks
+        .map((n) => ({ key: n.Labels?.[Label.network], name: n.Name, id: n.Id }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+      volumes: (volumes.Volumes ?? [])
+        .map((v) => ({ key: v.Labels?.[Label.volume], name: v.Name }))
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    };
+  }
+
   const imageActivities = {
     /** Returns the local image ID of the service's image, building or pulling it when needed. */
     async ensureImage(input: EnsureImageInput): Promise<string | undefined> {
@@ -401,27 +444,15 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     },
 
     /** The project's containers, networks and volumes, found by labels only. */
-    async observeProject(project: string): Promise<ObservedProject> {
-      const containers = await listProjectContainers(project);
-      // Exit codes and health are only in inspect; a container can vanish
-      // meanwhile. The inspects run side by side: one after another they took
-      // 0.5–1.5 s for 50 containers on a busy engine, twice per deploy.
-      const observed = await Promise.all(
-        containers.map(async (c) => toObserved(c, c.State === 'running' && !/health/.test(c.Status ?? '') ? undefined : await inspectOrUndefined(c.Id))),
-      );
-      observed.sort((a, b) => a.name.localeCompare(b.name));
-      const networks = await docker.listNetworks({ filters: { label: [`${Label.project}=${project}`] } });
-      const volumes = await docker.listVolumes({ filters: { label: [`${Label.project}=${project}`] } });
-      return {
-        project,
-        containers: observed,
-        networks: networks
-          .map((n) => ({ key: n.Labels?.[Label.network], name: n.Name, id: n.Id }))
-          .sort((a, b) => a.name.localeCompare(b.name)),
-        volumes: (volumes.Volumes ?? [])
-          .map((v) => ({ key: v.Labels?.[Label.volume], name: v.Name }))
-          .sort((a, b) => a.name.localeCompare(b.name)),
-      };
+    observeProject,
+
+    /**
+     * Compare the host with what an operation is about to report and record
+     * (src/plan/verify.ts): an empty list when every service has its replicas
+     * with the desired config hashes and image IDs. Read-only.
+     */
+    async verifyProject(input: { spec: StackSpec; imageIds: Record<string, string> }): Promise<HostDifference[]> {
+      return hostDifferences(input.spec, input.imageIds, await observeProject(input.spec.project));
     },
 
     /**
@@ -512,7 +543,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       const slot = await listProjectContainers(spec.project, [`${Label.service}=${input.service}`, `${Label.containerNumber}=${input.number}`]);
       const nameOf = (c: Docker.ContainerInfo) => (c.Names?.[0] ?? '').replace(/^\//, '');
       const hashOf = (c: Docker.ContainerInfo) => c.Labels?.[Label.configHash];
-      let current = slot.find((c) => nameOf(c) === canonical);
+      let current = slotHolder(slot, canonical);
 
       if (current && hashOf(current) !== input.configHash) {
         // Old container still in place: make sure its replacement exists first.
@@ -630,7 +661,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
           await reconnect(replacement.Id, a.network, endpointConfigFor(a), Boolean(endpoint));
         }
       }
-      const old = await inspectOrUndefined(canonical);
+      const old = await inspectSlotHolder(spec, input.service, input.number);
       if (old && (old.Config.Labels ?? {})[Label.configHash] !== input.configHash) {
         for (const [network, endpoint] of Object.entries(old.NetworkSettings.Networks ?? {})) {
           if (!endpoint.Aliases?.includes(input.service)) continue;
@@ -649,8 +680,8 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       const canonical = containerName(spec.project, spec.services[input.service], input.number);
       const next = replacementName(canonical, input.configHash);
       const retiring = retiringName(canonical, input.configHash);
-      const current = await inspectOrUndefined(canonical);
-      if (current && (current.Config.Labels ?? {})[Label.configHash] !== input.configHash) {
+      const current = await inspectSlotHolder(spec, input.service, input.number);
+      if (current && (current.Config.Labels ?? {})[Label.configHash] !== input.configHash && current.Name.replace(/^\//, '') !== retiring) {
         await docker.getContainer(current.Id).rename({ name: retiring });
       }
       const replacement = await inspectOrUndefined(next);

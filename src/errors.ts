@@ -29,6 +29,8 @@ export const ErrorType = {
   hookFailed: 'BackupHookFailed',
   /** A migration exited non-zero or timed out (its backup was restored). */
   migrationFailed: 'MigrationFailed',
+  /** After an operation, the host does not hold what it would record (replicas, image IDs, config hashes). */
+  hostMismatch: 'HostMismatch',
   /** The stack asks for more than the worker's policy allows (or the policy file is unusable). */
   policyRefused: 'PolicyRefused',
 } as const;

@@ -3,7 +3,7 @@
  * update, rollback): observe → plan → execute, with rolling replacement of
  * changed containers. Deterministic: all Docker work goes through activities.
  */
-import { ActivityCancellationType, ApplicationFailure, isCancellation, proxyActivities, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, isCancellation, patched, proxyActivities, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ServiceSpec, StackSpec, UpdateConfigSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
@@ -116,11 +116,49 @@ export async function executePlan(spec: StackSpec, plan: DeployPlan, options: Ap
   const imageIds = Object.fromEntries(plan.services.map((s) => [s.service, s.imageId]));
   for (let pass = 1; pass <= MAX_RECONVERGE_PASSES; pass++) {
     const again = await observeAndPlan(spec, imageIds, options.removeOrphans, progress);
-    if (countOperations(again) === 0) return;
+    if (countOperations(again) === 0) break;
     await progress.step(`the host drifted during the operation; converging again (${formatPlan(again).split('\n').join(', ')})`, () =>
       applyPlan(spec, again, { ...options, rollout: undefined }, progress),
     );
   }
+  // Histories recorded before this check reported success here without looking.
+  if (patched(VERIFY_PATCH)) await verifyHost(spec, imageIds, options, progress);
+}
+
+/** patched() ID of the host verification that ends every executePlan (docs/workflow-changes.md). */
+export const VERIFY_PATCH = 'dockflow-verify-host';
+
+/**
+ * The host does not hold what the operation would report (and the ledger
+ * record): a replica missing, a container with another image or config. The
+ * caller handles it like a failed rollout, so failure_action rollback rolls
+ * the project back.
+ */
+export class HostMismatch extends ApplicationFailure {
+  constructor(
+    readonly differences: string[],
+    readonly failureAction: RolloutSettings['failureAction'],
+  ) {
+    super(`the host does not match the spec after the operation: ${differences.join('; ')}`, ErrorType.hostMismatch, true);
+  }
+}
+
+/**
+ * Observe the host and compare it with the spec just applied. Nothing is
+ * recorded as true that the host does not show: the ledger, `history` and
+ * `rollback` rely on every revision having really run.
+ */
+async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, options: ApplyOptions, progress: ProgressTracker): Promise<void> {
+  const differences = await progress.step(`verify that the host matches project ${spec.project}`, () => docker.verifyProject({ spec, imageIds }));
+  if (differences.length === 0) return;
+  // The differing services' own failure_action decides; rolling back never rolls back again.
+  const rollback =
+    !options.rollingBack &&
+    differences.some((d) => spec.services[d.service] && rolloutSettings(spec.services[d.service].deploy.updateConfig, options.rollout).failureAction === 'rollback');
+  throw new HostMismatch(
+    differences.map((d) => d.message),
+    rollback ? 'rollback' : 'pause',
+  );
 }
 
 /**

@@ -195,8 +195,12 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
     const summary = `migration of service ${service} (project ${project}) ${why}; ${undone}`;
     progress.phase(summary);
     if (cancelled !== undefined) throw new CancelledFailure(summary);
-    const tail = outcome?.tail ? `. Last lines of ${container} (kept for docker logs):\n${tailLines(outcome.tail, 20)}` : '';
-    throw ApplicationFailure.nonRetryable(`${summary}${tail}`, ErrorType.migrationFailed);
+    // The one-off container stays for its logs; it is not a replica (oneoff=True) and `down` removes it too.
+    const removal = `remove it with docker rm -f ${container} or dockflow down -p ${project}`;
+    const kept = outcome?.tail
+      ? `. Last lines of ${container} (kept for docker logs; ${removal}):\n${tailLines(outcome.tail, 20)}`
+      : `. ${container} is kept for docker logs; ${removal}`;
+    throw ApplicationFailure.nonRetryable(`${summary}${kept}`, ErrorType.migrationFailed);
   }
 
   await docker.removeContainer({ name: container });

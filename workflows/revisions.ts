@@ -7,7 +7,7 @@ import type { Revision, RevisionOperation } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import type { DeployPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
-import { docker, executePlan, failureType, host, observeAndPlan, RolloutFailure } from './apply';
+import { docker, executePlan, failureType, HostMismatch, host, observeAndPlan, RolloutFailure } from './apply';
 import { rootMessage, type ProgressTracker } from './progress';
 import { checkPolicyNow } from './policy';
 
@@ -72,7 +72,7 @@ export async function failAfterRollback(operation: string, project: string, err:
     throw new CancelledFailure(summary);
   }
   const cause = rootMessage(err);
-  if (err instanceof RolloutFailure && err.failureAction === 'rollback') {
+  if ((err instanceof RolloutFailure || err instanceof HostMismatch) && err.failureAction === 'rollback') {
     if (!previous) {
       progress.phase('failed');
       throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and there is no earlier revision to roll back to: ${cause}`, ErrorType.unhealthy);

@@ -8,6 +8,7 @@ import { UpdateInput } from '../src/model/input';
 import { serviceSlice } from '../src/model/slice';
 import { formatPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
+import { containerNameReplicasProblem, impossibleSpecProblems } from '../src/plan/feasibility';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
@@ -44,12 +45,23 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
       ErrorType.invalidSpec,
     );
   }
+  // A replica count Docker cannot give (container_name) fails here, before anything is touched.
+  const scaleProblem = input.scale !== undefined ? containerNameReplicasProblem(input.service, service.containerName, input.scale) : undefined;
+  if (scaleProblem) throw ApplicationFailure.nonRetryable(`invalid update input:\ninput.scale: ${scaleProblem}`, ErrorType.invalidSpec);
   const imageIds = revisionImageIds(current);
   if (input.image !== undefined) {
     service.image = input.image;
     delete service.build;
   }
   if (input.scale !== undefined) service.deploy = { ...service.deploy, replicas: input.scale };
+  // A revision recorded before these checks existed may itself be impossible; deploy fixed compose files instead.
+  const impossible = impossibleSpecProblems(spec);
+  if (impossible.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `revision ${current.number} of ${input.project} cannot be true on a host; deploy corrected compose files:\n${impossible.map((p) => `${p.path.join('.')}: ${p.message}`).join('\n')}`,
+      ErrorType.invalidSpec,
+    );
+  }
   // The revision passed the policy when it was recorded; the policy may have been tightened since.
   await checkPolicyNow(progress, spec, current.number);
   if (input.image !== undefined) {

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import * as path from 'node:path';
 import { loadStack, ComposeError } from '../compose';
 import { temporalSettings } from '../temporal/settings';
-import { connectClient, failureMessage, follow, startDeploy, startDown, startHistory, startRollback, startUpdate } from '../client/operations';
+import { connectClient, failureMessage, failureTypeOf, follow, startDeploy, startDown, startHistory, startRollback, startUpdate } from '../client/operations';
 import { parseDuration } from '../compose';
 import type { UpdateResult } from '../../workflows/update';
 import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
@@ -20,6 +20,7 @@ import { registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
 import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
 import { createCodecServer, readCodecToken } from '../temporal/codec-server';
+import { ErrorType } from '../errors';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -378,10 +379,13 @@ async function runOperation<R>(
       out(Boolean(opts.json), result, render(result));
     } catch (err) {
       // Cancelled operations report what they undid in their final progress phase.
-      throw new OperationFailed(last?.phase.includes('was cancelled') ? last.phase : failureMessage(err));
+      if (last?.phase.includes('was cancelled')) throw new OperationFailed(last.phase);
+      // Input the worker refused before touching anything (e.g. update --scale on a container_name service) is bad input: exit 2.
+      if (failureTypeOf(err) === ErrorType.invalidSpec) throw new UsageError(failureMessage(err));
+      throw new OperationFailed(failureMessage(err));
     }
   } catch (err) {
-    if (err instanceof OperationFailed) throw err;
+    if (err instanceof OperationFailed || err instanceof UsageError) throw err;
     throw new OperationFailed(failureMessage(err));
   } finally {
     await close();

@@ -47,7 +47,24 @@ export interface ProjectStatus {
   /** Why the revision or the running operations are unknown (Temporal or the worker did not answer). */
   unknown?: string;
   running: RunningOperation[];
-  containers: { service: string; container: string; state: string; health: string; exitCode?: number; imageId: string }[];
+  /** The services' containers (replicas): one-offs are not among them. */
+  containers: ContainerStatus[];
+  /**
+   * One-off containers (migrations, backup helpers, `docker compose run`):
+   * not replicas of their service; a failed one is kept for its logs until
+   * removed with `remove` or `dockflow down`.
+   */
+  oneOffs: (ContainerStatus & { remove: string })[];
+}
+
+export interface ContainerStatus {
+  service: string;
+  container: string;
+  state: string;
+  health: string;
+  exitCode?: number;
+  imageId: string;
+  oneoff: boolean;
 }
 
 /** Operations on the project that are running now, through the DockflowProject search attribute. */
@@ -86,17 +103,20 @@ async function currentRevision(client: Client, taskQueue: string, project: strin
 
 async function projectStatus(docker: Docker, client: Client | undefined, taskQueue: string, project: string, unreachable?: string): Promise<ProjectStatus> {
   const observed = await createDockerActivities({ docker }).observeProject(project);
+  const statusOf = (c: (typeof observed.containers)[number]): ContainerStatus => ({
+    service: c.service,
+    container: c.name,
+    state: c.state,
+    health: c.health ?? '',
+    ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
+    imageId: c.imageId.replace(/^sha256:/, '').slice(0, 12),
+    oneoff: c.oneoff,
+  });
   const status: ProjectStatus = {
     project,
     running: [],
-    containers: observed.containers.map((c) => ({
-      service: c.service,
-      container: c.name,
-      state: c.state,
-      health: c.health ?? '',
-      ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
-      imageId: c.imageId.replace(/^sha256:/, '').slice(0, 12),
-    })),
+    containers: observed.containers.filter((c) => !c.oneoff).map(statusOf),
+    oneOffs: observed.containers.filter((c) => c.oneoff).map((c) => ({ ...statusOf(c), remove: `docker rm -f ${c.name}` })),
   };
   if (!client) {
     status.unknown = unreachable;
@@ -135,6 +155,18 @@ function renderStatus(s: ProjectStatus): string {
           .join('\n')
       : '  no containers',
   );
+  if (s.oneOffs.length) {
+    lines.push(`  one-off containers (not replicas; remove with docker rm -f NAME or dockflow down -p ${s.project}):`);
+    lines.push(
+      table(
+        ['SERVICE', 'CONTAINER', 'STATE', 'IMAGE'],
+        s.oneOffs.map((c) => [c.service, c.container, c.state + (c.state === 'exited' && c.exitCode !== undefined ? ` (${c.exitCode})` : ''), c.imageId]),
+      )
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n'),
+    );
+  }
   return lines.join('\n');
 }
 

@@ -76,3 +76,14 @@ export function failureMessage(err: unknown): string {
   }
   return message;
 }
+
+/** The type of the first ApplicationFailure in a failed workflow's cause chain (e.g. "InvalidSpec"). */
+export function failureTypeOf(err: unknown): string | undefined {
+  let current: unknown = err;
+  while (typeof current === 'object' && current !== null) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string' && type) return type;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -18,6 +18,7 @@ import type { DependencySpec, HealthcheckSpec, MountSpec, NetworkSpec, ResourceS
 import { DotEnvError, parseDotEnvDetailed } from './dotenv';
 import type { Lookup } from './interpolate';
 import type { Path, Provenance } from './paths';
+import { impossibleSpecProblems } from '../plan/feasibility';
 import type { RawNetwork, RawProject, RawService, RawVolume } from './schema';
 
 export interface NormalizeContext {
@@ -59,7 +60,7 @@ export function normalize(raw: RawProject, enabled: readonly string[], ctx: Norm
   const volumes: Record<string, VolumeSpec> = {};
   for (const [key, def] of Object.entries(declaredVolumes)) if (usedVolumes.has(key)) volumes[key] = normalizeVolume(key, def ?? {}, ctx);
 
-  return {
+  const spec: StackSpec = {
     project: ctx.project,
     workingDir: ctx.workingDir,
     composeFiles: ctx.composeFiles,
@@ -68,6 +69,10 @@ export function normalize(raw: RawProject, enabled: readonly string[], ctx: Norm
     volumes,
     extensions: ctx.extensions.top,
   };
+  // Container names Docker could never give out (two services, one container_name).
+  const [impossible] = impossibleSpecProblems(spec);
+  if (impossible) throw ctx.provenance.error(impossible.path, impossible.message);
+  return spec;
 }
 
 function externalOf(kind: 'networks' | 'volumes', key: string, def: RawNetwork | RawVolume, ctx: NormalizeContext): { external: boolean; name: string } {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { StackSpec } from './spec';
+import { impossibleSpecProblems } from '../plan/feasibility';
 
 /** A folder name in the worker's DOCKFLOW_STACKS_DIR (checked again, with the folder's existence, on the worker). */
 export const STACK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -43,6 +44,11 @@ export const DeployInput = z
   })
   .refine((v) => [v.spec, v.composeFiles, v.stack].filter((x) => x !== undefined).length === 1, {
     message: 'give exactly one of "stack" (a folder in the worker\'s DOCKFLOW_STACKS_DIR), "composeFiles" (compose files on the worker host) or "spec" (a resolved stack)',
+  })
+  .superRefine((v, ctx) => {
+    // The loader refuses these with file and key; an inline spec did not necessarily come through it.
+    if (!v.spec) return;
+    for (const problem of impossibleSpecProblems(v.spec)) ctx.addIssue({ code: 'custom', path: ['spec', ...problem.path], message: problem.message });
   });
 export type DeployInput = z.input<typeof DeployInput>;
 export type DeployOptions = z.output<typeof DeployInput>;

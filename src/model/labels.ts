@@ -26,3 +26,20 @@ export const Label = {
 
 /** Value of io.dockflow.managed-by on everything dockflow creates. */
 export const MANAGED_BY = 'dockflow';
+
+/**
+ * A container `docker compose` (v1 or v2) started: compose's config-hash
+ * label, not a one-off, and none of the labels dockflow puts on every
+ * container it creates (an image may carry other io.dockflow.* labels, which
+ * its containers inherit). Its name is compose's (`proj_web_1` for v1,
+ * `proj-web-1` for v2, or container_name); dockflow takes it over by
+ * replacing it like a changed container.
+ */
+export function isStartedByCompose(labels: Record<string, string> | undefined): boolean {
+  if (!labels || labels[Label.composeConfigHash] === undefined) return false;
+  if ((labels[Label.oneoff] ?? 'False').toLowerCase() === 'true') return false;
+  return labels[Label.managedBy] === undefined && labels[Label.configHash] === undefined;
+}
+
+/** The plan's cause for replacing a container docker compose started. */
+export const STARTED_BY_COMPOSE = 'started by docker compose';

@@ -18,6 +18,8 @@ export interface ObservedContainer {
   exitCode: number | undefined;
   /** io.dockflow.replaces: the canonical name this container is meant to take over. */
   replaces: string | undefined;
+  /** Started by docker compose, not dockflow (isStartedByCompose); absent in observations recorded before take-over existed. */
+  startedByCompose?: boolean;
 }
 
 export interface ObservedNetwork {

@@ -7,6 +7,7 @@
 import type { DependencySpec, ServiceSpec, StackSpec } from '../model/spec';
 import type { ObservedContainer, ObservedProject } from '../model/observed';
 import { containerName, desiredNumbers } from '../model/names';
+import { STARTED_BY_COMPOSE } from '../model/labels';
 import { configHash } from './hash';
 import { topologicalOrder } from './order';
 
@@ -182,7 +183,8 @@ function planSlot(
   oneShot: boolean,
 ): ContainerOperation[] {
   const slot = existing.filter((c) => c.number === number);
-  const current = slot.find((c) => c.name === canonical);
+  // A container docker compose started holds the slot under compose's name until it is replaced.
+  const current = slot.find((c) => c.name === canonical) ?? slot.find((c) => c.startedByCompose);
   const leftovers = slot.filter((c) => c !== current);
   const adoptable = leftovers.find((c) => c.configHash === hash);
   const keep = current && current.configHash === hash ? undefined : adoptable;
@@ -192,6 +194,8 @@ function planSlot(
 
   if (!current) {
     ops.push(containerOp('create', service.name, number, canonical, keep ? 'finish interrupted recreate' : 'missing'));
+  } else if (current.startedByCompose) {
+    ops.push(containerOp('recreate', service.name, number, canonical, STARTED_BY_COMPOSE, current.id));
   } else if (current.configHash !== hash) {
     ops.push(containerOp('recreate', service.name, number, canonical, 'config hash changed', current.id));
   } else if (current.state !== 'running' && !(oneShot && current.state === 'exited' && current.exitCode === 0)) {

@@ -89,9 +89,12 @@ describe('migrations against real Docker and Temporal', () => {
     await assert.rejects(run, (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       const message = failureMessage(err);
-      assert.match(message, /^migration of service api \(project itbkmig\) exited with code 3; backup \d{8}-\d{6}-[0-9a-f]{8} was restored\. Last lines of itbkmig-api-run-[0-9a-f]{8} \(kept for docker logs\):\n/);
+      assert.match(
+        message,
+        /^migration of service api \(project itbkmig\) exited with code 3; backup \d{8}-\d{6}-[0-9a-f]{8} was restored\. Last lines of (itbkmig-api-run-[0-9a-f]{8}) \(kept for docker logs; remove it with docker rm -f \1 or dockflow down -p itbkmig\):\n/,
+      );
       // Docker reads stdout and stderr separately: their relative order in the log is not guaranteed.
-      const tail = message.split('(kept for docker logs):\n')[1]?.split('\n').sort();
+      const tail = message.split('or dockflow down -p itbkmig):\n')[1]?.split('\n').sort();
       assert.deepEqual(tail, ['constraint violated', 'migrating rows']);
       return true;
     });
