@@ -14,10 +14,11 @@ import type { StackSpec } from '../src/model/spec';
 import type { ObservedContainer, ObservedProject } from '../src/model/observed';
 import { Label, MANAGED_BY } from '../src/model/labels';
 import { containerName, replacementName, retiringName } from '../src/model/names';
-import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam, volumeCreateOptions } from '../src/docker/container-config';
+import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam, volumeCreateOptions, type ContainerMount } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
 import { isWedged, recreateWedged } from './wedge';
 import { packBuildContext } from './build-context';
+import { anonymousVolumesOf, inheritAnonymousVolumes, removeAnonymousVolumes } from './anonymous-volumes';
 
 export interface DockerActivityDeps {
   docker: Docker;
@@ -43,6 +44,12 @@ export interface ConvergeInput {
   operation: string;
   action: 'create' | 'recreate' | 'start';
   oneShot: boolean;
+  /**
+   * A replacement gets fresh anonymous volumes instead of taking over the old
+   * container's, and the old ones are removed with it (compose's
+   * `-V/--renew-anon-volumes`). Default false: they are carried over.
+   */
+  renewAnonVolumes?: boolean;
 }
 
 export interface ContainerRef {
@@ -61,6 +68,8 @@ export interface RemoveInput {
   name: string;
   id?: string;
   stopTimeoutSec?: number;
+  /** Also remove the container's anonymous volumes that no other container mounts. Default false. */
+  anonymousVolumes?: boolean;
 }
 
 const NOT_STARTED = '0001-01-01T00:00:00Z';
@@ -304,14 +313,21 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     }
   }
 
-  async function createContainer(spec: StackSpec, input: ConvergeInput, name: string, withAliases = true): Promise<string> {
+  /**
+   * Create one container of the slot. `replacing`: the container it replaces
+   * (ID or name), whose anonymous volumes it takes over unless the input
+   * renews them.
+   */
+  async function createContainer(spec: StackSpec, input: ConvergeInput, name: string, withAliases = true, replacing?: string): Promise<string> {
     const service = spec.services[input.service];
+    const inherited = replacing && !input.renewAnonVolumes ? await inheritAnonymousVolumes(docker, service, input.imageId, replacing) : [];
     const body = containerCreateOptions(
       spec,
       service,
       { project: spec.project, service: input.service, number: input.number, configHash: input.configHash, imageId: input.imageId, operation: input.operation },
       name,
       withAliases,
+      inherited,
     );
     if (name !== containerName(spec.project, service, input.number)) {
       body.Labels = { ...body.Labels, [Label.replaces]: containerName(spec.project, service, input.number) };
@@ -322,8 +338,10 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     } catch (err) {
       if (statusOf(err) === 409) {
         // The name is taken: an earlier attempt created it between our look and now.
+        // Never another project's container that happens to have the same configuration.
         const existing = await inspectOrUndefined(name);
-        if (existing && (existing.Config.Labels ?? {})[Label.configHash] === input.configHash) return existing.Id;
+        const labels = existing?.Config.Labels ?? {};
+        if (existing && labels[Label.project] === spec.project && labels[Label.configHash] === input.configHash) return existing.Id;
       }
       if (statusOf(err) === 400 || statusOf(err) === 409) {
         throw ApplicationFailure.nonRetryable(`service ${input.service}: Docker refused to create ${name}: ${messageOf(err)}`, ErrorType.dockerRejected);
@@ -345,6 +363,19 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       // 404: already gone; 409 "removal already in progress": the daemon is doing it.
       if (statusOf(err) !== 404 && !/already in progress/i.test(messageOf(err))) throw err;
     }
+  }
+
+  /**
+   * Remove a container for good together with its anonymous volumes (those no
+   * other container mounts). The names are read before the container goes,
+   * since afterwards nothing says which volumes were its.
+   */
+  async function removeWithAnonymousVolumes(id: string, stopTimeoutSec?: number): Promise<string[]> {
+    const info = await inspectOrUndefined(id);
+    if (!info) return [];
+    const volumes = anonymousVolumesOf(info);
+    await removeById(info.Id, stopTimeoutSec);
+    return removeAnonymousVolumes(docker, volumes);
   }
 
   const imageActivities = {
@@ -517,9 +548,11 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       if (current && hashOf(current) !== input.configHash) {
         // Old container still in place: make sure its replacement exists first.
         const replacement = slot.find((c) => nameOf(c) === next);
-        const replacementId = replacement?.Id ?? (await createContainer(spec, input, next));
+        const replacementId = replacement?.Id ?? (await createContainer(spec, input, next, true, current.Id));
         heartbeat({ step: `stop ${canonical}` });
-        await removeById(current.Id, service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined);
+        const stopTimeoutSec = service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined;
+        if (input.renewAnonVolumes) await removeWithAnonymousVolumes(current.Id, stopTimeoutSec);
+        else await removeById(current.Id, stopTimeoutSec);
         await docker.getContainer(replacementId).rename({ name: canonical });
         current = undefined;
       } else if (!current) {
@@ -551,7 +584,8 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     async removeContainer(input: RemoveInput): Promise<void> {
       const info = await inspectOrUndefined(input.id ?? input.name);
       if (!info) return;
-      await removeById(info.Id, input.stopTimeoutSec);
+      if (input.anonymousVolumes) await removeWithAnonymousVolumes(info.Id, input.stopTimeoutSec);
+      else await removeById(info.Id, input.stopTimeoutSec);
     },
 
     /**
@@ -602,7 +636,11 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       const canonical = containerName(spec.project, spec.services[input.service], input.number);
       const next = replacementName(canonical, input.configHash);
       const existing = await inspectOrUndefined(next);
-      const id = existing?.Id ?? (await createContainer(spec, input, next, false));
+      // The old container keeps running beside the replacement: both mount the carried
+      // anonymous volumes until the old one is removed, as compose and swarm share a volume.
+      const old = existing ? undefined : await inspectOrUndefined(canonical);
+      const replacing = old && (old.Config.Labels ?? {})[Label.configHash] !== input.configHash ? old.Id : undefined;
+      const id = existing?.Id ?? (await createContainer(spec, input, next, false, replacing));
       await connectExtraNetworks(spec, input.service, id, false);
       const info = existing ?? (await docker.getContainer(id).inspect());
       return { id: info.State.Running ? id : await startContainer(input.service, id, next), name: next };
@@ -707,10 +745,17 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       return (await imageIdOrUndefined(id)) !== undefined;
     },
 
-    /** Remove a project's containers (and networks; volumes when asked), found by labels. */
+    /**
+     * Remove a project's containers (and networks; volumes when asked), found
+     * by labels. With volumes, as compose's `down -v`: the project's named
+     * volumes and the anonymous volumes of its containers, including those
+     * carried over from earlier containers.
+     */
     async downProject(input: { project: string; volumes: boolean }): Promise<{ removed: string[] }> {
       const removed: string[] = [];
+      const anonymous = new Set<string>();
       for (const c of await listProjectContainers(input.project)) {
+        for (const v of anonymousVolumesOf(c as { Mounts?: ContainerMount[] })) anonymous.add(v);
         await removeById(c.Id);
         removed.push(`container:${(c.Names?.[0] ?? c.Id).replace(/^\//, '')}`);
       }
@@ -732,6 +777,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
             if (statusOf(err) !== 404) throw err;
           }
         }
+        for (const v of await removeAnonymousVolumes(docker, [...anonymous].sort())) removed.push(`volume:${v}`);
       }
       return { removed };
     },
