@@ -19,6 +19,8 @@ import { ErrorType } from '../src/errors';
 import { isWedged, recreateWedged } from './wedge';
 import { packBuildContext } from './build-context';
 import { anonymousVolumesOf, inheritAnonymousVolumes, removeAnonymousVolumes } from './anonymous-volumes';
+import { findForeignResources } from './ownership';
+import type { ResourceClaims } from '../src/plan/ownership';
 
 export interface DockerActivityDeps {
   docker: Docker;
@@ -431,8 +433,12 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       return Object.fromEntries(input.services.map((service, i) => [service, ids[i]]));
     },
 
-    /** The project's containers, networks and volumes, found by labels only. */
-    async observeProject(project: string): Promise<ObservedProject> {
+    /**
+     * The project's containers, networks and volumes, found by labels only;
+     * with `claims`, also the claimed names that exist but are not the
+     * project's (reported in `foreign`, never touched).
+     */
+    async observeProject(project: string, claims?: ResourceClaims): Promise<ObservedProject> {
       const containers = await listProjectContainers(project);
       // Exit codes and health are only in inspect; a container can vanish
       // meanwhile. The inspects run side by side: one after another they took
@@ -452,6 +458,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
         volumes: (volumes.Volumes ?? [])
           .map((v) => ({ key: v.Labels?.[Label.volume], name: v.Name }))
           .sort((a, b) => a.name.localeCompare(b.name)),
+        ...(claims ? { foreign: await findForeignResources(docker, project, claims) } : {}),
       };
     },
 

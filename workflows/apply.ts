@@ -11,6 +11,7 @@ import { containerName, replacementName } from '../src/model/names';
 import { drainMs, publishesFixedHostPort, serviceExtension } from '../src/model/extensions';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
+import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
 
@@ -102,7 +103,12 @@ export async function observeAndPlan(
   removeOrphans: boolean,
   progress: ProgressTracker,
 ): Promise<DeployPlan> {
-  const observed = await progress.step(`observe project ${spec.project}`, () => docker.observeProject(spec.project));
+  const observed = await progress.step(`observe project ${spec.project}`, async () => {
+    const found = await docker.observeProject(spec.project, resourceClaims(spec));
+    // Before the plan runs, so another project's (or nobody's) resource is never adopted and nothing is changed.
+    if (found.foreign?.length) throw ApplicationFailure.nonRetryable(describeForeignResources(spec.project, found.foreign), ErrorType.notOwned);
+    return found;
+  });
   return planDeploy(spec, observed, imageIds, { removeOrphans });
 }
 
