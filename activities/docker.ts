@@ -352,7 +352,12 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     }
   }
 
-  async function removeById(id: string, stopTimeoutSec?: number): Promise<void> {
+  /**
+   * Stop and remove a container. `ownVolumes`: Docker also removes the
+   * anonymous volumes the container created itself, in the same call, unless
+   * another container mounts them.
+   */
+  async function removeById(id: string, stopTimeoutSec?: number, ownVolumes = false): Promise<void> {
     const c = docker.getContainer(id);
     try {
       await c.stop(stopTimeoutSec !== undefined ? { t: stopTimeoutSec } : {});
@@ -360,7 +365,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err;
     }
     try {
-      await c.remove({ force: true });
+      await c.remove({ force: true, ...(ownVolumes ? { v: true } : {}) });
     } catch (err) {
       // 404: already gone; 409 "removal already in progress": the daemon is doing it.
       if (statusOf(err) !== 404 && !/already in progress/i.test(messageOf(err))) throw err;
@@ -370,13 +375,15 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
   /**
    * Remove a container for good together with its anonymous volumes (those no
    * other container mounts). The names are read before the container goes,
-   * since afterwards nothing says which volumes were its.
+   * since afterwards nothing says which volumes were its. Docker removes the
+   * ones the container created itself with it; those it took over from a
+   * predecessor (mounted by name) are removed here.
    */
   async function removeWithAnonymousVolumes(id: string, stopTimeoutSec?: number): Promise<string[]> {
     const info = await inspectOrUndefined(id);
     if (!info) return [];
     const volumes = anonymousVolumesOf(info);
-    await removeById(info.Id, stopTimeoutSec);
+    await removeById(info.Id, stopTimeoutSec, true);
     return removeAnonymousVolumes(docker, volumes);
   }
 

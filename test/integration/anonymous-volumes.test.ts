@@ -13,12 +13,14 @@ import * as path from 'node:path';
 import { loadStack } from '../../src/compose';
 import type { DeployResult } from '../../workflows/deploy';
 import type { RollbackResult } from '../../workflows/rollback';
+import type { UpdateResult } from '../../workflows/update';
 import { recreateWedged } from '../../activities/wedge';
-import { buildImage, execIn, projectDir, removeProject, runCli, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
+import { buildImage, execIn, projectDir, removeProject, runCli, revisionTags, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-volumes-anon';
 const PROJECT = 'volumesanon';
 const IMAGE = 'dockflow-volumes-it/declares-volume:1';
+const IMAGE_2 = 'dockflow-volumes-it/declares-volume:2';
 const CONTAINER = `${PROJECT}-app-1`;
 
 const COMPOSE = `
@@ -47,6 +49,7 @@ describe('anonymous volumes across recreates', () => {
     stopWorker = await startWorker(bed);
     await removeProject(bed.docker, PROJECT);
     await buildImage(bed.docker, IMAGE, `FROM ${TEST_IMAGE}\nVOLUME /data\n`);
+    await buildImage(bed.docker, IMAGE_2, `FROM ${TEST_IMAGE}\nVOLUME /data\nLABEL release=2\n`);
     dir = projectDir(PROJECT, { 'docker-compose.yml': COMPOSE });
   });
 
@@ -55,7 +58,7 @@ describe('anonymous volumes across recreates', () => {
     const info = await bed.docker.getContainer(CONTAINER).inspect().catch(() => undefined);
     await removeProject(bed.docker, PROJECT);
     for (const m of info?.Mounts ?? []) if (m.Name) await bed.docker.getVolume(m.Name).remove().catch(() => undefined);
-    await bed.docker.getImage(IMAGE).remove().catch(() => undefined);
+    for (const image of [IMAGE, IMAGE_2, ...(await revisionTags(bed, PROJECT))]) await bed.docker.getImage(image).remove().catch(() => undefined);
     await stopWorker?.();
     await bed?.teardown();
   });
@@ -123,6 +126,11 @@ describe('anonymous volumes across recreates', () => {
     // engine cannot be restarted here); the repair itself is what keeps or loses the data.
     await recreateWedged(bed.docker, current);
     current = (await assertKept(current, 'wedge repair')).id;
+  });
+
+  it('keeps them through dockflow update to a new image', async () => {
+    await run<UpdateResult>('update', { project: PROJECT, service: 'app', image: IMAGE_2 });
+    current = (await assertKept(current, 'update')).id;
   });
 
   it('with renewAnonVolumes (stop-first), gives fresh empty volumes and removes the old ones', async () => {

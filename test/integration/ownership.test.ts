@@ -14,7 +14,7 @@ import { loadStack } from '../../src/compose';
 import { failureMessage } from '../../src/client/operations';
 import { Label } from '../../src/model/labels';
 import type { DeployResult } from '../../workflows/deploy';
-import { projectContainers, projectDir, removeProject, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
+import { projectContainers, projectDir, removeProject, revisionTags, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-volumes-ownership';
 const PROJECT = 'volumespixel';
@@ -58,6 +58,7 @@ describe('a project never adopts what it does not own', () => {
 
   after(async () => {
     await cleanup();
+    for (const tag of await revisionTags(bed, PROJECT)) await bed.docker.getImage(tag).remove().catch(() => undefined);
     await stopWorker?.();
     await bed?.teardown();
   });
