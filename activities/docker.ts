@@ -14,11 +14,14 @@ import type { StackSpec } from '../src/model/spec';
 import type { ObservedContainer, ObservedProject } from '../src/model/observed';
 import { isStartedByCompose, Label, MANAGED_BY } from '../src/model/labels';
 import { containerName, replacementName, retiringName } from '../src/model/names';
-import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam, volumeCreateOptions } from '../src/docker/container-config';
+import { containerCreateOptions, endpointConfigFor, extraNetworks, networkAttachments, networkIpam, volumeCreateOptions, type ContainerMount } from '../src/docker/container-config';
 import { ErrorType } from '../src/errors';
 import { isWedged, recreateWedged } from './wedge';
 import { packBuildContext } from './build-context';
 import { hostDifferences, type HostDifference } from '../src/plan/verify';
+import { anonymousVolumesOf, inheritAnonymousVolumes, removeAnonymousVolumes } from './anonymous-volumes';
+import { findForeignResources } from './ownership';
+import type { ResourceClaims } from '../src/plan/ownership';
 
 export interface DockerActivityDeps {
   docker: Docker;
@@ -44,6 +47,12 @@ export interface ConvergeInput {
   operation: string;
   action: 'create' | 'recreate' | 'start';
   oneShot: boolean;
+  /**
+   * A replacement gets fresh anonymous volumes instead of taking over the old
+   * container's, and the old ones are removed with it (compose's
+   * `-V/--renew-anon-volumes`). Default false: they are carried over.
+   */
+  renewAnonVolumes?: boolean;
 }
 
 export interface ContainerRef {
@@ -62,6 +71,8 @@ export interface RemoveInput {
   name: string;
   id?: string;
   stopTimeoutSec?: number;
+  /** Also remove the container's anonymous volumes that no other container mounts. Default false. */
+  anonymousVolumes?: boolean;
 }
 
 const NOT_STARTED = '0001-01-01T00:00:00Z';
@@ -323,14 +334,21 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     }
   }
 
-  async function createContainer(spec: StackSpec, input: ConvergeInput, name: string, withAliases = true): Promise<string> {
+  /**
+   * Create one container of the slot. `replacing`: the container it replaces
+   * (ID or name), whose anonymous volumes it takes over unless the input
+   * renews them.
+   */
+  async function createContainer(spec: StackSpec, input: ConvergeInput, name: string, withAliases = true, replacing?: string): Promise<string> {
     const service = spec.services[input.service];
+    const inherited = replacing && !input.renewAnonVolumes ? await inheritAnonymousVolumes(docker, service, input.imageId, replacing) : [];
     const body = containerCreateOptions(
       spec,
       service,
       { project: spec.project, service: input.service, number: input.number, configHash: input.configHash, imageId: input.imageId, operation: input.operation },
       name,
       withAliases,
+      inherited,
     );
     if (name !== containerName(spec.project, service, input.number)) {
       body.Labels = { ...body.Labels, [Label.replaces]: containerName(spec.project, service, input.number) };
@@ -341,8 +359,10 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     } catch (err) {
       if (statusOf(err) === 409) {
         // The name is taken: an earlier attempt created it between our look and now.
+        // Never another project's container that happens to have the same configuration.
         const existing = await inspectOrUndefined(name);
-        if (existing && (existing.Config.Labels ?? {})[Label.configHash] === input.configHash) return existing.Id;
+        const labels = existing?.Config.Labels ?? {};
+        if (existing && labels[Label.project] === spec.project && labels[Label.configHash] === input.configHash) return existing.Id;
       }
       if (statusOf(err) === 400 || statusOf(err) === 409) {
         throw ApplicationFailure.nonRetryable(`service ${input.service}: Docker refused to create ${name}: ${messageOf(err)}`, ErrorType.dockerRejected);
@@ -351,7 +371,12 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     }
   }
 
-  async function removeById(id: string, stopTimeoutSec?: number): Promise<void> {
+  /**
+   * Stop and remove a container. `ownVolumes`: Docker also removes the
+   * anonymous volumes the container created itself, in the same call, unless
+   * another container mounts them.
+   */
+  async function removeById(id: string, stopTimeoutSec?: number, ownVolumes = false): Promise<void> {
     const c = docker.getContainer(id);
     try {
       await c.stop(stopTimeoutSec !== undefined ? { t: stopTimeoutSec } : {});
@@ -359,15 +384,19 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err;
     }
     try {
-      await c.remove({ force: true });
+      await c.remove({ force: true, ...(ownVolumes ? { v: true } : {}) });
     } catch (err) {
       // 404: already gone; 409 "removal already in progress": the daemon is doing it.
       if (statusOf(err) !== 404 && !/already in progress/i.test(messageOf(err))) throw err;
     }
   }
 
-  /** The project's containers, networks and volumes, found by labels only. */
-  async function observeProject(project: string): Promise<ObservedProject> {
+  /**
+   * The project's containers, networks and volumes, found by labels only;
+   * with `claims`, also the claimed names that exist but are not the
+   * project's (reported in `foreign`, never touched).
+   */
+  async function observeProject(project: string, claims?: ResourceClaims): Promise<ObservedProject> {
     const containers = await listProjectContainers(project);
     // Exit codes and health are only in inspect; a container can vanish
     // meanwhile. The inspects run side by side: one after another they took
@@ -387,7 +416,23 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       volumes: (volumes.Volumes ?? [])
         .map((v) => ({ key: v.Labels?.[Label.volume], name: v.Name }))
         .sort((a, b) => a.name.localeCompare(b.name)),
+      ...(claims ? { foreign: await findForeignResources(docker, project, claims) } : {}),
     };
+  }
+
+  /**
+   * Remove a container for good together with its anonymous volumes (those no
+   * other container mounts). The names are read before the container goes,
+   * since afterwards nothing says which volumes were its. Docker removes the
+   * ones the container created itself with it; those it took over from a
+   * predecessor (mounted by name) are removed here.
+   */
+  async function removeWithAnonymousVolumes(id: string, stopTimeoutSec?: number): Promise<string[]> {
+    const info = await inspectOrUndefined(id);
+    if (!info) return [];
+    const volumes = anonymousVolumesOf(info);
+    await removeById(info.Id, stopTimeoutSec, true);
+    return removeAnonymousVolumes(docker, volumes);
   }
 
   const imageActivities = {
@@ -443,7 +488,10 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       return Object.fromEntries(input.services.map((service, i) => [service, ids[i]]));
     },
 
-    /** The project's containers, networks and volumes, found by labels only. */
+    /**
+     * The project's containers, networks and volumes, found by labels only;
+     * with `claims`, also the claimed names that exist but are not the project's.
+     */
     observeProject,
 
     /**
@@ -548,9 +596,11 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       if (current && hashOf(current) !== input.configHash) {
         // Old container still in place: make sure its replacement exists first.
         const replacement = slot.find((c) => nameOf(c) === next);
-        const replacementId = replacement?.Id ?? (await createContainer(spec, input, next));
+        const replacementId = replacement?.Id ?? (await createContainer(spec, input, next, true, current.Id));
         heartbeat({ step: `stop ${canonical}` });
-        await removeById(current.Id, service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined);
+        const stopTimeoutSec = service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined;
+        if (input.renewAnonVolumes) await removeWithAnonymousVolumes(current.Id, stopTimeoutSec);
+        else await removeById(current.Id, stopTimeoutSec);
         await docker.getContainer(replacementId).rename({ name: canonical });
         current = undefined;
       } else if (!current) {
@@ -582,7 +632,8 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
     async removeContainer(input: RemoveInput): Promise<void> {
       const info = await inspectOrUndefined(input.id ?? input.name);
       if (!info) return;
-      await removeById(info.Id, input.stopTimeoutSec);
+      if (input.anonymousVolumes) await removeWithAnonymousVolumes(info.Id, input.stopTimeoutSec);
+      else await removeById(info.Id, input.stopTimeoutSec);
     },
 
     /**
@@ -633,7 +684,12 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       const canonical = containerName(spec.project, spec.services[input.service], input.number);
       const next = replacementName(canonical, input.configHash);
       const existing = await inspectOrUndefined(next);
-      const id = existing?.Id ?? (await createContainer(spec, input, next, false));
+      // The old container keeps running beside the replacement: both mount the carried
+      // anonymous volumes until the old one is removed, as compose and swarm share a volume.
+      // The slot's holder, whatever its name: a take-over replaces compose v1's `proj_web_1` too.
+      const old = existing ? undefined : await inspectSlotHolder(spec, input.service, input.number);
+      const replacing = old && (old.Config.Labels ?? {})[Label.configHash] !== input.configHash ? old.Id : undefined;
+      const id = existing?.Id ?? (await createContainer(spec, input, next, false, replacing));
       await connectExtraNetworks(spec, input.service, id, false);
       const info = existing ?? (await docker.getContainer(id).inspect());
       return { id: info.State.Running ? id : await startContainer(input.service, id, next), name: next };
@@ -738,10 +794,17 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
       return (await imageIdOrUndefined(id)) !== undefined;
     },
 
-    /** Remove a project's containers (and networks; volumes when asked), found by labels. */
+    /**
+     * Remove a project's containers (and networks; volumes when asked), found
+     * by labels. With volumes, as compose's `down -v`: the project's named
+     * volumes and the anonymous volumes of its containers, including those
+     * carried over from earlier containers.
+     */
     async downProject(input: { project: string; volumes: boolean }): Promise<{ removed: string[] }> {
       const removed: string[] = [];
+      const anonymous = new Set<string>();
       for (const c of await listProjectContainers(input.project)) {
+        for (const v of anonymousVolumesOf(c as { Mounts?: ContainerMount[] })) anonymous.add(v);
         await removeById(c.Id);
         removed.push(`container:${(c.Names?.[0] ?? c.Id).replace(/^\//, '')}`);
       }
@@ -763,6 +826,7 @@ export function createDockerActivities({ docker, pollIntervalMs = 500 }: DockerA
             if (statusOf(err) !== 404) throw err;
           }
         }
+        for (const v of await removeAnonymousVolumes(docker, [...anonymous].sort())) removed.push(`volume:${v}`);
       }
       return { removed };
     },

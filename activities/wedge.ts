@@ -7,6 +7,7 @@
  * configuration. This is found by the chaos harness's dockerd restarts.
  */
 import type Docker from 'dockerode';
+import { bindTargets, bindsKeepingVolumes, type ContainerMount } from '../src/docker/container-config';
 
 export function isWedged(err: unknown): boolean {
   return /task [0-9a-f]+: already exists/i.test(String((err as Error | undefined)?.message ?? err));
@@ -14,9 +15,10 @@ export function isWedged(err: unknown): boolean {
 
 /**
  * Replace a wedged container with an identical one (same name, config,
- * labels, host config and networks with their aliases) and start it.
- * Anonymous volumes start empty: the wedged container's are left in place,
- * unused. Returns the new container's ID.
+ * labels, host config, networks with their aliases, and volumes) and start
+ * it. The anonymous volumes the wedged container mounted (image `VOLUME`s,
+ * anonymous entries) are mounted by name in the copy, so their data stays
+ * with the service. Returns the new container's ID.
  */
 export async function recreateWedged(docker: Docker, id: string): Promise<string> {
   const info = await docker.getContainer(id).inspect();
@@ -29,7 +31,10 @@ export async function recreateWedged(docker: Docker, id: string): Promise<string
     ...(ep.IPAMConfig ? { IPAMConfig: ep.IPAMConfig } : {}),
     ...(ep.Links ? { Links: ep.Links } : {}),
   });
-  const config: Docker.ContainerCreateOptions = { ...info.Config, name, HostConfig: info.HostConfig };
+  const binds = info.HostConfig.Binds ?? [];
+  const mountTargets = ((info.HostConfig as { Mounts?: { Target?: string }[] }).Mounts ?? []).map((m) => m.Target ?? '');
+  const keptVolumes = bindsKeepingVolumes([...bindTargets(binds), ...mountTargets], info.Mounts as ContainerMount[]);
+  const config: Docker.ContainerCreateOptions = { ...info.Config, name, HostConfig: { ...info.HostConfig, Binds: [...binds, ...keptVolumes] } };
   // The hostname Docker chose was the old ID; an explicit one (compose hostname:) is kept.
   if (config.Hostname === shortId) delete config.Hostname;
   // API 1.41 attaches one network at create; the others are connected before the start.

@@ -33,6 +33,8 @@ export const ErrorType = {
   hostMismatch: 'HostMismatch',
   /** The stack asks for more than the worker's policy allows (or the policy file is unusable). */
   policyRefused: 'PolicyRefused',
+  /** A container name, network or volume the stack needs belongs to another project or to none. */
+  notOwned: 'ResourceNotOwned',
 } as const;
 
 export const NON_RETRYABLE_TYPES = Object.values(ErrorType);

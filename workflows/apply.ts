@@ -11,6 +11,7 @@ import { containerName, replacementName } from '../src/model/names';
 import { drainMs, publishesFixedHostPort, serviceExtension } from '../src/model/extensions';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
+import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
 
@@ -72,6 +73,12 @@ export interface ApplyOptions {
   rollout?: RolloutOverrides;
   /** Roll with rollback_config instead of update_config (when undoing a failed change). */
   rollingBack?: boolean;
+  /**
+   * Recreated containers get fresh anonymous volumes and the old ones are
+   * removed (compose's `-V/--renew-anon-volumes`). Default false: a
+   * replacement takes over its predecessor's anonymous volumes.
+   */
+  renewAnonVolumes?: boolean;
 }
 
 /**
@@ -96,7 +103,12 @@ export async function observeAndPlan(
   removeOrphans: boolean,
   progress: ProgressTracker,
 ): Promise<DeployPlan> {
-  const observed = await progress.step(`observe project ${spec.project}`, () => docker.observeProject(spec.project));
+  const observed = await progress.step(`observe project ${spec.project}`, async () => {
+    const found = await docker.observeProject(spec.project, resourceClaims(spec));
+    // Before the plan runs, so another project's (or nobody's) resource is never adopted and nothing is changed.
+    if (found.foreign?.length) throw ApplicationFailure.nonRetryable(describeForeignResources(spec.project, found.foreign), ErrorType.notOwned);
+    return found;
+  });
   return planDeploy(spec, observed, imageIds, { removeOrphans });
 }
 
@@ -220,7 +232,7 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
     // Replicas of one service are independent of each other.
     await Promise.all(
       direct.map((op) =>
-        progress.step(`${op.action} ${op.name} (${op.cause})`, () => applyOperation(slice, step, op, operation), { key: `op:${op.name}`, service: step.service, container: op.name }),
+        progress.step(`${op.action} ${op.name} (${op.cause})`, () => applyOperation(slice, step, op, operation, options), { key: `op:${op.name}`, service: step.service, container: op.name }),
       ),
     );
     if (rolling.length > 0) {
@@ -251,7 +263,7 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
   }
 }
 
-function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string): Promise<unknown> {
+function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions): Promise<unknown> {
   const service = spec.services[step.service];
   const stopTimeoutSec = stopTimeout(service);
   switch (op.action) {
@@ -262,11 +274,11 @@ function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperati
     case 'create':
     case 'recreate':
     case 'start':
-      return docker.convergeContainer(convergeInput(spec, step, op, operation));
+      return docker.convergeContainer(convergeInput(spec, step, op, operation, options));
   }
 }
 
-function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string) {
+function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions) {
   return {
     spec,
     service: step.service,
@@ -276,6 +288,8 @@ function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperatio
     operation,
     action: op.action as 'create' | 'recreate' | 'start',
     oneShot: step.oneShot,
+    // Only when asked, so the activity input of every other run stays as it was.
+    ...(options.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
   };
 }
 
@@ -318,12 +332,12 @@ async function rollingReplace(
       const results = await Promise.allSettled(
         batch.map((op) =>
           progress.step(`${order} replace ${op.name} (${op.cause})`, async () => {
-            if (order === 'stop-first') return replaceStopFirst(spec, step, op, settings, budgetMs, operation);
-            const retiring = await replaceStartFirst(spec, step, op, settings, budgetMs, operation);
+            if (order === 'stop-first') return replaceStopFirst(spec, step, op, settings, budgetMs, operation, options);
+            const retiring = await replaceStartFirst(spec, step, op, settings, budgetMs, operation, options);
             if (retiring) {
               const retirement = progress.step(`drain and remove ${retiring}`, async () => {
                 await sleep(drain);
-                await docker.removeContainer({ name: retiring, stopTimeoutSec: stopTimeout(service) });
+                await docker.removeContainer({ name: retiring, stopTimeoutSec: stopTimeout(service), ...renewedVolumesGo(options) });
               }, { service: step.service, container: retiring });
               retirement.catch(() => undefined);
               retirements.push(retirement);
@@ -365,15 +379,18 @@ async function replaceStartFirst(
   settings: RolloutSettings,
   budgetMs: number,
   operation: string,
+  options: ApplyOptions,
 ): Promise<string | undefined> {
   const next = replacementName(containerName(spec.project, spec.services[step.service], op.number), step.configHash);
   try {
-    await docker.startReplacement(convergeInput(spec, step, op, operation));
+    await docker.startReplacement(convergeInput(spec, step, op, operation, options));
     await gate(step, next, settings, budgetMs);
   } catch (err) {
     // The old container never stopped serving: dropping the replacement (created, started
     // or not) is the whole undo.
-    if (!isCancellation(err)) await docker.removeContainer({ name: next });
+    // Volumes it took over stay: the old container still mounts them, and Docker refuses
+    // to remove a volume in use. Renewed ones were its own.
+    if (!isCancellation(err)) await docker.removeContainer({ name: next, ...renewedVolumesGo(options) });
     throw err;
   }
   const target = { spec, service: step.service, number: op.number, configHash: step.configHash };
@@ -389,9 +406,18 @@ async function replaceStopFirst(
   settings: RolloutSettings,
   budgetMs: number,
   operation: string,
+  options: ApplyOptions,
 ): Promise<void> {
-  const container = await docker.convergeContainer(convergeInput(spec, step, op, operation));
+  const container = await docker.convergeContainer(convergeInput(spec, step, op, operation, options));
   await gate(step, container.name, settings, budgetMs);
+}
+
+/**
+ * With renewed anonymous volumes, a container leaving for good takes its
+ * anonymous volumes with it; otherwise they stay, as compose leaves them.
+ */
+function renewedVolumesGo(options: ApplyOptions): { anonymousVolumes?: true } {
+  return options.renewAnonVolumes ? { anonymousVolumes: true } : {};
 }
 
 /** Health gate then monitor window: the new container must be healthy and stay so. */

@@ -79,7 +79,12 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
   const previous = await host.getRevision({ project: spec.project });
   progress.phase('executing');
   try {
-    await executePlan(spec, plan, { removeOrphans: input.removeOrphans, wait: input.wait, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
+    await executePlan(
+      spec,
+      plan,
+      { removeOrphans: input.removeOrphans, wait: input.wait, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes },
+      progress,
+    );
   } catch (err) {
     return failAfterRollback('deploy', spec.project, err, previous, progress);
   }

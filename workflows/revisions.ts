@@ -30,8 +30,11 @@ export function recordRevision(
  * Put the project back to a recorded revision: its spec with its exact image
  * IDs (no pull, no build), rolled with rollback_config. Services the revision
  * did not have are removed. The worker's policy as it is now must allow it.
+ * Recreated containers keep their anonymous volumes unless
+ * `renewAnonVolumes` (a rollback the user asked for; an automatic one never
+ * renews).
  */
-export async function restoreRevision(revision: Revision, progress: ProgressTracker, healthTimeoutSeconds?: number): Promise<DeployPlan> {
+export async function restoreRevision(revision: Revision, progress: ProgressTracker, healthTimeoutSeconds?: number, renewAnonVolumes = false): Promise<DeployPlan> {
   // A revision recorded under a looser policy does not run again once the policy was tightened.
   await checkPolicyNow(progress, revision.spec, revision.number);
   const imageIds = revisionImageIds(revision);
@@ -45,7 +48,7 @@ export async function restoreRevision(revision: Revision, progress: ProgressTrac
     }
   }
   const plan = await observeAndPlan(revision.spec, imageIds, true, progress);
-  await executePlan(revision.spec, plan, { removeOrphans: true, wait: true, rollingBack: true, healthTimeoutSeconds }, progress);
+  await executePlan(revision.spec, plan, { removeOrphans: true, wait: true, rollingBack: true, healthTimeoutSeconds, renewAnonVolumes }, progress);
   return plan;
 }
 

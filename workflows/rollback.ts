@@ -44,7 +44,7 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
   progress.phase('executing');
   let plan;
   try {
-    plan = await restoreRevision(target, progress, input.healthTimeoutSeconds);
+    plan = await restoreRevision(target, progress, input.healthTimeoutSeconds, input.renewAnonVolumes);
   } catch (err) {
     // A cancelled rollback leaves the project between two recorded revisions; say so plainly.
     if (isCancellation(err)) {

@@ -73,7 +73,12 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
   progress.phase('executing');
   const plan = await observeAndPlan(spec, imageIds, false, progress);
   try {
-    await executePlan(spec, plan, { removeOrphans: false, wait: true, rollout: input.rollout, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
+    await executePlan(
+      spec,
+      plan,
+      { removeOrphans: false, wait: true, rollout: input.rollout, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes },
+      progress,
+    );
   } catch (err) {
     return failAfterRollback('update', input.project, err, current, progress);
   }

@@ -156,6 +156,7 @@ Example:
     .option('--build', 'rebuild images of services that have a build: section')
     .option('--no-wait', 'do not wait for services with a healthcheck to become healthy')
     .option('--wait-lock', 'when another operation holds the project, wait for it instead of failing')
+    .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .addOption(new Option('--health-timeout <seconds>', 'upper bound for each health wait').argParser(Number))
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow deploy -f docker-compose.yml --profile ui\n  dockflow deploy -f compose.yml -f compose.prod.yml --remove-orphans --detach')
@@ -171,6 +172,7 @@ Example:
             build: Boolean(opts.build),
             wait: opts.wait !== false,
             waitForLock: Boolean(opts.waitLock),
+            ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
             ...(opts.healthTimeout ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
           }),
         (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied, now at revision ${r.revision}\n${r.plan}`),
@@ -191,6 +193,7 @@ Example:
     .addOption(new Option('--max-failure-ratio <ratio>', 'failed fraction tolerated (0..1)').argParser(Number))
     .addOption(new Option('--failure-action <action>', 'what a failure does').choices(['rollback', 'pause', 'continue']))
     .option('--allow-stop-first', 'fall back to stop-first when a fixed host port makes start-first impossible')
+    .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
@@ -213,6 +216,7 @@ Example:
           ...(opts.scale !== undefined ? { scale: opts.scale } : {}),
           rollout,
           waitForLock: Boolean(opts.wait),
+          ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
         }),
         (r: UpdateResult) => `${r.project}: ${r.service} updated, now at revision ${r.revision}\n${r.plan}`,
       );
@@ -223,6 +227,7 @@ Example:
     .description('restore an earlier revision from the host\'s ledger (exact image IDs, rolling)')
     .requiredOption('-p, --project-name <name>', 'project name')
     .addOption(new Option('--to <revision>', 'revision number (default: the one before the current)').argParser(intArg))
+    .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
@@ -230,7 +235,12 @@ Example:
     .action(async (opts) => {
       await runOperation(
         opts,
-        (client, queue) => startRollback(client, queue, { project: opts.projectName, waitForLock: Boolean(opts.wait), ...(opts.to !== undefined ? { to: opts.to } : {}) }),
+        (client, queue) => startRollback(client, queue, {
+            project: opts.projectName,
+            waitForLock: Boolean(opts.wait),
+            ...(opts.to !== undefined ? { to: opts.to } : {}),
+            ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
+          }),
         (r: RollbackResult) => `${r.project}: restored revision ${r.restored} as revision ${r.revision}\n${r.plan}`,
       );
     });
@@ -277,7 +287,7 @@ Example:
     .command('down')
     .description('remove the project\'s containers and networks')
     .requiredOption('-p, --project-name <name>', 'project name')
-    .option('-v, --volumes', 'also remove the project\'s named volumes')
+    .option('-v, --volumes', 'also remove the project\'s named volumes and its containers\' anonymous volumes')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow down -p shop\n  dockflow down -p shop --volumes    also delete its named volumes (data!)')

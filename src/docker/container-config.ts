@@ -107,6 +107,86 @@ export function bindsAndVolumes(spec: StackSpec, mounts: MountSpec[]) {
   return { binds, anonymous, tmpfs };
 }
 
+/** A mount of an existing container, as Docker's container inspect reports it (`Mounts[]`). */
+export interface ContainerMount {
+  Type: string;
+  /** The volume's name, for `volume` mounts. */
+  Name?: string;
+  Source?: string;
+  Destination: string;
+  RW?: boolean;
+}
+
+/** A volume the new container mounts by name where its predecessor had it. */
+export interface InheritedVolume {
+  volume: string;
+  target: string;
+  readOnly: boolean;
+}
+
+/**
+ * Docker names an anonymous volume with 64 random hex digits; every volume a
+ * person or compose names (`<project>_<key>`, external ones) has a chosen
+ * name. The name stays the same when a volume is carried from container to
+ * container, so this tells anonymous volumes apart at any generation.
+ */
+export function isAnonymousVolumeName(name: string | undefined): name is string {
+  return name !== undefined && /^[0-9a-f]{64}$/.test(name);
+}
+
+function cleanPath(p: string): string {
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
+}
+
+/**
+ * Anonymous volumes a replacement container takes over from the container it
+ * replaces, as compose does on every recreate: at each path where the new
+ * container would otherwise get a fresh, empty anonymous volume (a `VOLUME`
+ * of its image, or an anonymous entry `volumes: ["/data"]` of the service),
+ * it mounts the old container's anonymous volume by name instead. A path the
+ * new spec covers with a named volume, a bind or a tmpfs gets what the spec
+ * says: the spec wins. Only anonymous volumes are carried: a named volume
+ * dropped from the compose file stays dropped. Sorted by target.
+ */
+export function inheritedAnonymousVolumes(service: ServiceSpec, imageVolumes: string[], oldMounts: ContainerMount[]): InheritedVolume[] {
+  const anonymousEntries = new Map(
+    service.volumes.filter((m) => m.type === 'volume' && m.source === undefined).map((m) => [cleanPath(m.target), m] as const),
+  );
+  const covered = new Set([
+    ...service.volumes.filter((m) => !(m.type === 'volume' && m.source === undefined)).map((m) => cleanPath(m.target)),
+    ...service.tmpfs.map((t) => cleanPath(t.split(':')[0])),
+  ]);
+  const wanted = new Set([...imageVolumes.map(cleanPath), ...anonymousEntries.keys()]);
+  const inherited: InheritedVolume[] = [];
+  for (const m of oldMounts) {
+    const target = cleanPath(m.Destination);
+    if (m.Type !== 'volume' || !isAnonymousVolumeName(m.Name)) continue;
+    if (!wanted.has(target) || covered.has(target)) continue;
+    inherited.push({ volume: m.Name, target, readOnly: anonymousEntries.get(target)?.readOnly ?? false });
+  }
+  return inherited.sort((a, b) => a.target.localeCompare(b.target));
+}
+
+/**
+ * For a container recreated as an identical copy (a wedged one, see
+ * activities/wedge.ts): binds that keep every volume it mounted without one
+ * (image `VOLUME`s, anonymous entries), so the copy mounts the same volumes
+ * instead of fresh empty ones. Paths its binds or mounts already name are
+ * left to them. Sorted by target.
+ */
+export function bindsKeepingVolumes(existingTargets: string[], mounts: ContainerMount[]): string[] {
+  const named = new Set(existingTargets.map(cleanPath));
+  return mounts
+    .filter((m) => m.Type === 'volume' && m.Name && !named.has(cleanPath(m.Destination)))
+    .sort((a, b) => a.Destination.localeCompare(b.Destination))
+    .map((m) => `${m.Name}:${cleanPath(m.Destination)}:${m.RW === false ? 'ro' : 'rw'}`);
+}
+
+/** The container paths of `Binds` entries ("source:target[:flags]"). */
+export function bindTargets(binds: string[]): string[] {
+  return binds.map((b) => b.split(':')[1]).filter((t): t is string => Boolean(t));
+}
+
 const DEPLOY_RESTART_CONDITION = { none: 'no', any: 'always', 'on-failure': 'on-failure' } as const;
 
 /**
@@ -146,13 +226,18 @@ export function healthcheckConfig(service: ServiceSpec): ContainerCreateOptions[
   };
 }
 
-/** The full create body for one container of a service. */
+/**
+ * The full create body for one container of a service. `inherited`: the
+ * anonymous volumes it takes over from the container it replaces
+ * (`inheritedAnonymousVolumes`).
+ */
 export function containerCreateOptions(
   spec: StackSpec,
   service: ServiceSpec,
   id: ContainerIdentity,
   name: string,
   withAliases = true,
+  inherited: InheritedVolume[] = [],
 ): ContainerCreateOptions {
   const ports = service.ports;
   const exposed: Record<string, object> = {};
@@ -166,6 +251,11 @@ export function containerCreateOptions(
     exposed[e.includes('/') ? e : `${e}/tcp`] = {};
   }
   const { binds, anonymous, tmpfs } = bindsAndVolumes(spec, service.volumes);
+  for (const v of inherited) {
+    // The inherited volume replaces the fresh anonymous one Docker would create at that path.
+    for (const key of Object.keys(anonymous)) if (cleanPath(key) === v.target) delete anonymous[key];
+    binds.push(`${v.volume}:${v.target}:${v.readOnly ? 'ro' : 'rw'}`);
+  }
   for (const t of service.tmpfs) {
     const [path, ...opts] = t.split(':');
     tmpfs[path] = opts.join(':');

@@ -41,6 +41,8 @@ export const DeployInput = z
     healthTimeoutSeconds: z.number().positive().optional(),
     /** When another operation holds the project, wait for it instead of failing. Default false. */
     waitForLock: z.boolean().default(false),
+    /** Recreated containers get fresh anonymous volumes, and the old ones are removed (compose's -V/--renew-anon-volumes). Default false: they are carried over. */
+    renewAnonVolumes: z.boolean().default(false),
   })
   .refine((v) => [v.spec, v.composeFiles, v.stack].filter((x) => x !== undefined).length === 1, {
     message: 'give exactly one of "stack" (a folder in the worker\'s DOCKFLOW_STACKS_DIR), "composeFiles" (compose files on the worker host) or "spec" (a resolved stack)',
@@ -55,7 +57,7 @@ export type DeployOptions = z.output<typeof DeployInput>;
 
 export const DownInput = z.strictObject({
   project: z.string().min(1),
-  /** Also remove the project's named volumes (`down -v`). Default false. */
+  /** Also remove the project's named volumes and its containers' anonymous volumes (`down -v`). Default false. */
   volumes: z.boolean().default(false),
   waitForLock: z.boolean().default(false),
 });
@@ -96,6 +98,8 @@ export const UpdateInput = z.strictObject({
   rollout: Rollout.optional(),
   healthTimeoutSeconds: z.number().positive().optional(),
   waitForLock: z.boolean().default(false),
+  /** Recreated containers get fresh anonymous volumes, and the old ones are removed (compose's -V/--renew-anon-volumes). Default false: they are carried over. */
+  renewAnonVolumes: z.boolean().default(false),
 });
 export type UpdateInput = z.input<typeof UpdateInput>;
 
@@ -105,6 +109,8 @@ export const RollbackInput = z.strictObject({
   to: z.number().int().positive().optional(),
   healthTimeoutSeconds: z.number().positive().optional(),
   waitForLock: z.boolean().default(false),
+  /** Recreated containers get fresh anonymous volumes, and the old ones are removed (compose's -V/--renew-anon-volumes). Default false: they are carried over. */
+  renewAnonVolumes: z.boolean().default(false),
 });
 export type RollbackInput = z.input<typeof RollbackInput>;
 

@@ -38,6 +38,27 @@ export interface ObservedProject {
   containers: ObservedContainer[];
   networks: ObservedNetwork[];
   volumes: ObservedVolume[];
+  /**
+   * Resources the stack claims by name that exist but belong to another
+   * project or to none (src/plan/ownership.ts). Absent when nothing was
+   * claimed (and in observations recorded before the check existed).
+   */
+  foreign?: ForeignResource[];
+}
+
+/** A name the stack needs for itself (see src/plan/ownership.ts). */
+export interface Claim {
+  /** Docker name of the resource. */
+  name: string;
+  /** Where the name comes from in the compose file, e.g. "services.db.container_name". */
+  key: string;
+}
+
+/** A claimed name found on the host on a resource that is not the project's. */
+export interface ForeignResource extends Claim {
+  kind: 'container' | 'network' | 'volume';
+  /** The compose project label of the resource found; absent when it has none. */
+  owner?: string;
 }
 
 export function emptyObservation(project: string): ObservedProject {

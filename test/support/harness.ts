@@ -191,6 +191,12 @@ export async function removeProject(docker: Docker, project: string): Promise<vo
   for (const v of volumes.Volumes ?? []) await docker.getVolume(v.Name).remove({ force: true }).catch(() => undefined);
 }
 
+/** The image tags the revision ledger put on a project's images (`dockflow-revision/<project>-<service>:r<N>`). */
+export async function revisionTags(bed: Pick<TestBed, 'docker'>, project: string): Promise<string[]> {
+  const images = await bed.docker.listImages({ filters: { reference: [`dockflow-revision/${project}-*`] } });
+  return images.flatMap((i) => i.RepoTags ?? []).filter((t) => t.startsWith(`dockflow-revision/${project}-`));
+}
+
 export async function projectContainers(docker: Docker, project: string): Promise<Docker.ContainerInfo[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${Label.project}=${project}`] } });
   return list.sort((a, b) => a.Names[0].localeCompare(b.Names[0]));

@@ -1,7 +1,17 @@
 /** The pure builder from spec to Docker create body, asserted as data. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerCreateOptions, extraNetworks, networkIpam, restartPolicyConfig, volumeCreateOptions } from '../../src/docker/container-config';
+import {
+  bindsKeepingVolumes,
+  containerCreateOptions,
+  extraNetworks,
+  inheritedAnonymousVolumes,
+  isAnonymousVolumeName,
+  networkIpam,
+  restartPolicyConfig,
+  volumeCreateOptions,
+  type ContainerMount,
+} from '../../src/docker/container-config';
 import type { ServiceSpec, StackSpec } from '../../src/model/spec';
 
 const api: ServiceSpec = {
@@ -162,5 +172,83 @@ describe('volumeCreateOptions', () => {
       DriverOpts: { type: 'tmpfs', device: 'tmpfs' },
       Labels: { tier: 'db', 'com.docker.compose.project': 'shop', 'com.docker.compose.volume': 'data', 'io.dockflow.managed-by': 'dockflow' },
     });
+  });
+});
+
+describe('anonymous volumes carried to a replacement', () => {
+  const anonA = 'a'.repeat(64);
+  const anonB = '0123456789abcdef'.repeat(4);
+  const anonC = 'c'.repeat(64);
+  const id = { project: 'shop', service: 'db', number: 1, configHash: 'h2', imageId: 'sha256:img2', operation: 'deploy-shop-2' };
+  const db: ServiceSpec = {
+    ...api,
+    name: 'db',
+    ports: [],
+    expose: [],
+    tmpfs: [],
+    networks: {},
+    volumes: [
+      { type: 'volume', target: '/cache', readOnly: false },
+      { type: 'volume', target: '/seed', readOnly: true },
+    ],
+  };
+  const oldMounts: ContainerMount[] = [
+    // image VOLUME /var/lib/db
+    { Type: 'volume', Name: anonA, Source: `/var/lib/docker/volumes/${anonA}/_data`, Destination: '/var/lib/db', RW: true },
+    // volumes: ["/cache"]
+    { Type: 'volume', Name: anonB, Source: `/var/lib/docker/volumes/${anonB}/_data`, Destination: '/cache', RW: true },
+    // volumes: ["/seed:ro"]
+    { Type: 'volume', Name: anonC, Source: '', Destination: '/seed/', RW: false },
+    { Type: 'volume', Name: 'shop_data', Source: '', Destination: '/data', RW: true },
+    { Type: 'bind', Source: '/srv/shop/config', Destination: '/config', RW: false },
+    { Type: 'tmpfs', Source: '', Destination: '/run', RW: true },
+  ];
+
+  it('tells Docker-generated volume names from chosen ones', () => {
+    assert.equal(isAnonymousVolumeName(anonA), true);
+    assert.equal(isAnonymousVolumeName('shop_data'), false);
+    assert.equal(isAnonymousVolumeName('A'.repeat(64)), false);
+    assert.equal(isAnonymousVolumeName(undefined), false);
+  });
+
+  it('takes over the old anonymous volumes at image VOLUME paths and anonymous entries, by name', () => {
+    assert.deepEqual(inheritedAnonymousVolumes(db, ['/var/lib/db', '/data'], oldMounts), [
+      { volume: anonB, target: '/cache', readOnly: false },
+      { volume: anonC, target: '/seed', readOnly: true },
+      { volume: anonA, target: '/var/lib/db', readOnly: false },
+    ]);
+  });
+
+  it('leaves a path the new spec covers with a named volume, a bind or a tmpfs to the spec', () => {
+    const covered: ServiceSpec = {
+      ...db,
+      volumes: [
+        { type: 'volume', source: 'data', target: '/var/lib/db', readOnly: false },
+        { type: 'bind', source: '/srv/cache', target: '/cache', readOnly: false },
+      ],
+      tmpfs: ['/seed:size=1m'],
+    };
+    assert.deepEqual(inheritedAnonymousVolumes(covered, ['/var/lib/db'], oldMounts), []);
+  });
+
+  it('carries nothing the new container would not have (a VOLUME the new image dropped), nor named volumes', () => {
+    const plain: ServiceSpec = { ...db, volumes: [] };
+    assert.deepEqual(inheritedAnonymousVolumes(plain, [], oldMounts), []);
+    // /data is an image VOLUME now, but the old container had the named volume there: not carried.
+    assert.deepEqual(inheritedAnonymousVolumes(plain, ['/data'], oldMounts), []);
+  });
+
+  it('mounts the inherited volumes as binds by name instead of fresh anonymous volumes', () => {
+    const inherited = inheritedAnonymousVolumes(db, ['/var/lib/db'], oldMounts);
+    const body = containerCreateOptions(spec, db, id, 'shop-db-1_dockflow-next-h2', true, inherited);
+    assert.deepEqual(body.HostConfig?.Binds, [`${anonB}:/cache:rw`, `${anonC}:/seed:ro`, `${anonA}:/var/lib/db:rw`]);
+    assert.equal(body.Volumes, undefined, 'no fresh anonymous volume is asked for where one is inherited');
+    const fresh = containerCreateOptions(spec, db, id, 'shop-db-1');
+    assert.deepEqual(fresh.HostConfig?.Binds, []);
+    assert.deepEqual(fresh.Volumes, { '/cache': {}, '/seed': {} });
+  });
+
+  it('keeps every volume of a container copied as is (wedge repair), leaving named paths to their binds', () => {
+    assert.deepEqual(bindsKeepingVolumes(['/data', '/config'], oldMounts), [`${anonB}:/cache:rw`, `${anonC}:/seed:ro`, `${anonA}:/var/lib/db:rw`]);
   });
 });
