@@ -236,8 +236,9 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
       ),
     );
     if (rolling.length > 0) {
-      await rollingReplace(slice, step, rolling, options, operation, progress);
-      await afterReplace(spec, step.service, progress);
+      const nudge = hasAfterReplace(spec, step.service) ? () => afterReplace(spec, step.service, progress) : undefined;
+      const { nudged } = await rollingReplace(slice, step, rolling, options, operation, progress, nudge);
+      if (!nudged) await afterReplace(spec, step.service, progress);
     }
   };
 
@@ -305,7 +306,8 @@ async function rollingReplace(
   options: ApplyOptions,
   operation: string,
   progress: ProgressTracker,
-): Promise<void> {
+  nudgeDependants?: () => Promise<void>,
+): Promise<{ nudged: boolean }> {
   const service = spec.services[step.service];
   const base: UpdateConfigSpec | undefined = options.rollingBack ? (service.deploy.rollbackConfig ?? service.deploy.updateConfig) : service.deploy.updateConfig;
   const settings = rolloutSettings(base, options.rollout);
@@ -324,27 +326,45 @@ async function rollingReplace(
   const drain = drainMs(service);
   // Old containers drain and stop in the background while later batches proceed: they no longer serve.
   const retirements: Promise<unknown>[] = [];
+  const retire = (retiring: string) => {
+    const retirement = progress.step(`drain and remove ${retiring}`, async () => {
+      await sleep(drain);
+      await docker.removeContainer({ name: retiring, stopTimeoutSec: stopTimeout(service), ...renewedVolumesGo(options) });
+    }, { service: step.service, container: retiring });
+    retirement.catch(() => undefined);
+    retirements.push(retirement);
+  };
+  // A proxy that resolved the service's address at start (nginx) still sends to the old
+  // containers after they left service discovery: it is nudged (after_replace) while they
+  // still answer, and only then do they drain and go. Retired first, they would leave the
+  // proxy pointing at nothing until the nudge: 502s. Stop-first has no such window to use.
+  const nudgeBeforeRetiring = order === 'start-first' && nudgeDependants !== undefined && patched('dockflow-after-replace-before-retire');
+  let nudged = false;
   let failures = 0;
   let firstFailure = '';
   const batches = rolloutBatches(ops, settings.parallelism);
   try {
     for (const [index, batch] of batches.entries()) {
+      const retiringInBatch: string[] = [];
       const results = await Promise.allSettled(
         batch.map((op) =>
           progress.step(`${order} replace ${op.name} (${op.cause})`, async () => {
             if (order === 'stop-first') return replaceStopFirst(spec, step, op, settings, budgetMs, operation, options);
             const retiring = await replaceStartFirst(spec, step, op, settings, budgetMs, operation, options);
-            if (retiring) {
-              const retirement = progress.step(`drain and remove ${retiring}`, async () => {
-                await sleep(drain);
-                await docker.removeContainer({ name: retiring, stopTimeoutSec: stopTimeout(service), ...renewedVolumesGo(options) });
-              }, { service: step.service, container: retiring });
-              retirement.catch(() => undefined);
-              retirements.push(retirement);
-            }
+            if (retiring && nudgeBeforeRetiring) retiringInBatch.push(retiring);
+            else if (retiring) retire(retiring);
           }, { key: `op:${op.name}`, service: step.service, container: op.name }),
         ),
       );
+      if (retiringInBatch.length > 0) {
+        try {
+          await nudgeDependants!();
+          nudged = true;
+        } finally {
+          // Nudged or not (a cancellation, a failed nudge), the old containers go.
+          for (const retiring of retiringInBatch) retire(retiring);
+        }
+      }
       for (const r of results) {
         // A cancellation is not a failed container: it goes up to the compensation.
         if (r.status === 'rejected' && isCancellation(r.reason)) throw r.reason;
@@ -364,6 +384,7 @@ async function rollingReplace(
     await Promise.allSettled(retirements);
   }
   await settleAll(retirements);
+  return { nudged };
 }
 
 /**
@@ -425,6 +446,10 @@ async function gate(step: ServiceStep, name: string, settings: RolloutSettings, 
   if (step.hasHealthcheck) await waits.waitHealthy({ service: step.service, name, budgetMs });
   if (settings.monitorMs > 0) await sleep(settings.monitorMs);
   await docker.checkContainer({ service: step.service, name, budgetMs });
+}
+
+function hasAfterReplace(spec: StackSpec, serviceName: string): boolean {
+  return (serviceExtension(spec.services[serviceName]).after_replace ?? []).some((action) => action.service in spec.services);
 }
 
 /** x-dockflow.after_replace: e.g. SIGHUP nginx, whose upstream IP just changed. */

@@ -25,7 +25,8 @@ export const DockflowServiceExtension = z.strictObject({
       /**
        * How long an old container stays reachable by its address after it
        * left service discovery, so requests already sent to it finish, before
-       * it gets its stop_signal. A duration such as "2s". Default 1s.
+       * it gets its stop_signal. A duration such as "2s". Default 1s, 3s when
+       * after_replace nudges a proxy (its reload takes that long on a busy host).
        */
       drain: z.union([z.string(), z.number()]).optional(),
     })
@@ -57,10 +58,17 @@ export function publishesFixedHostPort(service: ServiceSpec): boolean {
 
 /** Default drain after an old container left service discovery. */
 export const DEFAULT_DRAIN_MS = 1000;
+/**
+ * Default drain when after_replace nudges another service (a proxy reload):
+ * the proxy's old workers keep sending to the old containers until its
+ * reload completes, which takes more than a second on a busy host.
+ */
+export const DEFAULT_DRAIN_AFTER_NUDGE_MS = 3000;
 
 export function drainMs(service: ServiceSpec): number {
-  const drain = serviceExtension(service).update?.drain;
-  if (drain === undefined) return DEFAULT_DRAIN_MS;
+  const extension = serviceExtension(service);
+  const drain = extension.update?.drain;
+  if (drain === undefined) return (extension.after_replace ?? []).length > 0 ? DEFAULT_DRAIN_AFTER_NUDGE_MS : DEFAULT_DRAIN_MS;
   try {
     return parseDuration(drain);
   } catch (err) {
