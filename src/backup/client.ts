@@ -15,6 +15,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { operationId } from '../client/operations';
+import { assertProjectName } from '../model/names';
 import type { TemporalSettings } from '../temporal/settings';
 import { cliDataConverter } from '../temporal/dev-key';
 import type { BackupInput, ListBackupsInput, MigrateInput, RestoreInput } from '../model/backup-input';
@@ -71,6 +72,8 @@ export interface BackupScheduleOptions {
 }
 
 function scheduleParts(o: BackupScheduleOptions) {
+  // Checked before the server is asked: a schedule for a bad name would only fail at every run.
+  assertProjectName(o.project, 'backup schedule');
   if ((o.cron === undefined || o.cron.length === 0) === (o.everyMs === undefined)) {
     throw new Error('a backup schedule needs either cron expressions or an interval, not both and not neither');
   }
