@@ -56,6 +56,11 @@ services:
       'second.env': 'GREETING=second\n',
     });
     compose = path.join(dir, 'docker-compose.yml');
+    // Two revisions, so that a rollback of the victim would change its containers.
+    for (const args of [[], ['--env-file', path.join(dir, 'second.env')]]) {
+      const run = await runCli(['deploy', '-f', compose, ...args], env);
+      assert.equal(run.code, 0, run.stderr);
+    }
   });
 
   after(async () => {
@@ -69,16 +74,11 @@ services:
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(run.stdout);
     assert.equal(result.project, VICTIM);
-    assert.equal(result.revision, 1);
+    assert.equal(result.revision, 3, 'GREETING unset again: a change from revision 2');
     assert.match(result.workflowId, new RegExp(`^deploy-${VICTIM}-`));
     const description = await bed.env.client.workflow.getHandle(result.workflowId, result.runId).describe();
     assert.equal(description.runId, result.runId, 'runId is the run that deployed');
     assert.equal(description.type, 'deploy');
-
-    // A second revision, so that a rollback of the victim would change its containers.
-    const second = await runCli(['deploy', '-f', compose, '--env-file', path.join(dir, 'second.env'), '--json'], env);
-    assert.equal(second.code, 0, second.stderr);
-    assert.equal(JSON.parse(second.stdout).revision, 2);
 
     const detached = await runCli(['deploy', '-f', compose, '--dry-run', '-d', '--json'], env);
     assert.equal(detached.code, 0, detached.stderr);
@@ -98,7 +98,7 @@ services:
     assert.equal(history.code, 0, history.stderr);
     const listed = JSON.parse(history.stdout);
     assert.match(listed.workflowId, new RegExp(`^history-${VICTIM}-`));
-    assert.deepEqual(listed.revisions.map((r: { number: number }) => r.number), [1, 2]);
+    assert.deepEqual(listed.revisions.map((r: { number: number }) => r.number), [1, 2, 3]);
   });
 
   it('rollback -p with a disguised name exits 2 naming the rule, and the other project is untouched', async () => {
@@ -174,9 +174,13 @@ services:
         workflowId: `names-update-${Date.now()}`,
         args: [{ project: VICTIM, service, scale: 3 }],
       });
-      await assert.rejects(handle.result(), (err: unknown) => {
+      // Before the fix, the workflow task failed on every attempt (the sandbox's Object is frozen) and the
+      // update held the project's lock for ever: bounded here, and ended if it still runs.
+      const outcome = Promise.race([handle.result(), new Promise((_, reject) => setTimeout(() => reject(new Error(`update of ${service} did not end within 60 s`)), 60_000).unref())]);
+      await outcome.catch(() => handle.terminate('test bound').catch(() => undefined));
+      await assert.rejects(outcome, (err: unknown) => {
         assert.ok(err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure, String(err));
-        assert.match(err.cause.message, new RegExp(`project ${VICTIM} has no service ${service.replace(/_/g, '_')} \\(services: web\\)`));
+        assert.match(err.cause.message, new RegExp(`project ${VICTIM} has no service ${service} \\(services: web\\)`));
         return true;
       });
     }
