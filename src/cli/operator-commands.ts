@@ -19,6 +19,7 @@ import { progressQuery, type Progress } from '../messages';
 import type { HistoryEntry } from '../../workflows/rollback';
 import { outputAwarePrinter } from './backup-commands';
 import { projectNameOption } from './options';
+import { PROJECT_NAME_RULE, isProjectName } from '../model/names';
 
 function write(json: boolean, value: unknown, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
@@ -121,6 +122,11 @@ async function projectStatus(docker: Docker, client: Client | undefined, taskQue
   };
   if (!client) {
     status.unknown = unreachable;
+    return status;
+  }
+  // A label set by something other than compose or dockflow: no ledger can exist for it, nothing to ask.
+  if (!isProjectName(project)) {
+    status.unknown = `${JSON.stringify(project)} is not a valid project name (${PROJECT_NAME_RULE}): not deployed by dockflow`;
     return status;
   }
   try {
