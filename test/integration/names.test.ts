@@ -65,6 +65,9 @@ services:
 
   after(async () => {
     await removeProject(bed?.docker, VICTIM);
+    // The ledger's tags that protect the victim's revision images (the images themselves stay).
+    const tagged = (await bed?.docker.listImages({ filters: { reference: [`dockflow-revision/${VICTIM}-*`] } })) ?? [];
+    for (const tag of tagged.flatMap((i) => i.RepoTags ?? [])) await bed.docker.getImage(tag).remove({ noprune: true }).catch(() => undefined);
     await stopWorker?.();
     await bed?.teardown();
   });
