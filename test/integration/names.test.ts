@@ -90,7 +90,8 @@ services:
     await bed.env.client.workflow.getHandle(started.workflowId, started.runId).result();
 
     const failed = await runCli(['rollback', '-p', VICTIM, '--to', '99', '--json'], env);
-    assert.equal(failed.code, 1, failed.stderr);
+    // Refused by the worker as bad input (exit 2), and still a JSON document naming the workflow.
+    assert.equal(failed.code, 2, failed.stderr);
     const failure = JSON.parse(failed.stdout);
     assert.match(failure.workflowId, new RegExp(`^rollback-${VICTIM}-`));
     assert.equal(typeof failure.runId, 'string');
