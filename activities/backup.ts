@@ -28,12 +28,12 @@ import { isWedged, recreateWedged } from './wedge';
 import type { StackSpec } from '../src/model/spec';
 import { ErrorType } from '../src/errors';
 import { containerCreateOptions, endpointConfigFor, extraNetworks } from '../src/docker/container-config';
-import { ARCHIVE_ROOT, helperName, partialSuffix } from '../src/backup/ids';
+import { ARCHIVE_ROOT, BACKUP_ID_PATTERN, helperName, partialSuffix } from '../src/backup/ids';
 import { BackupManifest, sha256sums, summarizeManifest, type ArchiveEntry, type BackupSummary } from '../src/backup/manifest';
 import type { BackupTarget, DataContainer } from '../src/backup/plan';
 import type { BackupHook } from '../src/backup/settings';
 import { cursorOf, parseCursor, after, splitTimestamp, tailLines } from '../src/backup/output';
-import { DestinationError, openDestination, type BackupDestination } from '../src/backup/destination';
+import { DestinationError, backupKeyParts, openDestination, type BackupDestination } from '../src/backup/destination';
 import { parallelGzip } from '../src/backup/parallel-gzip';
 import { defaultStateDir } from './ledger';
 import { demuxLogs, messageOf, statusOf } from './docker';
@@ -176,7 +176,19 @@ export function createBackupActivities({
 }: BackupActivityDeps) {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  function destinationOf(destination: string | undefined): BackupDestination {
+  /**
+   * The destination, for keys built from this project and these backup IDs.
+   * Workflows validate both first; checked again here, where they become
+   * paths, because activities can be called with inputs no workflow
+   * validated. A bad name is non-retryable: no retry can fix it.
+   */
+  function destinationOf(destination: string | undefined, project: string, backupIds: string[] = []): BackupDestination {
+    try {
+      for (const prefix of backupIds.length ? backupIds.map((id) => `${project}/${id}`) : [project]) backupKeyParts(prefix);
+    } catch (err) {
+      if (err instanceof DestinationError) throw failure(err.message, ErrorType.invalidSpec);
+      throw err;
+    }
     try {
       return openDestination(destination, backupDir);
     } catch (err) {
@@ -413,7 +425,7 @@ export function createBackupActivities({
     async archiveTarget(input: ArchiveTargetInput): Promise<ArchiveResult> {
       const { project, target } = input;
       const what = describeTarget(project, target);
-      const dest = destinationOf(input.destination);
+      const dest = destinationOf(input.destination, project, [input.backupId]);
       const key = `${project}/${input.backupId}/${target.archive}`;
 
       let volume: ArchiveEntry['volume'];
@@ -518,7 +530,7 @@ export function createBackupActivities({
 
     /** Read every archive back from the destination and compare it with what was written. */
     async verifyArchives(input: VerifyInput): Promise<void> {
-      const dest = destinationOf(input.destination);
+      const dest = destinationOf(input.destination, input.project, [input.backupId]);
       for (const a of input.archives) {
         const key = `${input.project}/${input.backupId}/${a.archive}`;
         const where = `archive ${a.archive} (${a.key}) of backup ${input.backupId} of project ${input.project} in ${dest.description}`;
@@ -542,7 +554,7 @@ export function createBackupActivities({
     /** Write SHA256SUMS, then the manifest: its presence is what makes the backup complete. */
     async commitManifest(input: { destination?: string; manifest: BackupManifest }): Promise<string> {
       const manifest = BackupManifest.parse(input.manifest);
-      const dest = destinationOf(input.destination);
+      const dest = destinationOf(input.destination, manifest.project, [manifest.id]);
       const key = `${manifest.project}/${manifest.id}/manifest.json`;
       const existing = await dest.readText(key);
       if (existing !== undefined) {
@@ -557,7 +569,7 @@ export function createBackupActivities({
 
     /** Remove what a backup that did not complete left behind; a complete backup (with manifest) is never touched. */
     async discardIncompleteBackup(input: { project: string; backupId: string; destination?: string }): Promise<boolean> {
-      const dest = destinationOf(input.destination);
+      const dest = destinationOf(input.destination, input.project, [input.backupId]);
       if (await dest.exists(`${input.project}/${input.backupId}/manifest.json`)) return false;
       await dest.remove(`${input.project}/${input.backupId}`);
       return true;
@@ -565,10 +577,15 @@ export function createBackupActivities({
 
     /** Complete backups of a project, oldest first; directories without a manifest are reported as incomplete. */
     async listBackups(input: { project: string; destination?: string }): Promise<{ destination: string; backups: BackupSummary[]; incomplete: string[] }> {
-      const dest = destinationOf(input.destination);
+      const dest = destinationOf(input.destination, input.project);
       const backups: BackupSummary[] = [];
       const incomplete: string[] = [];
       for (const id of await dest.list(input.project)) {
+        // Not a backup ID: nothing dockflow wrote, and no key may be built from it.
+        if (!BACKUP_ID_PATTERN.test(id)) {
+          incomplete.push(id);
+          continue;
+        }
         const text = await dest.readText(`${input.project}/${id}/manifest.json`);
         const parsed = text === undefined ? undefined : BackupManifest.safeParse(JSON.parse(text));
         if (parsed?.success) backups.push(summarizeManifest(parsed.data));
@@ -579,7 +596,7 @@ export function createBackupActivities({
     },
 
     async readBackup(input: { project: string; backupId: string; destination?: string }): Promise<BackupManifest> {
-      const dest = destinationOf(input.destination);
+      const dest = destinationOf(input.destination, input.project, [input.backupId]);
       const text = await dest.readText(`${input.project}/${input.backupId}/manifest.json`);
       if (text === undefined) {
         const available = (await dest.list(input.project)).slice(-5);
@@ -598,7 +615,7 @@ export function createBackupActivities({
 
     /** Delete backups; the manifest goes first, so a half-deleted backup never counts as complete. */
     async deleteBackups(input: { project: string; backupIds: string[]; destination?: string }): Promise<string[]> {
-      const dest = destinationOf(input.destination);
+      const dest = destinationOf(input.destination, input.project, input.backupIds);
       for (const id of input.backupIds) {
         await dest.remove(`${input.project}/${id}/manifest.json`);
         await dest.remove(`${input.project}/${id}`);
@@ -614,7 +631,7 @@ export function createBackupActivities({
     async restoreTarget(input: { project: string; backupId: string; operation: string; destination?: string; entry: ArchiveEntry; images: string[] }): Promise<void> {
       const { project, entry } = input;
       const what = describeTarget(project, entry);
-      const dest = destinationOf(input.destination);
+      const dest = destinationOf(input.destination, project, [input.backupId]);
       const key = `${project}/${input.backupId}/${entry.archive}`;
       if (!(await dest.exists(key))) throw failure(`archive ${entry.archive} of backup ${input.backupId} (${what}) is missing from ${dest.description}`, ErrorType.backupNotFound);
       if (entry.kind === 'volume') {

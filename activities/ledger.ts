@@ -17,6 +17,9 @@ import { Revision, revisionImageTag, type RevisionOperation } from '../src/model
 import type { StackSpec } from '../src/model/spec';
 import { statusOf } from './docker';
 import { ensurePrivateDir, writePrivateFile } from '../src/files/private';
+import { ApplicationFailure } from '@temporalio/common';
+import { PROJECT_NAME_RULE, isProjectName } from '../src/model/names';
+import { ErrorType } from '../src/errors';
 
 export interface LedgerDeps {
   docker: Docker;
@@ -42,7 +45,17 @@ export interface RecordRevisionInput {
 }
 
 export function createLedgerActivities({ docker, stateDir = defaultStateDir(), keep = Number(process.env.DOCKFLOW_KEEP_REVISIONS) || 10 }: LedgerDeps) {
-  const dirOf = (project: string) => path.join(stateDir, 'projects', project, 'revisions');
+  /**
+   * The one place a ledger path is built from a project name. Workflows validate
+   * names first; checked again here because activities can be called with
+   * inputs no workflow validated, and "x/../other" would be another project's folder.
+   */
+  const dirOf = (project: string) => {
+    if (!isProjectName(project)) {
+      throw ApplicationFailure.nonRetryable(`ledger: ${JSON.stringify(project)} is not a valid project name: ${PROJECT_NAME_RULE}`, ErrorType.invalidSpec);
+    }
+    return path.join(stateDir, 'projects', project, 'revisions');
+  };
 
   function readAll(project: string): Revision[] {
     const dir = dirOf(project);
@@ -50,7 +63,18 @@ export function createLedgerActivities({ docker, stateDir = defaultStateDir(), k
     return fs
       .readdirSync(dir)
       .filter((f) => /^\d+\.json$/.test(f))
-      .map((f) => Revision.parse(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))))
+      .map((f) => {
+        const revision = Revision.parse(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+        // A revision acts on the project its spec names: one filed under another project (a copied
+        // or edited file) would let an operation on this project change that one, outside its lock.
+        if (revision.project !== project || revision.spec.project !== project) {
+          throw ApplicationFailure.nonRetryable(
+            `ledger file ${path.join(dir, f)} records project ${JSON.stringify(revision.project !== project ? revision.project : revision.spec.project)}, not ${project}: move it back to its project's folder`,
+            ErrorType.invalidSpec,
+          );
+        }
+        return revision;
+      })
       .sort((a, b) => a.number - b.number);
   }
 

@@ -20,6 +20,8 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { host } from './apply';
+import { PROJECT_NAME_RULE, isProjectName } from '../src/model/names';
+import { ErrorType } from '../src/errors';
 import type { ProgressTracker } from './progress';
 
 export interface LockHolder {
@@ -52,6 +54,11 @@ export async function projectLock(holder: LockHolder): Promise<LockHolder> {
 const LOCK_RETRY = '2s';
 
 export async function acquireProjectLock(project: string, operation: string, waitForLock: boolean, progress: ProgressTracker): Promise<void> {
+  // Inputs are validated before this; checked again because the lock's ID is built from the name,
+  // and a name that is not a project's must never hold (or wait for) any project's lock.
+  if (!isProjectName(project)) {
+    throw ApplicationFailure.nonRetryable(`${operation}: ${JSON.stringify(project)} is not a valid project name: ${PROJECT_NAME_RULE}`, ErrorType.invalidSpec);
+  }
   const info = workflowInfo();
   const holder: LockHolder = { project, operation, workflowId: info.workflowId, since: new Date(info.startTime).toISOString() };
   let waitingSince: number | undefined;

@@ -99,7 +99,8 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
   const { spec, revision } = await resolveStack(input, progress);
   // The one-off container gets the service's capabilities and mounts: the same policy as a deploy.
   await progress.step("check the worker's policy", () => host.checkPolicy(spec));
-  if (!(service in spec.services)) {
+  // Own keys only: "constructor" is `in` every object.
+  if (!Object.hasOwn(spec.services, service)) {
     throw ApplicationFailure.nonRetryable(
       `project ${project} has no service ${service} (services: ${Object.keys(spec.services).sort().join(', ')})`,
       ErrorType.invalidSpec,

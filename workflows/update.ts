@@ -38,7 +38,8 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
   }
   // The workflow sandbox has no structuredClone; the spec is plain JSON anyway.
   const spec: typeof current.spec = JSON.parse(JSON.stringify(current.spec));
-  const service = spec.services[input.service];
+  // Own keys only: "constructor" or "__proto__" would otherwise find Object's members and change them.
+  const service = Object.hasOwn(spec.services, input.service) ? spec.services[input.service] : undefined;
   if (!service) {
     throw ApplicationFailure.nonRetryable(
       `project ${input.project} has no service ${input.service} (services: ${Object.keys(spec.services).sort().join(', ')})`,

@@ -12,9 +12,10 @@ import {
   type ScheduleDescription,
   type ScheduleSpec,
   type WorkflowClient,
-  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { operationId } from '../client/operations';
+import { assertProjectName } from '../model/names';
 import type { TemporalSettings } from '../temporal/settings';
 import { cliDataConverter } from '../temporal/dev-key';
 import type { BackupInput, ListBackupsInput, MigrateInput, RestoreInput } from '../model/backup-input';
@@ -24,19 +25,19 @@ export async function connectTemporal(settings: TemporalSettings): Promise<{ cli
   return { client: new Client({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }), close: () => connection.close() };
 }
 
-export function startBackup(client: WorkflowClient, taskQueue: string, input: BackupInput): Promise<WorkflowHandle> {
+export function startBackup(client: WorkflowClient, taskQueue: string, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('backup', { taskQueue, workflowId: operationId('backup', input.project), args: [input] });
 }
 
-export function startListBackups(client: WorkflowClient, taskQueue: string, input: ListBackupsInput): Promise<WorkflowHandle> {
+export function startListBackups(client: WorkflowClient, taskQueue: string, input: ListBackupsInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('backups', { taskQueue, workflowId: operationId('backups', input.project), args: [input] });
 }
 
-export function startRestore(client: WorkflowClient, taskQueue: string, input: RestoreInput): Promise<WorkflowHandle> {
+export function startRestore(client: WorkflowClient, taskQueue: string, input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('restore', { taskQueue, workflowId: operationId('restore', input.project), args: [input] });
 }
 
-export function startMigrate(client: WorkflowClient, taskQueue: string, input: MigrateInput): Promise<WorkflowHandle> {
+export function startMigrate(client: WorkflowClient, taskQueue: string, input: MigrateInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('migrate', { taskQueue, workflowId: operationId('migrate', input.project), args: [input] });
 }
 
@@ -71,6 +72,8 @@ export interface BackupScheduleOptions {
 }
 
 function scheduleParts(o: BackupScheduleOptions) {
+  // Checked before the server is asked: a schedule for a bad name would only fail at every run.
+  assertProjectName(o.project, 'backup schedule');
   if ((o.cron === undefined || o.cron.length === 0) === (o.everyMs === undefined)) {
     throw new Error('a backup schedule needs either cron expressions or an interval, not both and not neither');
   }

@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../files/private';
+import { PROJECT_NAME_RULE, isProjectName } from '../model/names';
+import { BACKUP_ID_PATTERN } from './ids';
 
 export interface PendingWrite {
   /** Write the content here; it is invisible under its key until commit. */
@@ -52,9 +54,7 @@ export class LocalDirectoryDestination implements BackupDestination {
   }
 
   private pathOf(key: string): string {
-    const parts = key.split('/').filter(Boolean);
-    if (parts.length === 0 || parts.some((p) => p === '.' || p === '..')) throw new DestinationError(`invalid backup key "${key}"`);
-    return path.join(this.root, ...parts);
+    return path.join(this.root, ...backupKeyParts(key));
   }
 
   async exists(key: string): Promise<boolean> {
@@ -127,6 +127,29 @@ export class LocalDirectoryDestination implements BackupDestination {
   async remove(keyOrPrefix: string): Promise<void> {
     await fs.promises.rm(this.pathOf(keyOrPrefix), { recursive: true, force: true });
   }
+}
+
+/**
+ * The parts of a key, checked against the layout `<project>/<backup id>/<file>`
+ * (or a prefix of it): a project name by compose's rule, a backup ID, one
+ * plain file name. Whatever a caller passes, a key then names a place inside
+ * its own project's folder, never another project's nor outside the root.
+ */
+export function backupKeyParts(key: string): string[] {
+  const parts = key.split('/').filter(Boolean);
+  const [project, backupId, file, ...rest] = parts;
+  const problem =
+    project === undefined
+      ? 'it is empty'
+      : !isProjectName(project)
+        ? `${JSON.stringify(project)} is not a valid project name: ${PROJECT_NAME_RULE}`
+        : backupId !== undefined && !BACKUP_ID_PATTERN.test(backupId)
+          ? `${JSON.stringify(backupId)} is not a backup ID (such as 20261122-030000-1a2b3c4d)`
+          : file === '.' || file === '..' || rest.length > 0
+            ? 'keys are <project>/<backup id>/<file>'
+            : undefined;
+  if (problem) throw new DestinationError(`invalid backup key ${JSON.stringify(key)}: ${problem}`);
+  return parts;
 }
 
 async function fsyncFile(file: string): Promise<void> {

@@ -5,15 +5,16 @@
  * listing. Exit codes as for the other commands: 0 success, 1 the operation
  * failed, 2 bad usage.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import * as path from 'node:path';
-import { ScheduleNotFoundError, type WorkflowClient, type WorkflowHandle } from '@temporalio/client';
+import { ScheduleNotFoundError, type WorkflowClient, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { z } from 'zod';
-import { loadStack, ComposeError, parseDuration, splitShellWords } from '../compose';
+import { loadStack, ComposeError, splitShellWords } from '../compose';
 import { temporalSettings } from '../temporal/settings';
 import { failureMessage, follow } from '../client/operations';
 import type { Progress } from '../messages';
-import { progressPrinter } from './render';
+import { progressPrinter, workflowFailureJson, workflowResultJson } from './render';
+import { durationArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption } from './options';
 import { isOutputStep } from '../backup/output';
 import { formatBytes } from '../backup/manifest';
 import {
@@ -69,9 +70,10 @@ export function outputAwarePrinter(out: (line: string) => void = (l) => process.
   };
 }
 
+/** As runOperation in main.ts: with --json, every outcome names the workflow (workflowId, runId). */
 async function runWorkflow<R>(
   opts: { detach?: boolean; json?: boolean; quiet?: boolean },
-  start: (client: WorkflowClient, taskQueue: string) => Promise<WorkflowHandle>,
+  start: (client: WorkflowClient, taskQueue: string) => Promise<WorkflowHandleWithFirstExecutionRunId>,
   render: (result: R) => string,
 ): Promise<void> {
   const settings = temporalSettings();
@@ -79,50 +81,39 @@ async function runWorkflow<R>(
   try {
     const handle = await start(client.workflow, settings.taskQueue);
     if (opts.detach) {
-      write(Boolean(opts.json), { workflowId: handle.workflowId }, handle.workflowId);
+      write(Boolean(opts.json), workflowResultJson(handle, {}), handle.workflowId);
       return;
     }
     if (!opts.json && !opts.quiet) process.stderr.write(`workflow ${handle.workflowId}\n`);
     let last: Progress | undefined;
     const printer = opts.json || opts.quiet ? () => undefined : outputAwarePrinter();
+    let result: R;
     try {
-      const result = await follow<R>(handle, (p) => {
+      result = await follow<R>(handle, (p) => {
         last = p;
         printer(p);
       });
-      write(Boolean(opts.json), result, render(result));
     } catch (err) {
-      throw new Error(last?.phase.includes('was cancelled') ? last.phase : failureMessage(err));
+      const message = last?.phase.includes('was cancelled') ? last.phase : failureMessage(err);
+      if (opts.json) write(true, workflowFailureJson(handle, err, message), '');
+      throw new Error(message);
     }
+    write(Boolean(opts.json), workflowResultJson(handle, result), render(result));
   } finally {
     await close();
   }
 }
 
 function intOption(flags: string, description: string): Option {
-  return new Option(flags, description).argParser((v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a whole number of at least 1, got "${v}"`);
-    return n;
-  });
+  return new Option(flags, description).argParser(positiveWholeNumberArg);
 }
 
 function numberOption(flags: string, description: string): Option {
-  return new Option(flags, description).argParser((v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${v}"`);
-    return n;
-  });
+  return new Option(flags, description).argParser(positiveNumberArg);
 }
 
 function durationOption(flags: string, description: string): Option {
-  return new Option(flags, description).argParser((v: string) => {
-    try {
-      return parseDuration(v);
-    } catch {
-      throw new InvalidArgumentError(`expected a duration such as 30s, 6h or 1h30m, got "${v}"`);
-    }
-  });
+  return new Option(flags, description).argParser(durationArg);
 }
 
 /** --dest is a directory on the worker's host; made absolute here, where the user typed it. */
@@ -144,7 +135,7 @@ export function registerBackupCommands(program: Command): void {
   program
     .command('backup')
     .description('archive the project\'s volumes and data directories, verified, on the worker\'s host')
-    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(projectNameOption())
     .option('--volume <volume>', 'a volume (key or Docker name) or bind path such as ./data (repeatable; default: all of the project\'s data)', collect)
     .option('--service <service>', 'the data of this service (repeatable)', collect)
     .option('--dest <dir>', 'directory on the worker\'s host (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
@@ -185,7 +176,7 @@ export function registerBackupCommands(program: Command): void {
   program
     .command('backups')
     .description('list the project\'s verified backups on the worker\'s host')
-    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(projectNameOption())
     .option('--dest <dir>', 'directory on the worker\'s host (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow backups -p shop\n  dockflow backups -p shop --json | jq -r ".backups[0].id"')
@@ -211,7 +202,7 @@ export function registerBackupCommands(program: Command): void {
   program
     .command('restore')
     .description('replace the data of a project\'s volumes with a backup\'s (checksums verified first; users of the data are stopped and started again)')
-    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(projectNameOption())
     .argument('<backup-id>', 'as dockflow backups lists it')
     .option('--volume <volume>', 'restore only this data set (repeatable; default: all in the backup)', collect)
     .option('--dest <dir>', 'directory on the worker\'s host the backup is in')
@@ -239,7 +230,7 @@ export function registerBackupCommands(program: Command): void {
   program
     .command('migrate')
     .description('back up a service\'s data, run a migration once in a one-off container, restore the backup if it fails')
-    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(projectNameOption())
     .argument('<service>', 'the service whose image, environment, networks and volumes the migration uses')
     .argument('<command...>', 'the migration command, after --')
     .option('--dry-run-command <command>', 'run this first (split like a compose command string) and show its output')
@@ -285,7 +276,7 @@ export function registerBackupCommands(program: Command): void {
   schedule
     .command('backup')
     .description('create or update the project\'s backup schedule (overlapping runs are skipped; missed runs are caught up within a window)')
-    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(projectNameOption())
     .option('--cron <expression>', 'when, as cron ("0 3 * * *"; repeatable)', collect)
     .addOption(durationOption('--every <duration>', 'or at a fixed interval, e.g. 6h'))
     .option('--timezone <tz>', 'time zone of the cron expressions (default UTC)')
@@ -354,7 +345,7 @@ export function registerBackupCommands(program: Command): void {
     schedule
       .command(verb.name)
       .description(verb.description)
-      .requiredOption('-p, --project-name <name>', 'project name')
+      .addOption(projectNameOption())
       .option('--json', 'machine-readable output')
       .addHelpText('after', `\nExample:\n  dockflow schedule ${verb.name} -p shop`)
       .action(async (opts) => {

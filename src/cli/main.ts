@@ -3,12 +3,11 @@
  * is the same (-f, -p, --profile, --env-file, --project-directory,
  * --remove-orphans, --dry-run, -d/--detach, -v/--volumes).
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import * as path from 'node:path';
 import { loadStack, ComposeError } from '../compose';
 import { temporalSettings } from '../temporal/settings';
 import { connectClient, failureMessage, failureTypeOf, follow, startDeploy, startDown, startHistory, startRollback, startUpdate } from '../client/operations';
-import { parseDuration } from '../compose';
 import type { UpdateResult } from '../../workflows/update';
 import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
 import { progressPrinter } from './render';
@@ -21,6 +20,8 @@ import { registerOperatorCommands } from './operator-commands';
 import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
 import { createCodecServer, readCodecToken } from '../temporal/codec-server';
 import { ErrorType } from '../errors';
+import { durationArg, portArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
+import { workflowFailureJson, workflowResultJson } from './render';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -62,7 +63,7 @@ function loadFromFlags(flags: ComposeFlags) {
 function composeOptions(cmd: Command): Command {
   return cmd
     .option('-f, --file <file>', 'compose file (repeatable; later files override earlier ones)', collect)
-    .option('-p, --project-name <name>', 'project name (default: name: in the file, else the directory name)')
+    .addOption(projectNameOption('project name (default: name: in the file, else the directory name)', { required: false }))
     .option('--profile <profile>', 'enable a profile (repeatable)', collect)
     .option('--env-file <file>', 'environment file for interpolation (repeatable; default: .env in the project directory)', collect)
     .option('--project-directory <dir>', 'directory relative paths resolve against (default: the first file\'s directory)');
@@ -70,6 +71,9 @@ function composeOptions(cmd: Command): Command {
 
 export function buildProgram(): Command {
   const program = new Command('dockflow')
+    // Commander's errors (unknown option, missing argument, bad value) are thrown, not exited on,
+    // so main() can give them exit code 2; subcommands inherit this when created below.
+    .exitOverride()
     .description('Durable Docker Compose deployments as Temporal workflows')
     .addHelpText(
       'after',
@@ -99,9 +103,9 @@ Colours only on a terminal, and never with NO_COLOR set.`,
     .option('--demo', 'deploy the example stack in examples/demo once the worker runs')
     .option('--exit-after-demo', 'stop everything after the demo deploy (for scripts)')
     .option('--state-dir <dir>', 'where the dev server keeps its SQLite database', '.dockflow')
-    .option('--port <port>', 'Temporal gRPC port', '7233')
-    .option('--ui-port <port>', 'Temporal UI port', '8233')
-    .option('--codec-port <port>', 'port of the loopback codec server the UI decodes payloads through', '8234')
+    .addOption(new Option('--port <port>', 'Temporal gRPC port').argParser(portArg).default(7233))
+    .addOption(new Option('--ui-port <port>', 'Temporal UI port').argParser(portArg).default(8233))
+    .addOption(new Option('--codec-port <port>', 'port of the loopback codec server the UI decodes payloads through').argParser(portArg).default(8234))
     .option('--insecure-plain-payloads', "do not encrypt payloads: every environment value is then stored in clear in Temporal's history")
     .addHelpText(
       'after',
@@ -122,9 +126,9 @@ Examples:
         demo: Boolean(opts.demo),
         exitAfterDemo: Boolean(opts.exitAfterDemo),
         stateDir: path.resolve(opts.stateDir),
-        port: Number(opts.port),
-        uiPort: Number(opts.uiPort),
-        codecPort: Number(opts.codecPort),
+        port: opts.port,
+        uiPort: opts.uiPort,
+        codecPort: opts.codecPort,
         insecurePlainPayloads: Boolean(opts.insecurePlainPayloads),
       });
     });
@@ -157,7 +161,7 @@ Example:
     .option('--no-wait', 'do not wait for services with a healthcheck to become healthy')
     .option('--wait-lock', 'when another operation holds the project, wait for it instead of failing')
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
-    .addOption(new Option('--health-timeout <seconds>', 'upper bound for each health wait').argParser(Number))
+    .addOption(new Option('--health-timeout <seconds>', 'upper bound for each health wait').argParser(positiveNumberArg))
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow deploy -f docker-compose.yml --profile ui\n  dockflow deploy -f compose.yml -f compose.prod.yml --remove-orphans --detach')
     .action(async (opts) => {
@@ -173,7 +177,7 @@ Example:
             wait: opts.wait !== false,
             waitForLock: Boolean(opts.waitLock),
             ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
-            ...(opts.healthTimeout ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
+            ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
           }),
         (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied, now at revision ${r.revision}\n${r.plan}`),
       );
@@ -182,15 +186,15 @@ Example:
   program
     .command('update')
     .description('change one service (image, replicas) and roll it out with its update_config')
-    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(projectNameOption())
     .argument('<service>', 'service to update')
     .option('--image <image>', 'new image (on the host or pullable)')
-    .addOption(new Option('--scale <n>', 'new replica count').argParser(intArg))
-    .addOption(new Option('--parallelism <n>', 'containers replaced at once (0 = all)').argParser(intArg))
+    .addOption(new Option('--scale <n>', 'new replica count').argParser(wholeNumberArg))
+    .addOption(new Option('--parallelism <n>', 'containers replaced at once (0 = all)').argParser(wholeNumberArg))
     .addOption(new Option('--order <order>', 'replacement order').choices(['start-first', 'stop-first']))
     .addOption(new Option('--delay <duration>', 'pause between batches, e.g. 5s').argParser(durationArg))
     .addOption(new Option('--monitor <duration>', 'how long a new container must stay healthy, e.g. 10s').argParser(durationArg))
-    .addOption(new Option('--max-failure-ratio <ratio>', 'failed fraction tolerated (0..1)').argParser(Number))
+    .addOption(new Option('--max-failure-ratio <ratio>', 'failed fraction tolerated (0..1)').argParser(ratioArg))
     .addOption(new Option('--failure-action <action>', 'what a failure does').choices(['rollback', 'pause', 'continue']))
     .option('--allow-stop-first', 'fall back to stop-first when a fixed host port makes start-first impossible')
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
@@ -225,8 +229,8 @@ Example:
   program
     .command('rollback')
     .description('restore an earlier revision from the host\'s ledger (exact image IDs, rolling)')
-    .requiredOption('-p, --project-name <name>', 'project name')
-    .addOption(new Option('--to <revision>', 'revision number (default: the one before the current)').argParser(intArg))
+    .addOption(projectNameOption())
+    .addOption(new Option('--to <revision>', 'revision number (default: the one before the current)').argParser(positiveWholeNumberArg))
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
@@ -248,12 +252,13 @@ Example:
   program
     .command('history')
     .description('list the project\'s revisions from the host\'s ledger')
-    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(projectNameOption())
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow history -p shop\n  dockflow history -p shop --json')
     .action(async (opts) => {
       await runOperation(
-        { ...opts, quiet: true },
+        // An object, not the bare list, so the JSON can name the workflow too.
+        { ...opts, quiet: true, jsonOf: (entries: HistoryEntry[]) => ({ project: opts.projectName, revisions: entries }) },
         (client, queue) => startHistory(client, queue, { project: opts.projectName }),
         (entries: HistoryEntry[]) =>
           entries.length === 0
@@ -286,7 +291,7 @@ Example:
   program
     .command('down')
     .description('remove the project\'s containers and networks')
-    .requiredOption('-p, --project-name <name>', 'project name')
+    .addOption(projectNameOption())
     .option('-v, --volumes', 'also remove the project\'s named volumes and its containers\' anonymous volumes')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('--json', 'machine-readable output')
@@ -305,7 +310,7 @@ Example:
   program
     .command('codec-server')
     .description('serve /encode and /decode for the Temporal UI, so it shows encrypted payloads in clear (DOCKFLOW_ENCRYPTION_KEY or DOCKFLOW_ENCRYPTION_KEY_FILE)')
-    .option('--port <port>', 'port to listen on', '8888')
+    .addOption(new Option('--port <port>', 'port to listen on').argParser(portArg).default(8888))
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--ui-origin <origin>', 'a Temporal UI origin allowed by CORS (repeatable)', collect)
     .option('--token-file <file>', 'file holding the bearer token every request must carry (default: DOCKFLOW_CODEC_TOKEN; one of them is required unless --host is loopback)')
@@ -323,7 +328,7 @@ Examples:
 (dockflow dev starts its own, with its own key.)
 `,
     )
-    .action(async (opts: { port: string; host: string; uiOrigin?: string[]; token?: string; tokenFile?: string }) => {
+    .action(async (opts: { port: number; host: string; uiOrigin?: string[]; token?: string; tokenFile?: string }) => {
       if (opts.token !== undefined) {
         throw new UsageError('--token is refused: a token on the command line is visible to every user of this machine (ps, /proc/<pid>/cmdline); set DOCKFLOW_CODEC_TOKEN or use --token-file <file>');
       }
@@ -338,7 +343,7 @@ Examples:
       if (!token && !isLoopback(opts.host)) throw new UsageError(`codec-server on ${opts.host} needs DOCKFLOW_CODEC_TOKEN or --token-file: without a token, only loopback (127.0.0.1, ::1, localhost) is allowed`);
       const origins = opts.uiOrigin?.length ? opts.uiOrigin : ['http://127.0.0.1:8233', 'http://localhost:8233'];
       const server = createCodecServer({ codec: new AesGcmCodec(keys), token, allowOrigin: origins });
-      server.listen(Number(opts.port), opts.host, () => console.log(`codec server on http://${opts.host}:${opts.port} for ${origins.join(', ')}${token ? ' (bearer token required)' : ''}`));
+      server.listen(opts.port, opts.host, () => console.log(`codec server on http://${opts.host}:${opts.port} for ${origins.join(', ')}${token ? ' (bearer token required)' : ''}`));
       await new Promise<void>(() => undefined);
     });
   return program;
@@ -350,24 +355,14 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
-function intArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`expected a whole number, got "${value}"`);
-  return n;
-}
-
-function durationArg(value: string): number {
-  try {
-    return parseDuration(value);
-  } catch {
-    throw new UsageError(`expected a duration such as 10s or 1m30s, got "${value}"`);
-  }
-}
-
-/** Start a workflow, follow its progress unless detached, print its result. */
+/**
+ * Start a workflow, follow its progress unless detached, print its result.
+ * With --json every outcome (detached, completed, failed) names the workflow
+ * (workflowId, runId), so a script can go on with watch, history or cancel.
+ */
 async function runOperation<R>(
-  opts: { detach?: boolean; json?: boolean; quiet?: boolean; announce?: string },
-  start: (client: import('@temporalio/client').WorkflowClient, taskQueue: string) => Promise<import('@temporalio/client').WorkflowHandle>,
+  opts: { detach?: boolean; json?: boolean; quiet?: boolean; announce?: string; jsonOf?: (result: R) => object },
+  start: (client: import('@temporalio/client').WorkflowClient, taskQueue: string) => Promise<import('@temporalio/client').WorkflowHandleWithFirstExecutionRunId>,
   render: (result: R) => string,
 ): Promise<void> {
   const settings = temporalSettings();
@@ -375,25 +370,28 @@ async function runOperation<R>(
   try {
     const handle = await start(client, settings.taskQueue);
     if (opts.detach) {
-      out(Boolean(opts.json), { workflowId: handle.workflowId }, handle.workflowId);
+      out(Boolean(opts.json), workflowResultJson(handle, {}), handle.workflowId);
       return;
     }
     if (opts.announce && !opts.json) process.stderr.write(`${opts.announce} (workflow ${handle.workflowId})\n`);
     let last: Progress | undefined;
     const printer = opts.json || opts.quiet ? () => undefined : progressPrinter();
+    let result: R;
     try {
-      const result = await follow<R>(handle, (p) => {
+      result = await follow<R>(handle, (p) => {
         last = p;
         printer(p);
       });
-      out(Boolean(opts.json), result, render(result));
     } catch (err) {
       // Cancelled operations report what they undid in their final progress phase.
-      if (last?.phase.includes('was cancelled')) throw new OperationFailed(last.phase);
+      const cancelled = last?.phase.includes('was cancelled') ?? false;
+      const message = cancelled ? last!.phase : failureMessage(err);
+      if (opts.json) out(true, workflowFailureJson(handle, err, message), '');
       // Input the worker refused before touching anything (e.g. update --scale on a container_name service) is bad input: exit 2.
-      if (failureTypeOf(err) === ErrorType.invalidSpec) throw new UsageError(failureMessage(err));
-      throw new OperationFailed(failureMessage(err));
+      if (!cancelled && failureTypeOf(err) === ErrorType.invalidSpec) throw new UsageError(message);
+      throw new OperationFailed(message);
     }
+    out(Boolean(opts.json), workflowResultJson(handle, opts.jsonOf ? opts.jsonOf(result) : result), render(result));
   } catch (err) {
     if (err instanceof OperationFailed || err instanceof UsageError) throw err;
     throw new OperationFailed(failureMessage(err));
@@ -407,6 +405,8 @@ export async function main(argv = process.argv): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {
+    // Commander has already printed its message (unknown option, missing argument, bad value: usage errors).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
     if (err instanceof UsageError) {
       process.stderr.write(`error: ${err.message}\n`);
       return EXIT_USAGE;

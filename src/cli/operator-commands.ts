@@ -18,6 +18,8 @@ import { Label } from '../model/labels';
 import { progressQuery, type Progress } from '../messages';
 import type { HistoryEntry } from '../../workflows/rollback';
 import { outputAwarePrinter } from './backup-commands';
+import { projectNameOption } from './options';
+import { PROJECT_NAME_RULE, isProjectName } from '../model/names';
 
 function write(json: boolean, value: unknown, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
@@ -120,6 +122,11 @@ async function projectStatus(docker: Docker, client: Client | undefined, taskQue
   };
   if (!client) {
     status.unknown = unreachable;
+    return status;
+  }
+  // A label set by something other than compose or dockflow: no ledger can exist for it, nothing to ask.
+  if (!isProjectName(project)) {
+    status.unknown = `${JSON.stringify(project)} is not a valid project name (${PROJECT_NAME_RULE}): not deployed by dockflow`;
     return status;
   }
   try {
@@ -240,7 +247,7 @@ export function registerOperatorCommands(program: Command): void {
     .command('status')
     .alias('ps')
     .description('per project: current revision, running operation and each container\'s state and health')
-    .option('-p, --project-name <name>', 'one project (default: every compose project with containers on this host)')
+    .addOption(projectNameOption('one project (default: every compose project with containers on this host)', { required: false }))
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nContainers come from the local Docker engine; the revision and running operations from Temporal and the worker.\nExamples:\n  dockflow ps\n  dockflow status -p shop --json')
     .action(async (opts) => {

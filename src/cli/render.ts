@@ -1,4 +1,5 @@
 /** Terminal rendering of progress: colours only on a TTY without NO_COLOR. */
+import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { Progress, StepState } from '../messages';
 
 const useColour = () => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
@@ -19,4 +20,26 @@ export function progressPrinter(write: (line: string) => void = (l) => process.s
       write(`${paint(COLOUR[step.state], MARK[step.state])} ${step.title}${took}${detail}`);
     }
   };
+}
+
+/** What names one workflow run: enough for `dockflow watch`, `cancel` or a Temporal client. */
+interface RunName {
+  workflowId: string;
+  firstExecutionRunId: string;
+}
+
+/**
+ * A --json result: the workflow's ID and run ID first, then the result's own
+ * fields. Results are objects (commands wrap lists), so a script reads both
+ * from one document.
+ */
+export function workflowResultJson(handle: RunName, result: unknown): object {
+  const fields = typeof result === 'object' && result !== null && !Array.isArray(result) ? result : { result };
+  return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, ...fields };
+}
+
+/** A --json document for an operation that did not complete (also printed on stderr as before). */
+export function workflowFailureJson(handle: RunName, err: unknown, message: string): object {
+  const cancelled = err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure;
+  return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, status: cancelled ? 'CANCELLED' : 'FAILED', error: message };
 }

@@ -2,7 +2,7 @@
  * Starting and following dockflow operations from a Temporal client: what the
  * CLI uses, and what any script can use.
  */
-import { Connection, WorkflowClient, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Connection, WorkflowClient, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TemporalSettings } from '../temporal/settings';
 import { cliDataConverter } from '../temporal/dev-key';
 import type { DeployInput, DownInput, HistoryInput, RollbackInput, UpdateInput } from '../model/input';
@@ -20,23 +20,23 @@ export function operationId(kind: string, project: string, now = new Date()): st
   return `${kind}-${project}-${stamp}`;
 }
 
-export async function startDeploy(client: WorkflowClient, taskQueue: string, project: string, input: DeployInput): Promise<WorkflowHandle> {
+export async function startDeploy(client: WorkflowClient, taskQueue: string, project: string, input: DeployInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('deploy', { taskQueue, workflowId: operationId(input.dryRun ? 'plan' : 'deploy', project), args: [input] });
 }
 
-export async function startUpdate(client: WorkflowClient, taskQueue: string, input: UpdateInput): Promise<WorkflowHandle> {
+export async function startUpdate(client: WorkflowClient, taskQueue: string, input: UpdateInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('update', { taskQueue, workflowId: operationId('update', input.project), args: [input] });
 }
 
-export async function startRollback(client: WorkflowClient, taskQueue: string, input: RollbackInput): Promise<WorkflowHandle> {
+export async function startRollback(client: WorkflowClient, taskQueue: string, input: RollbackInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('rollback', { taskQueue, workflowId: operationId('rollback', input.project), args: [input] });
 }
 
-export async function startHistory(client: WorkflowClient, taskQueue: string, input: HistoryInput): Promise<WorkflowHandle> {
+export async function startHistory(client: WorkflowClient, taskQueue: string, input: HistoryInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('history', { taskQueue, workflowId: operationId('history', input.project), args: [input] });
 }
 
-export async function startDown(client: WorkflowClient, taskQueue: string, input: DownInput): Promise<WorkflowHandle> {
+export async function startDown(client: WorkflowClient, taskQueue: string, input: DownInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.start('down', { taskQueue, workflowId: operationId('down', input.project), args: [input] });
 }
 

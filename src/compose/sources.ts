@@ -71,9 +71,8 @@ export function readEnvFiles(
   for (const file of files) {
     const full = path.resolve(workingDir, file);
     const shown = displayName(full, workingDir);
-    if (!isFile(full)) throw new ComposeError(`env file ${full} not found`, shown);
     try {
-      const parsed = parseDotEnvDetailed(fs.readFileSync(full, 'utf8'), (name) => environment[name], values);
+      const parsed = parseDotEnvDetailed(readEnvFile(full, shown), (name) => environment[name], values);
       Object.assign(values, parsed.values);
       for (const name of parsed.missing) warnings.push(`${shown}: the "${name}" variable is not set; defaulting to a blank string`);
     } catch (err) {
@@ -82,6 +81,20 @@ export function readEnvFiles(
     }
   }
   return values;
+}
+
+/**
+ * An env file the user named is read whatever kind of file it is (/dev/null,
+ * a named pipe, <(...)), as compose does; only a failed read is an error.
+ */
+function readEnvFile(file: string, shown: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a directory' : `cannot be read: ${(err as Error).message}`;
+    throw new ComposeError(`env file ${file} ${reason}`, shown);
+  }
 }
 
 export function readComposeFile(file: string, shown: string): string {

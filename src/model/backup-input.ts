@@ -3,15 +3,15 @@
  * JSON object each, so the Temporal UI's Start Workflow form and Schedules
  * can start them. Validated with zod inside the workflow; a bad input fails
  * at once, non-retryable, naming the path, before anything is touched.
+ * Project names become directory names in the destination and the ledger:
+ * ProjectName (compose's rule) keeps them from being paths.
  */
 import { z } from 'zod';
 import { StackSpec } from './spec';
 import { StackName } from './input';
+import { ProjectName } from './names';
 import { BackupReason } from '../backup/manifest';
 import { BACKUP_ID_PATTERN } from '../backup/ids';
-
-/** Project names become directory names in the destination: compose's rule keeps them safe. */
-const Project = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a project name: lowercase letters, digits, "-" and "_"');
 
 /**
  * Where the stack's definition comes from. Default (neither given): the
@@ -49,7 +49,7 @@ const sameProjectMessage = { message: '"spec.project" differs from "project"', p
 
 export const BackupInput = z
   .strictObject({
-    project: Project,
+    project: ProjectName,
     ...StackSource,
     /** Data sets to archive: volume keys, Docker volume names or bind paths. Default: see docs/backups.md. */
     volumes: z.array(z.string().min(1)).default([]),
@@ -67,11 +67,11 @@ export const BackupInput = z
 export type BackupInput = z.input<typeof BackupInput>;
 export type BackupOptions = z.output<typeof BackupInput>;
 
-export const ListBackupsInput = z.strictObject({ project: Project, ...Destination });
+export const ListBackupsInput = z.strictObject({ project: ProjectName, ...Destination });
 export type ListBackupsInput = z.input<typeof ListBackupsInput>;
 
 export const RestoreInput = z.strictObject({
-  project: Project,
+  project: ProjectName,
   backupId: z.string().regex(BACKUP_ID_PATTERN, 'a backup ID such as 20261122-030000-1a2b3c4d (see dockflow backups)'),
   /** Data sets to restore (key, Docker volume name, bind path or archive file). Default: all in the backup. */
   volumes: z.array(z.string().min(1)).default([]),
@@ -84,7 +84,7 @@ export type RestoreInput = z.input<typeof RestoreInput>;
 
 export const MigrateInput = z
   .strictObject({
-    project: Project,
+    project: ProjectName,
     service: z.string().min(1),
     /** The migration, run once in a one-off container of the service (argv, no shell). */
     command: z.array(z.string()).min(1),

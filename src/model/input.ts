@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { StackSpec } from './spec';
 import { impossibleSpecProblems } from '../plan/feasibility';
+import { ProjectName } from './names';
 
 /** A folder name in the worker's DOCKFLOW_STACKS_DIR (checked again, with the folder's existence, on the worker). */
 export const STACK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -15,7 +16,7 @@ const ComposeReference = {
   /** A project folder in the worker's DOCKFLOW_STACKS_DIR (compose file + .env): what the Temporal UI sends. */
   stack: StackName.optional(),
   /** Project name (`-p`); default: `name:` in the compose file, else the directory name. */
-  project: z.string().min(1).optional(),
+  project: ProjectName.optional(),
   /** Compose files on the worker's host, in `-f` order. */
   composeFiles: z.array(z.string().min(1)).min(1).optional(),
   profiles: z.array(z.string()).optional(),
@@ -56,7 +57,7 @@ export type DeployInput = z.input<typeof DeployInput>;
 export type DeployOptions = z.output<typeof DeployInput>;
 
 export const DownInput = z.strictObject({
-  project: z.string().min(1),
+  project: ProjectName,
   /** Also remove the project's named volumes and its containers' anonymous volumes (`down -v`). Default false. */
   volumes: z.boolean().default(false),
   waitForLock: z.boolean().default(false),
@@ -88,7 +89,7 @@ const Rollout = z.strictObject({
 });
 
 export const UpdateInput = z.strictObject({
-  project: z.string().min(1),
+  project: ProjectName,
   service: z.string().min(1),
   /** New image reference for the service; must be on the host or pullable. */
   image: z.string().min(1).optional(),
@@ -104,7 +105,7 @@ export const UpdateInput = z.strictObject({
 export type UpdateInput = z.input<typeof UpdateInput>;
 
 export const RollbackInput = z.strictObject({
-  project: z.string().min(1),
+  project: ProjectName,
   /** Revision to restore; default: the one before the current revision. */
   to: z.number().int().positive().optional(),
   healthTimeoutSeconds: z.number().positive().optional(),
@@ -114,5 +115,5 @@ export const RollbackInput = z.strictObject({
 });
 export type RollbackInput = z.input<typeof RollbackInput>;
 
-export const HistoryInput = z.strictObject({ project: z.string().min(1) });
+export const HistoryInput = z.strictObject({ project: ProjectName });
 export type HistoryInput = z.input<typeof HistoryInput>;

@@ -3,6 +3,7 @@
  * from the spec and its position, so a retried attempt finds what an earlier
  * attempt made instead of making a second one.
  */
+import { z } from 'zod';
 import type { ServiceSpec } from './spec';
 
 /** Compose's container name: `container_name`, else `<project>-<service>-<n>`. */
@@ -41,9 +42,15 @@ export function desiredNumbers(replicas: number): number[] {
 export const PROJECT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 export const PROJECT_NAME_RULE = 'project names are lowercase letters, digits, "-" and "_", starting with a letter or digit';
 
+/** Longer names are refused: they only reach file and Docker names, which have limits of their own. */
+export const PROJECT_NAME_MAX_LENGTH = 200;
+
 export function isProjectName(name: unknown): name is string {
-  return typeof name === 'string' && name.length <= 200 && PROJECT_NAME_PATTERN.test(name);
+  return typeof name === 'string' && name.length <= PROJECT_NAME_MAX_LENGTH && PROJECT_NAME_PATTERN.test(name);
 }
+
+/** The rule as a zod schema, for every workflow input and the stack spec: the message names the rule. */
+export const ProjectName = z.string().refine(isProjectName, `not a valid project name: ${PROJECT_NAME_RULE} (at most ${PROJECT_NAME_MAX_LENGTH} characters)`);
 
 /** Throws (a plain Error; callers wrap it in their own non-retryable type) unless `name` follows the rule. */
 export function assertProjectName(name: unknown, where = 'project'): string {

@@ -6,12 +6,13 @@
  */
 import { z } from 'zod';
 import { StackSpec } from './spec';
+import { ProjectName } from './names';
 
 export const RevisionOperation = z.enum(['deploy', 'update', 'rollback', 'migrate']);
 export type RevisionOperation = z.infer<typeof RevisionOperation>;
 
 export const Revision = z.strictObject({
-  project: z.string(),
+  project: ProjectName,
   /** 1, 2, 3... per project; never reused. */
   number: z.number().int().positive(),
   /** ISO time the revision was recorded. */

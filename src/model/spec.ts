@@ -11,6 +11,7 @@
  * This module is pure (no Node built-ins) so workflow code may import it.
  */
 import { z } from 'zod';
+import { ProjectName } from './names';
 
 export const DependsOnCondition = z.enum(['service_started', 'service_healthy', 'service_completed_successfully']);
 export type DependsOnCondition = z.infer<typeof DependsOnCondition>;
@@ -225,7 +226,7 @@ export type VolumeSpec = z.infer<typeof VolumeSpec>;
 
 export const StackSpec = z.strictObject({
   /** Normalised project name (lowercase, [a-z0-9_-], starts with a letter or digit). */
-  project: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'project names are lowercase letters, digits, "-" and "_"'),
+  project: ProjectName,
   /** Absolute project directory (relative paths in the compose files resolve against it). */
   workingDir: z.string(),
   /** Compose files the spec was loaded from, absolute, in merge order. */

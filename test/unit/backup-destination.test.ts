@@ -13,6 +13,9 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { DestinationError, LocalDirectoryDestination, openDestination } from '../../src/backup/destination';
 
+// Keys are <project>/<backup id>/<file>: the destination refuses other layouts.
+const [B1, B2, B3] = ['20261122-030000-00000001', '20261122-030000-00000002', '20261122-030000-00000003'];
+
 describe('local directory destination', () => {
   let root: string;
   let dest: LocalDirectoryDestination;
@@ -24,39 +27,39 @@ describe('local directory destination', () => {
   afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
   it('shows a file under its key only once committed, and streams it back', async () => {
-    const pending = await dest.openWrite('shop/b1/volume-db.tar.gz', 'wf-1-a1');
+    const pending = await dest.openWrite(`shop/${B1}/volume-db.tar.gz`, 'wf-1-a1');
     await pipeline(Readable.from([Buffer.from('hello '), Buffer.from('world')]), pending.stream);
-    assert.equal(await dest.exists('shop/b1/volume-db.tar.gz'), false, 'not visible before commit');
-    assert.deepEqual(fs.readdirSync(path.join(root, 'shop', 'b1')), ['volume-db.tar.gz.partial-wf-1-a1']);
+    assert.equal(await dest.exists(`shop/${B1}/volume-db.tar.gz`), false, 'not visible before commit');
+    assert.deepEqual(fs.readdirSync(path.join(root, 'shop', B1)), ['volume-db.tar.gz.partial-wf-1-a1']);
     await pending.commit();
-    assert.equal(await dest.exists('shop/b1/volume-db.tar.gz'), true);
-    assert.deepEqual(fs.readdirSync(path.join(root, 'shop', 'b1')), ['volume-db.tar.gz'], 'no partial file left');
+    assert.equal(await dest.exists(`shop/${B1}/volume-db.tar.gz`), true);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'shop', B1)), ['volume-db.tar.gz'], 'no partial file left');
     const chunks: Buffer[] = [];
-    for await (const c of await dest.openRead('shop/b1/volume-db.tar.gz')) chunks.push(c as Buffer);
+    for await (const c of await dest.openRead(`shop/${B1}/volume-db.tar.gz`)) chunks.push(c as Buffer);
     assert.equal(Buffer.concat(chunks).toString(), 'hello world');
   });
 
   it('leaves nothing after an abort, and sweeps partial files of earlier attempts', async () => {
-    const aborted = await dest.openWrite('shop/b1/a.tar.gz', 'wf-1-a1');
+    const aborted = await dest.openWrite(`shop/${B1}/a.tar.gz`, 'wf-1-a1');
     aborted.stream.write('half');
     await aborted.abort();
-    assert.deepEqual(fs.readdirSync(path.join(root, 'shop', 'b1')), []);
-    fs.writeFileSync(path.join(root, 'shop', 'b1', 'a.tar.gz.partial-wf-1-a1'), 'left by a killed worker');
-    fs.writeFileSync(path.join(root, 'shop', 'b1', 'a.tar.gz.partial-wf-2-a1'), 'another workflow');
-    await dest.discardPending('shop/b1/a.tar.gz', 'wf-1');
-    assert.deepEqual(fs.readdirSync(path.join(root, 'shop', 'b1')), ['a.tar.gz.partial-wf-2-a1']);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'shop', B1)), []);
+    fs.writeFileSync(path.join(root, 'shop', B1, 'a.tar.gz.partial-wf-1-a1'), 'left by a killed worker');
+    fs.writeFileSync(path.join(root, 'shop', B1, 'a.tar.gz.partial-wf-2-a1'), 'another workflow');
+    await dest.discardPending(`shop/${B1}/a.tar.gz`, 'wf-1');
+    assert.deepEqual(fs.readdirSync(path.join(root, 'shop', B1)), ['a.tar.gz.partial-wf-2-a1']);
   });
 
   it('writes text atomically, lists, and removes whole prefixes', async () => {
-    await dest.writeText('shop/b2/manifest.json', '{"a":1}\n', 'wf');
-    await dest.writeText('shop/b1/manifest.json', '{}\n', 'wf');
-    assert.equal(await dest.readText('shop/b2/manifest.json'), '{"a":1}\n');
-    assert.equal(await dest.readText('shop/b3/manifest.json'), undefined);
-    assert.deepEqual(await dest.list('shop'), ['b1', 'b2']);
+    await dest.writeText(`shop/${B2}/manifest.json`, '{"a":1}\n', 'wf');
+    await dest.writeText(`shop/${B1}/manifest.json`, '{}\n', 'wf');
+    assert.equal(await dest.readText(`shop/${B2}/manifest.json`), '{"a":1}\n');
+    assert.equal(await dest.readText(`shop/${B3}/manifest.json`), undefined);
+    assert.deepEqual(await dest.list('shop'), [B1, B2]);
     assert.deepEqual(await dest.list('nothing-here'), []);
-    await dest.remove('shop/b1');
-    await dest.remove('shop/b1'); // twice is fine
-    assert.deepEqual(await dest.list('shop'), ['b2']);
+    await dest.remove(`shop/${B1}`);
+    await dest.remove(`shop/${B1}`); // twice is fine
+    assert.deepEqual(await dest.list('shop'), [B2]);
   });
 
   it('refuses keys that would leave its directory', async () => {
