@@ -20,7 +20,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { once } from 'node:events';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { Label, MANAGED_BY } from '../src/model/labels';
@@ -29,7 +29,10 @@ import type { StackSpec } from '../src/model/spec';
 import { ErrorType } from '../src/errors';
 import { containerCreateOptions, endpointConfigFor, extraNetworks } from '../src/docker/container-config';
 import { ARCHIVE_ROOT, BACKUP_ID_PATTERN, helperName, partialSuffix } from '../src/backup/ids';
-import { BackupManifest, sha256sums, summarizeManifest, type ArchiveEntry, type BackupSummary } from '../src/backup/manifest';
+import { ArchiveEntry, BackupManifest, sha256sums, summarizeManifest, type BackupSummary } from '../src/backup/manifest';
+import { ManifestError, issuePath, manifestLabel, parseManifest, trustedRestoreEntries } from '../src/backup/manifest-check';
+import { RESTORE_MOUNT, RESTORE_SCRIPT, restoreIdFor, stagingDirName, type RestoreStep } from '../src/backup/restore-swap';
+import { TarDigest, type TarSummary } from '../src/backup/tar-digest';
 import type { BackupTarget, DataContainer } from '../src/backup/plan';
 import type { BackupHook } from '../src/backup/settings';
 import { cursorOf, parseCursor, after, splitTimestamp, tailLines } from '../src/backup/output';
@@ -59,8 +62,6 @@ const MOUNT = `/${ARCHIVE_ROOT}`;
 const NOT_STARTED = '0001-01-01T00:00:00Z';
 /** Go's os.ModeDir, as Docker reports a path's mode in X-Docker-Container-Path-Stat. */
 const GO_MODE_DIR = 2 ** 31;
-/** Clear a data set without a shell glob leaving dotfiles behind; `rm -f` ignores patterns that matched nothing. */
-const CLEAR_SCRIPT = `cd ${MOUNT} && rm -rf -- * .[!.]* ..?*`;
 /** Hook output kept for messages and the manifest. */
 const OUTPUT_LIMIT = 64 * 1024;
 /** Output lines one waitOneOff call returns at most; the rest stays in `docker logs`. */
@@ -91,6 +92,14 @@ export interface VerifyInput {
    * it was verified, and the same sha256 means the same bytes.
    */
   checksumOnly?: boolean;
+}
+
+/** What reading an archive showed (src/backup/tar-digest.ts for `tree`). */
+interface ArchiveSeen {
+  sha256: string;
+  archiveBytes: number;
+  tree?: TarSummary;
+  problem?: string;
 }
 
 export interface HookResult {
@@ -285,6 +294,237 @@ export function createBackupActivities({
     if (gunzip && gzipError === undefined) gunzip.end();
     await gunzipDone;
     return { sha256: hash.digest('hex'), archiveBytes, contentBytes, ...(gzipError !== undefined ? { gzipError } : {}) };
+  }
+
+  /** An entry from the workflow, checked again where it is used: a restore writes only where a valid entry points. */
+  function checkedEntry(raw: ArchiveEntry, where: string): ArchiveEntry {
+    const parsed = ArchiveEntry.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw failure(`${where}: ${issuePath(issue.path)}: ${issue.message}`, ErrorType.invalidSpec);
+    }
+    if (parsed.data.kind === 'bind' && parsed.data.source.includes(':')) throw failure(`${where}: source: ${JSON.stringify(parsed.data.source)} contains ":"`, ErrorType.invalidSpec);
+    return parsed.data;
+  }
+
+  /** A volume gone since the backup (e.g. `down -v`) is created again from the spec's definition, labels included. */
+  async function ensureRestoreVolume(entry: ArchiveEntry, what: string): Promise<void> {
+    if (entry.kind !== 'volume') return;
+    try {
+      await docker.getVolume(entry.source).inspect();
+      return;
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+    if (!entry.volume) {
+      throw failure(`${what} does not exist, and it is external (not the project's to create): create it, then restore again`, ErrorType.dataUnavailable);
+    }
+    await docker.createVolume({ Name: entry.source, Driver: entry.volume.driver, DriverOpts: entry.volume.options, Labels: entry.volume.labels });
+  }
+
+  /**
+   * Runs the steps of src/backup/restore-swap.ts in a helper container
+   * mounting the data set, one container per step under the helper's
+   * deterministic name; the last one stays (exited) for the archive API
+   * until remove().
+   */
+  function restoreHelper(project: string, operation: string, entry: ArchiveEntry, what: string, candidates: string[]) {
+    const name = helperName(project, 'restore', operation, entry.key);
+    const restoreId = restoreIdFor(operation);
+    let image: string | undefined;
+    return {
+      restoreId,
+      async run(step: RestoreStep): Promise<{ container: Docker.Container; output: string }> {
+        await removeContainerIfPresent(name);
+        const problems: string[] = [];
+        const images = image ? [image] : await firstImageOnHost(candidates);
+        for (const candidate of images) {
+          const created = await docker.createContainer({
+            name,
+            Image: candidate,
+            User: '0:0',
+            // argv, not a command line: the script is fixed text, the step and the ID are its only inputs.
+            Entrypoint: ['/bin/sh', '-c', RESTORE_SCRIPT, 'dockflow-restore'],
+            Cmd: [step],
+            Env: [`DOCKFLOW_RESTORE_ID=${restoreId}`, `DOCKFLOW_RESTORE_ROOT=${RESTORE_MOUNT}`],
+            WorkingDir: '/',
+            Labels: helperLabels(project, 'restore', operation),
+            HostConfig: { Binds: [`${entry.source}:${RESTORE_MOUNT}${entry.kind === 'volume' ? ':nocopy' : ''}`], NetworkMode: 'none' },
+          });
+          try {
+            await created.start();
+          } catch (err) {
+            // This image has no /bin/sh: try the next one.
+            problems.push(`${candidate}: ${messageOf(err)}`);
+            await removeContainerIfPresent(created.id);
+            continue;
+          }
+          const { StatusCode } = (await created.wait()) as { StatusCode: number };
+          const logs = demuxLogs((await created.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
+          if (StatusCode !== 0) {
+            await removeContainerIfPresent(created.id);
+            // Retryable: a daemon restart kills the step (137); the next attempt picks up from the directories.
+            throw new Error(`${what}: restore step ${step} failed (exit ${StatusCode}): ${tailLines(logs, 5)}`);
+          }
+          image = candidate;
+          return { container: created, output: logs.trim().split('\n').at(-1) ?? '' };
+        }
+        throw failure(
+          `${what}: no image on this host with /bin/sh to restore the data set with (${problems.join('; ') || `tried ${candidates.join(', ') || 'none'}`}); set DOCKFLOW_HELPER_IMAGE to one, e.g. a busybox image`,
+          ErrorType.dataUnavailable,
+        );
+      },
+      remove: () => removeContainerIfPresent(name),
+    };
+  }
+
+  /**
+   * A pass-through that checks an archive on its way: sha256 and size of
+   * the file, and its decompressed tar (byte count and tree digest).
+   */
+  function archiveChecker(step: string): { stream: Transform; seen: () => Promise<ArchiveSeen> } {
+    const hash = createHash('sha256');
+    let archiveBytes = 0;
+    const tree = new TarDigest();
+    let problem: string | undefined;
+    const gunzip = zlib.createGunzip({ chunkSize: 1024 * 1024 });
+    gunzip.on('data', (chunk: Buffer) => {
+      if (problem !== undefined) return;
+      try {
+        tree.write(chunk);
+      } catch (err) {
+        problem = `its tar is damaged: ${(err as Error).message}`;
+      }
+    });
+    const gunzipDone = new Promise<void>((resolve) => {
+      gunzip.on('end', resolve);
+      gunzip.on('error', (err) => {
+        problem ??= `it does not decompress: ${err.message}`;
+        resolve();
+      });
+    });
+    const beat = throttledHeartbeat(step);
+    const stream = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        archiveBytes += chunk.length;
+        beat(archiveBytes);
+        if (problem !== undefined || gunzip.write(chunk)) return done(null, chunk);
+        // Wait for the decompressor to drain, or to fail.
+        const go = () => done(null, chunk);
+        Promise.race([once(gunzip, 'drain'), gunzipDone]).then(go, go);
+      },
+      flush(done) {
+        if (problem === undefined) gunzip.end();
+        done();
+      },
+    });
+    return {
+      stream,
+      async seen() {
+        await gunzipDone;
+        let summary: TarSummary | undefined;
+        if (problem === undefined) {
+          try {
+            summary = tree.end();
+          } catch (err) {
+            problem = `its tar is damaged: ${(err as Error).message}`;
+          }
+        }
+        return { sha256: hash.digest('hex'), archiveBytes, ...(summary ? { tree: summary } : {}), ...(problem !== undefined ? { problem } : {}) };
+      },
+    };
+  }
+
+  /** Why an archive is not the one its manifest entry describes, if it is not. */
+  function archiveProblem(seen: ArchiveSeen, entry: ArchiveEntry): string | undefined {
+    if (seen.sha256 !== entry.sha256 || seen.archiveBytes !== entry.archiveBytes) {
+      return `sha256 ${seen.sha256} (${seen.archiveBytes} bytes), expected ${entry.sha256} (${entry.archiveBytes} bytes)`;
+    }
+    if (seen.problem !== undefined || !seen.tree) return seen.problem ?? 'it could not be read';
+    if (seen.tree.bytes !== entry.contentBytes) return `it decompresses to ${seen.tree.bytes} bytes of tar, not the ${entry.contentBytes} recorded`;
+    return undefined;
+  }
+
+  /**
+   * Stream an archive from the destination into a directory of the helper's
+   * mount, checking it on the way (archiveChecker). When Docker failed or
+   * stopped reading early, the file is checked again on its own, to tell a
+   * damaged archive (non-retryable BackupCorrupt) from a Docker problem
+   * (retryable). Returns the archive's tree digest.
+   */
+  async function streamArchiveInto(
+    container: Docker.Container,
+    dest: BackupDestination,
+    key: string,
+    entry: ArchiveEntry,
+    into: string,
+    what: string,
+    backupId: string,
+  ): Promise<TarSummary> {
+    const context = currentContext();
+    const abort = new AbortController();
+    const cancelled = () => abort.abort(new Error('cancelled'));
+    context?.cancellationSignal.addEventListener('abort', cancelled);
+    const source = await dest.openRead(key);
+    const checker = archiveChecker(`restore ${entry.key}`);
+    source.on('error', (err) => {
+      checker.stream.destroy(err);
+      abort.abort(err);
+    });
+    let dockerError: unknown;
+    try {
+      await container.putArchive(source.pipe(checker.stream), { path: into, abortSignal: abort.signal });
+    } catch (err) {
+      dockerError = err;
+    } finally {
+      context?.cancellationSignal.removeEventListener('abort', cancelled);
+    }
+    throwIfCancelled();
+    // Docker may answer before it read the whole stream (on an error, or once the tar's end blocks came).
+    const whole = dockerError === undefined && (checker.stream.writableFinished || (await finishesWithin(checker.stream, 2000)));
+    let seen: ArchiveSeen;
+    if (whole) seen = await checker.seen();
+    else {
+      source.destroy();
+      const again = archiveChecker(`check ${entry.archive}`);
+      await pipeline(await dest.openRead(key), again.stream, new Writable({ write: (_chunk, _enc, done) => done() }));
+      seen = await again.seen();
+    }
+    const problem = archiveProblem(seen, entry);
+    if (problem !== undefined) {
+      throw failure(`archive ${entry.archive} of backup ${backupId} (${what}) is damaged: ${problem}; nothing was restored, the data set is as it was`, ErrorType.backupCorrupt);
+    }
+    if (dockerError !== undefined) throw new Error(`${what}: writing archive ${entry.archive} through the Docker API failed: ${messageOf(dockerError)}`);
+    return seen.tree!;
+  }
+
+  async function finishesWithin(stream: Transform, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      once(stream, 'finish').then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+    ]);
+    clearTimeout(timer);
+    return finished;
+  }
+
+  /** The digest of a directory's tree, as the Docker API archives it. */
+  async function readTree(container: Docker.Container, at: string, step: string): Promise<TarSummary> {
+    const signal = currentContext()?.cancellationSignal ?? new AbortController().signal;
+    const stream = (await container.getArchive({ path: at, abortSignal: signal })) as unknown as Readable;
+    const tree = new TarDigest();
+    const beat = throttledHeartbeat(step);
+    let bytes = 0;
+    for await (const chunk of stream) {
+      tree.write(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+      beat(bytes);
+    }
+    return tree.end();
   }
 
   return {
@@ -575,27 +815,47 @@ export function createBackupActivities({
       return true;
     },
 
-    /** Complete backups of a project, oldest first; directories without a manifest are reported as incomplete. */
-    async listBackups(input: { project: string; destination?: string }): Promise<{ destination: string; backups: BackupSummary[]; incomplete: string[] }> {
+    /**
+     * Complete backups of a project, oldest first; directories without a
+     * manifest are reported as incomplete. A backup is known by its folder's
+     * own name, which must be a backup ID and the ID its manifest carries: a
+     * folder or manifest that fails this (or the manifest's schema) is left
+     * out and reported in `rejected`, so retention never acts on it.
+     */
+    async listBackups(input: { project: string; destination?: string }): Promise<{ destination: string; backups: BackupSummary[]; incomplete: string[]; rejected: string[] }> {
       const dest = destinationOf(input.destination, input.project);
       const backups: BackupSummary[] = [];
       const incomplete: string[] = [];
-      for (const id of await dest.list(input.project)) {
-        // Not a backup ID: nothing dockflow wrote, and no key may be built from it.
-        if (!BACKUP_ID_PATTERN.test(id)) {
-          incomplete.push(id);
+      const rejected: string[] = [];
+      for (const folder of await dest.list(input.project)) {
+        const label = manifestLabel(input.project, folder, dest.description);
+        if (!BACKUP_ID_PATTERN.test(folder)) {
+          rejected.push(`${input.project}/${folder} in ${dest.description}: the folder name is not a backup ID`);
           continue;
         }
-        const text = await dest.readText(`${input.project}/${id}/manifest.json`);
-        const parsed = text === undefined ? undefined : BackupManifest.safeParse(JSON.parse(text));
-        if (parsed?.success) backups.push(summarizeManifest(parsed.data));
-        else incomplete.push(id);
+        const text = await dest.readText(`${input.project}/${folder}/manifest.json`);
+        if (text === undefined) {
+          incomplete.push(folder);
+          continue;
+        }
+        try {
+          backups.push(summarizeManifest(parseManifest(text, { project: input.project, folder, label })));
+        } catch (err) {
+          if (!(err instanceof ManifestError)) throw err;
+          rejected.push(err.message);
+        }
       }
       backups.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-      return { destination: dest.description, backups, incomplete };
+      return { destination: dest.description, backups, incomplete, rejected };
     },
 
-    async readBackup(input: { project: string; backupId: string; destination?: string }): Promise<BackupManifest> {
+    /**
+     * Read and check a backup's manifest (schema, and that it is filed where
+     * it says); with the project's spec, also every data set against it
+     * (src/backup/manifest-check.ts). A bad manifest is a non-retryable
+     * BackupCorrupt naming the file and the key.
+     */
+    async readBackup(input: { project: string; backupId: string; destination?: string; spec?: StackSpec }): Promise<BackupManifest> {
       const dest = destinationOf(input.destination, input.project, [input.backupId]);
       const text = await dest.readText(`${input.project}/${input.backupId}/manifest.json`);
       if (text === undefined) {
@@ -606,16 +866,22 @@ export function createBackupActivities({
           ErrorType.backupNotFound,
         );
       }
-      const parsed = BackupManifest.safeParse(JSON.parse(text));
-      if (!parsed.success) {
-        throw failure(`manifest of backup ${input.backupId} of project ${input.project} in ${dest.description} is invalid: ${parsed.error.issues[0].message}`, ErrorType.backupCorrupt);
+      const label = manifestLabel(input.project, input.backupId, dest.description);
+      try {
+        const manifest = parseManifest(text, { project: input.project, folder: input.backupId, label });
+        if (input.spec) trustedRestoreEntries(manifest, input.spec, label);
+        return manifest;
+      } catch (err) {
+        if (err instanceof ManifestError) throw failure(err.message, ErrorType.backupCorrupt);
+        throw err;
       }
-      return parsed.data;
     },
 
-    /** Delete backups; the manifest goes first, so a half-deleted backup never counts as complete. */
+    /** Delete backups by folder name (a backup ID, checked); the manifest goes first, so a half-deleted backup never counts as complete. */
     async deleteBackups(input: { project: string; backupIds: string[]; destination?: string }): Promise<string[]> {
       const dest = destinationOf(input.destination, input.project, input.backupIds);
+      const bad = input.backupIds.filter((id) => !BACKUP_ID_PATTERN.test(id));
+      if (bad.length > 0) throw failure(`refusing to delete backups of project ${input.project}: ${bad.map((id) => JSON.stringify(id)).join(', ')} is not a backup ID`, ErrorType.invalidSpec);
       for (const id of input.backupIds) {
         await dest.remove(`${input.project}/${id}/manifest.json`);
         await dest.remove(`${input.project}/${id}`);
@@ -624,82 +890,83 @@ export function createBackupActivities({
     },
 
     /**
-     * Replace a data set's contents with an archive's: a helper container
-     * mounting it clears it (old contents gone first), then the archive is
-     * streamed in through the Docker API. Repeating it gives the same result.
+     * Replace a data set's contents with an archive's, never destroying the
+     * only copy (src/backup/restore-swap.ts): the archive is extracted into a
+     * staging directory inside the data set while the old contents stay in
+     * place, read back and compared with the archive, and only then swapped
+     * in by renames. Each step runs in a helper container mounting the data
+     * set (a fixed script, the restore ID as its only variable). A retried
+     * attempt finds the directories an earlier one left and finishes from
+     * there. The entry's paths come from the project's spec (the workflow
+     * checked the manifest against it) and are checked again here.
      */
     async restoreTarget(input: { project: string; backupId: string; operation: string; destination?: string; entry: ArchiveEntry; images: string[] }): Promise<void> {
-      const { project, entry } = input;
+      const { project } = input;
+      const entry = checkedEntry(input.entry, `data set ${input.entry?.key} of backup ${input.backupId} of project ${project}`);
       const what = describeTarget(project, entry);
       const dest = destinationOf(input.destination, project, [input.backupId]);
       const key = `${project}/${input.backupId}/${entry.archive}`;
       if (!(await dest.exists(key))) throw failure(`archive ${entry.archive} of backup ${input.backupId} (${what}) is missing from ${dest.description}`, ErrorType.backupNotFound);
+      await ensureRestoreVolume(entry, what);
+      const helper = restoreHelper(project, input.operation, entry, what, input.images);
+      try {
+        const begun = await helper.run('begin');
+        if (begun.output === 'committed') {
+          // An earlier attempt verified the staged copy and committed: only the swap is left.
+          await helper.run('finish');
+          return;
+        }
+        const staging = `${RESTORE_MOUNT}/${stagingDirName(helper.restoreId)}`;
+        let written: TarSummary;
+        try {
+          written = await streamArchiveInto(begun.container, dest, key, entry, staging, what, input.backupId);
+        } catch (err) {
+          if (err instanceof ApplicationFailure && !err.nonRetryable) throw err;
+          if (err instanceof ApplicationFailure) {
+            // The archive itself is bad: drop the staging copy; the old contents were never touched.
+            await helper.run('finish').catch(() => undefined);
+          }
+          throw err;
+        }
+        // Read the staged tree back before committing to it: a daemon that is shutting down can answer
+        // the write with success and keep nothing (found by the chaos harness).
+        const readBack = await readTree(begun.container, `${staging}/${ARCHIVE_ROOT}`, `read back ${entry.key}`);
+        if (readBack.digest !== written.digest || readBack.entries !== written.entries) {
+          await helper.run('finish').catch(() => undefined);
+          throw new Error(
+            `${what}: the extracted copy of archive ${entry.archive} reads back as ${readBack.entries} entries (digest ${readBack.digest.slice(0, 12)}), ` +
+              `not the archive's ${written.entries} (digest ${written.digest.slice(0, 12)}); the data set was left as it was, restoring it again`,
+          );
+        }
+        await helper.run('commit');
+      } finally {
+        await helper.remove();
+      }
+    },
+
+    /**
+     * After a restore stopped (failed, cancelled, out of attempts), bring a
+     * data set to a whole state: a verified, committed copy is swapped in;
+     * an uncommitted staging copy is discarded, leaving the old contents.
+     * Returns what it did: finished, discarded or clean.
+     */
+    async settleRestore(input: { project: string; operation: string; entry: ArchiveEntry; images: string[] }): Promise<string> {
+      const entry = checkedEntry(input.entry, `data set ${input.entry?.key} of project ${input.project}`);
+      const what = describeTarget(input.project, entry);
       if (entry.kind === 'volume') {
         try {
           await docker.getVolume(entry.source).inspect();
         } catch (err) {
-          if (statusOf(err) !== 404) throw err;
-          // Gone (e.g. `down -v`): created again as it was, labels included, so compose and dockflow own it again.
-          await docker.createVolume({ Name: entry.source, Driver: entry.volume?.driver ?? 'local', DriverOpts: entry.volume?.options ?? {}, Labels: entry.volume?.labels ?? {} });
+          if (statusOf(err) === 404) return 'clean'; // nothing was ever staged in a volume that does not exist
+          throw err;
         }
       }
-      const name = helperName(project, 'restore', input.operation, entry.key);
-      // A previous attempt's helper may be half-way; clearing again is harmless.
-      await removeContainerIfPresent(name);
-      const images = await firstImageOnHost(input.images);
-      const mountPoint = `/${entry.root}`;
-      const problems: string[] = [];
-      let helper: Docker.Container | undefined;
-      for (const image of images) {
-        const created = await docker.createContainer({
-          name,
-          Image: image,
-          User: '0:0',
-          Entrypoint: ['/bin/sh', '-c', CLEAR_SCRIPT.replace(MOUNT, mountPoint)],
-          Cmd: [],
-          Labels: helperLabels(project, 'restore', input.operation),
-          HostConfig: { Binds: [`${entry.source}:${mountPoint}${entry.kind === 'volume' ? ':nocopy' : ''}`], NetworkMode: 'none' },
-        });
-        try {
-          await created.start();
-        } catch (err) {
-          // This image has no /bin/sh: try the next one.
-          problems.push(`${image}: ${messageOf(err)}`);
-          await removeContainerIfPresent(created.id);
-          continue;
-        }
-        const { StatusCode } = (await created.wait()) as { StatusCode: number };
-        if (StatusCode !== 0) {
-          const logs = demuxLogs((await created.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
-          await removeContainerIfPresent(created.id);
-          throw failure(`${what}: clearing the old contents failed (exit ${StatusCode}): ${tailLines(logs, 5)}`, ErrorType.dataUnavailable);
-        }
-        helper = created;
-        break;
-      }
-      if (!helper) {
-        throw failure(
-          `${what}: no image on this host with /bin/sh to clear the data set with (${problems.join('; ') || `tried ${input.images.join(', ') || 'none'}`}); set DOCKFLOW_HELPER_IMAGE to one, e.g. a busybox image`,
-          ErrorType.dataUnavailable,
-        );
-      }
-      const archive = await dest.openRead(key);
+      const helper = restoreHelper(input.project, input.operation, entry, what, input.images);
       try {
-        await helper.putArchive(archive, { path: '/' });
-      } catch (err) {
-        archive.destroy();
-        throw new Error(`${what}: writing the archive through the Docker API failed: ${messageOf(err)}`);
+        return (await helper.run('finish')).output;
+      } finally {
+        await helper.remove();
       }
-      // Read the data set back before calling it restored: a daemon that is shutting down can
-      // answer the write with success and keep nothing (found by the chaos harness). The
-      // same tree archives to the same tar size the backup recorded.
-      const readBack = (await helper.getArchive({ path: mountPoint })) as unknown as Readable;
-      let restoredBytes = 0;
-      for await (const chunk of readBack) restoredBytes += (chunk as Buffer).length;
-      if (restoredBytes !== entry.contentBytes) {
-        throw new Error(`${what}: after writing archive ${entry.archive} the data set reads back as ${restoredBytes} bytes of tar, not the ${entry.contentBytes} the backup recorded; restoring it again`);
-      }
-      await removeContainerIfPresent(helper.id);
     },
 
     /** Remove every helper container of an operation, whatever state an interrupted attempt left it in. */

@@ -367,7 +367,7 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
     throw ApplicationFailure.nonRetryable(`backup ${backupId} of ${project} is complete, but: ${undoProblems.join('; ')}`, ErrorType.hookFailed);
   }
 
-  const pruned = await prune(project, backupId, options.destination, options.retention, progress);
+  const { pruned, rejected } = await prune(project, backupId, options.destination, options.retention, progress);
   if (options.revision !== undefined) {
     const number = options.revision;
     await progress.step(`link backup ${backupId} to revision ${number}`, () => host.linkToRevision({ project, number, kind: 'backups', id: backupId }));
@@ -382,24 +382,37 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
       archives: listing.archives.map((a) => ({ key: a.key, kind: a.kind, archiveBytes: a.archiveBytes, contentBytes: a.contentBytes, sha256: a.sha256 })),
       stopped: listing.stopped,
       pruned,
-      warnings: listing.warnings,
+      warnings: [...listing.warnings, ...rejected],
       ...(options.revision !== undefined ? { revision: options.revision } : {}),
     },
   };
 }
 
-/** Retention, decided here from the listing (pure), carried out by an activity. */
-async function prune(project: string, backupId: string, destination: string | undefined, policy: RetentionPolicy, progress: ProgressTracker): Promise<string[]> {
-  if (policy.keepLast === undefined && policy.keepDays === undefined) return [];
-  const { backups } = await docker.listBackups({ project, destination });
+/**
+ * Retention, decided here from the listing (pure), carried out by an
+ * activity. The listing names backups by their folders (checked to be the
+ * IDs their manifests carry); folders it rejected are never deleted, and
+ * come back as warnings.
+ */
+async function prune(
+  project: string,
+  backupId: string,
+  destination: string | undefined,
+  policy: RetentionPolicy,
+  progress: ProgressTracker,
+): Promise<{ pruned: string[]; rejected: string[] }> {
+  if (policy.keepLast === undefined && policy.keepDays === undefined) return { pruned: [], rejected: [] };
+  const { backups, rejected = [] } = await docker.listBackups({ project, destination });
+  const skipped = rejected.map((r) => `retention skipped ${r}`);
   const { remove } = selectForPruning(
     backups.map((b) => ({ id: b.id, createdAt: b.createdAt, verified: true })),
     policy,
     Date.now(),
     [backupId],
   );
-  if (remove.length === 0) return [];
-  return progress.step(`prune ${remove.length} old backup(s) of ${project}: ${remove.join(', ')}`, () => docker.deleteBackups({ project, destination, backupIds: remove }));
+  if (remove.length === 0) return { pruned: [], rejected: skipped };
+  const pruned = await progress.step(`prune ${remove.length} old backup(s) of ${project}: ${remove.join(', ')}`, () => docker.deleteBackups({ project, destination, backupIds: remove }));
+  return { pruned, rejected: skipped };
 }
 
 export async function backup(rawInput: unknown): Promise<BackupResult> {
@@ -430,6 +443,8 @@ export interface BackupListing {
   backups: BackupSummary[];
   /** Backup directories without a manifest: in progress, or left by a workflow that was terminated. */
   incomplete: string[];
+  /** Folders whose name or manifest failed the checks (src/backup/manifest-check.ts), with why: never restored or pruned. */
+  rejected?: string[];
 }
 
 /** `dockflow backups`: the project's complete backups, oldest first. Changes nothing, takes no lock. */

@@ -184,7 +184,7 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
       if (!taken) restored = 'no backup to restore';
       else {
         try {
-          await runRestore({ project, manifest: taken.manifest, volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
+          await runRestore({ project, manifest: taken.manifest, spec, volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
           restored = `backup ${taken.manifest.id} was restored`;
         } catch (err) {
           restored = `restoring backup ${taken.manifest.id} failed too (${rootMessage(err)}); restore it with dockflow restore -p ${project} ${taken.manifest.id}`;

@@ -1,25 +1,39 @@
 /**
  * restore: put a backup's data sets back.
  *
- *   read manifest → select data sets → read every archive back and compare
- *   checksums (nothing is touched before this passes) → stop the project's
- *   containers that mount them → clear and refill each data set →
- *   [compensation: start the containers again] → wait for health
+ *   resolve the project's spec → read the manifest and check every data set
+ *   in it against the spec → select data sets → read every archive back and
+ *   compare checksums (nothing is touched before this passes) → stop the
+ *   project's containers that mount them → restore each data set →
+ *   [compensation: settle any data set left half-way, start the containers
+ *   again] → wait for health
  *
- * Restoring one data set is repeatable (clear, then extract), so a worker
- * that dies half-way is simply retried; the containers are started again
- * whatever happens, inside a scope cancellation cannot reach.
+ * Restoring a data set never destroys the only copy (src/backup/restore-swap.ts):
+ * the archive is extracted beside the old contents, verified, then swapped
+ * in by renames; a retried attempt finishes or discards what an earlier one
+ * left. When the restore stops for good, the settle step brings each data
+ * set it touched to exactly its old or exactly its restored contents. The
+ * containers are started again whatever happens, inside a scope
+ * cancellation cannot reach.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { RestoreInput } from '../src/model/backup-input';
-import type { BackupManifest } from '../src/backup/manifest';
+import type { StackSpec } from '../src/model/spec';
+import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
+import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
 import { helperImages, mountsTarget, selectArchives, startOrder } from '../src/backup/plan';
+import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { docker, failureType, waits } from './apply';
 import { acquireProjectLock } from './lock';
-import { archives, invalid, startAgain } from './backup';
+import { archives, invalid, resolveStack, startAgain } from './backup';
 import { checkDataPolicyNow } from './policy';
+
+/** Restore resolves the project's spec and checks the manifest against it before reading the backup. */
+export const RESTORE_SPEC_PATCH = 'dockflow-restore-spec';
+/** A restore that stopped settles every data set it touched (finish or discard the swap). */
+export const RESTORE_SETTLE_PATCH = 'dockflow-restore-settle';
 
 /** Health wait after the restore when the caller gives no bound. */
 const DEFAULT_HEALTH_TIMEOUT_S = 120;
@@ -36,6 +50,8 @@ export interface RestoreResult {
 export interface RunRestoreOptions {
   project: string;
   manifest: BackupManifest;
+  /** The project's spec: every data set of the manifest must be one of its data sets. Absent only when replaying histories from before the check. */
+  spec?: StackSpec;
   volumes: string[];
   destination?: string;
   healthTimeoutSeconds?: number;
@@ -46,10 +62,13 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   const { project, manifest } = options;
   const backupId = manifest.id;
   const operation = workflowInfo().workflowId;
-  let entries: ReturnType<typeof selectArchives>;
+  let entries: ArchiveEntry[];
   try {
-    entries = selectArchives(manifest, options.volumes);
+    const chosen = selectArchives(manifest, options.volumes);
+    // Paths, names and volume definitions from the spec; the manifest only contributes sizes and checksums.
+    entries = options.spec ? trustedRestoreEntries(manifest, options.spec, `manifest of backup ${backupId} of project ${project}`, chosen) : chosen;
   } catch (err) {
+    if (err instanceof ManifestError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.backupCorrupt);
     throw invalid(err, project);
   }
   // A restore writes into bind-mounted host directories: only where the worker's policy allows them now.
@@ -63,14 +82,17 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   const containers = await progress.step(`observe containers of ${project}`, () => docker.observeDataContainers(project));
   const users = startOrder(containers.filter((c) => !c.oneoff && c.running && entries.some((e) => mountsTarget(c, e))));
   const refs = users.map((c) => ({ id: c.id, name: c.name }));
+  const imagesFor = (entry: ArchiveEntry) => [...helperImages(entry, containers), ...(entry.images ?? [])];
+  const touched: ArchiveEntry[] = [];
   let failure: unknown;
   try {
     if (refs.length > 0) {
       await progress.step(`stop ${refs.map((r) => r.name).join(', ')}`, () => docker.stopContainers({ project, containers: [...refs].reverse() }));
     }
     for (const entry of entries) {
+      touched.push(entry);
       await progress.step(`restore ${entry.kind} ${entry.key} from ${entry.archive}`, () =>
-        archives.restoreTarget({ project, backupId, operation, destination: options.destination, entry, images: [...helperImages(entry, containers), ...(entry.images ?? [])] }),
+        archives.restoreTarget({ project, backupId, operation, destination: options.destination, entry, images: imagesFor(entry) }),
       );
     }
   } catch (err) {
@@ -78,6 +100,17 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   }
   const undoProblems: string[] = [];
   await CancellationScope.nonCancellable(async () => {
+    if (failure !== undefined && touched.length > 0 && patched(RESTORE_SETTLE_PATCH)) {
+      // The data set being restored when it stopped holds a staging copy or a swap half-way:
+      // a verified copy is swapped in, anything else discarded, before its users start again.
+      for (const entry of touched) {
+        try {
+          await progress.step(`settle ${entry.kind} ${entry.key}`, () => archives.settleRestore({ project, operation, entry, images: imagesFor(entry) }));
+        } catch (err) {
+          undoProblems.push(rootMessage(err));
+        }
+      }
+    }
     try {
       // Every container that ran before, not only the data's users: a daemon restart meanwhile stops them all.
       await startAgain(project, containers, users, progress);
@@ -89,7 +122,7 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   if (failure !== undefined) {
     const also = undoProblems.length ? `; also: ${undoProblems.join('; ')}` : '';
     if (isCancellation(failure)) {
-      const summary = `restore of backup ${backupId} of ${project} was cancelled part-way; the data sets may be incomplete: run the restore again${also}`;
+      const summary = `restore of backup ${backupId} of ${project} was cancelled part-way; each data set holds its old or its restored contents: run the restore again to restore them all${also}`;
       progress.phase(summary);
       throw new CancelledFailure(summary);
     }
@@ -116,11 +149,13 @@ export async function restore(rawInput: unknown): Promise<RestoreResult> {
   const input = parseWorkflowInput(RestoreInput, rawInput, 'restore');
   progress.project = input.project;
   await acquireProjectLock(input.project, 'restore', input.waitForLock, progress);
+  let spec: StackSpec | undefined;
+  if (patched(RESTORE_SPEC_PATCH)) ({ spec } = await resolveStack(input, progress));
   const manifest = await progress.step(`read backup ${input.backupId} of ${input.project}`, () =>
-    docker.readBackup({ project: input.project, backupId: input.backupId, destination: input.destination }),
+    docker.readBackup({ project: input.project, backupId: input.backupId, destination: input.destination, ...(spec ? { spec } : {}) }),
   );
   const result = await runRestore(
-    { project: input.project, manifest, volumes: input.volumes, destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds },
+    { project: input.project, manifest, spec, volumes: input.volumes, destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds },
     progress,
   );
   progress.phase('done');

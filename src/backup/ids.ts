@@ -70,4 +70,4 @@ export function archiveFileName(kind: 'volume' | 'bind', key: string): string {
 }
 
 /** Directory name every archive's entries live under (the helper's mount point). */
-export const ARCHIVE_ROOT = 'dockflow-volume';
+export const ARCHIVE_ROOT = 'dockflow-volume' as const;

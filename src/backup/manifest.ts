@@ -16,41 +16,78 @@
  * Pure: workflows import it.
  */
 import { z } from 'zod';
+import { ARCHIVE_ROOT, BACKUP_ID_PATTERN } from './ids';
+import { PROJECT_NAME_PATTERN } from '../model/names';
 
 export const MANIFEST_FORMAT = 1;
+
+/*
+ * A manifest is read back from a directory anyone with write access to the
+ * destination can edit, so it is untrusted input: every string that names
+ * something on the host is held to the shape dockflow itself writes. (A
+ * restore then also checks each data set against the project's spec:
+ * src/backup/manifest-check.ts.)
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const text = (what: string) => z.string().min(1).refine((s) => !CONTROL.test(s), `${what} must not contain control characters`);
+/** Docker's rule for volume names. */
+export const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** What src/backup/ids.ts archiveFileName writes: one file name, no path. */
+export const ARCHIVE_FILE_PATTERN = /^(volume|bind)-[A-Za-z0-9_.-]+\.tar\.gz$/;
+/** An image reference as Docker prints it (name[:tag][@digest]) or an image ID. */
+const IMAGE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/;
+
+/** An absolute POSIX path with no `.`, `..`, empty or trailing segments, and not `/` itself. */
+export function isNormalAbsolutePath(p: string): boolean {
+  if (!p.startsWith('/') || p === '/' || p.endsWith('/')) return false;
+  return p
+    .slice(1)
+    .split('/')
+    .every((part) => part !== '' && part !== '.' && part !== '..');
+}
 
 export const BackupReason = z.enum(['manual', 'scheduled', 'migrate']);
 export type BackupReason = z.infer<typeof BackupReason>;
 
-export const ArchiveEntry = z.strictObject({
-  /** What the user names with --volume: a volume key (`db-data`) or a bind path (`./data`, or absolute outside the project). */
-  key: z.string(),
-  kind: z.enum(['volume', 'bind']),
-  /** Docker volume name, or the absolute host path of a bind mount. */
-  source: z.string(),
-  /** Services that mounted it when the backup was taken. */
-  services: z.array(z.string()),
-  /** File name inside the backup directory. */
-  archive: z.string(),
-  /** Top directory of the tar entries. */
-  root: z.string(),
-  /** Size of the .tar.gz file. */
-  archiveBytes: z.number().int().nonnegative(),
-  /** Size of the uncompressed tar stream. */
-  contentBytes: z.number().int().nonnegative(),
-  /** sha256 of the .tar.gz file, hex. */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  /** Images on the host that could mount it when it was taken: a restore's helper uses them when no container of the project is left. */
-  images: z.array(z.string()).optional(),
-  /** For a volume: how to create it again if it is gone at restore time. */
-  volume: z
-    .strictObject({
-      driver: z.string(),
-      labels: z.record(z.string(), z.string()),
-      options: z.record(z.string(), z.string()),
-    })
-    .optional(),
-});
+export const ArchiveEntry = z
+  .strictObject({
+    /** What the user names with --volume: a volume key (`db-data`) or a bind path (`./data`, or absolute outside the project). */
+    key: text('a data set key'),
+    kind: z.enum(['volume', 'bind']),
+    /** Docker volume name, or the absolute host path of a bind mount. */
+    source: text('a source'),
+    /** Services that mounted it when the backup was taken. */
+    services: z.array(text('a service name')),
+    /** File name inside the backup directory. */
+    archive: z.string().regex(ARCHIVE_FILE_PATTERN, 'an archive file name such as volume-db-data.tar.gz (no path)'),
+    /** Top directory of the tar entries. */
+    root: z.literal(ARCHIVE_ROOT),
+    /** Size of the .tar.gz file. */
+    archiveBytes: z.number().int().nonnegative(),
+    /** Size of the uncompressed tar stream. */
+    contentBytes: z.number().int().nonnegative(),
+    /** sha256 of the .tar.gz file, hex. */
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** Images on the host that could mount it when it was taken: a restore's helper uses them when no container of the project is left. */
+    images: z.array(z.string().regex(IMAGE_PATTERN, 'an image reference or ID')).optional(),
+    /** For a volume: how to create it again if it is gone at restore time. */
+    volume: z
+      .strictObject({
+        driver: z.string(),
+        labels: z.record(z.string(), z.string()),
+        options: z.record(z.string(), z.string()),
+      })
+      .optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (a.kind === 'volume' && !VOLUME_NAME_PATTERN.test(a.source)) {
+      ctx.addIssue({ code: 'custom', path: ['source'], message: `${JSON.stringify(a.source)} is not a Docker volume name` });
+    }
+    if (a.kind === 'bind' && !isNormalAbsolutePath(a.source)) {
+      ctx.addIssue({ code: 'custom', path: ['source'], message: `${JSON.stringify(a.source)} is not a normalized absolute directory path other than "/"` });
+    }
+  });
 export type ArchiveEntry = z.infer<typeof ArchiveEntry>;
 
 export const HookRecord = z.strictObject({
@@ -65,27 +102,38 @@ export const HookRecord = z.strictObject({
 });
 export type HookRecord = z.infer<typeof HookRecord>;
 
-export const BackupManifest = z.strictObject({
-  format: z.literal(MANIFEST_FORMAT),
-  id: z.string(),
-  project: z.string(),
-  reason: BackupReason,
-  /** The Temporal workflow that took it. */
-  workflowId: z.string(),
-  /** The ledger revision the project was at, when it has a ledger. */
-  revision: z.number().int().positive().optional(),
-  /** ISO times: workflow start, archives done, read-back verified. */
-  createdAt: z.string(),
-  completedAt: z.string(),
-  verifiedAt: z.string(),
-  archives: z.array(ArchiveEntry),
-  /** Containers stopped for consistency and started again afterwards. */
-  stopped: z.array(z.string()),
-  hooks: z.array(HookRecord),
-  warnings: z.array(z.string()),
-  /** Set when the backup was taken before a migration. */
-  migration: z.strictObject({ service: z.string(), command: z.array(z.string()) }).optional(),
-});
+export const BackupManifest = z
+  .strictObject({
+    format: z.literal(MANIFEST_FORMAT),
+    id: z.string().regex(BACKUP_ID_PATTERN, 'a backup ID such as 20261122-030000-1a2b3c4d'),
+    project: z.string().regex(PROJECT_NAME_PATTERN, 'a project name'),
+    reason: BackupReason,
+    /** The Temporal workflow that took it. */
+    workflowId: z.string(),
+    /** The ledger revision the project was at, when it has a ledger. */
+    revision: z.number().int().positive().optional(),
+    /** ISO times: workflow start, archives done, read-back verified. */
+    createdAt: z.string(),
+    completedAt: z.string(),
+    verifiedAt: z.string(),
+    archives: z.array(ArchiveEntry),
+    /** Containers stopped for consistency and started again afterwards. */
+    stopped: z.array(z.string()),
+    hooks: z.array(HookRecord),
+    warnings: z.array(z.string()),
+    /** Set when the backup was taken before a migration. */
+    migration: z.strictObject({ service: z.string(), command: z.array(z.string()) }).optional(),
+  })
+  .superRefine((m, ctx) => {
+    // Two entries for one data set or one file would make a restore write one place twice.
+    for (const field of ['key', 'archive'] as const) {
+      const seen = new Set<string>();
+      m.archives.forEach((a, i) => {
+        if (seen.has(a[field])) ctx.addIssue({ code: 'custom', path: ['archives', i, field], message: `${JSON.stringify(a[field])} appears twice` });
+        seen.add(a[field]);
+      });
+    }
+  });
 export type BackupManifest = z.infer<typeof BackupManifest>;
 
 /** What `dockflow backups` lists. */

@@ -123,7 +123,15 @@ function candidates(spec: StackSpec): Candidate[] {
   return [...byKey.values()].sort((a, b) => (a.kind === b.kind ? a.key.localeCompare(b.key) : a.kind === 'volume' ? -1 : 1));
 }
 
-function describeCandidates(all: Candidate[]): string {
+/**
+ * Every data set a backup of this spec can take (default or named): the
+ * only places a restore may write to. Keyed by data set key.
+ */
+export function dataSets(spec: StackSpec): Map<string, Omit<BackupTarget, 'optional'>> {
+  return new Map(candidates(spec).map(({ byDefault: _d, readWrite: _rw, ...target }) => [target.key, target]));
+}
+
+export function describeCandidates(all: { kind: 'volume' | 'bind'; key: string }[]): string {
   const volumes = all.filter((c) => c.kind === 'volume').map((c) => c.key);
   const binds = all.filter((c) => c.kind === 'bind').map((c) => c.key);
   return `volumes: ${volumes.join(', ') || 'none'}; bind mounts: ${binds.join(', ') || 'none'}`;

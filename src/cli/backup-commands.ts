@@ -194,7 +194,8 @@ export function registerBackupCommands(program: Command): void {
           const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
           const table = [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
           const incomplete = l.incomplete.length ? `\nincomplete (in progress, or left by a terminated workflow): ${l.incomplete.join(', ')}` : '';
-          return `${table}\n(${l.destination})${incomplete}`;
+          const rejected = l.rejected?.length ? `\nrejected (not a backup dockflow can trust): ${l.rejected.join('; ')}` : '';
+          return `${table}\n(${l.destination})${incomplete}${rejected}`;
         },
       );
     });

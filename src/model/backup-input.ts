@@ -70,16 +70,21 @@ export type BackupOptions = z.output<typeof BackupInput>;
 export const ListBackupsInput = z.strictObject({ project: ProjectName, ...Destination });
 export type ListBackupsInput = z.input<typeof ListBackupsInput>;
 
-export const RestoreInput = z.strictObject({
-  project: ProjectName,
-  backupId: z.string().regex(BACKUP_ID_PATTERN, 'a backup ID such as 20261122-030000-1a2b3c4d (see dockflow backups)'),
-  /** Data sets to restore (key, Docker volume name, bind path or archive file). Default: all in the backup. */
-  volumes: z.array(z.string().min(1)).default([]),
-  ...Destination,
-  /** Upper bound for each health wait after the services start again, in seconds. Default 120. */
-  healthTimeoutSeconds: z.number().positive().optional(),
-  waitForLock: z.boolean().default(false),
-});
+export const RestoreInput = z
+  .strictObject({
+    project: ProjectName,
+    backupId: z.string().regex(BACKUP_ID_PATTERN, 'a backup ID such as 20261122-030000-1a2b3c4d (see dockflow backups)'),
+    /** Data sets to restore (key, Docker volume name, bind path or archive file). Default: all in the backup. */
+    volumes: z.array(z.string().min(1)).default([]),
+    /** The stack whose data sets the backup's manifest is checked against (default: the ledger's current revision). */
+    ...StackSource,
+    ...Destination,
+    /** Upper bound for each health wait after the services start again, in seconds. Default 120. */
+    healthTimeoutSeconds: z.number().positive().optional(),
+    waitForLock: z.boolean().default(false),
+  })
+  .refine(oneSource, sourceMessage)
+  .refine(sameProject, sameProjectMessage);
 export type RestoreInput = z.input<typeof RestoreInput>;
 
 export const MigrateInput = z
