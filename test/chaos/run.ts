@@ -1,5 +1,10 @@
-/** `npm run chaos -- --seed S --runs N`: the full chaos run; prints a summary table. */
+/**
+ * `npm run chaos -- --seed S --runs N`: the full chaos run; prints a summary table.
+ * `--restore-runs M` adds M restores with a fault inside the archive's stream (default 8; 0 skips them),
+ * `--runs 0` skips the main harness.
+ */
 import { runChaos, summarize } from './harness';
+import { runRestoreChaos, summarizeRestores } from './restore-chaos';
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -9,9 +14,19 @@ function arg(name: string, fallback: number): number {
 async function main(): Promise<void> {
   const seed = arg('seed', Date.now() % 100000);
   const runs = arg('runs', 20);
-  const results = await runChaos({ seed, runs, log: (l) => console.log(l) });
-  console.log(`\n${summarize(results, seed)}`);
-  process.exitCode = results.some((r) => r.violations.length > 0) ? 1 : 0;
+  const restoreRuns = arg('restore-runs', 8);
+  let violations = 0;
+  if (runs > 0) {
+    const results = await runChaos({ seed, runs, log: (l) => console.log(l) });
+    console.log(`\n${summarize(results, seed)}`);
+    violations += results.filter((r) => r.violations.length > 0).length;
+  }
+  if (restoreRuns > 0) {
+    const restores = await runRestoreChaos({ seed, runs: restoreRuns, log: (l) => console.log(l) });
+    console.log(`\n${summarizeRestores(restores, seed)}`);
+    violations += restores.filter((r) => r.violations.length > 0).length;
+  }
+  process.exitCode = violations > 0 ? 1 : 0;
 }
 
 main().catch((err) => {
