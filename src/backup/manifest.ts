@@ -109,16 +109,16 @@ export const BackupManifest = z
     project: z.string().regex(PROJECT_NAME_PATTERN, 'a project name'),
     reason: BackupReason,
     /** The Temporal workflow that took it. */
-    workflowId: z.string(),
+    workflowId: text('a workflow ID'),
     /** The ledger revision the project was at, when it has a ledger. */
     revision: z.number().int().positive().optional(),
     /** ISO times: workflow start, archives done, read-back verified. */
-    createdAt: z.string(),
-    completedAt: z.string(),
-    verifiedAt: z.string(),
+    createdAt: z.iso.datetime(),
+    completedAt: z.iso.datetime(),
+    verifiedAt: z.iso.datetime(),
     archives: z.array(ArchiveEntry),
     /** Containers stopped for consistency and started again afterwards. */
-    stopped: z.array(z.string()),
+    stopped: z.array(text('a container name')),
     hooks: z.array(HookRecord),
     warnings: z.array(z.string()),
     /** Set when the backup was taken before a migration. */
