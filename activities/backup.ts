@@ -354,6 +354,7 @@ export function createBackupActivities({
           try {
             await created.start();
           } catch (err) {
+            if (statusOf(err) === undefined) throw err; // the engine itself is gone (a restart): retried once it answers
             // This image has no /bin/sh: try the next one.
             problems.push(`${candidate}: ${messageOf(err)}`);
             await removeContainerIfPresent(created.id);
@@ -495,7 +496,11 @@ export function createBackupActivities({
     if (problem !== undefined) {
       throw failure(`archive ${entry.archive} of backup ${backupId} (${what}) is damaged: ${problem}; nothing was restored, the data set is as it was`, ErrorType.backupCorrupt);
     }
-    if (dockerError !== undefined) throw new Error(`${what}: writing archive ${entry.archive} through the Docker API failed: ${messageOf(dockerError)}`);
+    if (dockerError !== undefined) {
+      // Keeps the socket error's code, so a daemon restart is recognised as such (activities/index.ts).
+      const code = (dockerError as { code?: unknown }).code;
+      throw Object.assign(new Error(`${what}: writing archive ${entry.archive} through the Docker API failed: ${messageOf(dockerError)}`), code !== undefined ? { code } : {});
+    }
     return seen.tree!;
   }
 
