@@ -473,6 +473,8 @@ export function createBackupActivities({
       checker.stream.destroy(err);
       abort.abort(err);
     });
+    // Its errors are judged below, by checking the file again; unhandled, one would end the worker.
+    checker.stream.on('error', () => undefined);
     let dockerError: unknown;
     try {
       await container.putArchive(source.pipe(checker.stream), { path: into, abortSignal: abort.signal });
@@ -945,7 +947,8 @@ export function createBackupActivities({
         }
         await helper.run('commit');
       } finally {
-        await helper.remove();
+        // Never hides the step's own error; the workflow removes every helper of the operation at the end anyway.
+        await helper.remove().catch(() => undefined);
       }
     },
 
