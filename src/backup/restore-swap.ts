@@ -12,7 +12,8 @@
  *   .dockflow-restore-old-<id>/      current contents, all aside
  *
  * 1. `begin`: if `ready` exists an earlier attempt committed: go to 4.
- *    Otherwise remove `new` (an earlier attempt's partial extraction) and
+ *    Otherwise settle what restores of other workflows left (as in 4, with
+ *    their IDs), remove `new` (an earlier attempt's partial extraction) and
  *    `old` (left by an earlier attempt that finished), create `new`.
  * 2. The archive is streamed into `new` through the Docker API, then read
  *    back and compared with the archive (src/backup/tar-digest.ts). The old
@@ -62,11 +63,13 @@ export type RestoreStep = 'begin' | 'commit' | 'finish';
 export const RESTORE_SCRIPT = `set -eu
 case "$DOCKFLOW_RESTORE_ID" in *[!0-9a-f]*|'') echo "bad restore id" >&2; exit 2 ;; esac
 cd "$DOCKFLOW_RESTORE_ROOT"
-new=".dockflow-restore-new-$DOCKFLOW_RESTORE_ID"
-ready=".dockflow-restore-ready-$DOCKFLOW_RESTORE_ID"
-part=".dockflow-restore-oldpart-$DOCKFLOW_RESTORE_ID"
-old=".dockflow-restore-old-$DOCKFLOW_RESTORE_ID"
-tree="$ready/${ARCHIVE_ROOT}"
+use() {
+  new=".dockflow-restore-new-$1"
+  ready=".dockflow-restore-ready-$1"
+  part=".dockflow-restore-oldpart-$1"
+  old=".dockflow-restore-old-$1"
+  tree="$ready/${ARCHIVE_ROOT}"
+}
 # Move every entry of the current directory (dotfiles too) into $1, except restore directories.
 move_aside() {
   for e in * .[!.]* ..?*; do
@@ -102,9 +105,22 @@ finish() {
   rm -rf -- "$new" "$old"
   echo "$result"
 }
+# What restores of other workflows left (the project lock means none is running): finished or discarded like our own.
+settle_others() {
+  for d in .dockflow-restore-*; do
+    [ -d "$d" ] || continue
+    other="\${d##*-}"
+    case "$other" in "$DOCKFLOW_RESTORE_ID"|*[!0-9a-f]*|'') continue ;; esac
+    use "$other"
+    finish >/dev/null
+  done
+  use "$DOCKFLOW_RESTORE_ID"
+}
+use "$DOCKFLOW_RESTORE_ID"
 case "$1" in
   begin)
     if [ -d "$ready" ]; then echo committed; exit 0; fi
+    settle_others
     if [ -d "$part" ]; then echo "$part exists without $ready: left alone, restore refused" >&2; exit 3; fi
     rm -rf -- "$new" "$old"
     mkdir -- "$new"

@@ -141,6 +141,22 @@ describe('the restore swap script', () => {
     assert.deepEqual(tree(root), newTree);
   });
 
+  it('a later restore (another workflow) first finishes what an earlier one left half-way, then restores cleanly', () => {
+    const { root, newTree } = dataSet();
+    const other = restoreIdFor('restore-shop-0');
+    // The earlier restore committed and had moved part of the old tree aside when it stopped for good.
+    write(path.join(root, `.dockflow-restore-ready-${other}`, 'dockflow-volume'), { 'earlier.txt': 'earlier restore\n' });
+    fs.mkdirSync(path.join(root, `.dockflow-restore-oldpart-${other}`));
+    fs.renameSync(path.join(root, 'a.txt'), path.join(root, `.dockflow-restore-oldpart-${other}`, 'a.txt'));
+    write(path.join(root, `.dockflow-restore-new-${restoreIdFor('restore-shop-00')}`), { junk: 'an abandoned staging copy' });
+    assert.equal(step(root, 'begin').out, 'staged');
+    assert.deepEqual(fs.readdirSync(root).filter((e) => e.startsWith('.dockflow-restore-')), [stagingDirName(ID)], 'only our staging directory is left');
+    assert.equal(fs.readFileSync(path.join(root, 'earlier.txt'), 'utf8'), 'earlier restore\n', 'the earlier committed restore was finished forward');
+    extract(root);
+    step(root, 'commit');
+    assert.deepEqual(tree(root), newTree);
+  });
+
   it('refuses a restore ID that is not hex (the only input the script takes)', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-swap-'));
     const r = spawnSync('/bin/sh', ['-c', RESTORE_SCRIPT, 'dockflow-restore', 'begin'], { env: { PATH: process.env.PATH, DOCKFLOW_RESTORE_ID: '../x', DOCKFLOW_RESTORE_ROOT: root }, encoding: 'utf8' });
