@@ -319,7 +319,9 @@ export function createBackupActivities({
     if (!entry.volume) {
       throw failure(`${what} does not exist, and it is external (not the project's to create): create it, then restore again`, ErrorType.dataUnavailable);
     }
-    await docker.createVolume({ Name: entry.source, Driver: entry.volume.driver, DriverOpts: entry.volume.options, Labels: entry.volume.labels });
+    // As a deploy creates it (src/docker/container-config.ts volumeCreateOptions): no DriverOpts when the spec gives none.
+    const options = entry.volume.options;
+    await docker.createVolume({ Name: entry.source, Driver: entry.volume.driver, ...(Object.keys(options).length > 0 ? { DriverOpts: options } : {}), Labels: entry.volume.labels });
   }
 
   /**
