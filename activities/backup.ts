@@ -826,20 +826,22 @@ export function createBackupActivities({
 
     /**
      * Complete backups of a project, oldest first; directories without a
-     * manifest are reported as incomplete. A backup is known by its folder's
-     * own name, which must be a backup ID and the ID its manifest carries: a
-     * folder or manifest that fails this (or the manifest's schema) is left
-     * out and reported in `rejected`, so retention never acts on it.
+     * manifest, or whose name is not a backup ID, are reported as
+     * incomplete. A backup is known by its folder's own name, which must be
+     * the ID its manifest carries: a manifest that disagrees (or fails the
+     * schema) is left out and reported in `rejected`, so retention never
+     * acts on it.
      */
-    async listBackups(input: { project: string; destination?: string }): Promise<{ destination: string; backups: BackupSummary[]; incomplete: string[]; rejected: string[] }> {
+    async listBackups(input: { project: string; destination?: string }): Promise<{ destination: string; backups: BackupSummary[]; incomplete: string[]; rejected?: string[] }> {
       const dest = destinationOf(input.destination, input.project);
       const backups: BackupSummary[] = [];
       const incomplete: string[] = [];
       const rejected: string[] = [];
       for (const folder of await dest.list(input.project)) {
         const label = manifestLabel(input.project, folder, dest.description);
+        // Not a backup ID: nothing dockflow wrote, and no key may be built from it.
         if (!BACKUP_ID_PATTERN.test(folder)) {
-          rejected.push(`${input.project}/${folder} in ${dest.description}: the folder name is not a backup ID`);
+          incomplete.push(folder);
           continue;
         }
         const text = await dest.readText(`${input.project}/${folder}/manifest.json`);
@@ -855,7 +857,7 @@ export function createBackupActivities({
         }
       }
       backups.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-      return { destination: dest.description, backups, incomplete, rejected };
+      return { destination: dest.description, backups, incomplete, ...(rejected.length > 0 ? { rejected } : {}) };
     },
 
     /**
