@@ -10,7 +10,7 @@ import { Connection, Client, WorkflowFailedError, type WorkflowHandle } from '@t
 import type { Duration } from '@temporalio/common';
 import { temporalSettings, type TemporalSettings } from '../temporal/settings';
 import { cliDataConverter } from '../temporal/dev-key';
-import { ensureNamespace, NAMESPACE_RETENTION_DAYS, registerSearchAttributes } from '../temporal/setup';
+import { ensureNamespace, NAMESPACE_RETENTION_DAYS, NEW_NAMESPACE_GRACE_MS, registerSearchAttributes } from '../temporal/setup';
 import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../temporal/search-attributes';
 import { failureMessage, follow, operationId } from '../client/operations';
 import { createDockerActivities } from '../../activities/docker';
@@ -194,7 +194,7 @@ export function registerOperatorCommands(program: Command): void {
       const { connection } = await connect(settings);
       try {
         const created = await ensureNamespace(connection.workflowService, settings.namespace);
-        const result = { ...(await registerSearchAttributes(connection.operatorService, settings.namespace)), namespaceCreated: created };
+        const result = { ...(await registerSearchAttributes(connection.operatorService, settings.namespace, created ? NEW_NAMESPACE_GRACE_MS : 0)), namespaceCreated: created };
         const text = [
           ...(created ? [`created namespace ${result.namespace} (retention ${NAMESPACE_RETENTION_DAYS} days)`] : []),
           result.added.length ? `registered ${result.added.join(', ')} in namespace ${result.namespace}` : `namespace ${result.namespace} already has ${result.present.join(', ')}`,

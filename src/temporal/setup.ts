@@ -35,7 +35,24 @@ export async function missingSearchAttributes(operator: OperatorService, namespa
   return { missing, present };
 }
 
-export async function registerSearchAttributes(operator: OperatorService, namespace: string): Promise<SetupResult> {
+/**
+ * `notFoundGraceMs`: how long to retry while the operator API says the
+ * namespace does not exist (one created a moment ago reaches every part of
+ * the server within seconds).
+ */
+export async function registerSearchAttributes(operator: OperatorService, namespace: string, notFoundGraceMs = 0): Promise<SetupResult> {
+  const deadline = Date.now() + notFoundGraceMs;
+  for (;;) {
+    try {
+      return await registerOnce(operator, namespace);
+    } catch (err) {
+      if ((err as { code?: number }).code !== GRPC_NOT_FOUND || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+async function registerOnce(operator: OperatorService, namespace: string): Promise<SetupResult> {
   const { missing, present } = await missingSearchAttributes(operator, namespace);
   if (missing.length > 0) {
     await operator.addSearchAttributes({ namespace, searchAttributes: Object.fromEntries(missing.map((name) => [name, KEYWORD])) });
@@ -49,17 +66,8 @@ export async function registerSearchAttributes(operator: OperatorService, namesp
  * workflow setting an unknown attribute would fail its task forever.
  */
 export async function ensureSearchAttributes(operator: OperatorService, namespace: string, notFoundGraceMs = 0): Promise<SetupResult> {
-  const deadline = Date.now() + notFoundGraceMs;
   try {
-    for (;;) {
-      try {
-        return await registerSearchAttributes(operator, namespace);
-      } catch (err) {
-        // A namespace created a moment ago reaches every part of the server within seconds.
-        if ((err as { code?: number }).code !== GRPC_NOT_FOUND || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
+    return await registerSearchAttributes(operator, namespace, notFoundGraceMs);
   } catch (err) {
     throw new SearchAttributesMissing(
       `the namespace "${namespace}" lacks dockflow's search attributes (${DOCKFLOW_SEARCH_ATTRIBUTES.map((k) => k.name).join(', ')}) and this worker could not register them: ${(err as Error).message}. Run \`dockflow setup\` with an account allowed to, then start the worker again.`,

@@ -174,7 +174,7 @@ describe('operator experience', () => {
     assert.match(failed.stderr, /stack "nope" is not a folder/);
   });
 
-  it('`dockflow setup` registers the search attributes on a namespace that lacks them, once', async () => {
+  it('`dockflow setup` creates a missing namespace and registers the search attributes on a namespace that lacks them, once', async () => {
     const bare = await startDevServer({ searchAttributes: false });
     try {
       const env = { TEMPORAL_ADDRESS: bare.address };
@@ -183,7 +183,13 @@ describe('operator experience', () => {
       assert.deepEqual(JSON.parse(first.stdout).added.sort(), ['DockflowOperation', 'DockflowProject']);
       const second = await runCli(['setup', '--json'], env);
       assert.equal(second.code, 0, second.stderr);
-      assert.deepEqual(JSON.parse(second.stdout), { namespace: 'default', added: [], present: ['DockflowProject', 'DockflowOperation'] });
+      assert.deepEqual(JSON.parse(second.stdout), { namespace: 'default', added: [], present: ['DockflowProject', 'DockflowOperation'], namespaceCreated: false });
+      // A fresh production cluster has only its system namespace: setup creates the one it is told to use.
+      const fresh = await runCli(['setup', '--json'], { ...env, TEMPORAL_NAMESPACE: 'ops' });
+      assert.equal(fresh.code, 0, fresh.stderr);
+      assert.deepEqual(JSON.parse(fresh.stdout), { namespace: 'ops', added: ['DockflowProject', 'DockflowOperation'], present: [], namespaceCreated: true });
+      const again = await runCli(['setup', '--json'], { ...env, TEMPORAL_NAMESPACE: 'ops' });
+      assert.equal(JSON.parse(again.stdout).namespaceCreated, false);
     } finally {
       await bare.teardown();
     }
