@@ -390,7 +390,7 @@ const TEXT_MUTATIONS: [number, (text: string, r: Random) => { text: string; what
   }],
   [1, (text, r) => ({ text: r.pick([`${text}\n---\nservices: {}\n`, `---\n${text}`, `%YAML 1.1\n---\n${text}`, `\uFEFF${text}`, text.replace(/\n/g, '\r\n'), `${text}\n...\n`]), what: 'document markers' })],
   [1, (text, r) => {
-    const keys = Array.from({ length: r.pick([1000, 5000]) }, (_, i) => `  k${i}: v${i}`).join('\n');
+    const keys = Array.from({ length: r.pick([1000, 3000]) }, (_, i) => `  k${i}: v${i}`).join('\n');
     return { text: `${text}\nx-wide:\n${keys}\n`, what: 'very wide mapping' };
   }],
 ];
