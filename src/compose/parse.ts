@@ -27,8 +27,33 @@ export interface ParsedFile {
 const MERGE_TAGS = new Set(['!reset', '!override']);
 const MAX_ALIAS_COUNT = 10_000;
 
+/**
+ * Flow collections (`[...]`, `{...}`) nested deeper than this are refused
+ * before parsing: the YAML library's error recovery slows down with the
+ * square of the depth (a 25 kB file of 5,000 levels took seconds), and no
+ * compose file nests anywhere near it. Brackets inside quoted strings count
+ * too; a real file never has hundreds unclosed.
+ */
+const MAX_FLOW_DEPTH = 256;
+
+function tooDeep(text: string): number | undefined {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > MAX_FLOW_DEPTH) return i;
+    } else if ((ch === 0x5d || ch === 0x7d) && depth > 0) depth--;
+  }
+  return undefined;
+}
+
 export function parseComposeText(text: string, file: string): ParsedFile {
   const lineCounter = new LineCounter();
+  const deepAt = tooDeep(text);
+  if (deepAt !== undefined) {
+    const line = text.slice(0, deepAt).split('\n').length;
+    throw new ComposeError(`invalid YAML at line ${line}: collections nested more than ${MAX_FLOW_DEPTH} levels deep`, file, undefined, line);
+  }
   // Duplicate keys are found by the walk below: the library's own check compares every key of a
   // mapping with every other one, which makes a mapping of 20,000 keys take half a minute.
   const document = parseDocument(text, { uniqueKeys: false, merge: true, prettyErrors: true, lineCounter, strict: true });

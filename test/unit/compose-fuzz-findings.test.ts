@@ -53,6 +53,19 @@ describe('YAML the parser library throws plain errors for', () => {
     assert.equal(err.message, `${F}: invalid YAML at line 4, column 5: mapping key "image" is defined twice`);
   });
 
+  it('flow collections nested hundreds deep are refused at once, before the parser\'s slow error recovery', () => {
+    const nested = `${'{a: '.repeat(5000)}1${'}'.repeat(5000)}`;
+    const started = performance.now();
+    const err = composeError(() => loadText(`{}\n\nx-deep: ${nested}\n`));
+    assert.equal(err.file, F);
+    assert.equal(err.line, 3);
+    assert.match(err.reason, /nested more than 256 levels deep/);
+    assert.ok(performance.now() - started < 1000, `took ${Math.round(performance.now() - started)} ms`);
+    // Ordinary nesting, and balanced brackets inside strings, are fine.
+    const { spec } = loadText('services:\n  web:\n    image: x\n    healthcheck: {test: [CMD-SHELL, "[ -f /a ] && [ -f /b ]"]}\n');
+    assert.deepEqual(spec.services.web.healthcheck?.test, ['CMD-SHELL', '[ -f /a ] && [ -f /b ]']);
+  });
+
   it('a mapping of many keys loads in linear time (the duplicate check and the provenance were quadratic)', () => {
     const timeFor = (n: number) => {
       const keys = Array.from({ length: n }, (_, i) => `  k${i}: v${i}`).join('\n');
