@@ -35,24 +35,36 @@ const MAX_ALIAS_COUNT = 10_000;
  * too; a real file never has hundreds unclosed.
  */
 const MAX_FLOW_DEPTH = 256;
+/**
+ * Likewise block nesting: indentation (with the `- ` and `? ` that nest on
+ * one line) wider than this many columns. The parser recurses once per level,
+ * so without a bound a deep enough file overflows the stack at a depth that
+ * depends on the process (CLI, worker) instead of failing the same way everywhere.
+ */
+const MAX_INDENT = 256;
 
-function tooDeep(text: string): number | undefined {
+function tooDeep(text: string): { at: number; what: string } | undefined {
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
     if (ch === 0x5b || ch === 0x7b) {
-      if (++depth > MAX_FLOW_DEPTH) return i;
+      if (++depth > MAX_FLOW_DEPTH) return { at: i, what: `collections nested more than ${MAX_FLOW_DEPTH} levels deep` };
     } else if ((ch === 0x5d || ch === 0x7d) && depth > 0) depth--;
+  }
+  const indent = /^(?:[ \t]|[-?][ \t])*/gm;
+  for (let m = indent.exec(text); m; m = indent.exec(text)) {
+    if (m[0].length > MAX_INDENT) return { at: m.index, what: `a line indented (nested) more than ${MAX_INDENT} columns` };
+    if (m[0].length === 0) indent.lastIndex++;
   }
   return undefined;
 }
 
 export function parseComposeText(text: string, file: string): ParsedFile {
   const lineCounter = new LineCounter();
-  const deepAt = tooDeep(text);
-  if (deepAt !== undefined) {
-    const line = text.slice(0, deepAt).split('\n').length;
-    throw new ComposeError(`invalid YAML at line ${line}: collections nested more than ${MAX_FLOW_DEPTH} levels deep`, file, undefined, line);
+  const deep = tooDeep(text);
+  if (deep) {
+    const line = text.slice(0, deep.at).split('\n').length;
+    throw new ComposeError(`invalid YAML at line ${line}: ${deep.what}`, file, undefined, line);
   }
   // Duplicate keys are found by the walk below: the library's own check compares every key of a
   // mapping with every other one, which makes a mapping of 20,000 keys take half a minute.

@@ -191,9 +191,11 @@ export async function runCliSample(seed: number, results: LoaderCaseResult[], co
     else if (run.signal) violations.push(`the CLI was ended by ${run.signal}`);
     else if (/^\s+at .+:\d+:\d+\)?$/m.test(run.stderr)) violations.push(`the CLI printed a stack trace (exit ${run.code}): ${run.stderr.slice(0, 500)}`);
     else if (expected === 'compose-error') {
-      const message = (r.outcome as { message: string }).message.split('\n')[0];
+      // The case's directory differs between the in-process run and the CLI's copy.
+      const placeless = (text: string) => text.replace(/\/[^\s:]*\/fuzzload\d+/g, '<dir>');
+      const message = placeless((r.outcome as { message: string }).message.split('\n')[0]);
       if (run.code !== 2) violations.push(`a bad project must exit 2, got ${run.code}: ${run.stderr.slice(0, 300)}`);
-      else if (!run.stderr.includes(message)) violations.push(`the CLI's error differs from the loader's: ${run.stderr.slice(0, 300)} vs ${message.slice(0, 300)}`);
+      else if (!placeless(run.stderr).includes(message)) violations.push(`the CLI's error differs from the loader's: ${run.stderr.slice(0, 300)} vs ${message.slice(0, 300)}`);
     } else if (run.code !== 0) {
       // A valid project's dry run can still be refused by the worker (its policy): exit 1 with a message, never a crash.
       if (run.code !== 1 || !/^error: /m.test(run.stderr)) violations.push(`a valid project's dry run exited ${run.code}: ${run.stderr.slice(0, 300)}`);

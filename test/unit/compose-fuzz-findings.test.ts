@@ -61,6 +61,13 @@ describe('YAML the parser library throws plain errors for', () => {
     assert.equal(err.line, 3);
     assert.match(err.reason, /nested more than 256 levels deep/);
     assert.ok(performance.now() - started < 1000, `took ${Math.round(performance.now() - started)} ms`);
+    // Block nesting too: how deep the parser's recursion may go must not depend on the process's stack.
+    const block = `x-b:\n${Array.from({ length: 1000 }, (_, i) => `${' '.repeat(i + 1)}k${i}:`).join('\n')}\n`;
+    const deepBlock = composeError(() => loadText(`services:\n  web: {image: x}\n${block}`));
+    assert.equal(deepBlock.line, 260);
+    assert.match(deepBlock.reason, /indented \(nested\) more than 256 columns/);
+    const dashes = composeError(() => loadText(`services:\n  web: {image: x}\nx-d:\n${'- '.repeat(200)}x\n`));
+    assert.match(dashes.reason, /more than 256 columns/);
     // Ordinary nesting, and balanced brackets inside strings, are fine.
     const { spec } = loadText('services:\n  web:\n    image: x\n    healthcheck: {test: [CMD-SHELL, "[ -f /a ] && [ -f /b ]"]}\n');
     assert.deepEqual(spec.services.web.healthcheck?.test, ['CMD-SHELL', '[ -f /a ] && [ -f /b ]']);
