@@ -227,6 +227,12 @@ function slots(root: Node): { parent: Node; key: string | number; depth: number 
   return out;
 }
 
+/** A random slot of the tree; undefined when the tree is empty (an earlier mutation may have emptied it). */
+function pickSlot(doc: Node, r: Random) {
+  const all = slots(doc);
+  return all.length ? r.pick(all) : undefined;
+}
+
 const set = (parent: Node, key: string | number, value: unknown) => {
   if (Array.isArray(parent)) parent[key as number] = value;
   else Object.defineProperty(parent, key, { value, enumerable: true, writable: true, configurable: true });
@@ -237,7 +243,8 @@ const get = (parent: Node, key: string | number) => (parent as Record<string | n
 const TREE_MUTATIONS: [number, (doc: Record<string, unknown>, r: Random) => string | undefined][] = [
   // wrong type anywhere
   [6, (doc, r) => {
-    const slot = r.pick(slots(doc));
+    const slot = pickSlot(doc, r);
+    if (!slot) return undefined;
     const value = hostileValue(r);
     set(slot.parent, slot.key, value);
     return `replace ${String(slot.key)} with ${describe(value)}`;
@@ -262,7 +269,8 @@ const TREE_MUTATIONS: [number, (doc: Record<string, unknown>, r: Random) => stri
   }],
   // delete a key or item
   [2, (doc, r) => {
-    const slot = r.pick(slots(doc));
+    const slot = pickSlot(doc, r);
+    if (!slot) return undefined;
     if (Array.isArray(slot.parent)) slot.parent.splice(slot.key as number, 1);
     else delete slot.parent[slot.key as string];
     return `delete ${String(slot.key)}`;
@@ -285,7 +293,8 @@ const TREE_MUTATIONS: [number, (doc: Record<string, unknown>, r: Random) => stri
       const value = get(s.parent, s.key);
       return typeof value === 'number' || (typeof value === 'string' && /^\d+$/.test(value));
     });
-    const slot = numbers.length ? r.pick(numbers) : r.pick(slots(doc));
+    const slot = numbers.length ? r.pick(numbers) : pickSlot(doc, r);
+    if (!slot) return undefined;
     const n = hostileNumber(r);
     set(slot.parent, slot.key, r.chance(0.3) ? String(n) : n);
     return `number ${String(n)} at ${String(slot.key)}`;
@@ -304,7 +313,8 @@ const TREE_MUTATIONS: [number, (doc: Record<string, unknown>, r: Random) => stri
     const containers = slots(doc).filter((s) => isNode(get(s.parent, s.key)));
     if (containers.length < 2) return undefined;
     const from = r.pick(containers);
-    const to = r.pick(slots(doc));
+    const to = pickSlot(doc, r);
+    if (!to) return undefined;
     set(to.parent, to.key, get(from.parent, from.key));
     return `alias of ${String(from.key)} at ${String(to.key)}`;
   }],

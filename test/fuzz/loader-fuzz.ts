@@ -119,16 +119,23 @@ export async function runLoaderFuzz(options: LoaderFuzzOptions): Promise<{ resul
 
   const lane = async () => {
     let thread = await startThread();
+    try {
+      await runLane(() => thread, (next) => (thread = next));
+    } finally {
+      // A live thread would keep the process running after a failure.
+      await thread.terminate();
+    }
+  };
+  const runLane = async (current: () => Worker, replace: (next: Worker) => void) => {
     for (let index = queue.shift(); index !== undefined; index = queue.shift()) {
       const c = composeCase(options.seed, index);
-      const { outcome, alive } = await runOne(thread, c);
-      if (!alive) thread = await startThread();
+      const { outcome, alive } = await runOne(current(), c);
+      if (!alive) replace(await startThread());
       const violations = judgeLoader(outcome, deadlineMs);
       results.push({ index, baseline: c.baseline, mutations: c.mutations, outcome, violations });
       if (violations.length > 0) log(`loader case ${index} (${c.baseline}: ${c.mutations.join('; ')}): ${violations.join('; ')}`);
       if (results.length % 200 === 0) log(`loader: ${results.length}/${indexes.length} cases`);
     }
-    await thread.terminate();
   };
   await Promise.all(Array.from({ length: Math.min(options.threads ?? 2, indexes.length) }, lane));
   results.sort((a, b) => a.index - b.index);

@@ -25,7 +25,7 @@ describe('projectLock input', () => {
     await bed?.teardown();
   });
 
-  it('a malformed holder fails the workflow at once, non-retryable, naming input.project', async () => {
+  it('a malformed holder fails the workflow at once, non-retryable, naming input.project', { timeout: 60_000 }, async () => {
     const handle = await bed.env.client.workflow.start('projectLock', {
       taskQueue: bed.taskQueue,
       workflowId: 'it-lock-input-bad',
