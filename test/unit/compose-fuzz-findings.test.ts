@@ -113,6 +113,19 @@ describe('numbers too large to hold exactly', () => {
   });
 });
 
+describe('project names longer than the spec allows', () => {
+  it('a 300-character name is refused naming where it came from, not "the loader produced an invalid spec"', () => {
+    const long = 'x'.repeat(300);
+    const fromFile = composeError(() => loadText(`name: ${long}\nservices:\n  web: {image: x}\n`));
+    assert.equal(fromFile.file, F);
+    assert.equal(fromFile.path, 'name');
+    assert.match(fromFile.reason, /is 300 characters long, more than 200/);
+    const fromEnv = composeError(() => loadText('services:\n  web: {image: x}\n', { environment: { COMPOSE_PROJECT_NAME: long } }));
+    assert.match(fromEnv.reason, /from COMPOSE_PROJECT_NAME is 300 characters long/);
+    assert.equal(loadText('services:\n  web: {image: x}\n', { projectName: 'x'.repeat(200) }).spec.project.length, 200);
+  });
+});
+
 describe('env_file paths that are not regular files', () => {
   it('a device such as /dev/zero is refused at once instead of being read forever', () => {
     const started = performance.now();
