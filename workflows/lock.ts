@@ -19,9 +19,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { z } from 'zod';
 import { host } from './apply';
-import { PROJECT_NAME_RULE, isProjectName } from '../src/model/names';
+import { PROJECT_NAME_RULE, ProjectName, isProjectName } from '../src/model/names';
 import { ErrorType } from '../src/errors';
+import { parseWorkflowInput } from './input';
 import type { ProgressTracker } from './progress';
 
 export interface LockHolder {
@@ -32,6 +34,18 @@ export interface LockHolder {
   since: string;
 }
 
+/**
+ * The lock's input, checked because the type is registered like any other
+ * and can be started by hand (Temporal UI, tctl): a malformed holder fails at
+ * once instead of holding a lock no operation owns until someone terminates it.
+ */
+export const LockHolderInput = z.strictObject({
+  project: ProjectName,
+  operation: z.string().min(1),
+  workflowId: z.string().min(1),
+  since: z.string().min(1),
+});
+
 export const releaseLockSignal = defineSignal('release');
 export const lockHolderQuery = defineQuery<LockHolder>('holder');
 
@@ -40,7 +54,8 @@ export function lockWorkflowId(project: string): string {
 }
 
 /** The lock itself: holds until released or until its parent closes. */
-export async function projectLock(holder: LockHolder): Promise<LockHolder> {
+export async function projectLock(rawHolder: unknown): Promise<LockHolder> {
+  const holder: LockHolder = parseWorkflowInput(LockHolderInput, rawHolder, 'projectLock');
   let released = false;
   setHandler(releaseLockSignal, () => {
     released = true;

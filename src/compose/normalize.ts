@@ -301,12 +301,27 @@ function serviceEnvironment(s: RawService, at: (...parts: Path) => Path, ctx: No
   const environment: Record<string, string> = {};
   (s.env_file ?? []).forEach((entry, i) => {
     const file = hostPath(entry.path, ctx);
-    if (!fs.existsSync(file)) {
+    let stat: fs.Stats | undefined;
+    try {
+      stat = fs.statSync(file, { throwIfNoEntry: false });
+    } catch (err) {
+      // ENOTDIR, ENAMETOOLONG, EACCES: the path cannot name a readable file.
+      throw ctx.provenance.error(at('env_file', i), `cannot read env file ${file}: ${(err as Error).message}`);
+    }
+    if (!stat) {
       if (entry.required) throw ctx.provenance.error(at('env_file', i), `env file ${file} not found`);
       return;
     }
+    // Only a regular file: a device such as /dev/zero or a FIFO would be read forever, a directory not at all.
+    if (!stat.isFile()) throw ctx.provenance.error(at('env_file', i), `env file ${file} is not a regular file`);
+    let text: string;
     try {
-      const { values, missing } = parseDotEnvDetailed(fs.readFileSync(file, 'utf8'), ctx.lookup);
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw ctx.provenance.error(at('env_file', i), `cannot read env file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      const { values, missing } = parseDotEnvDetailed(text, ctx.lookup);
       for (const variable of missing) ctx.warnings.push(`${ctx.display(file)}: the "${variable}" variable is not set; defaulting to a blank string`);
       Object.assign(environment, values);
     } catch (err) {

@@ -23,6 +23,14 @@ export function pathKey(path: Path): string {
   return path.map((p) => (typeof p === 'number' ? `#${p}` : `.${p}`)).join('\u0000');
 }
 
+/** One path part as pathKey spells it: a number and a numeric string key stay distinct. */
+const partKey = (part: PathPart) => (typeof part === 'number' ? `#${part}` : `.${part}`);
+
+interface ProvenanceNode {
+  origins?: Origin[];
+  children: Map<string, ProvenanceNode>;
+}
+
 interface Origin {
   file: string;
   /** The path of the value in `file`, which differs from the merged path once sequences were appended. */
@@ -35,7 +43,12 @@ interface Origin {
  * a value taken whole from one file needs one entry.
  */
 export class Provenance {
-  private readonly origins = new Map<string, Origin[]>();
+  /**
+   * Origins as a tree of path parts, so forgetting a subtree (every claim
+   * does) is one delete, not a scan of every entry: a flat map made merging
+   * a mapping of n keys take n² steps.
+   */
+  private readonly root: ProvenanceNode = { children: new Map() };
 
   constructor(
     /** Per file, the line of every key path of that file (from the parse phase). */
@@ -49,10 +62,24 @@ export class Provenance {
     return provenance;
   }
 
+  private node(path: Path): ProvenanceNode {
+    let node = this.root;
+    for (const part of path) {
+      const key = partKey(part);
+      let child = node.children.get(key);
+      if (!child) {
+        child = { children: new Map() };
+        node.children.set(key, child);
+      }
+      node = child;
+    }
+    return node;
+  }
+
   /** The value at `path` now comes whole from `file` (at `source` there): forget what was below. */
   claim(path: Path, file: string, source: Path = path): void {
     this.forget(path);
-    this.origins.set(pathKey(path), [{ file, source }]);
+    this.node(path).origins = [{ file, source }];
   }
 
   /**
@@ -63,27 +90,41 @@ export class Provenance {
   share(path: Path, file: string, existingChildren: readonly PathPart[]): void {
     for (const child of existingChildren) {
       const childPath = [...path, child];
-      if (!this.origins.has(pathKey(childPath))) this.origins.set(pathKey(childPath), this.resolve(childPath));
+      const node = this.node(childPath);
+      if (!node.origins) node.origins = this.resolve(childPath);
     }
     const own = this.resolve(path);
     if (!own.some((o) => o.file === file)) own.push({ file, source: path });
-    this.origins.set(pathKey(path), own);
+    this.node(path).origins = own;
   }
 
   /** The value at `path` and everything below it is gone (`!reset`). */
   forget(path: Path): void {
-    const key = pathKey(path);
-    this.origins.delete(key);
-    for (const k of [...this.origins.keys()]) if (k.startsWith(`${key}\u0000`)) this.origins.delete(k);
+    if (path.length === 0) {
+      this.root.children.clear();
+      delete this.root.origins;
+      return;
+    }
+    let node: ProvenanceNode | undefined = this.root;
+    for (const part of path.slice(0, -1)) {
+      node = node.children.get(partKey(part));
+      if (!node) return;
+    }
+    node.children.delete(partKey(path[path.length - 1]));
   }
 
   /** Origins of the value at `path`, from the deepest entry at or above it. */
   resolve(path: Path): Origin[] {
-    for (let n = path.length; n >= 0; n--) {
-      const found = this.origins.get(pathKey(path.slice(0, n)));
-      if (found) return found.map((o) => ({ file: o.file, source: [...o.source, ...path.slice(n)] }));
+    let node: ProvenanceNode | undefined = this.root;
+    let found = this.root.origins ? { origins: this.root.origins, depth: 0 } : undefined;
+    for (let i = 0; i < path.length; i++) {
+      node = node.children.get(partKey(path[i]));
+      if (!node) break;
+      if (node.origins) found = { origins: node.origins, depth: i + 1 };
     }
-    return [];
+    if (!found) return [];
+    const rest = path.slice(found.depth);
+    return found.origins.map((o) => ({ file: o.file, source: [...o.source, ...rest] }));
   }
 
   /** Display of the file(s) that hold `path`, and the line when one file does. */

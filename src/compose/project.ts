@@ -11,6 +11,7 @@
  * - removed. An empty result is an error.
  */
 import * as path from 'node:path';
+import { PROJECT_NAME_MAX_LENGTH } from '../model/names';
 import { ComposeError } from './errors';
 
 /** compose-go's NormalizeProjectName. */
@@ -48,6 +49,10 @@ export function resolveProjectName(sources: ProjectNameSources, warnings: string
       chosen.file,
       chosen.path,
     );
+  }
+  // The spec's (and every input's) rule also bounds the length: refuse it here, naming where the name came from.
+  if (name.length > PROJECT_NAME_MAX_LENGTH) {
+    throw new ComposeError(`project name from ${chosen.origin} is ${name.length} characters long, more than ${PROJECT_NAME_MAX_LENGTH}; pass -p`, chosen.file, chosen.path);
   }
   // compose refuses an explicit name that is not already normal; dockflow normalises it and says so.
   if (chosen.explicit && name !== chosen.value) warnings.push(`project name ${JSON.stringify(chosen.value)} from ${chosen.origin} was normalised to "${name}"`);

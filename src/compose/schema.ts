@@ -75,6 +75,8 @@ function integer(min = -Infinity, max = Infinity) {
   return leaf('a whole number', isStringOrNumber, (v: string | number) => {
     const n = typeof v === 'number' ? v : /^\s*[+-]?\d+\s*$/.test(v) ? Number(v) : NaN;
     if (!Number.isInteger(n)) throw new Error(`expected a whole number, got ${show(v)}`);
+    // Beyond 2^53 a number no longer holds the integer written (and the spec's schema refuses it).
+    if (!Number.isSafeInteger(n)) throw new Error(`expected a whole number, got ${show(v)}, which is too large`);
     if (n < min || n > max) throw new Error(`expected a whole number ${max === Infinity ? `>= ${min}` : `from ${min} to ${max}`}, got ${n}`);
     return n;
   });

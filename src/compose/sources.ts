@@ -17,7 +17,14 @@ import { ComposeError } from './errors';
 export const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
 export const OVERRIDE_FILES = ['compose.override.yml', 'compose.override.yaml', 'docker-compose.override.yml', 'docker-compose.override.yaml'];
 
-const isFile = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+/** A regular file (not a device, FIFO or directory, which a read would block on or refuse); false also for paths that cannot exist (ENOTDIR, ENAMETOOLONG). */
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+  } catch {
+    return false;
+  }
+}
 
 /** How messages name a file: relative to the project directory when inside it, else absolute. */
 export function displayName(file: string, workingDir: string): string {

@@ -31,7 +31,9 @@ function parseUnits(text: string): number | undefined {
     if (!m) return undefined;
     total += Number(m[1]) * DURATION_UNITS[m[2]];
   }
-  return Math.round(total);
+  const ms = Math.round(total);
+  // Past 2^53 ms (285,000 years) the number no longer holds what was written: refuse it rather than round it.
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 const durationError = (value: string | number) => new Error(`invalid duration ${JSON.stringify(value)} (expected e.g. 10s, 1m30s, 500ms)`);
@@ -44,11 +46,15 @@ const durationError = (value: string | number) => new Error(`invalid duration ${
  */
 export function parseDuration(value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw durationError(value);
+    if (!Number.isFinite(value) || value < 0 || !Number.isSafeInteger(Math.round(value * 1000))) throw durationError(value);
     return Math.round(value * 1000);
   }
   const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    const ms = Math.round(Number(text) * 1000);
+    if (!Number.isSafeInteger(ms)) throw durationError(value);
+    return ms;
+  }
   const ms = parseUnits(text);
   if (ms === undefined) throw durationError(value);
   return ms;
@@ -76,10 +82,13 @@ const BYTE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 10
  */
 export function parseBytes(value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isInteger(value) || value < 0) throw new Error(`invalid size ${value} (expected a whole number of bytes or e.g. 512m, 1g)`);
+    if (!Number.isSafeInteger(value) || value < 0) throw new Error(`invalid size ${value} (expected a whole number of bytes or e.g. 512m, 1g)`);
     return value;
   }
   const m = /^(\d+(?:\.\d+)?) ?([kmgtp]?)(?:i?b)?$/i.exec(value.trim());
   if (!m) throw new Error(`invalid size ${JSON.stringify(value)} (expected e.g. 512m, 1g, 100k)`);
-  return Math.round(Number(m[1]) * BYTE_UNITS[m[2].toLowerCase()]);
+  const bytes = Math.round(Number(m[1]) * BYTE_UNITS[m[2].toLowerCase()]);
+  // Past 2^53 bytes (8 PiB) the number no longer holds what was written.
+  if (!Number.isSafeInteger(bytes)) throw new Error(`invalid size ${JSON.stringify(value)}: too large`);
+  return bytes;
 }
