@@ -14,32 +14,9 @@ import { selectForPruning } from '../../src/backup/retention';
 import { BackupManifest, sha256sums, summarizeManifest, type ArchiveEntry } from '../../src/backup/manifest';
 import { after, cursorOf, isOutputStep, outputStepTitle, parseCursor, shellQuote, splitTimestamp, tailLines } from '../../src/backup/output';
 import { BackupInput, MigrateInput, RestoreInput } from '../../src/model/backup-input';
+import { serviceSpec } from '../support/spec-builders';
 
-function service(name: string, extra: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name,
-    image: 'dockflow/busybox:1',
-    pullPolicy: 'missing',
-    environment: {},
-    ports: [],
-    expose: [],
-    volumes: [],
-    tmpfs: [],
-    networks: { default: { aliases: [] } },
-    dependsOn: {},
-    restart: 'no',
-    profiles: [],
-    labels: {},
-    readOnly: false,
-    capAdd: [],
-    capDrop: [],
-    securityOpt: [],
-    deploy: { replicas: 1, resources: {} },
-    extraHosts: [],
-    extensions: {},
-    ...extra,
-  };
-}
+const service = (name: string, extra: Partial<ServiceSpec> = {}): ServiceSpec => serviceSpec(name, { image: 'dockflow/busybox:1', ...extra });
 
 const vol = (source: string, target: string, readOnly = false): MountSpec => ({ type: 'volume', source, target, readOnly });
 const bind = (source: string, target: string, readOnly = false): MountSpec => ({ type: 'bind', source, target, readOnly, createHostPath: true });

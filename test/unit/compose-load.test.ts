@@ -6,30 +6,10 @@ import * as path from 'node:path';
 import { loadStack } from '../../src/compose';
 import { StackSpec, type ServiceSpec } from '../../src/model/spec';
 import { HOME, load, loadText, projectDir, throwsCompose } from '../fixtures/compose/support';
+import { serviceSpec } from '../support/spec-builders';
 
 /** What a service with only `image: x` becomes; tests spread their differences over it. */
-const bare = (name: string, image = 'x'): ServiceSpec => ({
-  name,
-  image,
-  pullPolicy: 'missing',
-  environment: {},
-  ports: [],
-  expose: [],
-  volumes: [],
-  tmpfs: [],
-  networks: { default: { aliases: [] } },
-  dependsOn: {},
-  restart: 'no',
-  profiles: [],
-  labels: {},
-  readOnly: false,
-  capAdd: [],
-  capDrop: [],
-  securityOpt: [],
-  deploy: { replicas: 1, resources: {} },
-  extraHosts: [],
-  extensions: {},
-});
+const bare = (name: string, image = 'x'): ServiceSpec => serviceSpec(name, { image });
 
 describe('a service with every supported key', () => {
   const compose = `

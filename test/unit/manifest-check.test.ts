@@ -11,31 +11,9 @@ import { archiveFileName } from '../../src/backup/ids';
 import { BackupManifest, type ArchiveEntry } from '../../src/backup/manifest';
 import { ManifestError, parseManifest, trustedRestoreEntries } from '../../src/backup/manifest-check';
 import { selectArchives } from '../../src/backup/plan';
+import { serviceSpec } from '../support/spec-builders';
 
-function service(name: string, volumes: ServiceSpec['volumes']): ServiceSpec {
-  return {
-    name,
-    image: 'dockflow/busybox:1',
-    pullPolicy: 'missing',
-    environment: {},
-    ports: [],
-    expose: [],
-    volumes,
-    tmpfs: [],
-    networks: { default: { aliases: [] } },
-    dependsOn: {},
-    restart: 'no',
-    profiles: [],
-    labels: {},
-    readOnly: false,
-    capAdd: [],
-    capDrop: [],
-    securityOpt: [],
-    deploy: { replicas: 1, resources: {} },
-    extraHosts: [],
-    extensions: {},
-  };
-}
+const service = (name: string, volumes: ServiceSpec['volumes']): ServiceSpec => serviceSpec(name, { image: 'dockflow/busybox:1', volumes });
 
 /** db mounts volume db-data (driver options set in the spec) and the external volume shared; app bind-mounts ./data and, read-only, the host's root. */
 const spec: StackSpec = {

@@ -9,32 +9,9 @@ import { configHash } from '../../src/plan/hash';
 import { topologicalOrder } from '../../src/plan/order';
 import type { ObservedContainer, ObservedProject } from '../../src/model/observed';
 import type { ServiceSpec, StackSpec } from '../../src/model/spec';
+import { serviceSpec } from '../support/spec-builders';
 
-function service(name: string, extra: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name,
-    image: 'app:1',
-    pullPolicy: 'missing',
-    environment: {},
-    ports: [],
-    expose: [],
-    volumes: [],
-    tmpfs: [],
-    networks: { default: { aliases: [] } },
-    dependsOn: {},
-    restart: 'no',
-    profiles: [],
-    labels: {},
-    readOnly: false,
-    capAdd: [],
-    capDrop: [],
-    securityOpt: [],
-    deploy: { replicas: 1, resources: {} },
-    extraHosts: [],
-    extensions: {},
-    ...extra,
-  };
-}
+const service = serviceSpec;
 
 function stack(services: ServiceSpec[]): StackSpec {
   return {

@@ -17,32 +17,9 @@ import type { ObservedContainer, ObservedProject } from '../../src/model/observe
 import type { ServiceSpec, StackSpec } from '../../src/model/spec';
 import { loadStack } from '../../src/compose';
 import { projectDir, throwsCompose } from '../fixtures/compose/support';
+import { serviceSpec } from '../support/spec-builders';
 
-function service(name: string, extra: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    name,
-    image: 'app:1',
-    pullPolicy: 'missing',
-    environment: {},
-    ports: [],
-    expose: [],
-    volumes: [],
-    tmpfs: [],
-    networks: { default: { aliases: [] } },
-    dependsOn: {},
-    restart: 'no',
-    profiles: [],
-    labels: {},
-    readOnly: false,
-    capAdd: [],
-    capDrop: [],
-    securityOpt: [],
-    deploy: { replicas: 1, resources: {} },
-    extraHosts: [],
-    extensions: {},
-    ...extra,
-  };
-}
+const service = serviceSpec;
 
 function stack(services: ServiceSpec[]): StackSpec {
   return {
