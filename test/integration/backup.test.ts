@@ -27,6 +27,7 @@ import type { BackupManifest } from '../../src/backup/manifest';
 import type { BackupListing, BackupResult } from '../../workflows/backup';
 import type { RestoreResult } from '../../workflows/restore';
 import { execIn, killHard, projectDir, removeProject, spawnWorker, startTestBed, startWorker, type TestBed } from '../support/harness';
+import { hostTree } from '../support/host-tree';
 
 const TASK_QUEUE = 'it-backup';
 const ROUND = 'itbkround';
@@ -41,24 +42,6 @@ const wfId = (name: string) => `it-bk-${name}-${Date.now()}-${++seq}`;
 
 function sha256File(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-}
-
-/** path → sha256 of every file under a host directory (and its symlinks' targets), sorted. */
-function hostTree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      const rel = path.relative(dir, p);
-      if (e.isSymbolicLink()) out[rel] = `-> ${fs.readlinkSync(p)}`;
-      else if (e.isDirectory()) {
-        out[`${rel}/`] = 'dir';
-        walk(p);
-      } else out[rel] = sha256File(p);
-    }
-  };
-  walk(dir);
-  return Object.fromEntries(Object.entries(out).sort());
 }
 
 /** Every file's sha256, symlink target, and owner/mode, as seen inside a container. */

@@ -9,12 +9,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { RESTORE_SCRIPT, keptAsideDirName, restoreIdFor, stagingDirName } from '../../src/backup/restore-swap';
 import { TarDigest, TarFormatError } from '../../src/backup/tar-digest';
+import { hostTree } from '../support/host-tree';
 
 const ID = restoreIdFor('restore-shop-1');
 const READY = `.dockflow-restore-ready-${ID}`;
@@ -23,24 +23,6 @@ const PART = `.dockflow-restore-oldpart-${ID}`;
 function step(root: string, name: string): { status: number | null; out: string; err: string } {
   const r = spawnSync('/bin/sh', ['-c', RESTORE_SCRIPT, 'dockflow-restore', name], { env: { PATH: process.env.PATH, DOCKFLOW_RESTORE_ID: ID, DOCKFLOW_RESTORE_ROOT: root }, encoding: 'utf8' });
   return { status: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
-}
-
-/** path → sha256 (files), "dir", or "-> target" (symlinks), for everything under dir. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      const rel = path.relative(dir, p);
-      if (e.isSymbolicLink()) out[rel] = `-> ${fs.readlinkSync(p)}`;
-      else if (e.isDirectory()) {
-        out[`${rel}/`] = 'dir';
-        walk(p);
-      } else out[rel] = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
-    }
-  };
-  walk(dir);
-  return Object.fromEntries(Object.entries(out).sort());
 }
 
 function write(dir: string, files: Record<string, string>): void {
@@ -59,11 +41,11 @@ function dataSet(): { root: string; oldTree: Record<string, string>; newTree: Re
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'dockflow-swap-new-'));
   write(scratch, NEW);
   fs.symlinkSync('a.txt', path.join(scratch, 'link'));
-  const newTree = tree(scratch);
+  const newTree = hostTree(scratch);
   fs.rmSync(scratch, { recursive: true });
   write(root, OLD);
   fs.symlinkSync('a.txt', path.join(root, 'old-link'));
-  return { root, oldTree: tree(root), newTree };
+  return { root, oldTree: hostTree(root), newTree };
 }
 
 /** What step 2 (the Docker API extraction) does: the archive's tree under <staging>/dockflow-volume. */
@@ -80,7 +62,7 @@ describe('the restore swap script', () => {
     assert.deepEqual(step(root, 'begin'), { status: 0, out: 'staged', err: '' });
     extract(root);
     assert.deepEqual(step(root, 'commit'), { status: 0, out: 'finished', err: '' });
-    assert.deepEqual(tree(root), newTree);
+    assert.deepEqual(hostTree(root), newTree);
   });
 
   it('cut short before the commit point (partial extraction): settle discards it, the old tree is untouched', () => {
@@ -88,7 +70,7 @@ describe('the restore swap script', () => {
     step(root, 'begin');
     write(path.join(root, stagingDirName(ID), 'dockflow-volume'), { 'a.txt': 'new a\n' });
     assert.deepEqual(step(root, 'finish'), { status: 0, out: 'discarded', err: '' });
-    assert.deepEqual(tree(root), oldTree);
+    assert.deepEqual(hostTree(root), oldTree);
   });
 
   it('a retry after a partial extraction starts the staging over', () => {
@@ -99,7 +81,7 @@ describe('the restore swap script', () => {
     assert.deepEqual(fs.readdirSync(path.join(root, stagingDirName(ID))), [], 'the earlier partial copy is gone');
     extract(root);
     step(root, 'commit');
-    assert.deepEqual(tree(root), newTree);
+    assert.deepEqual(hostTree(root), newTree);
   });
 
   it('cut short after the commit point, in the middle of moving the old tree aside: the next attempt finishes forward', () => {
@@ -113,7 +95,7 @@ describe('the restore swap script', () => {
     fs.renameSync(path.join(root, 'sub'), path.join(root, PART, 'sub'));
     assert.equal(step(root, 'begin').out, 'committed', 'a retry sees the committed copy');
     assert.deepEqual(step(root, 'finish'), { status: 0, out: 'finished', err: '' });
-    assert.deepEqual(tree(root), newTree);
+    assert.deepEqual(hostTree(root), newTree);
   });
 
   it('cut short in the middle of moving the restored tree in: settle finishes it', () => {
@@ -126,7 +108,7 @@ describe('the restore swap script', () => {
     for (const e of fs.readdirSync(root)) if (!e.startsWith('.dockflow-restore-')) fs.renameSync(path.join(root, e), path.join(old, e));
     fs.renameSync(path.join(root, READY, 'dockflow-volume', 'a.txt'), path.join(root, 'a.txt'));
     assert.deepEqual(step(root, 'finish'), { status: 0, out: 'finished', err: '' });
-    assert.deepEqual(tree(root), newTree);
+    assert.deepEqual(hostTree(root), newTree);
   });
 
   it('cut short while deleting the kept-aside copy: a retry removes it and restores again cleanly', () => {
@@ -138,7 +120,7 @@ describe('the restore swap script', () => {
     assert.equal(step(root, 'begin').out, 'staged');
     extract(root);
     step(root, 'commit');
-    assert.deepEqual(tree(root), newTree);
+    assert.deepEqual(hostTree(root), newTree);
   });
 
   it('a later restore (another workflow) first finishes what an earlier one left half-way, then restores cleanly', () => {
@@ -154,7 +136,7 @@ describe('the restore swap script', () => {
     assert.equal(fs.readFileSync(path.join(root, 'earlier.txt'), 'utf8'), 'earlier restore\n', 'the earlier committed restore was finished forward');
     extract(root);
     step(root, 'commit');
-    assert.deepEqual(tree(root), newTree);
+    assert.deepEqual(hostTree(root), newTree);
   });
 
   it('refuses a restore ID that is not hex (the only input the script takes)', () => {
