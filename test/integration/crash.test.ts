@@ -129,10 +129,15 @@ services:
         reached: async () => (await projectContainers(bed.docker, ROLL)).some((c) => nameOf(c).includes('_dockflow-old-')),
       },
     ];
+    // Listed, then inspected while the workflow goes on: a container gone in between is not at any point.
     const replacements = async () =>
-      Promise.all(
-        (await projectContainers(bed.docker, ROLL)).filter((c) => nameOf(c).includes('_dockflow-next-')).map((c) => bed.docker.getContainer(c.Id).inspect()),
-      );
+      (
+        await Promise.all(
+          (await projectContainers(bed.docker, ROLL))
+            .filter((c) => nameOf(c).includes('_dockflow-next-'))
+            .map((c) => bed.docker.getContainer(c.Id).inspect().catch(() => undefined)),
+        )
+      ).filter((c): c is NonNullable<typeof c> => c !== undefined);
     for (const point of points) {
       const deadline = Date.now() + 90_000;
       let hit = false;
