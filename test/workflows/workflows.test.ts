@@ -1,0 +1,216 @@
+/**
+ * Workflow tests without Docker: the real workflows, a real Temporal dev
+ * server, and the in-memory host of ./fake-host.ts instead of the Docker
+ * activities. They pin what the workflows decide (rollout batches,
+ * max_failure_ratio and failure_action, cancellation and its undo, the
+ * re-observe rounds, the project lock) and run in seconds:
+ * `npm run test:workflows`. What Docker does with those decisions is the
+ * integration tests' business.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Worker } from '@temporalio/worker';
+import { WorkflowFailedError, type WorkflowClient } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startDevServer } from '../../src/temporal/dev-server';
+import { loadStack } from '../../src/compose';
+import type { StackSpec } from '../../src/model/spec';
+import { projectDir, workflowBundlePath } from '../support/harness';
+import { FakeHost, fakeActivities } from './fake-host';
+
+let env: TestWorkflowEnvironment;
+let bundlePath: string;
+
+before(async () => {
+  env = await startDevServer();
+  bundlePath = await workflowBundlePath();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+/** Run `fn` while a worker serves the workflows with the fake host's activities on a task queue of its own. */
+async function withWorker<T>(host: FakeHost, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = `wf-${randomUUID()}`;
+  const client = async (): Promise<WorkflowClient> => env.client.workflow;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    workflowBundle: { codePath: bundlePath },
+    activities: fakeActivities(host, client),
+    maxHeartbeatThrottleInterval: '1s',
+  });
+  return worker.runUntil(fn(taskQueue));
+}
+
+/** A stack spec from compose text, loaded as the CLI loads it. */
+function stack(project: string, release: number, web: string, extraServices = ''): StackSpec {
+  const dir = projectDir(project, {});
+  const file = path.join(dir, 'docker-compose.yml');
+  fs.writeFileSync(
+    file,
+    `name: ${project}\nservices:\n  web:\n    image: web:1\n    environment: {RELEASE: "${release}"}\n    healthcheck: {test: ["CMD", "true"], interval: 1s}\n${web}${extraServices}`,
+  );
+  return loadStack({ files: [file], environment: {} }).spec;
+}
+
+const projectName = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+function deploy(taskQueue: string, spec: StackSpec, extra: Record<string, unknown> = {}) {
+  return env.client.workflow.execute('deploy', { taskQueue, workflowId: `deploy-${spec.project}-${randomUUID()}`, args: [{ spec, ...extra }] });
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<{ message: string; type?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof WorkflowFailedError, `a workflow failure, got ${String(err)}`);
+    const cause = err.cause as { message: string; type?: string } | undefined;
+    return { message: cause?.message ?? err.message, type: cause?.type };
+  }
+  assert.fail('the workflow succeeded');
+}
+
+async function until(condition: () => boolean, what = 'the condition'): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (condition()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`${what} never came true`);
+}
+
+const releases = (host: FakeHost, project: string) => host.project(project).map((c) => `${c.name}=${c.release}`);
+
+describe('workflows against an in-memory host', { timeout: 120_000 }, () => {
+  it('deploys in dependency order: a service_healthy dependant is created only after its dependency is healthy', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-order');
+    const spec = stack(project, 1, '    depends_on: {db: {condition: service_healthy}}\n', '  db:\n    image: db:1\n    healthcheck: {test: ["CMD", "true"]}\n');
+    const result = await withWorker(host, (q) => deploy(q, spec));
+    assert.equal(result.revision, 1);
+    const order = host.calls.filter((c) => c.activity === 'convergeContainer' || c.activity === 'waitHealthy').map((c) => `${c.activity} ${c.subject}`);
+    assert.ok(order.indexOf(`waitHealthy ${project}-db-1`) < order.indexOf(`convergeContainer ${project}-web-1`), order.join(', '));
+    assert.deepEqual(host.project(project).map((c) => `${c.name} ${c.state} ${c.health}`), [`${project}-db-1 running healthy`, `${project}-web-1 running healthy`]);
+  });
+
+  it('rolls start-first in batches of `parallelism`: never more replacements at once, every old container retired', async () => {
+    for (const parallelism of [1, 2]) {
+      const host = new FakeHost(150);
+      const project = projectName(`wf-batch${parallelism}`);
+      const web = `    deploy:\n      replicas: 3\n      update_config: {order: start-first, parallelism: ${parallelism}}\n`;
+      await withWorker(host, async (q) => {
+        await deploy(q, stack(project, 1, web));
+        host.maxConcurrentWaits.clear();
+        const result = await deploy(q, stack(project, 2, web));
+        assert.equal(result.revision, 2);
+      });
+      assert.equal(host.maxConcurrentWaits.get('web'), parallelism, `parallelism ${parallelism}`);
+      assert.equal(host.callsOf('startReplacement').length, 3);
+      assert.deepEqual(releases(host, project), [1, 2, 3].map((n) => `${project}-web-${n}=2`));
+    }
+  });
+
+  it('failure_action pause with max_failure_ratio 0: the first unhealthy replacement stops the rollout; later replicas keep the old version', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-pause');
+    const web = '    deploy:\n      replicas: 3\n      update_config: {order: start-first, parallelism: 1, failure_action: pause}\n';
+    host.unhealthy = (c) => c.release === '2';
+    const failure = await withWorker(host, async (q) => {
+      await deploy(q, stack(project, 1, web));
+      return failureOf(deploy(q, stack(project, 2, web)));
+    });
+    assert.match(failure.message, /update paused/);
+    assert.equal(host.callsOf('startReplacement').length, 1, 'one replacement tried');
+    assert.deepEqual(releases(host, project), [1, 2, 3].map((n) => `${project}-web-${n}=1`), 'the failed replacement was dropped');
+    assert.equal(host.revisions.get(project)?.length, 1, 'no revision for a paused update');
+  });
+
+  it('max_failure_ratio tolerates failures up to the ratio, then failure_action rollback puts every replica back', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-ratio');
+    const web = (ratio: number) =>
+      `    deploy:\n      replicas: 4\n      update_config: {order: start-first, parallelism: 1, failure_action: rollback, max_failure_ratio: ${ratio}}\n`;
+    // Replicas 3 and 4 fail: 2 of 4 is above 0.25 but 1 of 4 is not, so the rollout stops at the second failure.
+    host.unhealthy = (c) => c.release === '2' && c.number >= 3;
+    const failure = await withWorker(host, async (q) => {
+      await deploy(q, stack(project, 1, web(0.25)));
+      return failureOf(deploy(q, stack(project, 2, web(0.25))));
+    });
+    assert.equal(failure.type, 'RolledBack', failure.message);
+    assert.match(failure.message, /rolled back to revision 1/);
+    assert.deepEqual(host.callsOf('startReplacement').slice(0, 4).map((n) => n.replace(/_dockflow-next-.*$/, '')), [1, 2, 3, 4].map((n) => `${project}-web-${n}`));
+    assert.deepEqual(releases(host, project), [1, 2, 3, 4].map((n) => `${project}-web-${n}=1`));
+  });
+
+  it('a cancelled rolling update puts the previous revision back and leaves no replacement or retiring container', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-cancel');
+    const web = '    deploy:\n      replicas: 2\n      update_config: {order: start-first, parallelism: 1}\n';
+    await withWorker(host, async (q) => {
+      await deploy(q, stack(project, 1, web));
+      // The second replica's replacement waits for health until the workflow is cancelled.
+      host.held = (name) => name.startsWith(`${project}-web-2_dockflow-next-`) && host.byName(name)?.release === '2';
+      const handle = await env.client.workflow.start('deploy', { taskQueue: q, workflowId: `deploy-${project}-cancel`, args: [{ spec: stack(project, 2, web) }] });
+      await until(() => host.callsOf('waitHealthy').some((n) => host.held(n)));
+      assert.equal(host.byName(`${project}-web-1`)?.release, '2', 'the first replica was replaced before the cancel');
+      await handle.cancel();
+      await assert.rejects(handle.result(), /cancel/i);
+    });
+    assert.deepEqual(releases(host, project), [`${project}-web-1=1`, `${project}-web-2=1`]);
+    assert.equal(host.revisions.get(project)?.length, 1);
+  });
+
+  it('converges again when the host drifts during the operation, and verifies before recording', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-drift');
+    const spec = stack(project, 1, '', '  worker:\n    image: worker:1\n');
+    // Observation 0 plans the deploy; observation 1 is the re-observe after it ran: the worker was stopped meanwhile.
+    host.beforeObserve = (p, count) => {
+      const worker = host.byName(`${project}-worker-1`);
+      if (p === project && count === 1 && worker) worker.state = 'exited';
+    };
+    const result = await withWorker(host, (q) => deploy(q, spec));
+    assert.equal(result.revision, 1);
+    assert.deepEqual(host.callsOf('convergeContainer').filter((n) => n === `${project}-worker-1`).length, 2, 'started again');
+    assert.equal(host.byName(`${project}-worker-1`)?.state, 'running');
+    assert.ok(host.calls.findIndex((c) => c.activity === 'verifyProject') < host.calls.findIndex((c) => c.activity === 'recordRevision'));
+  });
+
+  it('records nothing the host does not show: a replica missing at the end fails the deploy', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-verify');
+    const spec = stack(project, 1, '    deploy: {replicas: 2}\n');
+    // Every observation after the plan ran finds replica 2 gone again (a host that keeps losing it).
+    host.beforeObserve = (p, count) => {
+      if (p === project && count >= 1) for (const c of host.project(project)) if (c.number === 2) host.containers.delete(c.id);
+    };
+    const failure = await withWorker(host, (q) => failureOf(deploy(q, spec)));
+    assert.match(failure.message, new RegExp(`service web: 1 container\\(s\\) on the host \\(${project}-web-1\\), the spec says 2`));
+    assert.equal(host.revisions.get(project), undefined, 'no revision recorded');
+  });
+
+  it('one operation per project: a second one fails naming the holder, or waits for it with waitForLock', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-lock');
+    const spec = stack(project, 1, '');
+    await withWorker(host, async (q) => {
+      let holding = true;
+      host.held = (name) => holding && name === `${project}-web-1`;
+      const first = await env.client.workflow.start('deploy', { taskQueue: q, workflowId: `deploy-${project}-first`, args: [{ spec }] });
+      await until(() => host.callsOf('waitHealthy').includes(`${project}-web-1`));
+      const busy = await failureOf(deploy(q, spec));
+      assert.equal(busy.type, 'ProjectBusy');
+      assert.match(busy.message, new RegExp(`deploy deploy-${project}-first`));
+      const waiting = deploy(q, spec, { waitForLock: true });
+      await new Promise((r) => setTimeout(r, 500));
+      holding = false;
+      assert.equal((await first.result()).revision, 1);
+      const second = await waiting;
+      assert.equal(second.revision, 1, 'an unchanged redeploy records no new revision');
+    });
+  });
+});
