@@ -11,6 +11,7 @@ import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import type { TemporalSettings } from '../src/temporal/settings';
 import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
+import { reclaimFromDeadWorkers, workerIdentity } from './reclaim';
 
 export interface DockflowWorkerOptions extends TemporalSettings {
   /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock). */
@@ -24,6 +25,8 @@ export interface DockflowWorkerOptions extends TemporalSettings {
   dataConverter?: DataConverter;
   /** Register dockflow's search attributes when missing (default true); the worker refuses to start when it cannot. */
   ensureSearchAttributes?: boolean;
+  /** Take back at start what a dead worker of this host held (workers/reclaim.ts); default true. */
+  reclaim?: boolean;
   /** Overrides for tests. */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -58,8 +61,20 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
   const dataConverter = options.dataConverter ?? dataConverterFromEnv();
   const temporal = () =>
     (client ??= Connection.connect({ address: options.address }).then((connection) => new WorkflowClient({ connection, namespace: options.namespace, dataConverter })));
+  const identity = workerIdentity();
+  // Beside the worker's own start-up (bundle, runtime), so the retries it triggers are due by the time it polls.
+  const reclaiming =
+    options.reclaim === false
+      ? Promise.resolve()
+      : reclaimFromDeadWorkers({ connection, namespace: options.namespace, taskQueue: options.taskQueue, identity, log: console.error }).then(
+          (reclaimed) => {
+            for (const r of reclaimed) console.error(`dockflow worker: took back ${r.activityType} (activity ${r.activityId}) of ${r.workflowId} from ${r.deadWorker}, which is gone`);
+          },
+          (err: Error) => console.error(`dockflow worker: could not look for work of dead workers (${err.message}); their steps are retried after the heartbeat timeout`),
+        );
   const worker = await Worker.create({
     connection,
+    identity,
     namespace: options.namespace,
     dataConverter,
     taskQueue: options.taskQueue,
@@ -73,5 +88,6 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
     maxHeartbeatThrottleInterval: '1s',
     ...options.workerOptions,
   });
+  await reclaiming;
   return { worker, connection, ownsConnection: !options.connection };
 }
