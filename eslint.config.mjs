@@ -19,12 +19,70 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // The layers, bottom up (README "Layout"; each folder's README.md says the same):
+  //   src/model            schemas and plain types            imports nothing of dockflow
+  //   src/plan             pure decisions (plan, hash, order)  src/model
+  //   workflows            deterministic orchestration         src/model, src/plan, the pure parts of src/backup and src/temporal; activities as types only
+  //   activities, src/*    Node-side work                      anything below; workflows as types only
+  //   src/cli, workers     entry points                        anything; nothing imports them
+  {
+    files: ['src/model/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: forbiddenInWorkflows.map((name) => ({ name, message: 'src/model is plain schemas and types: no Node built-ins or Docker client.' })),
+        patterns: [{ group: ['../*', '!../model', '../../*'], message: 'src/model is the bottom layer: it imports only src/model (and zod).' }],
+      }],
+    },
+  },
+  {
+    files: ['src/plan/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: forbiddenInWorkflows.map((name) => ({ name, message: 'src/plan is pure (workflows run it): no Node built-ins or Docker client.' })),
+        patterns: [{ group: ['../*', '!../model', '!../errors', '../../*'], message: 'src/plan decides from src/model alone.' }],
+      }],
+    },
+  },
+  {
+    files: ['activities/**/*.ts', 'src/**/*.ts'],
+    ignores: ['src/model/**', 'src/plan/**', 'src/cli/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/workflows/*', '**/workflows'], allowTypeImports: true, message: 'workflow code is imported as types only outside workflows/.' },
+          { group: ['**/cli/*', '**/workers/*', '**/workers'], message: 'the CLI and the worker are entry points: nothing imports them.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['src/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/workflows/*', '**/workflows'], allowTypeImports: true, message: 'the CLI is a Temporal client: workflow code as types only.' },
+          { group: ['**/activities/*', '**/activities'], allowTypeImports: true, message: 'the CLI is a Temporal client: it starts workflows, it does not run activities.' },
+        ],
+      }],
+    },
+  },
   {
     files: ['workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         paths: forbiddenInWorkflows.map((name) => ({ name, message: 'workflows/ must stay deterministic: no Node built-ins or Docker client.' })),
-        patterns: [{ group: ['**/activities/*', '**/activities'], allowTypeImports: true, message: 'import activities with `import type` only.' }],
+        patterns: [
+          { group: ['**/activities/*', '**/activities'], allowTypeImports: true, message: 'import activities with `import type` only.' },
+          {
+            group: [
+              '../src/compose', '../src/compose/*', '../src/cli/*', '../src/client/*', '../src/docker/*', '../src/files/*', '../src/policy/*', '../workers/*',
+              '../src/backup/destination', '../src/backup/parallel-gzip', '../src/backup/tar-digest', '../src/backup/client',
+              '../src/temporal/*', '!../src/temporal/search-attributes',
+            ],
+            allowTypeImports: true,
+            message: 'Node-side module: workflows/ may import only workflow-safe code (src/model, src/plan, the pure parts of src/backup).',
+          },
+        ],
       }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },

@@ -3,7 +3,7 @@
  * or query another workflow.
  */
 import { WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
-import type { LockHolder } from '../workflows/lock';
+import type { LockHolder } from '../src/model/lock';
 
 export interface TemporalActivityDeps {
   /** Connects lazily, on the first call that needs it. */

@@ -25,14 +25,9 @@ import { PROJECT_NAME_RULE, ProjectName, isProjectName } from '../src/model/name
 import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import type { ProgressTracker } from './progress';
+import type { LockHolder } from '../src/model/lock';
 
-export interface LockHolder {
-  project: string;
-  operation: string;
-  workflowId: string;
-  /** ISO time the holder started. */
-  since: string;
-}
+export type { LockHolder };
 
 /**
  * The lock's input, checked because the type is registered like any other

@@ -8,7 +8,7 @@ import { UpdateInput } from '../src/model/input';
 import { serviceSlice } from '../src/model/slice';
 import { formatPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
-import { containerNameReplicasProblem, impossibleSpecProblems } from '../src/plan/feasibility';
+import { containerNameReplicasProblem, impossibleSpecProblems } from '../src/model/feasibility';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';

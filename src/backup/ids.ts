@@ -7,6 +7,9 @@
  *
  * Pure: workflows import this module.
  */
+import { BACKUP_ID_PATTERN } from '../model/backup-ids';
+
+export { BACKUP_ID_PATTERN };
 
 /** FNV-1a, 32 bit, as 8 hex digits: short, stable, no Node crypto needed in the workflow sandbox. */
 export function shortHash(text: string): string {
@@ -18,8 +21,6 @@ export function shortHash(text: string): string {
   return hash.toString(16).padStart(8, '0');
 }
 
-/** Backup IDs sort by time: `20261122-030000-1a2b3c4d`. */
-export const BACKUP_ID_PATTERN = /^\d{8}-\d{6}-[0-9a-f]{8}$/;
 
 /**
  * The backup ID a workflow writes: its start time (UTC, to the second) and a

@@ -18,6 +18,7 @@
 import { z } from 'zod';
 import { ARCHIVE_ROOT, BACKUP_ID_PATTERN } from './ids';
 import { PROJECT_NAME_PATTERN } from '../model/names';
+import { BackupReason } from '../model/backup-ids';
 
 export const MANIFEST_FORMAT = 1;
 
@@ -47,8 +48,7 @@ export function isNormalAbsolutePath(p: string): boolean {
     .every((part) => part !== '' && part !== '.' && part !== '..');
 }
 
-export const BackupReason = z.enum(['manual', 'scheduled', 'migrate']);
-export type BackupReason = z.infer<typeof BackupReason>;
+export { BackupReason };
 
 export const ArchiveEntry = z
   .strictObject({

@@ -20,7 +20,7 @@
 import { z } from 'zod';
 import type { ServiceSpec } from '../model/spec';
 import { serviceExtension } from '../model/extensions';
-import { parseDuration } from '../compose/units';
+import { parseDuration } from '../model/units';
 
 /** Labels of offen/docker-volume-backup that dockflow honours. */
 export const OffenLabel = {

@@ -39,7 +39,7 @@ import { displayName, readComposeFile, readEnvFiles, resolveSources } from './so
 
 export { ComposeError } from './errors';
 export { interpolate, interpolateString, type Environment, type InterpolateOptions, type Lookup } from './interpolate';
-export { parseDuration, parseBytes } from './units';
+export { parseDuration, parseBytes } from '../model/units';
 export { splitShellWords } from './shellwords';
 export { parseDotEnv } from './dotenv';
 export { parsePort } from './ports';

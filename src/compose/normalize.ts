@@ -18,7 +18,7 @@ import type { DependencySpec, HealthcheckSpec, MountSpec, NetworkSpec, ResourceS
 import { DotEnvError, parseDotEnvDetailed } from './dotenv';
 import type { Lookup } from './interpolate';
 import type { Path, Provenance } from './paths';
-import { impossibleSpecProblems } from '../plan/feasibility';
+import { impossibleSpecProblems } from '../model/feasibility';
 import type { RawNetwork, RawProject, RawService, RawVolume } from './schema';
 
 export interface NormalizeContext {

@@ -22,7 +22,7 @@ import type { MountSpec, PortSpec } from '../model/spec';
 import type { Path, Provenance } from './paths';
 import { checkExpose, parsePort } from './ports';
 import { splitShellWords } from './shellwords';
-import { parseBytes, parseComposeDuration } from './units';
+import { parseBytes, parseComposeDuration } from '../model/units';
 import { checkTarget, parseShortVolume } from './volumes';
 
 type Issue = z.core.$ZodIssue;

@@ -10,8 +10,7 @@ import { z } from 'zod';
 import { StackSpec } from './spec';
 import { StackName } from './input';
 import { ProjectName } from './names';
-import { BackupReason } from '../backup/manifest';
-import { BACKUP_ID_PATTERN } from '../backup/ids';
+import { BACKUP_ID_PATTERN, BackupReason } from './backup-ids';
 
 /**
  * Where the stack's definition comes from. Default (neither given): the

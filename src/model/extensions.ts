@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { ServiceSpec } from './spec';
-import { parseDuration } from '../compose/units';
+import { parseDuration } from './units';
 
 export const AfterReplaceAction = z.union([
   z.strictObject({ service: z.string(), signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/, 'a signal name such as SIGHUP') }),

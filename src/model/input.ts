@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { StackSpec } from './spec';
-import { impossibleSpecProblems } from '../plan/feasibility';
+import { impossibleSpecProblems } from './feasibility';
 import { ProjectName } from './names';
 
 /** A folder name in the worker's DOCKFLOW_STACKS_DIR (checked again, with the folder's existence, on the worker). */

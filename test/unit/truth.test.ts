@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { impossibleSpecProblems } from '../../src/plan/feasibility';
+import { impossibleSpecProblems } from '../../src/model/feasibility';
 import { hostDifferences } from '../../src/plan/verify';
 import { configHash } from '../../src/plan/hash';
 import { formatPlan, planDeploy } from '../../src/plan/deploy-plan';

@@ -9,8 +9,8 @@
  *
  * Pure: workflows call it.
  */
-import type { StackSpec } from '../model/spec';
-import { containerName, desiredNumbers } from '../model/names';
+import type { StackSpec } from './spec';
+import { containerName, desiredNumbers } from './names';
 
 export interface SpecProblem {
   service: string;
