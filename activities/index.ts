@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { RetryableFailure } from '../src/errors';
 import { createComposeActivities } from './compose';
 import { createDockerActivities } from './docker';
 import { createLedgerActivities } from './ledger';
@@ -59,7 +60,7 @@ function withLiveness<T extends Record<string, (...args: never[]) => Promise<unk
 }
 
 /** The retryable failure type of an activity attempt that lost the Docker engine. */
-export const DAEMON_UNREACHABLE = 'DockerUnreachable';
+export const DAEMON_UNREACHABLE = RetryableFailure.dockerUnreachable;
 
 /** Socket-level errors: the engine is restarting or gone, not refusing what we asked. */
 export function isDaemonUnreachable(err: unknown): boolean {

@@ -38,3 +38,59 @@ export const ErrorType = {
 } as const;
 
 export const NON_RETRYABLE_TYPES = Object.values(ErrorType);
+
+/**
+ * How a whole operation failed, as its workflow reports it (never retried:
+ * they end a workflow). The CLI and notifications read them.
+ */
+export const OperationFailure = {
+  /** The operation failed and failure_action rollback put the previous revision back. */
+  rolledBack: 'RolledBack',
+  /** A rolling update's failures exceeded max_failure_ratio (failure_action pause or rollback). */
+  rolloutFailed: 'RolloutFailed',
+  /** Fallbacks when the cause carries no type of its own. */
+  deployFailed: 'DeployFailed',
+  rollbackFailed: 'RollbackFailed',
+  backupFailed: 'BackupFailed',
+  restoreFailed: 'RestoreFailed',
+  /** Another operation holds the project's lock and the caller would not wait. */
+  projectBusy: 'ProjectBusy',
+} as const;
+
+/** Failures of one activity attempt that a retry can fix. */
+export const RetryableFailure = {
+  /** The Docker engine did not answer (restarting); the attempt failed once it answered again. */
+  dockerUnreachable: 'DockerUnreachable',
+  /** The worker running the attempt died; a worker of the same host took it back (workers/reclaim.ts). */
+  workerLost: 'WorkerLost',
+} as const;
+
+/**
+ * A failure and its causes, outermost first (Temporal wraps an activity's
+ * failure in an ActivityFailure, a child's in a ChildWorkflowFailure, and so
+ * on). Pure: workflows, the CLI and tests walk causes with these alone.
+ */
+export function causeChain(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  let current: unknown = err;
+  while (current !== undefined && current !== null && !chain.includes(current)) {
+    chain.push(current);
+    current = typeof current === 'object' ? (current as { cause?: unknown }).cause : undefined;
+  }
+  return chain;
+}
+
+/** The innermost cause's message (the last non-empty one): what the user needs to read. */
+export function rootMessage(err: unknown): string {
+  const messages = causeChain(err).map((c) => (c instanceof Error ? c.message : String(c)));
+  return messages.filter(Boolean).at(-1) ?? messages.at(-1) ?? String(err);
+}
+
+/** The first failure type in the chain (e.g. "InvalidSpec"), or undefined. */
+export function firstFailureType(err: unknown): string | undefined {
+  for (const c of causeChain(err)) {
+    const type = typeof c === 'object' && c !== null ? (c as { type?: unknown }).type : undefined;
+    if (typeof type === 'string' && type) return type;
+  }
+  return undefined;
+}

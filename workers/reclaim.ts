@@ -20,6 +20,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { NativeConnection } from '@temporalio/worker';
+import { RetryableFailure } from '../src/errors';
 
 const PREFIX = 'dockflow-worker';
 
@@ -115,7 +116,7 @@ export async function reclaimFromDeadWorkers(options: ReclaimOptions): Promise<R
             identity,
             failure: {
               message: `the worker running this attempt (${worker}) is gone; ${identity} took it back`,
-              applicationFailureInfo: { type: 'WorkerLost', nonRetryable: false },
+              applicationFailureInfo: { type: RetryableFailure.workerLost, nonRetryable: false },
             },
           });
           touched = true;

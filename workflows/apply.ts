@@ -12,7 +12,7 @@ import { drainMs, publishesFixedHostPort, serviceExtension } from '../src/model/
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
-import { ErrorType, NON_RETRYABLE_TYPES } from '../src/errors';
+import { ErrorType, NON_RETRYABLE_TYPES, OperationFailure, firstFailureType } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
 
 export const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
@@ -93,7 +93,7 @@ export class RolloutFailure extends ApplicationFailure {
     readonly causeMessage: string,
   ) {
     // An ApplicationFailure, so that if it escapes it fails the workflow instead of retrying its task forever.
-    super(`service ${service}: update failed (${causeMessage})`, 'RolloutFailed', true);
+    super(`service ${service}: update failed (${causeMessage})`, OperationFailure.rolloutFailed, true);
   }
 }
 
@@ -495,11 +495,5 @@ export async function settleAll(promises: Promise<unknown>[]): Promise<void> {
 
 /** The failure type to report: the first ApplicationFailure type in the chain. */
 export function failureType(err: unknown, fallback: string): string {
-  let current: unknown = err;
-  while (typeof current === 'object' && current !== null) {
-    const type = (current as { type?: string }).type;
-    if (type) return type;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return fallback;
+  return firstFailureType(err) ?? fallback;
 }

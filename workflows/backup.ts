@@ -33,7 +33,7 @@ import { BackupPlanError, helperImages, planBackup, startOrder, type BackupSelec
 import { selectForPruning, type RetentionPolicy } from '../src/backup/retention';
 import type { BackupHook } from '../src/backup/settings';
 import { outputStepTitle, shellQuote, tailLines } from '../src/backup/output';
-import { ErrorType } from '../src/errors';
+import { ErrorType, OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { LIVENESS_TIMEOUT, docker, failureType, host, retry } from './apply';
@@ -359,7 +359,7 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
       throw new CancelledFailure(summary);
     }
     progress.phase('failed');
-    throw ApplicationFailure.nonRetryable(`backup of ${project} failed: ${rootMessage(failure)}${undone}`, failureType(failure, 'BackupFailed'));
+    throw ApplicationFailure.nonRetryable(`backup of ${project} failed: ${rootMessage(failure)}${undone}`, failureType(failure, OperationFailure.backupFailed));
   }
   if (undoProblems.length > 0) {
     // The archives are complete and verified; what failed came after them.

@@ -22,7 +22,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { z } from 'zod';
 import { host } from './apply';
 import { PROJECT_NAME_RULE, ProjectName, isProjectName } from '../src/model/names';
-import { ErrorType } from '../src/errors';
+import { ErrorType, OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import type { ProgressTracker } from './progress';
 import type { LockHolder } from '../src/model/lock';
@@ -90,7 +90,7 @@ export async function acquireProjectLock(project: string, operation: string, wai
       throw ApplicationFailure.nonRetryable(
         `project ${project} is busy: ${current.operation} ${current.workflowId} has been running since ${current.since}. ` +
           'Try again when it has finished, or wait for it (--wait, or "waitForLock": true).',
-        'ProjectBusy',
+        OperationFailure.projectBusy,
       );
     }
     if (waitingSince === undefined) {

@@ -5,6 +5,7 @@
 import { patched, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { progressQuery, type Progress, type ProgressStep } from '../src/messages';
 import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../src/temporal/search-attributes';
+import { rootMessage } from '../src/errors';
 
 /**
  * Operations started before search attributes existed have no upsert in
@@ -90,11 +91,5 @@ export class ProgressTracker {
   }
 }
 
-/** The innermost cause's message: what the user needs to read. */
-export function rootMessage(err: unknown): string {
-  let current: unknown = err;
-  while (typeof current === 'object' && current !== null && 'cause' in current && (current as { cause?: unknown }).cause) {
-    current = (current as { cause: unknown }).cause;
-  }
-  return current instanceof Error ? current.message : String(current);
-}
+/** The innermost cause's message: what the user needs to read (src/errors.ts walks the causes). */
+export { rootMessage };

@@ -22,7 +22,7 @@ import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
 import { helperImages, mountsTarget, selectArchives, startOrder } from '../src/backup/plan';
-import { ErrorType } from '../src/errors';
+import { ErrorType, OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { docker, failureType, waits } from './apply';
@@ -129,11 +129,11 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
     progress.phase('failed');
     throw ApplicationFailure.nonRetryable(
       `restore of backup ${backupId} of ${project} failed: ${rootMessage(failure)}. The containers were started again; run the restore again to finish it${also}`,
-      failureType(failure, 'RestoreFailed'),
+      failureType(failure, OperationFailure.restoreFailed),
     );
   }
   if (undoProblems.length > 0) {
-    throw ApplicationFailure.nonRetryable(`restore of backup ${backupId} of ${project}: data restored, but starting the containers failed: ${undoProblems.join('; ')}`, 'RestoreFailed');
+    throw ApplicationFailure.nonRetryable(`restore of backup ${backupId} of ${project}: data restored, but starting the containers failed: ${undoProblems.join('; ')}`, OperationFailure.restoreFailed);
   }
   const budgetMs = (options.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_S) * 1000;
   await Promise.all(

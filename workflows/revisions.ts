@@ -6,7 +6,7 @@ import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation
 import type { Revision, RevisionOperation } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import type { DeployPlan } from '../src/plan/deploy-plan';
-import { ErrorType } from '../src/errors';
+import { ErrorType, OperationFailure } from '../src/errors';
 import { docker, executePlan, failureType, HostMismatch, host, observeAndPlan, RolloutFailure } from './apply';
 import { rootMessage, type ProgressTracker } from './progress';
 import { checkPolicyNow } from './policy';
@@ -83,9 +83,9 @@ export async function failAfterRollback(operation: string, project: string, err:
     progress.phase('rolling back');
     await CancellationScope.nonCancellable(() => restoreRevision(previous, progress));
     progress.phase('rolled back');
-    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and was rolled back to revision ${previous.number}: ${cause}`, 'RolledBack');
+    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and was rolled back to revision ${previous.number}: ${cause}`, OperationFailure.rolledBack);
   }
   progress.phase('failed');
   const paused = err instanceof RolloutFailure ? ' (update paused: containers replaced so far keep the new version)' : '';
-  throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed${paused}: ${cause}`, failureType(err, 'DeployFailed'));
+  throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed${paused}: ${cause}`, failureType(err, OperationFailure.deployFailed));
 }

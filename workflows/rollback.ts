@@ -7,7 +7,7 @@ import { ApplicationFailure, CancelledFailure, isCancellation } from '@temporali
 import { HistoryInput, RollbackInput } from '../src/model/input';
 import { describeChange, summarize, type RevisionSummary } from '../src/model/revision';
 import { formatPlan } from '../src/plan/deploy-plan';
-import { ErrorType } from '../src/errors';
+import { ErrorType, OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { failureType, host } from './apply';
@@ -52,7 +52,7 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
       throw new CancelledFailure(`rollback of ${input.project} to revision ${target.number} was cancelled part-way; run it again to finish it`);
     }
     progress.phase('failed');
-    throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number} failed: ${rootMessage(err)}`, failureType(err, 'RollbackFailed'));
+    throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number} failed: ${rootMessage(err)}`, failureType(err, OperationFailure.rollbackFailed));
   }
   const revision = await recordRevision(progress, {
     project: input.project,

@@ -7,6 +7,7 @@ import type { TemporalSettings } from '../temporal/settings';
 import { cliDataConverter } from '../temporal/dev-key';
 import type { DeployInput, DownInput, HistoryInput, RollbackInput, UpdateInput } from '../model/input';
 import { progressQuery, type Progress } from '../messages';
+import { firstFailureType, rootMessage } from '../errors';
 
 export async function connectClient(settings: TemporalSettings): Promise<{ client: WorkflowClient; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: settings.address });
@@ -68,22 +69,10 @@ export async function follow<T>(handle: WorkflowHandle, onProgress: (p: Progress
 
 /** The message a user needs from a failed workflow: the innermost cause. */
 export function failureMessage(err: unknown): string {
-  let current: unknown = err instanceof WorkflowFailedError ? err.cause ?? err : err;
-  let message = current instanceof Error ? current.message : String(current);
-  while (typeof current === 'object' && current !== null && 'cause' in current && (current as { cause?: unknown }).cause) {
-    current = (current as { cause: unknown }).cause;
-    if (current instanceof Error && current.message) message = current.message;
-  }
-  return message;
+  return rootMessage(err instanceof WorkflowFailedError ? (err.cause ?? err) : err);
 }
 
 /** The type of the first ApplicationFailure in a failed workflow's cause chain (e.g. "InvalidSpec"). */
 export function failureTypeOf(err: unknown): string | undefined {
-  let current: unknown = err;
-  while (typeof current === 'object' && current !== null) {
-    const type = (current as { type?: unknown }).type;
-    if (typeof type === 'string' && type) return type;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
+  return firstFailureType(err);
 }
