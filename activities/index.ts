@@ -9,6 +9,8 @@ import { createTemporalActivities } from './temporal';
 import { createBackupActivities } from './backup';
 import { createPolicyActivities } from './policy';
 import type { WorkflowClient } from '@temporalio/client';
+import { createNotifyActivities } from './notify';
+import type { NotifyTarget } from '../src/notify/targets';
 
 export interface ActivityDeps {
   docker: Docker;
@@ -19,6 +21,8 @@ export interface ActivityDeps {
   stateDir?: string;
   /** A Temporal client for activities that look at other workflows (the project lock's holder). */
   temporal?: () => Promise<WorkflowClient>;
+  /** Notification targets (parsed DOCKFLOW_NOTIFY, src/notify/targets.ts); default none. */
+  notify?: readonly NotifyTarget[];
 }
 
 /** How often every running activity tells Temporal its worker is alive. */
@@ -98,6 +102,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLedgerActivities({ docker: deps.docker, stateDir: deps.stateDir }),
     ...createBackupActivities({ docker: deps.docker, stateDir: deps.stateDir, pollIntervalMs: deps.pollIntervalMs }),
     ...createPolicyActivities(),
+    ...createNotifyActivities(deps.notify ?? []),
     ...createTemporalActivities({
       client:
         deps.temporal ??

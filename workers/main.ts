@@ -9,6 +9,7 @@ import { temporalSettings } from '../src/temporal/settings';
 import { createDockflowWorker } from './worker';
 import { installMetricsRuntime } from '../src/temporal/metrics';
 import { keysFromEnv } from '../src/temporal/codec';
+import { NotifyConfigError, parseNotifyTargets } from '../src/notify/targets';
 
 /** What a worker without a key exposes, said at its start (stderr). */
 export const PLAIN_PAYLOADS_WARNING = [
@@ -25,7 +26,10 @@ export async function runWorkerProcess(env: Record<string, string | undefined> =
   // Before any connection: the runtime (and its Prometheus exporter) is process-wide.
   const metrics = installMetricsRuntime(env);
   if (metrics) console.error(`dockflow worker: Prometheus metrics on http://${metrics}/metrics`);
-  const { worker, connection } = await createDockflowWorker({ ...settings, workflowBundlePath: env.DOCKFLOW_WORKFLOW_BUNDLE || undefined });
+  // Checked before anything else starts; labels only (target URLs may hold tokens).
+  const notify = parseNotifyTargets(env);
+  if (notify.length) console.error(`dockflow worker: notifications to ${notify.map((t) => t.label).join(', ')}`);
+  const { worker, connection } = await createDockflowWorker({ ...settings, notify, workflowBundlePath: env.DOCKFLOW_WORKFLOW_BUNDLE || undefined });
   console.error(`dockflow worker: polling task queue "${settings.taskQueue}" on ${settings.address} (namespace ${settings.namespace})`);
   try {
     // Worker.run() resolves after SIGINT/SIGTERM, once in-flight work is handed back.
@@ -37,6 +41,11 @@ export async function runWorkerProcess(env: Record<string, string | undefined> =
 
 if (require.main === module) {
   runWorkerProcess().catch((err) => {
+    // Bad configuration: the message says what to fix; a stack trace would only bury it.
+    if (err instanceof NotifyConfigError) {
+      console.error(`dockflow worker: ${err.message}`);
+      process.exit(2);
+    }
     console.error(err);
     process.exit(1);
   });

@@ -10,6 +10,7 @@ import { dataConverterFromEnv } from '../src/temporal/codec';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import type { TemporalSettings } from '../src/temporal/settings';
+import { parseNotifyTargets, type NotifyTarget } from '../src/notify/targets';
 import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
 import { reclaimFromDeadWorkers, workerIdentity } from './reclaim';
 
@@ -27,6 +28,8 @@ export interface DockflowWorkerOptions extends TemporalSettings {
   ensureSearchAttributes?: boolean;
   /** Take back at start what a dead worker of this host held (workers/reclaim.ts); default true. */
   reclaim?: boolean;
+  /** Notification targets; default parsed from DOCKFLOW_NOTIFY (and DOCKFLOW_NOTIFY_SECRET), which must be valid for the worker to start. */
+  notify?: readonly NotifyTarget[];
   /** Overrides for tests. */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -45,7 +48,9 @@ export function workflowBundleOptions(): { workflowsPath: string; workflowInterc
   return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules() };
 }
 
-export async function createDockflowWorker(options: DockflowWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean }> {
+export async function createDockflowWorker(options: DockflowWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean; notify: readonly NotifyTarget[] }> {
+  // First: a bad DOCKFLOW_NOTIFY stops the worker before it takes any work it could not report.
+  const notify = options.notify ?? parseNotifyTargets(process.env);
   const connection = options.connection ?? (await NativeConnection.connect({ address: options.address }));
   // Workflows upsert DockflowProject/DockflowOperation; unknown attributes would fail their tasks forever.
   if (options.ensureSearchAttributes !== false) {
@@ -81,7 +86,7 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
     ...(options.workflowBundlePath
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
       : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() } }),
-    activities: createActivities({ docker, stateDir: options.stateDir, temporal }),
+    activities: createActivities({ docker, stateDir: options.stateDir, temporal, notify }),
     // The SDK sends heartbeats at most every 0.8 × the heartbeat timeout by default (3.2 s
     // for 4 s): once a second keeps the server's view fresh, so a dead worker's step is
     // retried sooner and a cancellation reaches a running step within about a second.
@@ -89,5 +94,5 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
     ...options.workerOptions,
   });
   await reclaiming;
-  return { worker, connection, ownsConnection: !options.connection };
+  return { worker, connection, ownsConnection: !options.connection, notify };
 }

@@ -7,3 +7,4 @@ export { projectLock } from './lock';
 export { backup, backups } from './backup';
 export { restore } from './restore';
 export { migrate } from './migrate';
+export { notifyOperation } from './notify';

@@ -4,9 +4,12 @@
  * Temporal UI shows in the workflow's timeline instead of a bare type name.
  * Summaries are user metadata: they do not take part in replay's determinism
  * checks, so changing their wording never breaks a running workflow.
+ * Every operation's outcome is notified from here, once per run
+ * (workflows/notify.ts).
  */
-import { isCancellation, metricMeter, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import { isCancellation, metricMeter, TemporalFailure, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { activitySummary } from '../src/model/activity-summary';
+import { notifyOutcome } from './notify';
 
 // Names only: src/temporal/metrics.ts documents them (it cannot be imported here, it loads the worker runtime).
 const operations = metricMeter.createCounter('dockflow_operations', 'operations', 'dockflow operations by type and outcome');
@@ -22,14 +25,19 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
           operations.add(1, { operation: workflowType, outcome });
           durations.record((Date.now() - startTime.getTime()) / 1000, { operation: workflowType, outcome });
         };
+        let result: unknown;
         try {
-          const result = await next(input);
-          record('completed');
-          return result;
+          result = await next(input);
         } catch (err) {
           record(isCancellation(err) ? 'cancelled' : 'failed');
+          // Only a TemporalFailure ends the run; any other error fails the workflow task, which is retried, so nothing ended yet.
+          if (err instanceof TemporalFailure) await notifyOutcome(input.args, { error: err });
           throw err;
         }
+        record('completed');
+        // Operation workflows notify DOCKFLOW_NOTIFY's targets of their outcome (workflows/notify.ts); other types return at once.
+        await notifyOutcome(input.args, { result });
+        return result;
       },
     },
   ],

@@ -14,6 +14,7 @@ import { progressPrinter } from './render';
 import type { Progress } from '../messages';
 import { runDev } from './dev';
 import { runWorkerProcess } from '../../workers/main';
+import { NotifyConfigError } from '../notify/targets';
 import type { DeployResult } from '../../workflows/deploy';
 import { registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
@@ -145,11 +146,21 @@ Worker environment:
   DOCKFLOW_POLICY_FILE       what the worker allows beyond its default policy (README: Worker policy)
   DOCKFLOW_ENCRYPTION_KEY(_FILE)  encrypt payloads in Temporal's history
   DOCKFLOW_METRICS_ADDRESS   host:port to serve Prometheus metrics on
+  DOCKFLOW_NOTIFY            notification targets, separated by spaces (README: Notifications)
+  DOCKFLOW_NOTIFY_SECRET     the webhooks' HMAC-SHA256 signing secret (or #secret_file=/path per target)
 Example:
-  TEMPORAL_ADDRESS=temporal:7233 DOCKFLOW_STACKS_DIR=/srv/stacks DOCKFLOW_METRICS_ADDRESS=0.0.0.0:9464 dockflow worker`,
+  TEMPORAL_ADDRESS=temporal:7233 DOCKFLOW_STACKS_DIR=/srv/stacks DOCKFLOW_METRICS_ADDRESS=0.0.0.0:9464 dockflow worker
+  DOCKFLOW_NOTIFY='https://hooks.example.com/dockflow slack+https://hooks.slack.com/services/T0/B0/XX#events=failed,cancelled' \
+    DOCKFLOW_NOTIFY_SECRET="$(cat /run/secrets/hook)" dockflow worker`,
     )
     .action(async () => {
-      await runWorkerProcess();
+      try {
+        await runWorkerProcess();
+      } catch (err) {
+        // A bad DOCKFLOW_NOTIFY is bad input: exit 2 with the message naming the target and the part.
+        if (err instanceof NotifyConfigError) throw new UsageError(err.message);
+        throw err;
+      }
     });
 
   composeOptions(program.command('deploy'))
