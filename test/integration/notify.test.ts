@@ -29,7 +29,7 @@ interface Received {
 }
 
 /** What the receiver does with its next requests, in order; then it accepts (200). */
-type Behaviour = 'refuse' | 'hold';
+type Behaviour = 'refuse' | 'reject' | 'hold';
 
 const compose = (project: string, extra: string) => `
 name: ${project}
@@ -53,6 +53,7 @@ describe('notifications', () => {
   const commandOut = fs.mkdtempSync(path.join(os.tmpdir(), 'notify-cmd-'));
   const commandScript = path.join(commandOut, 'on-event.sh');
   let workerEnv: Record<string, string>;
+  let metricsPort: number;
 
   const listen = () =>
     new Promise<void>((resolve) => {
@@ -62,12 +63,12 @@ describe('notifications', () => {
         req.on('data', (chunk: string) => (body += chunk));
         req.on('end', () => {
           const behaviour = behaviours.shift();
-          const status = behaviour === 'refuse' ? 503 : behaviour === 'hold' ? 0 : 200;
+          const status = behaviour === 'refuse' ? 503 : behaviour === 'reject' ? 404 : behaviour === 'hold' ? 0 : 200;
           received.push({ status, url: req.url ?? '', headers: req.headers, body });
           if (behaviour === 'hold') {
             held.push(res);
             heldArrived();
-          } else res.writeHead(status).end(status === 200 ? 'ok' : 'restarting');
+          } else res.writeHead(status).end(status === 200 ? 'ok' : status === 404 ? 'no such hook' : 'restarting');
         });
       });
       server.listen(port, '127.0.0.1', resolve);
@@ -83,8 +84,9 @@ describe('notifications', () => {
       DOCKFLOW_NOTIFY: `http://127.0.0.1:${port}/hook?from=dockflow cmd://${commandScript}#events=failed,cancelled&operations=deploy`,
       DOCKFLOW_NOTIFY_SECRET: SECRET,
     };
+    metricsPort = await freePort();
     // The receiver is down when the first operation ends.
-    worker = await spawnWorker(bed, workerEnv);
+    worker = await spawnWorker(bed, { ...workerEnv, DOCKFLOW_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
   });
 
   after(async () => {
@@ -235,6 +237,69 @@ describe('notifications', () => {
     assert.equal(requests.length, 1);
     assert.equal(JSON.parse(requests[0].body).event, 'cancelled');
     assert.equal(JSON.parse(requests[0].body).error, undefined);
+  });
+
+  it('an operation a Schedule started says so (scheduleId)', async () => {
+    const scheduleId = 'it-notify-schedule';
+    const schedule = await bed.env.client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: '1h' }] },
+      action: { type: 'startWorkflow', workflowType: 'down', taskQueue: TASK_QUEUE, args: [{ project: 'notifyfail' }] },
+      state: { paused: true },
+    });
+    try {
+      await schedule.trigger();
+      let workflowId: string | undefined;
+      for (let i = 0; i < 150 && !workflowId; i++) {
+        const action = (await schedule.describe()).info.recentActions[0]?.action;
+        workflowId = action?.type === 'startWorkflow' ? action.workflow.workflowId : undefined;
+        if (!workflowId) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.ok(workflowId, 'the schedule started no workflow');
+      await bed.env.client.workflow.getHandle(workflowId).result();
+      await (await notifyHandle(workflowId)).result();
+      const [request] = deliveriesOf(workflowId);
+      const body = JSON.parse(request.body);
+      assert.equal(body.operation, 'down');
+      assert.equal(body.event, 'completed');
+      assert.equal(body.scheduleId, scheduleId);
+    } finally {
+      await schedule.delete();
+    }
+  });
+
+  it('a receiver that refuses for good (404): the operation still completes; the loss is in the history, the result and the metrics', async () => {
+    behaviours.push('reject');
+    const result = (await bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: 'it-notify-rejected', args: [{ spec: specOf('notifyok') }] })) as { revision: number };
+    assert.equal(result.revision, 1);
+    const notify = await notifyHandle('it-notify-rejected');
+    const outcome = (await notify.result()) as NotifyResult;
+    assert.deepEqual(outcome.delivered, []);
+    assert.equal(outcome.failed.length, 1);
+    assert.match(outcome.failed[0].message, /webhook http:\/\/127\.0\.0\.1:\d+ \(#1\) answered HTTP 404: no such hook \(not retried: check the URL and the secret\)/);
+    assert.deepEqual(deliveriesOf('it-notify-rejected').map((r) => r.status), [404]);
+    // The delivery workflow's history holds the activity's failure.
+    const history = await notify.fetchHistory();
+    const failed = history.events!.filter((e) => e.activityTaskFailedEventAttributes);
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0].activityTaskFailedEventAttributes!.failure!.applicationFailureInfo!.type, 'NotificationRejected');
+
+    // Every attempt and every outcome is counted on the worker's metrics (all the operations of the tests above ran on this worker).
+    const sample = (text: string, metric: string, kind: string, outcome: string) =>
+      text.split('\n').find((l) => l.startsWith(`${metric}{`) && l.includes(`kind="${kind}"`) && l.includes(`outcome="${outcome}"`));
+    let metrics = '';
+    for (let i = 0; i < 50 && !sample(metrics, 'dockflow_notifications_total', 'webhook', 'lost'); i++) {
+      if (i) await new Promise((r) => setTimeout(r, 200));
+      metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    }
+    // Delivered to the webhook: completed, failed, cancelled, scheduled down; to the command: failed, cancelled.
+    assert.match(sample(metrics, 'dockflow_notifications_total', 'webhook', 'delivered') ?? '', / 4$/);
+    assert.match(sample(metrics, 'dockflow_notifications_total', 'command', 'delivered') ?? '', / 2$/);
+    assert.match(sample(metrics, 'dockflow_notifications_total', 'webhook', 'lost') ?? '', / 1$/);
+    assert.match(sample(metrics, 'dockflow_notification_attempts_total', 'webhook', 'delivered') ?? '', / 4$/);
+    // At least: one while the receiver was down, the 503, the 404.
+    const failedAttempts = Number(sample(metrics, 'dockflow_notification_attempts_total', 'webhook', 'failed')?.split(' ').at(-1));
+    assert.ok(failedAttempts >= 3, `failed attempts: ${failedAttempts}`);
   });
 
   it('a worker killed during a delivery: the next worker delivers it, with the same idempotency key', async () => {
