@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { NotificationEvent } from '../src/notify/event';
 import { commandEnv, httpMessage, notificationBody } from '../src/notify/message';
 import { targetWants, type NotifyTarget, type TargetKind } from '../src/notify/targets';
+import { NOTIFICATION_ATTEMPTS_METRIC } from '../src/temporal/metrics';
 
 /** What a workflow knows of a target: enough to address it and to show it, nothing secret. */
 export interface NotifyTargetRef {
@@ -26,9 +27,6 @@ export const NotifyFailure = {
   /** This worker's DOCKFLOW_NOTIFY has no target with that ID (it changed since the event was resolved). */
   unknownTarget: 'NotificationTargetUnknown',
 } as const;
-
-/** Counted per delivery attempt, by target kind and outcome (delivered, failed); src/temporal/metrics.ts lists it. */
-export const NOTIFICATION_ATTEMPTS_METRIC = 'dockflow_notification_attempts';
 
 const MAX_DETAIL = 300;
 

@@ -1,8 +1,8 @@
 /**
  * Prometheus metrics of the worker process: Temporal's own runtime metrics
  * (task latencies, poll counts, activity and workflow outcomes) plus
- * dockflow's counters, which workflows emit through the same meter
- * (workflows/interceptors.ts). Off unless DOCKFLOW_METRICS_ADDRESS is set;
+ * dockflow's counters, which workflows and activities emit through the same
+ * meter (workflows/interceptors.ts, workflows/notify.ts, activities/notify.ts). Off unless DOCKFLOW_METRICS_ADDRESS is set;
  * then `GET http://<address>/metrics` serves them.
  */
 import { Runtime } from '@temporalio/worker';
@@ -11,6 +11,10 @@ import { Runtime } from '@temporalio/worker';
 export const OPERATIONS_METRIC = 'dockflow_operations';
 /** Workflow-time duration of operations, by type and outcome. */
 export const OPERATION_SECONDS_METRIC = 'dockflow_operation_seconds';
+/** Notifications per event and target, by target kind and outcome (delivered, lost): workflows/notify.ts. */
+export const NOTIFICATIONS_METRIC = 'dockflow_notifications';
+/** Notification delivery attempts, by target kind and outcome (delivered, failed): activities/notify.ts. */
+export const NOTIFICATION_ATTEMPTS_METRIC = 'dockflow_notification_attempts';
 
 /**
  * Install the process-wide Temporal runtime with a Prometheus exporter. Must

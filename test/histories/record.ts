@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { findTemporalCli } from '../../src/temporal/settings';
 import { progressQuery } from '../../src/messages';
 import { loadStack } from '../../src/compose';
+import { parseNotifyTargets } from '../../src/notify/targets';
 import { buildImage, projectDir, removeProject, startTestBed, startWorker } from '../support/harness';
 
 const TASK_QUEUE = 'record-histories';
@@ -22,7 +23,8 @@ async function main(): Promise<void> {
   const cli = findTemporalCli();
   if (!cli) throw new Error('the Temporal CLI is needed to export histories: run scripts/testbed.sh temporal');
   const bed = await startTestBed(TASK_QUEUE);
-  const stop = await startWorker(bed);
+  // A command target for `down` only: the down history then holds the notification's start, and its delivery workflow is recorded too.
+  const stop = await startWorker(bed, { notify: parseNotifyTargets({ DOCKFLOW_NOTIFY: 'cmd:///bin/true#operations=down' }) });
   const project = 'rechist';
   await buildImage(bed.docker, 'dockflow-test/broken:1', 'FROM dockflow/busybox:1\nENTRYPOINT ["sh", "-c", "echo broken release; exec sleep 3600", "--"]\n');
   await removeProject(bed.docker, project);
@@ -112,6 +114,9 @@ volumes:
     const down = await bed.env.client.workflow.start('down', { taskQueue: TASK_QUEUE, workflowId: 'history-down', args: [{ project }] });
     await down.result();
     save('down', down.workflowId, 'down completed');
+    const notify = bed.env.client.workflow.getHandle(`${down.workflowId}-notify-${down.firstExecutionRunId}`);
+    await notify.result();
+    save('notify', notify.workflowId, 'notifyOperation completed');
   } finally {
     await removeProject(bed.docker, project);
     await stop();

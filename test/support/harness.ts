@@ -14,6 +14,7 @@ import { FAILURE_CONVERTER_PATH } from '../../src/temporal/codec';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { createDockflowWorker, workflowBundleOptions } from '../../workers/worker';
 import { Label } from '../../src/model/labels';
+import type { NotifyTarget } from '../../src/notify/targets';
 import { ensureBaseImage } from '../../src/demo/base-image';
 import { demuxLogs } from '../../activities/docker';
 export { BASE_IMAGE as TEST_IMAGE } from '../../src/demo/base-image';
@@ -115,7 +116,7 @@ export async function startTestBed(taskQueue: string, options: { dbFilename?: st
  * converter (e.g. `dataConverterFromEnv({ DOCKFLOW_ENCRYPTION_KEY })`) it
  * encrypts payloads and failures like a worker with a key.
  */
-export async function startWorker(bed: TestBed, options: { dataConverter?: DataConverter } = {}): Promise<() => Promise<void>> {
+export async function startWorker(bed: TestBed, options: { dataConverter?: DataConverter; notify?: readonly NotifyTarget[] } = {}): Promise<() => Promise<void>> {
   const { worker } = await createDockflowWorker({
     address: bed.address,
     namespace: 'default',
@@ -125,6 +126,8 @@ export async function startWorker(bed: TestBed, options: { dataConverter?: DataC
     workflowBundlePath: options.dataConverter ? await workflowBundlePath({ encrypted: true }) : bed.bundlePath,
     stateDir: bed.stateDir,
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+    // Test workers notify nobody unless a test says so, whatever DOCKFLOW_NOTIFY the shell has.
+    notify: options.notify ?? [],
   });
   const running = worker.run();
   return async () => {
