@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { loadStack } from '../../src/compose';
 import { progressQuery } from '../../src/messages';
 import type { NotifyResult } from '../../workflows/notify';
@@ -318,5 +319,24 @@ describe('notifications', () => {
     assert.equal(first.operation, 'down');
     assert.equal(second.idempotencyKey, first.idempotencyKey);
     assert.equal(requests[1].headers['idempotency-key'], requests[0].headers['idempotency-key']);
+  });
+
+  it('the histories of these operations and of their deliveries replay against the current workflow code', async () => {
+    const operations = ['it-notify-ok', 'it-notify-dry', 'it-notify-fail', 'it-notify-cancel', 'it-notify-rejected', 'it-notify-down'];
+    const ids: string[] = [];
+    for (const id of operations) {
+      ids.push(id);
+      const { runId } = await bed.env.client.workflow.getHandle(id).describe();
+      if (id !== 'it-notify-dry') ids.push(`${id}-notify-${runId}`);
+    }
+    const histories = await Promise.all(ids.map(async (workflowId) => ({ workflowId, history: await bed.env.client.workflow.getHandle(workflowId).fetchHistory() })));
+    const failures: string[] = [];
+    let replayed = 0;
+    for await (const result of Worker.runReplayHistories({ workflowBundle: { codePath: bed.bundlePath } }, histories)) {
+      replayed++;
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    assert.deepEqual(failures, []);
+    assert.equal(replayed, 11);
   });
 });
