@@ -24,6 +24,7 @@ import { hasHealthcheck } from '../../src/plan/deploy-plan';
 import { hostDifferences } from '../../src/plan/verify';
 import { ErrorType } from '../../src/errors';
 import { createTemporalActivities } from '../../activities/temporal';
+import { createNotifyActivities } from '../../activities/notify';
 import type { ConvergeInput, RemoveInput, WaitInput } from '../../activities/docker';
 
 export interface FakeContainer {
@@ -163,6 +164,8 @@ export function fakeActivities(host: FakeHost, client: () => Promise<WorkflowCli
   const { describeLock } = createTemporalActivities({ client });
   return {
     describeLock,
+    // No targets: every operation's end asks (workflows/notify.ts) and hears "none".
+    ...createNotifyActivities([]),
     async loadProject(): Promise<never> {
       throw ApplicationFailure.nonRetryable('the fake host loads no compose files: pass a spec', ErrorType.invalidSpec);
     },
