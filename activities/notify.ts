@@ -61,7 +61,8 @@ export function createNotifyActivities(targets: readonly NotifyTarget[]) {
       } catch (err) {
         countAttempt(target.kind, 'failed');
         if (err instanceof ApplicationFailure) throw err;
-        // Rethrown without the socket error's `code`: the liveness wrapper would take ECONNREFUSED for the Docker engine.
+        // Rethrown as a failure without the socket error's `code`: the liveness wrapper (activities/index.ts) takes
+        // ECONNRESET, EPIPE or ETIMEDOUT for the Docker engine's and would wait for the engine instead.
         throw ApplicationFailure.retryable(`${target.label}: ${(err as Error).message}${causeOf(err)}`, 'NotificationFailed');
       }
     },

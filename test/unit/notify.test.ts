@@ -5,9 +5,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import { NotifyConfigError, parseNotifyTargets, targetWants, type NotifyConfigIo } from '../../src/notify/targets';
 import { commandEnv, discordBody, httpMessage, idempotencyKey, notificationBody, signBody, slackBody, verifySignature } from '../../src/notify/message';
-import { eventHeadline, resultFacts, type NotificationEvent } from '../../src/notify/event';
+import { eventHeadline, isNotifyOperation, resultFacts, type NotificationEvent } from '../../src/notify/event';
 import { createNotifyActivities, isRetryableStatus } from '../../activities/notify';
 
 const SECRET = 'a-shared-secret-of-32-characters';
@@ -133,6 +138,11 @@ describe('DOCKFLOW_NOTIFY parsing', () => {
 });
 
 describe('notification filters', () => {
+  it('every operation notifies; queries, the lock and the delivery workflow itself do not', () => {
+    for (const type of ['deploy', 'update', 'rollback', 'backup', 'restore', 'migrate', 'down']) assert.equal(isNotifyOperation(type), true, type);
+    for (const type of ['history', 'backups', 'projectLock', 'notifyOperation']) assert.equal(isNotifyOperation(type), false, type);
+  });
+
   it('match events, operations and projects; no projects= means every project', () => {
     const [all, some] = parse('https://a.example/x https://b.example/x#events=failed&operations=deploy,update&projects=shop');
     assert.equal(targetWants(all, event), true);
@@ -241,5 +251,106 @@ describe('notification bodies', () => {
   it('retries a receiver that is down or busy, not one that refuses the request', () => {
     for (const status of [500, 502, 503, 504, 408, 425, 429]) assert.equal(isRetryableStatus(status), true, String(status));
     for (const status of [400, 401, 403, 404, 410, 413, 301, 302]) assert.equal(isRetryableStatus(status), false, String(status));
+  });
+});
+
+describe('delivery (the activity, outside Temporal, against a local receiver and real commands)', () => {
+  const serve = async (status: number, headers: Record<string, string> = {}) => {
+    const requests: { headers: http.IncomingHttpHeaders; body: string; url?: string }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        requests.push({ headers: req.headers, body, url: req.url });
+        res.writeHead(status, headers).end(status >= 400 ? 'nope' : 'ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    return { port, requests, close: () => new Promise((r) => server.close(r)) };
+  };
+  const deliver = async (value: string) => {
+    const targets = parseNotifyTargets({ DOCKFLOW_NOTIFY: value, DOCKFLOW_NOTIFY_SECRET: SECRET });
+    const activities = createNotifyActivities(targets);
+    const [target] = await activities.notificationTargets(event);
+    return activities.deliverNotification({ target, event });
+  };
+  const failureOf = async (promise: Promise<unknown>): Promise<ApplicationFailure> => {
+    try {
+      await promise;
+    } catch (err) {
+      assert.ok(err instanceof ApplicationFailure, String(err));
+      return err;
+    }
+    assert.fail('expected the delivery to fail');
+  };
+
+  it('posts the signed body to the URL without its fragment', async () => {
+    const receiver = await serve(204);
+    try {
+      assert.deepEqual(await deliver(`http://127.0.0.1:${receiver.port}/hook?x=1#events=failed&timeout=5`), { target: `webhook http://127.0.0.1:${receiver.port} (#1)`, detail: 'HTTP 204' });
+      assert.equal(receiver.requests.length, 1);
+      assert.equal(receiver.requests[0].url, '/hook?x=1');
+      assert.equal(verifySignature(SECRET, receiver.requests[0].body, receiver.requests[0].headers['x-dockflow-signature-256'] as string), true);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a 503 is retryable; a 404 or a redirect is not, and no redirect is followed', async () => {
+    for (const [status, retryable] of [[503, true], [404, false], [302, false]] as const) {
+      const receiver = await serve(status, status === 302 ? { location: 'http://127.0.0.1:1/elsewhere' } : {});
+      try {
+        const failure = await failureOf(deliver(`http://127.0.0.1:${receiver.port}/hook`));
+        assert.equal(failure.nonRetryable, !retryable, `${status}`);
+        assert.equal(failure.type, retryable ? 'NotificationFailed' : 'NotificationRejected');
+        assert.match(failure.message, new RegExp(`answered HTTP ${status}`));
+        assert.equal(receiver.requests.length, 1);
+      } finally {
+        await receiver.close();
+      }
+    }
+  });
+
+  it('a receiver that is down is a retryable failure without a socket error code', async () => {
+    const receiver = await serve(200);
+    await receiver.close();
+    const failure = await failureOf(deliver(`http://127.0.0.1:${receiver.port}/hook`));
+    assert.equal(failure.nonRetryable, false);
+    assert.match(failure.message, /fetch failed \(ECONNREFUSED\)/);
+    assert.equal((failure as unknown as { code?: string }).code, undefined);
+  });
+
+  it('a command gets the body on stdin; a non-zero exit is retryable with its stderr; a slow one is killed at its timeout', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'notify-unit-'));
+    try {
+      const script = (name: string, body: string) => {
+        const file = path.join(dir, name);
+        fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+        return file;
+      };
+      const ok = script('ok.sh', `cat > ${dir}/stdin.json`);
+      assert.deepEqual(await deliver(`cmd://${ok}`), { target: `command ${ok} (#1)`, detail: 'exit 0' });
+      assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'stdin.json'), 'utf8')), notificationBody(event));
+
+      const bad = script('bad.sh', 'echo "no route to chat" >&2; exit 3');
+      const failure = await failureOf(deliver(`cmd://${bad}`));
+      assert.equal(failure.nonRetryable, false);
+      assert.match(failure.message, /: exit 3: no route to chat$/);
+
+      const slow = script('slow.sh', 'exec sleep 30');
+      const started = Date.now();
+      const timedOut = await failureOf(deliver(`cmd://${slow}#timeout=1`));
+      assert.match(timedOut.message, /killed by SIGKILL \(timeout 1s or cancelled\)/);
+      assert.ok(Date.now() - started < 10_000);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a target this worker does not have (DOCKFLOW_NOTIFY changed) is given up at once', async () => {
+    const failure = await failureOf(createNotifyActivities([]).deliverNotification({ target: { id: 'gone', label: 'webhook https://old.example (#1)', kind: 'webhook' }, event }));
+    assert.equal(failure.nonRetryable, true);
+    assert.equal(failure.type, 'NotificationTargetUnknown');
   });
 });
