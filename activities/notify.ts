@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { NotificationEvent } from '../src/notify/event';
+import { NotifyFailure, type NotificationEvent } from '../src/notify/event';
 import { commandEnv, httpMessage, notificationBody } from '../src/notify/message';
 import { targetWants, type NotifyTarget, type TargetKind } from '../src/notify/targets';
 import { NOTIFICATION_ATTEMPTS_METRIC } from '../src/temporal/metrics';
@@ -20,13 +20,6 @@ export interface NotifyTargetRef {
   label: string;
   kind: TargetKind;
 }
-
-export const NotifyFailure = {
-  /** The target answered 4xx (not 408/425/429) or redirected: its URL or secret is wrong, retrying cannot help. */
-  rejected: 'NotificationRejected',
-  /** This worker's DOCKFLOW_NOTIFY has no target with that ID (it changed since the event was resolved). */
-  unknownTarget: 'NotificationTargetUnknown',
-} as const;
 
 const MAX_DETAIL = 300;
 
@@ -63,7 +56,7 @@ export function createNotifyActivities(targets: readonly NotifyTarget[]) {
         if (err instanceof ApplicationFailure) throw err;
         // Rethrown as a failure without the socket error's `code`: the liveness wrapper (activities/index.ts) takes
         // ECONNRESET, EPIPE or ETIMEDOUT for the Docker engine's and would wait for the engine instead.
-        throw ApplicationFailure.retryable(`${target.label}: ${(err as Error).message}${causeOf(err)}`, 'NotificationFailed');
+        throw ApplicationFailure.retryable(`${target.label}: ${(err as Error).message}${causeOf(err)}`, NotifyFailure.failed);
       }
     },
   };
@@ -96,7 +89,7 @@ async function post(target: NotifyTarget, event: NotificationEvent, cancelled: A
   const text = (await response.text().catch(() => '')).slice(0, MAX_DETAIL);
   if (response.status >= 200 && response.status < 300) return `HTTP ${response.status}`;
   const answer = `${target.label} answered HTTP ${response.status}${text ? `: ${text}` : ''}`;
-  if (isRetryableStatus(response.status)) throw ApplicationFailure.retryable(answer, 'NotificationFailed');
+  if (isRetryableStatus(response.status)) throw ApplicationFailure.retryable(answer, NotifyFailure.failed);
   throw ApplicationFailure.nonRetryable(`${answer} (not retried: check the URL${target.kind === 'webhook' ? ' and the secret' : ''})`, NotifyFailure.rejected);
 }
 

@@ -16,7 +16,9 @@
  * lives as long as the operation) must not wait for a receiver that is down;
  * the child outlives the operation, is retried by Temporal like any workflow,
  * and its history shows every failed attempt. Its ID is derived from the
- * operation's run, so one outcome starts one delivery workflow.
+ * operation's run, so one outcome starts one delivery workflow. It carries no
+ * DockflowProject search attribute: `dockflow status` lists a project's
+ * running operations by it, and a delivery is not an operation.
  */
 import {
   ApplicationFailure,
@@ -35,7 +37,7 @@ import {
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { NotifyTargetRef } from '../activities/notify';
-import { isNotifyOperation, MAX_ERROR_MESSAGE, resultFacts, type NotificationEvent, type NotifyEventName } from '../src/notify/event';
+import { isNotifyOperation, MAX_ERROR_MESSAGE, NotifyFailure, resultFacts, type NotificationEvent, type NotifyEventName } from '../src/notify/event';
 import { PROJECT_ATTRIBUTE } from '../src/temporal/search-attributes';
 import { LIVENESS_TIMEOUT } from './apply';
 import { rootMessage } from './progress';
@@ -79,7 +81,7 @@ export async function notifyOperation(input: NotifyInput): Promise<NotifyResult>
         startToCloseTimeout: '6m',
         heartbeatTimeout: LIVENESS_TIMEOUT,
         scheduleToCloseTimeout: NOTIFY_DELIVERY_BOUND,
-        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: ['NotificationRejected', 'NotificationTargetUnknown'] },
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [NotifyFailure.rejected, NotifyFailure.unknownTarget] },
       });
       try {
         await delivery.deliverNotification({ target, event: input.event });
