@@ -9,7 +9,8 @@
 import { spawn } from 'node:child_process';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { NotifyFailure, type NotificationEvent } from '../src/notify/event';
+import type { NotificationEvent } from '../src/notify/event';
+import { NotificationFailure } from '../src/errors';
 import { commandEnv, httpMessage, notificationBody } from '../src/notify/message';
 import { targetWants, type NotifyTarget, type TargetKind } from '../src/notify/targets';
 import { NOTIFICATION_ATTEMPTS_METRIC } from '../src/temporal/metrics';
@@ -44,7 +45,7 @@ export function createNotifyActivities(targets: readonly NotifyTarget[]) {
     async deliverNotification(input: { target: NotifyTargetRef; event: NotificationEvent }): Promise<{ target: string; detail: string }> {
       const target = byId.get(input.target.id);
       if (!target) {
-        throw ApplicationFailure.nonRetryable(`${input.target.label} is not in this worker's DOCKFLOW_NOTIFY any more`, NotifyFailure.unknownTarget);
+        throw ApplicationFailure.nonRetryable(`${input.target.label} is not in this worker's DOCKFLOW_NOTIFY any more`, NotificationFailure.unknownTarget);
       }
       const signal = activitySignal();
       try {
@@ -56,7 +57,7 @@ export function createNotifyActivities(targets: readonly NotifyTarget[]) {
         if (err instanceof ApplicationFailure) throw err;
         // Rethrown as a failure without the socket error's `code`: the liveness wrapper (activities/index.ts) takes
         // ECONNRESET, EPIPE or ETIMEDOUT for the Docker engine's and would wait for the engine instead.
-        throw ApplicationFailure.retryable(`${target.label}: ${(err as Error).message}${causeOf(err)}`, NotifyFailure.failed);
+        throw ApplicationFailure.retryable(`${target.label}: ${(err as Error).message}${causeOf(err)}`, NotificationFailure.failed);
       }
     },
   };
@@ -89,8 +90,8 @@ async function post(target: NotifyTarget, event: NotificationEvent, cancelled: A
   const text = (await response.text().catch(() => '')).slice(0, MAX_DETAIL);
   if (response.status >= 200 && response.status < 300) return `HTTP ${response.status}`;
   const answer = `${target.label} answered HTTP ${response.status}${text ? `: ${text}` : ''}`;
-  if (isRetryableStatus(response.status)) throw ApplicationFailure.retryable(answer, NotifyFailure.failed);
-  throw ApplicationFailure.nonRetryable(`${answer} (not retried: check the URL${target.kind === 'webhook' ? ' and the secret' : ''})`, NotifyFailure.rejected);
+  if (isRetryableStatus(response.status)) throw ApplicationFailure.retryable(answer, NotificationFailure.failed);
+  throw ApplicationFailure.nonRetryable(`${answer} (not retried: check the URL${target.kind === 'webhook' ? ' and the secret' : ''})`, NotificationFailure.rejected);
 }
 
 /** Worth another attempt: the receiver is down, overloaded or restarting. Other statuses mean it refuses this request for good. */

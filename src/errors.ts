@@ -65,6 +65,16 @@ export const RetryableFailure = {
   workerLost: 'WorkerLost',
 } as const;
 
+/** Failure types of a delivery attempt (activities/notify.ts); README: Notifications; the delivery workflow retries only `failed`. */
+export const NotificationFailure = {
+  /** The receiver is down, slow, overloaded or answered 5xx/408/425/429; the command failed or timed out. */
+  failed: 'NotificationFailed',
+  /** The target answered 4xx (not 408/425/429) or redirected: its URL or secret is wrong, retrying cannot help. */
+  rejected: 'NotificationRejected',
+  /** This worker's DOCKFLOW_NOTIFY has no target with that ID (it changed since the event was resolved). */
+  unknownTarget: 'NotificationTargetUnknown',
+} as const;
+
 /**
  * A failure and its causes, outermost first (Temporal wraps an activity's
  * failure in an ActivityFailure, a child's in a ChildWorkflowFailure, and so

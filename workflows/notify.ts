@@ -21,10 +21,8 @@
  * running operations by it, and a delivery is not an operation.
  */
 import {
-  ApplicationFailure,
   CancellationScope,
   ParentClosePolicy,
-  TemporalFailure,
   isCancellation,
   log,
   metricMeter,
@@ -37,10 +35,10 @@ import {
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { NotifyTargetRef } from '../activities/notify';
-import { isNotifyOperation, MAX_ERROR_MESSAGE, NotifyFailure, resultFacts, type NotificationEvent, type NotifyEventName } from '../src/notify/event';
+import { isNotifyOperation, MAX_ERROR_MESSAGE, resultFacts, type NotificationEvent, type NotifyEventName } from '../src/notify/event';
 import { PROJECT_ATTRIBUTE } from '../src/temporal/search-attributes';
 import { LIVENESS_TIMEOUT } from './apply';
-import { rootMessage } from './progress';
+import { firstFailureType, NotificationFailure, rootMessage } from '../src/errors';
 
 /**
  * Operations finished before notifications existed have no local activity
@@ -81,7 +79,7 @@ export async function notifyOperation(input: NotifyInput): Promise<NotifyResult>
         startToCloseTimeout: '6m',
         heartbeatTimeout: LIVENESS_TIMEOUT,
         scheduleToCloseTimeout: NOTIFY_DELIVERY_BOUND,
-        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [NotifyFailure.rejected, NotifyFailure.unknownTarget] },
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [NotificationFailure.rejected, NotificationFailure.unknownTarget] },
       });
       try {
         await delivery.deliverNotification({ target, event: input.event });
@@ -149,11 +147,8 @@ function outcomeEvent(input: { project?: unknown } | undefined, outcome: { resul
   };
 }
 
-/** The message of the innermost cause and the innermost failure type along the way (e.g. ServiceUnhealthy under RollbackFailed). */
+/** The innermost cause's message and the first failure type (e.g. RolledBack, PolicyRefused), as the CLI reports them. */
 function errorOf(err: unknown): { message: string; type?: string } {
-  let type: string | undefined;
-  for (let current: unknown = err; current instanceof TemporalFailure; current = current.cause) {
-    if (current instanceof ApplicationFailure && current.type) type = current.type;
-  }
+  const type = firstFailureType(err);
   return { message: rootMessage(err).slice(0, MAX_ERROR_MESSAGE), ...(type ? { type } : {}) };
 }

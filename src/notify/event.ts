@@ -36,22 +36,12 @@ export interface NotificationEvent {
   /** ISO times, workflow time. */
   startedAt: string;
   finishedAt: string;
-  /** Failed operations: the innermost cause and its failure type. */
+  /** Failed operations: the innermost cause's message and the first failure type along the chain (as the CLI reports it). */
   error?: { message: string; type?: string };
   /** A few facts from the result of a completed operation, when it has them. */
   revision?: number;
   backupId?: string;
 }
-
-/** Failure types of a delivery attempt (activities/notify.ts); the delivery workflow retries only `failed`. */
-export const NotifyFailure = {
-  /** The receiver is down, slow, overloaded or answered 5xx/408/425/429; the command failed or timed out. */
-  failed: 'NotificationFailed',
-  /** The target answered 4xx (not 408/425/429) or redirected: its URL or secret is wrong, retrying cannot help. */
-  rejected: 'NotificationRejected',
-  /** This worker's DOCKFLOW_NOTIFY has no target with that ID (it changed since the event was resolved). */
-  unknownTarget: 'NotificationTargetUnknown',
-} as const;
 
 /** Longest error message a notification carries; the whole failure stays in Temporal's history. */
 export const MAX_ERROR_MESSAGE = 2000;
