@@ -84,11 +84,19 @@ ensure_images() {
   bash "$(dirname "$0")/images/build.sh" >&2
 }
 
+# versitygw: a real S3-compatible server for the S3 backup destination's
+# tests (test/support/s3-server.ts), built once and cached like the other Go
+# binaries.
+ensure_versitygw() {
+  bash "$(dirname "$0")/images/go-binary.sh" github.com/versity/versitygw/cmd/versitygw@v1.8.0 >&2
+}
+
 case "${1:-all}" in
   docker) ensure_packages; ensure_dockerd ;;
   temporal) ensure_temporal ;;
   browser) ensure_browser ;;
+  s3) ensure_versitygw ;;
   images) ensure_packages; ensure_dockerd; ensure_images ;;
-  all) ensure_packages; ensure_browser; ensure_dockerd; ensure_images; ensure_temporal ;;
-  *) echo "usage: $0 [all|docker|temporal|browser|images]" >&2; exit 2 ;;
+  all) ensure_packages; ensure_browser; ensure_dockerd; ensure_images; ensure_versitygw; ensure_temporal ;;
+  *) echo "usage: $0 [all|docker|temporal|browser|images|s3]" >&2; exit 2 ;;
 esac

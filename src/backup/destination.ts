@@ -1,8 +1,8 @@
 /**
  * Where backups are kept. The interface is the smallest that object storage
  * can also implement (a write that becomes visible only when committed, like
- * a completed multipart upload; reads; listing by prefix; deletion), so an S3
- * destination can follow without touching the workflows.
+ * a completed multipart upload; reads; listing by prefix; deletion): local
+ * directories here, S3-compatible buckets in src/backup/s3-destination.ts.
  *
  * Keys are `/`-separated: `<project>/<backup id>/<file>`.
  *
@@ -14,6 +14,8 @@ import type { Readable, Writable } from 'node:stream';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../files/private';
 import { PROJECT_NAME_RULE, isProjectName } from '../model/names';
 import { BACKUP_ID_PATTERN } from './ids';
+import { isS3Url } from './s3-url';
+import { S3Destination } from './s3-destination';
 
 export interface PendingWrite {
   /** Write the content here; it is invisible under its key until commit. */
@@ -163,13 +165,16 @@ async function fsyncFile(file: string): Promise<void> {
 
 /**
  * The destination a workflow names: absent → the worker's default directory;
- * an absolute path or file:// URL → that directory on the worker's host.
+ * an absolute path or file:// URL → that directory on the worker's host;
+ * `s3://bucket/prefix` → that bucket, reached with the worker's own S3
+ * settings and credentials (src/backup/s3-destination.ts).
  */
-export function openDestination(destination: string | undefined, defaultDir: string): BackupDestination {
+export function openDestination(destination: string | undefined, defaultDir: string, env: Record<string, string | undefined> = process.env): BackupDestination {
   if (destination === undefined || destination === '') return new LocalDirectoryDestination(defaultDir);
   if (destination.startsWith('file://')) return new LocalDirectoryDestination(decodeURIComponent(destination.slice('file://'.length)));
+  if (isS3Url(destination)) return S3Destination.fromUrl(destination, env);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(destination)) {
-    throw new DestinationError(`backup destination ${destination}: only local directories are supported so far (an absolute path or file:// URL)`);
+    throw new DestinationError(`backup destination ${destination}: the supported destinations are a local directory (an absolute path or file:// URL) and s3://bucket/prefix`);
   }
   return new LocalDirectoryDestination(destination);
 }
