@@ -536,7 +536,7 @@ export function createBackupActivities({
     return tree.end();
   }
 
-  return {
+  return destinationFailuresAreFinal({
     /** The project's containers with their mounts, for choosing what to stop and which image a helper uses. */
     async observeDataContainers(project: string): Promise<DataContainer[]> {
       const list = await docker.listContainers({ all: true, filters: { label: [`${Label.project}=${project}`] } });
@@ -1096,7 +1096,27 @@ export function createBackupActivities({
         if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err;
       }
     },
-  };
+  });
+}
+
+/**
+ * A destination that refuses us (a bad key, a bucket that does not exist,
+ * credentials S3 rejects) will refuse every retry too: such an error fails
+ * the activity for good, naming the destination.
+ */
+function destinationFailuresAreFinal<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: never[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        if (err instanceof DestinationError) throw failure(err.message, ErrorType.dataUnavailable);
+        throw err;
+      }
+    };
+  }
+  return wrapped as T;
 }
 
 export type BackupActivities = ReturnType<typeof createBackupActivities>;

@@ -30,7 +30,7 @@ import type { StackSpec } from '../src/model/spec';
 import { backupIdFor } from '../src/backup/ids';
 import { MANIFEST_FORMAT, type ArchiveEntry, type BackupManifest, type BackupReason, type BackupSummary, type HookRecord } from '../src/backup/manifest';
 import { BackupPlanError, helperImages, planBackup, startOrder, type BackupSelection, type DataContainer } from '../src/backup/plan';
-import { selectForPruning, type RetentionPolicy } from '../src/backup/retention';
+import { hasRetentionRule, retentionOf, selectForPruning, type RetentionPolicy } from '../src/backup/retention';
 import type { BackupHook } from '../src/backup/settings';
 import { outputStepTitle, shellQuote, tailLines } from '../src/backup/output';
 import { ErrorType, OperationFailure } from '../src/errors';
@@ -401,7 +401,7 @@ async function prune(
   policy: RetentionPolicy,
   progress: ProgressTracker,
 ): Promise<{ pruned: string[]; rejected: string[] }> {
-  if (policy.keepLast === undefined && policy.keepDays === undefined) return { pruned: [], rejected: [] };
+  if (!hasRetentionRule(policy)) return { pruned: [], rejected: [] };
   const { backups, rejected = [] } = await docker.listBackups({ project, destination });
   const skipped = rejected.map((r) => `retention skipped ${r}`);
   const { remove } = selectForPruning(
@@ -427,7 +427,7 @@ export async function backup(rawInput: unknown): Promise<BackupResult> {
       revision: revision?.number,
       selection: { volumes: input.volumes, services: input.services },
       destination: input.destination,
-      retention: { keepLast: input.keepLast, keepDays: input.keepDays },
+      retention: retentionOf(input),
       reason: input.reason,
       allowEmpty: false,
     },

@@ -23,6 +23,7 @@ import { serviceSlice } from '../src/model/slice';
 import type { StackSpec } from '../src/model/spec';
 import { oneOffName } from '../src/backup/ids';
 import { MAX_OUTPUT_STEPS, outputStepTitle, shellQuote, tailLines } from '../src/backup/output';
+import { retentionOf } from '../src/backup/retention';
 import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
@@ -128,7 +129,7 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
       revision: revision?.number,
       selection: input.backupVolumes.length > 0 ? { volumes: input.backupVolumes } : { services: [service] },
       destination: input.destination,
-      retention: { keepLast: input.keepLast, keepDays: input.keepDays },
+      retention: retentionOf(input),
       reason: 'migrate',
       migration: { service, command: input.command },
       allowEmpty: true,

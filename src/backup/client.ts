@@ -15,6 +15,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { operationId } from '../client/operations';
+import { retentionOf } from './retention';
 import { assertProjectName } from '../model/names';
 import type { TemporalSettings } from '../temporal/settings';
 import { cliDataConverter } from '../temporal/dev-key';
@@ -60,8 +61,14 @@ export interface BackupScheduleOptions {
   /** Or a fixed interval, in milliseconds. */
   everyMs?: number;
   timezone?: string;
+  /** Retention after each run (src/backup/retention.ts): the same rules as a backup's. */
   keepLast?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
   keepDays?: number;
+  /** Encrypt the archives with the worker's key. Default false. */
+  encrypt?: boolean;
   volumes?: string[];
   services?: string[];
   destination?: string;
@@ -86,8 +93,8 @@ function scheduleParts(o: BackupScheduleOptions) {
     ...(o.volumes?.length ? { volumes: o.volumes } : {}),
     ...(o.services?.length ? { services: o.services } : {}),
     ...(o.destination ? { destination: o.destination } : {}),
-    ...(o.keepLast !== undefined ? { keepLast: o.keepLast } : {}),
-    ...(o.keepDays !== undefined ? { keepDays: o.keepDays } : {}),
+    ...retentionOf(o),
+    ...(o.encrypt ? { encrypt: true } : {}),
   };
   return {
     spec,

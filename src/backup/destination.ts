@@ -14,7 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../files/private';
 import { PROJECT_NAME_RULE, isProjectName } from '../model/names';
 import { BACKUP_ID_PATTERN } from './ids';
-import { isS3Url } from './s3-url';
+import { isS3Url } from '../model/s3-url';
 import { S3Destination } from './s3-destination';
 
 export interface PendingWrite {

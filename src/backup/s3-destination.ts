@@ -32,7 +32,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { DestinationError, backupKeyParts, type BackupDestination, type PendingWrite } from './destination';
-import { parseS3Url, type S3Location } from './s3-url';
+import { parseS3Url, type S3Location } from '../model/s3-url';
 
 const MIB = 1024 * 1024;
 /** Parts in flight per upload. */

@@ -17,6 +17,7 @@ import { progressPrinter, workflowFailureJson, workflowResultJson } from './rend
 import { durationArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption } from './options';
 import { isOutputStep } from '../backup/output';
 import { formatBytes } from '../backup/manifest';
+import { retentionOf } from '../backup/retention';
 import {
   backupScheduleHandle,
   backupScheduleId,
@@ -116,7 +117,26 @@ function durationOption(flags: string, description: string): Option {
   return new Option(flags, description).argParser(durationArg);
 }
 
-/** --dest is a directory on the worker's host; made absolute here, where the user typed it. */
+/** The retention flags of `backup` and `schedule backup`. */
+function addRetentionOptions(cmd: Command): Command {
+  return cmd
+    .addOption(intOption('--keep-last <n>', 'then keep the N newest backups of the project (restic\'s meaning, like the other --keep-*)'))
+    .addOption(intOption('--keep <n>', 'the same as --keep-last').hideHelp())
+    .addOption(intOption('--keep-daily <n>', 'and, for each of the N latest days (UTC) that have backups, that day\'s newest'))
+    .addOption(intOption('--keep-weekly <n>', 'and the newest of each of the N latest ISO weeks that have backups'))
+    .addOption(intOption('--keep-monthly <n>', 'and the newest of each of the N latest months that have backups'))
+    .addOption(numberOption('--keep-days <days>', 'and every backup younger than this (a backup any --keep-* rule keeps survives)'));
+}
+
+function retentionFlags(cmd: Command, opts: { keep?: number; keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; keepDays?: number }) {
+  if (opts.keep !== undefined && opts.keepLast !== undefined) usage(cmd, '--keep is --keep-last: give one of them');
+  const keepLast = opts.keepLast ?? opts.keep;
+  return retentionOf({ keepLast, keepDaily: opts.keepDaily, keepWeekly: opts.keepWeekly, keepMonthly: opts.keepMonthly, keepDays: opts.keepDays });
+}
+
+const DEST_HELP = 'where the backups are: a directory on the worker\'s host, or s3://bucket/prefix (endpoint and credentials from the worker\'s AWS_* environment)';
+
+/** --dest is a directory on the worker's host (made absolute here, where the user typed it) or a URL. */
 function destination(dest: string | undefined): string | undefined {
   if (dest === undefined) return undefined;
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) ? dest : path.resolve(dest);
@@ -132,20 +152,30 @@ function describeBackup(r: BackupResult): string {
 }
 
 export function registerBackupCommands(program: Command): void {
-  program
+  const backupCommand = program
     .command('backup')
-    .description('archive the project\'s volumes and data directories, verified, on the worker\'s host')
+    .description('archive the project\'s volumes and data directories, verified, on the worker\'s host or in an S3 bucket')
     .addOption(projectNameOption())
     .option('--volume <volume>', 'a volume (key or Docker name) or bind path such as ./data (repeatable; default: all of the project\'s data)', collect)
     .option('--service <service>', 'the data of this service (repeatable)', collect)
-    .option('--dest <dir>', 'directory on the worker\'s host (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
-    .addOption(intOption('--keep <n>', 'then keep only the N newest backups of the project'))
-    .addOption(numberOption('--keep-days <days>', 'then keep only backups younger than this (with --keep: either rule keeps a backup)'))
+    .option('--dest <dir|url>', `${DEST_HELP} (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)`)
+    .option('--encrypt', 'encrypt the archives with the worker\'s key (DOCKFLOW_ENCRYPTION_KEY(_FILE)): AES-256-GCM, restore needs the same key');
+  addRetentionOptions(backupCommand)
     .option('-f, --file <file>', 'compose file, for a project dockflow has not deployed (repeatable)', collect)
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  dockflow backup -p shop\n  dockflow backup -p shop --service db --keep 7\n  dockflow backup -p shop --volume ./data --dest /srv/backups')
+    .addHelpText(
+      'after',
+      [
+        '\nExamples:',
+        '  dockflow backup -p shop',
+        '  dockflow backup -p shop --service db --keep-last 7',
+        '  dockflow backup -p shop --volume ./data --dest /srv/backups',
+        '  dockflow backup -p shop --dest s3://backups/site-a --encrypt --keep-daily 7 --keep-weekly 4 --keep-monthly 12',
+        '    (the worker has AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, DOCKFLOW_ENCRYPTION_KEY_FILE)',
+      ].join('\n'),
+    )
     .action(async (opts, cmd: Command) => {
       let spec: StackSpec | undefined;
       if (opts.file?.length) {
@@ -162,8 +192,8 @@ export function registerBackupCommands(program: Command): void {
         volumes: opts.volume ?? [],
         services: opts.service ?? [],
         ...(opts.dest ? { destination: destination(opts.dest) } : {}),
-        ...(opts.keep !== undefined ? { keepLast: opts.keep } : {}),
-        ...(opts.keepDays !== undefined ? { keepDays: opts.keepDays } : {}),
+        ...retentionFlags(cmd, opts),
+        ...(opts.encrypt ? { encrypt: true } : {}),
         waitForLock: Boolean(opts.wait),
       });
       await runWorkflow<BackupResult>(
@@ -177,9 +207,9 @@ export function registerBackupCommands(program: Command): void {
     .command('backups')
     .description('list the project\'s verified backups on the worker\'s host')
     .addOption(projectNameOption())
-    .option('--dest <dir>', 'directory on the worker\'s host (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
+    .option('--dest <dir|url>', `${DEST_HELP} (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)`)
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  dockflow backups -p shop\n  dockflow backups -p shop --json | jq -r ".backups[0].id"')
+    .addHelpText('after', '\nExamples:\n  dockflow backups -p shop\n  dockflow backups -p shop --dest s3://backups/site-a\n  dockflow backups -p shop --json | jq -r ".backups[0].id"')
     .action(async (opts, cmd: Command) => {
       const input = checked(cmd, ListBackupsInput, { project: opts.projectName, ...(opts.dest ? { destination: destination(opts.dest) } : {}) });
       await runWorkflow<BackupListing>(
@@ -206,12 +236,15 @@ export function registerBackupCommands(program: Command): void {
     .addOption(projectNameOption())
     .argument('<backup-id>', 'as dockflow backups lists it')
     .option('--volume <volume>', 'restore only this data set (repeatable; default: all in the backup)', collect)
-    .option('--dest <dir>', 'directory on the worker\'s host the backup is in')
+    .option('--dest <dir|url>', `${DEST_HELP}: the one the backup is in`)
     .addOption(numberOption('--health-timeout <seconds>', 'upper bound for each health wait afterwards (default 120)'))
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  dockflow restore -p shop 20261122-030000-1a2b3c4d\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --volume db-data')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  dockflow restore -p shop 20261122-030000-1a2b3c4d\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --volume db-data\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --dest s3://backups/site-a',
+    )
     .action(async (backupId: string, opts, cmd: Command) => {
       const input = checked(cmd, RestoreInput, {
         project: opts.projectName,
@@ -238,7 +271,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--backup-volume <volume>', 'back up this data set instead of the service\'s own (repeatable)', collect)
     .option('--restart', 'restart the service after a successful migration')
     .addOption(durationOption('--timeout <duration>', 'stop the migration and restore the backup after this long (default: no limit)'))
-    .option('--dest <dir>', 'backup directory on the worker\'s host')
+    .option('--dest <dir|url>', DEST_HELP)
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
@@ -274,22 +307,25 @@ export function registerBackupCommands(program: Command): void {
 
   const schedule = program.command('schedule').description('scheduled operations, as Temporal Schedules (see the Temporal UI\'s Schedules page)');
 
-  schedule
+  const scheduleBackup = schedule
     .command('backup')
     .description('create or update the project\'s backup schedule (overlapping runs are skipped; missed runs are caught up within a window)')
     .addOption(projectNameOption())
     .option('--cron <expression>', 'when, as cron ("0 3 * * *"; repeatable)', collect)
     .addOption(durationOption('--every <duration>', 'or at a fixed interval, e.g. 6h'))
-    .option('--timezone <tz>', 'time zone of the cron expressions (default UTC)')
-    .addOption(intOption('--keep <n>', 'keep only the N newest backups'))
-    .addOption(numberOption('--keep-days <days>', 'keep only backups younger than this'))
+    .option('--timezone <tz>', 'time zone of the cron expressions (default UTC)');
+  addRetentionOptions(scheduleBackup)
     .option('--volume <volume>', 'only this data set (repeatable)', collect)
     .option('--service <service>', 'only the data of this service (repeatable)', collect)
-    .option('--dest <dir>', 'directory on the worker\'s host')
+    .option('--dest <dir|url>', DEST_HELP)
+    .option('--encrypt', 'encrypt the archives with the worker\'s key')
     .addOption(durationOption('--catchup-window <duration>', 'how late a missed run may still start (default 1h)'))
     .option('--paused', 'create it paused')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  dockflow schedule backup -p shop --cron "0 3 * * *" --keep 7\n  dockflow schedule backup -p shop --every 6h --service db --keep-days 14')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  dockflow schedule backup -p shop --cron "0 3 * * *" --keep-last 7\n  dockflow schedule backup -p shop --every 6h --service db --keep-days 14\n  dockflow schedule backup -p shop --cron "0 3 * * *" --dest s3://backups/site-a --keep-daily 7 --keep-weekly 4 --keep-monthly 6',
+    )
     .action(async (opts, cmd: Command) => {
       if (Boolean(opts.cron?.length) === (opts.every !== undefined)) usage(cmd, 'give --cron or --every (one of them)');
       const settings = temporalSettings();
@@ -300,8 +336,8 @@ export function registerBackupCommands(program: Command): void {
           taskQueue: settings.taskQueue,
           ...(opts.cron?.length ? { cron: opts.cron } : { everyMs: opts.every }),
           ...(opts.timezone ? { timezone: opts.timezone } : {}),
-          ...(opts.keep !== undefined ? { keepLast: opts.keep } : {}),
-          ...(opts.keepDays !== undefined ? { keepDays: opts.keepDays } : {}),
+          ...retentionFlags(cmd, opts),
+          ...(opts.encrypt ? { encrypt: true } : {}),
           volumes: opts.volume,
           services: opts.service,
           ...(opts.dest ? { destination: destination(opts.dest) } : {}),

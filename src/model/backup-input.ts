@@ -11,6 +11,7 @@ import { StackSpec } from './spec';
 import { StackName } from './input';
 import { ProjectName } from './names';
 import { BACKUP_ID_PATTERN, BackupReason } from './backup-ids';
+import { destinationProblem } from './s3-url';
 
 /**
  * Where the stack's definition comes from. Default (neither given): the
@@ -30,13 +31,28 @@ const StackSource = {
 };
 
 const Destination = {
-  /** An absolute directory on the worker's host (or file:// URL). Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups. */
-  destination: z.string().min(1).optional(),
+  /**
+   * An absolute directory on the worker's host (or file:// URL), or
+   * s3://bucket/prefix (endpoint and credentials from the worker's
+   * environment, never from here). Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups.
+   */
+  destination: z
+    .string()
+    .min(1)
+    .superRefine((d, ctx) => {
+      const problem = destinationProblem(d);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
 };
 
 const Retention = {
   /** Keep the N newest backups of the project, delete older ones. Default: keep all. */
   keepLast: z.number().int().min(1).optional(),
+  /** For each of the N latest days / ISO weeks / months (UTC) that have backups, keep that period's newest (restic's meaning). */
+  keepDaily: z.number().int().min(1).optional(),
+  keepWeekly: z.number().int().min(1).optional(),
+  keepMonthly: z.number().int().min(1).optional(),
   /** Keep backups younger than this many days. Default: keep all. */
   keepDays: z.number().positive().optional(),
 };
@@ -56,6 +72,11 @@ export const BackupInput = z
     services: z.array(z.string().min(1)).default([]),
     ...Destination,
     ...Retention,
+    /**
+     * Encrypt every archive with the worker's key (DOCKFLOW_ENCRYPTION_KEY(_FILE)):
+     * AES-256-GCM in authenticated chunks (src/backup/archive-crypto.ts). Default false.
+     */
+    encrypt: z.boolean().default(false),
     /** Why the backup is taken; Schedules send "scheduled". Default "manual". */
     reason: BackupReason.default('manual'),
     /** When another operation holds the project, wait for it instead of failing. Default false (Schedules send true). */

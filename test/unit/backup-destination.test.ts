@@ -68,11 +68,12 @@ describe('local directory destination', () => {
 });
 
 describe('choosing a destination', () => {
-  it('uses the default directory, an absolute path or a file:// URL, and refuses the rest by name', () => {
+  it('uses the default directory, an absolute path, a file:// URL or s3://bucket/prefix, and refuses the rest by name', () => {
     assert.equal(openDestination(undefined, '/var/lib/dockflow/backups').description, 'local directory /var/lib/dockflow/backups');
     assert.equal(openDestination('/srv/backups', '/x').description, 'local directory /srv/backups');
     assert.equal(openDestination('file:///srv/my%20backups', '/x').description, 'local directory /srv/my backups');
-    assert.throws(() => openDestination('s3://bucket/shop', '/x'), /backup destination s3:\/\/bucket\/shop: only local directories/);
+    assert.equal(openDestination('s3://bucket/site-a/', '/x', { AWS_REGION: 'eu-west-1' }).description, 'S3 bucket s3://bucket/site-a');
+    assert.throws(() => openDestination('ftp://host/shop', '/x'), /backup destination ftp:\/\/host\/shop: the supported destinations are a local directory .* and s3:\/\/bucket\/prefix/);
     assert.throws(() => openDestination('backups', '/x'), /backup destination backups must be an absolute directory path/);
   });
 });

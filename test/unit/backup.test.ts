@@ -309,7 +309,7 @@ describe('container output as progress', () => {
 
 describe('workflow inputs', () => {
   it('defaults a backup to everything, manual, without waiting for the lock', () => {
-    assert.deepEqual(BackupInput.parse({ project: 'shop' }), { project: 'shop', volumes: [], services: [], reason: 'manual', waitForLock: false });
+    assert.deepEqual(BackupInput.parse({ project: 'shop' }), { project: 'shop', volumes: [], services: [], encrypt: false, reason: 'manual', waitForLock: false });
   });
 
   it('rejects what could escape the destination or contradict itself', () => {
@@ -317,6 +317,12 @@ describe('workflow inputs', () => {
     assert.ok(!BackupInput.safeParse({ project: 'shop', composeFiles: ['/a.yml'], spec: shop() }).success);
     assert.ok(!BackupInput.safeParse({ project: 'other', spec: shop() }).success);
     assert.ok(!BackupInput.safeParse({ project: 'shop', keepLast: 0 }).success);
+    assert.ok(!BackupInput.safeParse({ project: 'shop', keepDaily: 0 }).success);
+    // Credentials in an s3:// destination would be stored in Temporal's history: refused before the workflow starts.
+    const withKeys = BackupInput.safeParse({ project: 'shop', destination: 's3://AKIAX:secret@bucket/prefix' });
+    assert.ok(!withKeys.success && /credentials never go in the destination/.test(withKeys.error.issues[0].message));
+    assert.ok(!RestoreInput.safeParse({ project: 'shop', backupId: '20261122-030000-1a2b3c4d', destination: 's3://bucket/../x' }).success);
+    assert.ok(BackupInput.safeParse({ project: 'shop', destination: 's3://bucket/site-a', keepWeekly: 4 }).success);
     assert.ok(!RestoreInput.safeParse({ project: 'shop', backupId: '../../x' }).success);
     assert.ok(RestoreInput.safeParse({ project: 'shop', backupId: '20261122-030000-1a2b3c4d' }).success);
     assert.ok(!MigrateInput.safeParse({ project: 'shop', service: 'api', command: [] }).success);

@@ -5,7 +5,7 @@
  * SDK's shared files). A URL that tries to carry credentials, a port, a
  * query, or a prefix with `.`/`..`/empty segments is refused by name.
  *
- * Pure: workflow input schemas import it.
+ * Pure (src/model): workflow input schemas import it.
  */
 
 export interface S3Location {
