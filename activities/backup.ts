@@ -38,6 +38,9 @@ import type { BackupHook } from '../src/backup/settings';
 import { cursorOf, parseCursor, after, splitTimestamp, tailLines } from '../src/backup/output';
 import { DestinationError, backupKeyParts, openDestination, type BackupDestination } from '../src/backup/destination';
 import { parallelGzip } from '../src/backup/parallel-gzip';
+import { decryptArchive, encryptArchive } from '../src/backup/archive-crypto';
+import { ARCHIVE_ENCRYPTION } from '../src/backup/manifest';
+import { keysFromEnv, type EncryptionKey } from '../src/temporal/codec';
 import { defaultStateDir } from './ledger';
 import { demuxLogs, messageOf, statusOf } from './docker';
 
@@ -51,6 +54,8 @@ export interface BackupActivityDeps {
   helperImage?: string;
   /** How often waits poll Docker. Default 500 ms. */
   pollIntervalMs?: number;
+  /** The worker's keys for archive encryption (the first encrypts, all decrypt). Default: DOCKFLOW_ENCRYPTION_KEY(_FILE), read when needed. */
+  archiveKeys?: () => EncryptionKey[];
 }
 
 /** Label on helper containers (value: backup | restore), so they are found and removed whatever happened. */
@@ -75,6 +80,8 @@ export interface ArchiveTargetInput {
   target: BackupTarget;
   /** Images to create the helper from, best first (src/backup/plan.ts helperImages). */
   images: string[];
+  /** Encrypt the archive with the worker's key (src/backup/archive-crypto.ts). */
+  encrypt?: boolean;
 }
 
 export type ArchiveResult =
@@ -85,7 +92,7 @@ export interface VerifyInput {
   project: string;
   backupId: string;
   destination?: string;
-  archives: Pick<ArchiveEntry, 'key' | 'archive' | 'sha256' | 'archiveBytes' | 'contentBytes'>[];
+  archives: Pick<ArchiveEntry, 'key' | 'archive' | 'sha256' | 'archiveBytes' | 'contentBytes' | 'encryption'>[];
   /**
    * Compare size and sha256 only, without decompressing. Enough before a
    * restore: a complete backup's archives were decompressed and counted when
@@ -182,8 +189,30 @@ export function createBackupActivities({
   backupDir = defaultBackupDir(stateDir),
   helperImage = process.env.DOCKFLOW_HELPER_IMAGE || undefined,
   pollIntervalMs = 500,
+  archiveKeys = () => keysFromEnv(process.env),
 }: BackupActivityDeps) {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /**
+   * The worker's keys for an archive encrypted with `keyId` (undefined: any,
+   * to encrypt). Without them the archive cannot be written or read: a
+   * non-retryable failure naming what is missing, before anything is touched.
+   */
+  function keysFor(what: string, keyId?: string): EncryptionKey[] {
+    const keys = archiveKeys();
+    if (keys.length === 0) {
+      throw failure(`${what} is encrypted, and this worker has no encryption key: set DOCKFLOW_ENCRYPTION_KEY or DOCKFLOW_ENCRYPTION_KEY_FILE on it`, ErrorType.dataUnavailable);
+    }
+    if (keyId !== undefined && !keys.some((k) => k.id === keyId)) {
+      throw failure(`${what} is encrypted with key ${keyId}, which is not among this worker's keys (${keys.map((k) => k.id).join(', ')}): add that key to DOCKFLOW_ENCRYPTION_KEY_FILE`, ErrorType.dataUnavailable);
+    }
+    return keys;
+  }
+
+  /** A decryptor for an archive entry that is encrypted, or undefined. `key` is its place in the destination. */
+  function decryptorFor(entry: { encryption?: ArchiveEntry['encryption']; archive: string }, key: string) {
+    return entry.encryption ? decryptArchive(keysFor(`archive ${key}`, entry.encryption.keyId), key) : undefined;
+  }
 
   /**
    * The destination, for keys built from this project and these backup IDs.
@@ -266,7 +295,12 @@ export function createBackupActivities({
    * whole. A broken gzip stream does not stop the hash, so a corrupted file is
    * reported as a checksum mismatch, the finding that names what differs.
    */
-  async function measure(dest: BackupDestination, key: string, decompress: boolean): Promise<{ sha256: string; archiveBytes: number; contentBytes: number; gzipError?: string }> {
+  async function measure(
+    dest: BackupDestination,
+    key: string,
+    decompress: boolean,
+    decrypt?: ReturnType<typeof decryptArchive>,
+  ): Promise<{ sha256: string; archiveBytes: number; contentBytes: number; gzipError?: string; keyId?: string }> {
     const input = await dest.openRead(key);
     const hash = createHash('sha256');
     const beat = throttledHeartbeat(`read back ${key}`);
@@ -276,6 +310,8 @@ export function createBackupActivities({
     // Output chunks as large as the reads: the default 16 KiB made verification 5× slower.
     const gunzip = decompress ? zlib.createGunzip({ chunkSize: 1024 * 1024 }) : undefined;
     gunzip?.on('data', (chunk: Buffer) => (contentBytes += chunk.length));
+    // An encrypted archive is decrypted (each frame authenticated) on its way to the decompressor.
+    const inflow = gunzip && decrypt ? decrypt : gunzip;
     const gunzipDone = new Promise<void>((resolve) => {
       if (!gunzip) return resolve();
       gunzip.on('end', resolve);
@@ -283,17 +319,25 @@ export function createBackupActivities({
         gzipError = err.message;
         resolve();
       });
+      if (inflow === decrypt) {
+        decrypt!.pipe(gunzip);
+        decrypt!.on('error', (err) => {
+          gzipError = err.message;
+          resolve();
+        });
+      }
     });
     for await (const chunk of input as AsyncIterable<Buffer>) {
       hash.update(chunk);
       archiveBytes += chunk.length;
       beat(archiveBytes);
       throwIfCancelled();
-      if (gunzip && gzipError === undefined && !gunzip.write(chunk)) await Promise.race([once(gunzip, 'drain'), gunzipDone]);
+      if (inflow && gzipError === undefined && !inflow.write(chunk)) await Promise.race([once(inflow, 'drain'), gunzipDone]);
     }
-    if (gunzip && gzipError === undefined) gunzip.end();
+    if (inflow && gzipError === undefined) inflow.end();
     await gunzipDone;
-    return { sha256: hash.digest('hex'), archiveBytes, contentBytes, ...(gzipError !== undefined ? { gzipError } : {}) };
+    const keyId = inflow === decrypt ? decrypt?.keyId() : undefined;
+    return { sha256: hash.digest('hex'), archiveBytes, contentBytes, ...(gzipError !== undefined ? { gzipError } : {}), ...(keyId ? { keyId } : {}) };
   }
 
   /** An entry from the workflow, checked again where it is used: a restore writes only where a valid entry points. */
@@ -385,12 +429,14 @@ export function createBackupActivities({
    * A pass-through that checks an archive on its way: sha256 and size of
    * the file, and its decompressed tar (byte count and tree digest).
    */
-  function archiveChecker(step: string): { stream: Transform; seen: () => Promise<ArchiveSeen> } {
+  function archiveChecker(step: string, decrypt?: Transform): { stream: Transform; seen: () => Promise<ArchiveSeen> } {
     const hash = createHash('sha256');
     let archiveBytes = 0;
     const tree = new TarDigest();
     let problem: string | undefined;
     const gunzip = zlib.createGunzip({ chunkSize: 1024 * 1024 });
+    // An encrypted archive is decrypted (each frame authenticated) before it is decompressed and read.
+    const inflow = decrypt ?? gunzip;
     gunzip.on('data', (chunk: Buffer) => {
       if (problem !== undefined) return;
       try {
@@ -405,6 +451,13 @@ export function createBackupActivities({
         problem ??= `it does not decompress: ${err.message}`;
         resolve();
       });
+      if (decrypt) {
+        decrypt.pipe(gunzip);
+        decrypt.on('error', (err) => {
+          problem ??= err.message;
+          resolve();
+        });
+      }
     });
     const beat = throttledHeartbeat(step);
     const stream = new Transform({
@@ -412,13 +465,13 @@ export function createBackupActivities({
         hash.update(chunk);
         archiveBytes += chunk.length;
         beat(archiveBytes);
-        if (problem !== undefined || gunzip.write(chunk)) return done(null, chunk);
+        if (problem !== undefined || inflow.write(chunk)) return done(null, chunk);
         // Wait for the decompressor to drain, or to fail.
         const go = () => done(null, chunk);
-        Promise.race([once(gunzip, 'drain'), gunzipDone]).then(go, go);
+        Promise.race([once(inflow, 'drain'), gunzipDone]).then(go, go);
       },
       flush(done) {
-        if (problem === undefined) gunzip.end();
+        if (problem === undefined) inflow.end();
         done();
       },
     });
@@ -470,16 +523,21 @@ export function createBackupActivities({
     const cancelled = () => abort.abort(new Error('cancelled'));
     context?.cancellationSignal.addEventListener('abort', cancelled);
     const source = await dest.openRead(key);
-    const checker = archiveChecker(`restore ${entry.key}`);
+    const checker = archiveChecker(`restore ${entry.key}`, decryptorFor(entry, key));
     source.on('error', (err) => {
       checker.stream.destroy(err);
       abort.abort(err);
     });
     // Its errors are judged below, by checking the file again; unhandled, one would end the worker.
     checker.stream.on('error', () => undefined);
+    // Docker gets the gzip stream: an encrypted archive is decrypted on the way, each frame's
+    // plaintext only once its tag was checked (what came before a bad frame lands in the staging
+    // directory, which is then discarded).
+    const decrypt = decryptorFor(entry, key);
+    decrypt?.on('error', (err) => abort.abort(err));
     let dockerError: unknown;
     try {
-      await container.putArchive(source.pipe(checker.stream), { path: into, abortSignal: abort.signal });
+      await container.putArchive(decrypt ? source.pipe(checker.stream).pipe(decrypt) : source.pipe(checker.stream), { path: into, abortSignal: abort.signal });
     } catch (err) {
       dockerError = err;
     } finally {
@@ -492,7 +550,7 @@ export function createBackupActivities({
     if (whole) seen = await checker.seen();
     else {
       source.destroy();
-      const again = archiveChecker(`check ${entry.archive}`);
+      const again = archiveChecker(`check ${entry.archive}`, decryptorFor(entry, key));
       await pipeline(await dest.openRead(key), again.stream, new Writable({ write: (_chunk, _enc, done) => done() }));
       seen = await again.seen();
     }
@@ -688,12 +746,13 @@ export function createBackupActivities({
         }
       }
       const entry = { archive: target.archive, root: ARCHIVE_ROOT, ...(volume ? { volume } : {}) };
+      const keys = input.encrypt ? keysFor(`backup ${input.backupId} of project ${project}`) : [];
 
       // An earlier attempt finished the file: it is complete (renamed only when whole); reuse it.
       if (await dest.exists(key)) {
-        const { gzipError, ...measured } = await measure(dest, key, true);
-        if (gzipError === undefined) return { ...entry, ...measured, reused: true };
-        await dest.remove(key); // damaged since: write it again
+        const { gzipError, keyId, ...measured } = await measure(dest, key, true, input.encrypt ? decryptArchive(keys, key) : undefined);
+        if (gzipError === undefined) return { ...entry, ...measured, ...(keyId ? { encryption: { scheme: ARCHIVE_ENCRYPTION, keyId } } : {}), reused: true };
+        await dest.remove(key); // damaged since (or not encrypted as asked): write it again
       }
       const tokenPrefix = partialSuffix(input.operation).slice('.partial-'.length);
       await dest.discardPending(key, tokenPrefix);
@@ -755,16 +814,21 @@ export function createBackupActivities({
       let contentBytes = 0;
       const hash = hasher();
       const beat = throttledHeartbeat(`archive ${target.key}`);
+      // The archive's place is part of its encryption: moved elsewhere, it no longer decrypts.
+      const encryption = input.encrypt ? { scheme: ARCHIVE_ENCRYPTION, keyId: keys[0].id } : undefined;
       try {
         await pipeline(
-          tar,
-          counter((n) => {
-            contentBytes = n;
-            beat(n);
-          }),
-          parallelGzip(),
-          hash,
-          writer.stream,
+          [
+            tar,
+            counter((n) => {
+              contentBytes = n;
+              beat(n);
+            }),
+            parallelGzip(),
+            ...(input.encrypt ? [encryptArchive(keys[0], key)] : []),
+            hash,
+            writer.stream,
+          ],
           { signal },
         );
       } catch (err) {
@@ -774,7 +838,7 @@ export function createBackupActivities({
       await writer.commit();
       await removeContainerIfPresent(helper.Id);
       const { sha256, bytes } = hash.digest();
-      return { ...entry, archiveBytes: bytes, contentBytes, sha256, reused: false };
+      return { ...entry, archiveBytes: bytes, contentBytes, sha256, ...(encryption ? { encryption } : {}), reused: false };
     },
 
     /** Read every archive back from the destination and compare it with what was written. */
@@ -783,8 +847,10 @@ export function createBackupActivities({
       for (const a of input.archives) {
         const key = `${input.project}/${input.backupId}/${a.archive}`;
         const where = `archive ${a.archive} (${a.key}) of backup ${input.backupId} of project ${input.project} in ${dest.description}`;
+        // Checked before anything is read: without the archive's key a restore could not finish.
+        const decrypt = decryptorFor(a, key);
         if (!(await dest.exists(key))) throw failure(`${where} is missing`, ErrorType.backupCorrupt);
-        const actual = await measure(dest, key, !input.checksumOnly);
+        const actual = await measure(dest, key, !input.checksumOnly, decrypt);
         if (actual.sha256 !== a.sha256 || actual.archiveBytes !== a.archiveBytes) {
           throw failure(
             `${where} does not match its record: sha256 ${actual.sha256} (${actual.archiveBytes} bytes), expected ${a.sha256} (${a.archiveBytes} bytes)`,

@@ -121,6 +121,8 @@ export interface RunBackupOptions {
   migration?: { service: string; command: string[] };
   /** A migration of a service without data goes on without a backup; a plain backup of nothing is an error. */
   allowEmpty: boolean;
+  /** Encrypt the archives with the worker's key. */
+  encrypt?: boolean;
 }
 
 export interface BackupResult {
@@ -294,7 +296,7 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
     for (const target of plan.targets) {
       const candidates = helperImages(target, containers, spec);
       const r: ArchiveResult = await progress.step(`archive ${target.kind} ${target.key}`, () =>
-        archives.archiveTarget({ project, backupId, operation, destination: options.destination, target, images: candidates }),
+        archives.archiveTarget({ project, backupId, operation, destination: options.destination, target, images: candidates, ...(options.encrypt ? { encrypt: true } : {}) }),
       );
       if (r.skipped !== undefined) {
         warnings.push(r.skipped);
@@ -430,6 +432,7 @@ export async function backup(rawInput: unknown): Promise<BackupResult> {
       retention: retentionOf(input),
       reason: input.reason,
       allowEmpty: false,
+      encrypt: input.encrypt,
     },
     progress,
   );

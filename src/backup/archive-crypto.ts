@@ -22,7 +22,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 import { Transform, type TransformCallback } from 'node:stream';
 import type { EncryptionKey } from '../temporal/codec';
 
-export const ARCHIVE_ENCRYPTION = 'aes-256-gcm-chunked-v1' as const;
+export { ARCHIVE_ENCRYPTION } from './manifest';
 const MAGIC = Buffer.from('DFARCH01', 'ascii');
 const KEY_ID_BYTES = 12;
 const SALT_BYTES = 32;
@@ -128,7 +128,7 @@ export function archiveKeyId(head: Buffer): string | undefined {
  * which). Fails with ArchiveDecryptError, naming what is wrong, on anything
  * but an intact archive written for this place with one of these keys.
  */
-export function decryptArchive(keys: EncryptionKey[], place: string): Transform {
+export function decryptArchive(keys: EncryptionKey[], place: string): Transform & { keyId: () => string | undefined } {
   const pending = new Pending();
   let header: Buffer | undefined;
   let k: Buffer | undefined;
@@ -136,7 +136,7 @@ export function decryptArchive(keys: EncryptionKey[], place: string): Transform 
   let index = 0;
   let ended = false;
   const fail = (why: string) => new ArchiveDecryptError(`it does not decrypt: ${why}`);
-  return new Transform({
+  const stream = new Transform({
     transform(chunk: Buffer, _enc, callback: TransformCallback) {
       pending.push(chunk);
       try {
@@ -189,4 +189,5 @@ export function decryptArchive(keys: EncryptionKey[], place: string): Transform 
       callback();
     },
   });
+  return Object.assign(stream, { keyId: () => (header ? archiveKeyId(header) : undefined) });
 }

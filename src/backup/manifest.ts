@@ -50,6 +50,9 @@ export function isNormalAbsolutePath(p: string): boolean {
 
 export { BackupReason };
 
+/** The only archive encryption there is (src/backup/archive-crypto.ts). */
+export const ARCHIVE_ENCRYPTION = 'aes-256-gcm-chunked-v1' as const;
+
 export const ArchiveEntry = z
   .strictObject({
     /** What the user names with --volume: a volume key (`db-data`) or a bind path (`./data`, or absolute outside the project). */
@@ -71,6 +74,12 @@ export const ArchiveEntry = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     /** Images on the host that could mount it when it was taken: a restore's helper uses them when no container of the project is left. */
     images: z.array(z.string().regex(IMAGE_PATTERN, 'an image reference or ID')).optional(),
+    /**
+     * Set when the archive is encrypted with a worker's key (its ID, as the
+     * codec names keys): the sha256 and archiveBytes are the stored
+     * ciphertext's, contentBytes the tar's inside.
+     */
+    encryption: z.strictObject({ scheme: z.literal(ARCHIVE_ENCRYPTION), keyId: z.string().regex(/^[0-9a-f]{12}$/, 'a key ID (12 hex digits)') }).optional(),
     /** For a volume: how to create it again if it is gone at restore time. */
     volume: z
       .strictObject({
@@ -145,7 +154,7 @@ export interface BackupSummary {
   revision?: number;
   createdAt: string;
   verifiedAt: string;
-  archives: { key: string; kind: 'volume' | 'bind'; archiveBytes: number; sha256: string }[];
+  archives: { key: string; kind: 'volume' | 'bind'; archiveBytes: number; sha256: string; encrypted?: true }[];
   totalBytes: number;
 }
 
@@ -158,7 +167,7 @@ export function summarizeManifest(m: BackupManifest): BackupSummary {
     ...(m.revision !== undefined ? { revision: m.revision } : {}),
     createdAt: m.createdAt,
     verifiedAt: m.verifiedAt,
-    archives: m.archives.map((a) => ({ key: a.key, kind: a.kind, archiveBytes: a.archiveBytes, sha256: a.sha256 })),
+    archives: m.archives.map((a) => ({ key: a.key, kind: a.kind, archiveBytes: a.archiveBytes, sha256: a.sha256, ...(a.encryption ? { encrypted: true as const } : {}) })),
     totalBytes: m.archives.reduce((sum, a) => sum + a.archiveBytes, 0),
   };
 }
