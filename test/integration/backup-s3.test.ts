@@ -137,7 +137,7 @@ volumes:
     });
     await deploy(dir);
     const db = `${ROUND}-db-1`;
-    await execIn(bed.docker, db, ['sh', '-c', 'mkdir -p /data/sub && echo alpha > /data/a.txt && dd if=/dev/urandom of=/data/sub/b.bin bs=1M count=24 2>/dev/null && chown 1000:1000 /data/a.txt']);
+    await execIn(bed.docker, db, ['sh', '-c', 'mkdir -p /data/sub && echo alpha > /data/a.txt && dd if=/dev/urandom of=/data/sub/b.bin bs=1M count=8 2>/dev/null && chown 1000:1000 /data/a.txt']);
     const volumeBefore = await containerTree(bed, db, '/data');
     const bindBefore = hostTree(path.join(dir, 'files'));
 
@@ -237,7 +237,7 @@ volumes:
     await deploy(dir);
     const db = `${CRASH}-db-1`;
     // Random bytes do not compress: the upload takes seconds, so the kill lands inside it.
-    await execIn(bed.docker, db, ['sh', '-c', 'dd if=/dev/urandom of=/data/big bs=1M count=200 2>/dev/null']);
+    await execIn(bed.docker, db, ['sh', '-c', 'dd if=/dev/urandom of=/data/big bs=1M count=96 2>/dev/null']);
     const expected = (await execIn(bed.docker, db, ['sha256sum', '/data/big'])).split(' ')[0];
 
     const workflowId = wfId('crash');
@@ -264,7 +264,7 @@ volumes:
 
     children.push(await spawnWorker(bed, workerEnv));
     const result = (await handle.result()) as BackupResult;
-    timings.push(`backup of 200 MiB (with a SIGKILL and a retry) in ${Date.now() - started} ms`);
+    timings.push(`backup of 96 MiB (with a SIGKILL and a retry) in ${Date.now() - started} ms`);
     assert.deepEqual(await uploads(), [], 'no multipart upload is left: the dead one was aborted, the retry\'s completed');
     const prefix = `site-a/${CRASH}/${result.backupId}/`;
     const manifest = JSON.parse((await getObject(`${prefix}manifest.json`)).toString()) as BackupManifest;
