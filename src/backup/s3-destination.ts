@@ -84,6 +84,8 @@ function clientFor(env: Record<string, string | undefined>): S3Client {
 /** Whether an SDK error means "no such object". */
 function notFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  // A missing bucket is also a 404, but no object in it can ever be found: not this.
+  if (e?.name === 'NoSuchBucket') return false;
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 

@@ -16,6 +16,7 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/clie
 import { openDestination } from '../../src/backup/destination';
 import { S3Destination } from '../../src/backup/s3-destination';
 import { startS3Server, type S3TestServer } from '../support/s3-server';
+import { runCli } from '../support/harness';
 
 const ID = '20261122-030000-1a2b3c4d';
 
@@ -138,6 +139,22 @@ describe('S3 destination against versitygw', () => {
   it('a wrong secret is a DestinationError naming the bucket (not retried)', async () => {
     const d = openDestination(`s3://${s3.bucket}/x`, '/unused', { ...s3.env, AWS_SECRET_ACCESS_KEY: 'wrong' });
     await assert.rejects(d.list('shop'), (err: Error) => err.constructor.name === 'DestinationError' && /S3 bucket s3:\/\/s3dest-bucket\/x/.test(err.message));
+  });
+
+  it('a bucket that does not exist is a DestinationError naming it', async () => {
+    const d = openDestination('s3://no-such-bucket/x', '/unused', s3.env);
+    assert.equal(await d.exists(`shop/${ID}/manifest.json`), false);
+    await assert.rejects(d.list('shop'), (err: Error) => err.constructor.name === 'DestinationError' && /s3:\/\/no-such-bucket\/x: .*NoSuchBucket/.test(err.message));
+  });
+
+  it('the CLI refuses credentials in --dest and --keep with --keep-last, exit 2, before connecting anywhere', async () => {
+    const env = { TEMPORAL_ADDRESS: '127.0.0.1:1' };
+    const leaked = await runCli(['backup', '-p', 'shop', '--dest', 's3://AKIAX:verysecret@bucket/x'], env, 60_000);
+    assert.equal(leaked.code, 2, leaked.stderr);
+    assert.match(leaked.stderr, /credentials never go in the destination/);
+    const both = await runCli(['backup', '-p', 'shop', '--keep', '3', '--keep-last', '3'], env, 60_000);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /--keep is --keep-last: give one of them/);
   });
 
   it('the backend holds nothing outside the bucket', () => {
