@@ -56,6 +56,13 @@ export interface BackupActivityDeps {
   pollIntervalMs?: number;
   /** The worker's keys for archive encryption (the first encrypts, all decrypt). Default: DOCKFLOW_ENCRYPTION_KEY(_FILE), read when needed. */
   archiveKeys?: () => EncryptionKey[];
+  /**
+   * Every archive this worker writes is encrypted, and it restores only
+   * encrypted ones: DOCKFLOW_BACKUP_REQUIRE_ENCRYPTION=1. The manifest is not
+   * authenticated, so without this someone able to write the destination
+   * could swap an encrypted backup for a forged plain one.
+   */
+  requireEncryption?: boolean;
 }
 
 /** Label on helper containers (value: backup | restore), so they are found and removed whatever happened. */
@@ -190,6 +197,7 @@ export function createBackupActivities({
   helperImage = process.env.DOCKFLOW_HELPER_IMAGE || undefined,
   pollIntervalMs = 500,
   archiveKeys = () => keysFromEnv(process.env),
+  requireEncryption = process.env.DOCKFLOW_BACKUP_REQUIRE_ENCRYPTION === '1',
 }: BackupActivityDeps) {
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -211,6 +219,9 @@ export function createBackupActivities({
 
   /** A decryptor for an archive entry that is encrypted, or undefined. `key` is its place in the destination. */
   function decryptorFor(entry: { encryption?: ArchiveEntry['encryption']; archive: string }, key: string) {
+    if (requireEncryption && !entry.encryption) {
+      throw failure(`archive ${key} is not encrypted, and this worker accepts only encrypted backups (DOCKFLOW_BACKUP_REQUIRE_ENCRYPTION=1)`, ErrorType.backupCorrupt);
+    }
     return entry.encryption ? decryptArchive(keysFor(`archive ${key}`, entry.encryption.keyId), key) : undefined;
   }
 
@@ -746,11 +757,12 @@ export function createBackupActivities({
         }
       }
       const entry = { archive: target.archive, root: ARCHIVE_ROOT, ...(volume ? { volume } : {}) };
-      const keys = input.encrypt ? keysFor(`backup ${input.backupId} of project ${project}`) : [];
+      const encrypt = input.encrypt || requireEncryption;
+      const keys = encrypt ? keysFor(`backup ${input.backupId} of project ${project}`) : [];
 
       // An earlier attempt finished the file: it is complete (renamed only when whole); reuse it.
       if (await dest.exists(key)) {
-        const { gzipError, keyId, ...measured } = await measure(dest, key, true, input.encrypt ? decryptArchive(keys, key) : undefined);
+        const { gzipError, keyId, ...measured } = await measure(dest, key, true, encrypt ? decryptArchive(keys, key) : undefined);
         if (gzipError === undefined) return { ...entry, ...measured, ...(keyId ? { encryption: { scheme: ARCHIVE_ENCRYPTION, keyId } } : {}), reused: true };
         await dest.remove(key); // damaged since (or not encrypted as asked): write it again
       }
@@ -815,7 +827,7 @@ export function createBackupActivities({
       const hash = hasher();
       const beat = throttledHeartbeat(`archive ${target.key}`);
       // The archive's place is part of its encryption: moved elsewhere, it no longer decrypts.
-      const encryption = input.encrypt ? { scheme: ARCHIVE_ENCRYPTION, keyId: keys[0].id } : undefined;
+      const encryption = encrypt ? { scheme: ARCHIVE_ENCRYPTION, keyId: keys[0].id } : undefined;
       try {
         await pipeline(
           [
@@ -825,7 +837,7 @@ export function createBackupActivities({
               beat(n);
             }),
             parallelGzip(),
-            ...(input.encrypt ? [encryptArchive(keys[0], key)] : []),
+            ...(encrypt ? [encryptArchive(keys[0], key)] : []),
             hash,
             writer.stream,
           ],
@@ -984,6 +996,8 @@ export function createBackupActivities({
       const dest = destinationOf(input.destination, project, [input.backupId]);
       const key = `${project}/${input.backupId}/${entry.archive}`;
       if (!(await dest.exists(key))) throw failure(`archive ${entry.archive} of backup ${input.backupId} (${what}) is missing from ${dest.description}`, ErrorType.backupNotFound);
+      // Its key (or the refusal of a plain archive) is settled before anything is touched.
+      decryptorFor(entry, key);
       await ensureRestoreVolume(entry, what);
       const helper = restoreHelper(project, input.operation, entry, what, input.images);
       try {
