@@ -8,15 +8,17 @@
  * the data is back, the previous release is back, the ledger's revisions).
  *
  * - shop: PostgreSQL (named volume, loopback port, `stop: true` backup), a
- *   Node API (start-first, `after_replace` SIGHUP to nginx) and nginx on an
- *   external network shared with another stack; a `tools` profile.
+ *   one-shot migration (`service_completed_successfully`), a Node API
+ *   (start-first, `after_replace` SIGHUP to nginx) and nginx on an external
+ *   network shared with another stack; a `tools` profile.
  * - notes: an app built from its folder (multi-stage Dockerfile, `target`,
  *   `args`), its data a file in a bind-mounted ./data, hardened (`user`,
  *   `read_only`, `cap_drop`, tmpfs), `env_file` and `.env`, production
  *   overrides in a second file.
- * - rag: a GPU box's stack, whose LLM service reserves GPUs
- *   (`deploy.resources.reservations.devices`), which dockflow does not
- *   support: the deploy is refused with the file and key, nothing created.
+ * - rag: a GPU box's stack (internal network, `service_started`, an `llm`
+ *   profile) deploys; its GPU override (`deploy.resources.reservations.devices`)
+ *   and its production override (compose `secrets`), which dockflow does not
+ *   support, are refused with the file and key, and nothing changes.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -73,9 +75,12 @@ describe('seed stacks, end to end through the CLI', () => {
     assert.ok(await postgresAnswers(dbPort), `PostgreSQL answers on 127.0.0.1:${dbPort}`);
     const web = await bed.docker.getContainer(`${shop.project}-web-1`).inspect();
     assert.ok(Object.keys(web.NetworkSettings.Networks).includes(edgeNetwork), 'nginx is on the external network');
-    assert.deepEqual((await projectContainers(bed.docker, shop.project)).map(nameOf), ['seeds-shop-api-1', 'seeds-shop-db-1', 'seeds-shop-web-1'], 'the tools profile is off');
+    assert.deepEqual((await projectContainers(bed.docker, shop.project)).map(nameOf), ['seeds-shop-api-1', 'seeds-shop-db-1', 'seeds-shop-migrate-1', 'seeds-shop-web-1'], 'the tools profile is off');
+    const migrate = await bed.docker.getContainer(`${shop.project}-migrate-1`).inspect();
+    assert.equal(migrate.State.ExitCode, 0, 'the migration job ran to completion before the API');
 
-    await psql("CREATE TABLE orders (id int PRIMARY KEY, note text); INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 500) g;");
+    // The table the migration created, filled as the shop's customers would.
+    await psql("INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 500) g;");
     const checksum = "SELECT count(*) || ':' || md5(string_agg(id || note, ',' ORDER BY id)) FROM orders";
     const committed = await psql(checksum);
 
@@ -155,15 +160,27 @@ describe('seed stacks, end to end through the CLI', () => {
     assert.equal(await httpGet(url('/notes.txt')), written, 'the data outlived the rollback');
   });
 
-  it('rag: a GPU reservation is refused naming the file and key, and nothing is created', { timeout: 120_000 }, async () => {
-    const rag = seedStack(bed, 'rag', { APP_PORT: String(await freePort()) });
-    // Refused whether the profile is on or not: compose validates every service of the file.
-    for (const args of [['deploy', '--profile', 'llm'], ['deploy']]) {
-      const run = await rag.run(args);
-      assert.equal(run.code, 2, `dockflow ${args.join(' ')}: ${run.stderr}`);
-      assert.match(run.stderr, /docker-compose\.yml: services\.llm\.deploy\.resources\.reservations\.devices: not supported by dockflow/);
+  it('rag: deploys with its llm profile; the GPU and secrets overrides are refused naming file and key, nothing changed', { timeout: 300_000 }, async () => {
+    const port = await freePort();
+    const rag = seedStack(bed, 'rag', { APP_PORT: String(port) });
+    await rag.ok(['deploy', '--profile', 'llm']);
+    assert.equal((await httpGet(`http://127.0.0.1:${port}/health`)).trim(), 'ok');
+    const running = (await projectContainers(bed.docker, rag.project)).map((c) => `${nameOf(c)} ${c.Id}`);
+    assert.equal(running.length, 4, running.join('\n'));
+    const backend = await bed.docker.getNetwork(`${rag.project}_backend`).inspect();
+    assert.equal(backend.Internal, true);
+
+    // What dockflow does not support yet: exit 2, the file and the key named, before anything is touched.
+    const refusals: [string[], RegExp][] = [
+      [['-f', 'docker-compose.yml', '-f', 'docker-compose.gpu.yml', '--profile', 'llm'], /docker-compose\.gpu\.yml: services\.llm\.deploy\.resources\.reservations\.devices: not supported by dockflow/],
+      [['-f', 'docker-compose.yml', '-f', 'docker-compose.prod.yml', '--profile', 'llm'], /docker-compose\.prod\.yml: services\.llm\.secrets: not supported by dockflow/],
+    ];
+    for (const [files, error] of refusals) {
+      const run = await rag.run(['deploy', ...files]);
+      assert.equal(run.code, 2, `dockflow deploy ${files.join(' ')}: ${run.stdout}\n${run.stderr}`);
+      assert.match(run.stderr, error);
     }
-    assert.deepEqual(await projectContainers(bed.docker, rag.project), []);
-    assert.deepEqual(await bed.docker.listNetworks({ filters: { label: [`com.docker.compose.project=${rag.project}`] } }), []);
+    assert.deepEqual((await projectContainers(bed.docker, rag.project)).map((c) => `${nameOf(c)} ${c.Id}`), running, 'the refused deploys changed nothing');
+    assert.equal((await rag.revisions()).length, 1);
   });
 });
