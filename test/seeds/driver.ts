@@ -16,6 +16,13 @@ import { projectDir, runCli, type CliRun, type TestBed } from '../support/harnes
 
 export const SEEDS_DIR = __dirname;
 
+const created: string[] = [];
+
+/** Remove the project directories seedStack made (their ./data included). */
+export function removeSeedDirs(): void {
+  for (const dir of created.splice(0)) fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+}
+
 export interface SeedStack {
   /** The project name: the directory's name, as compose derives it. */
   project: string;
@@ -39,6 +46,7 @@ export function seedStack(bed: TestBed, stack: string, env: Record<string, strin
   const project = `seeds-${stack}`;
   const dir = projectDir(project, {});
   fs.cpSync(path.join(SEEDS_DIR, stack), dir, { recursive: true });
+  created.push(dir);
   const baseEnv = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: bed.taskQueue, ...env };
   const run = (args: string[], extra: Record<string, string> = {}) => runCli(args, { ...baseEnv, ...extra }, 300_000, dir);
   const ok = async (args: string[], extra: Record<string, string> = {}) => {

@@ -24,8 +24,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execIn, freePort, nameOf, projectContainers, removeProject, startTestBed, startWorker, type TestBed } from '../support/harness';
-import { httpGet, operations, postgresAnswers, seedStack } from './driver';
+import { execIn, freePort, nameOf, projectContainers, removeProject, revisionTags, startTestBed, startWorker, type TestBed } from '../support/harness';
+import { httpGet, operations, postgresAnswers, removeSeedDirs, seedStack } from './driver';
 
 const TASK_QUEUE = 'seeds';
 const PROJECTS = ['seeds-shop', 'seeds-notes', 'seeds-rag'];
@@ -51,9 +51,12 @@ describe('seed stacks, end to end through the CLI', () => {
     await stopWorker?.();
     for (const p of PROJECTS) await removeProject(bed.docker, p);
     await bed.docker.getNetwork(edgeNetwork).remove().catch(() => undefined);
+    // Untag the ledger's revision tags (the local images they name stay), then drop the images notes built.
+    for (const p of PROJECTS) for (const tag of await revisionTags(bed, p)) await bed.docker.getImage(tag).remove().catch(() => undefined);
     for (const image of await bed.docker.listImages({ filters: { reference: ['seeds-notes*'] } })) {
       await bed.docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
     }
+    removeSeedDirs();
     await bed?.teardown();
   });
 
