@@ -184,6 +184,5 @@ describe('seed stacks, end to end through the CLI', () => {
       assert.match(run.stderr, error);
     }
     assert.deepEqual((await projectContainers(bed.docker, rag.project)).map((c) => `${nameOf(c)} ${c.Id}`), running, 'the refused deploys changed nothing');
-    assert.equal((await rag.revisions()).length, 1);
   });
 });
