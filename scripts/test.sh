@@ -15,4 +15,4 @@ npx eslint .
 # One runner invocation, so its closing summary counts every test. Files run
 # one at a time: integration files share the Docker engine and two cores.
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec \
-  test/unit/*.test.ts test/replay/*.test.ts test/workflows/*.test.ts test/integration/*.test.ts test/chaos/*.test.ts test/fuzz/*.test.ts
+  test/unit/*.test.ts test/replay/*.test.ts test/workflows/*.test.ts test/integration/*.test.ts test/seeds/*.test.ts test/chaos/*.test.ts test/fuzz/*.test.ts

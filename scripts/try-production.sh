@@ -5,7 +5,13 @@
 # on the test bed's local images, the demo stack is deployed *through it*
 # with the dockflow CLI, what it ran is printed, and everything is torn down.
 #
-#   scripts/try-production.sh [all|up|demo|down]     (default all)
+#   scripts/try-production.sh [all|up|demo|codec|down]     (default all)
+#
+# With DOCKFLOW_ENCRYPTION_KEY_FILE set, payloads are encrypted with that key
+# and the `codec` profile runs too: the codec server on 127.0.0.1:
+# $DOCKFLOW_CODEC_HOST_PORT (default 8234), the UI pointed at it (`codec`
+# alone recreates just that service, e.g. after setting
+# DOCKFLOW_CODEC_TOKEN_FILE).
 #
 # The cluster is brought up with docker-compose, not with dockflow: dockflow
 # needs a running Temporal to deploy anything, so the Temporal it runs on is
@@ -27,6 +33,14 @@ export DOCKFLOW_STACKS_DIR="${DOCKFLOW_STACKS_DIR:-$REPO/examples}"
 export TEMPORAL_HOST_PORT="${TEMPORAL_HOST_PORT:-7233}"
 export TEMPORAL_UI_HOST_PORT="${TEMPORAL_UI_HOST_PORT:-8233}"
 export DOCKFLOW_METRICS_HOST_PORT="${DOCKFLOW_METRICS_HOST_PORT:-9464}"
+export DOCKFLOW_CODEC_HOST_PORT="${DOCKFLOW_CODEC_HOST_PORT:-8234}"
+if [ -n "${DOCKFLOW_ENCRYPTION_KEY_FILE:-}" ]; then
+  # Absolute: compose resolves a relative secret path against the project directory.
+  DOCKFLOW_ENCRYPTION_KEY_FILE="$(realpath "$DOCKFLOW_ENCRYPTION_KEY_FILE")"
+  export DOCKFLOW_ENCRYPTION_KEY_FILE
+  export COMPOSE_PROFILES=codec
+  export DOCKFLOW_CODEC_ENDPOINT="${DOCKFLOW_CODEC_ENDPOINT:-http://127.0.0.1:$DOCKFLOW_CODEC_HOST_PORT}"
+fi
 # Certificates this host trusts locally (e.g. a TLS-inspecting proxy's), for
 # the worker image's npm install; see the Dockerfile.
 if [ -z "${NPM_CA_PEM:-}" ] && ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
@@ -61,6 +75,25 @@ up() {
     sleep 2
   done
   log "Temporal on 127.0.0.1:$TEMPORAL_HOST_PORT, UI on http://127.0.0.1:$TEMPORAL_UI_HOST_PORT, worker polling"
+  if [ -n "${COMPOSE_PROFILES:-}" ]; then wait_codec; fi
+}
+
+# The codec server answers (any HTTP status: with a token, 401 to this probe).
+wait_codec() {
+  local deadline=$((SECONDS + 120))
+  until curl -sS -o /dev/null -X POST "http://127.0.0.1:$DOCKFLOW_CODEC_HOST_PORT/decode" 2>/dev/null; do
+    if [ $SECONDS -gt $deadline ]; then
+      log "the codec server did not answer within 120 s"; compose logs --tail 40 codec >&2; exit 1
+    fi
+    sleep 1
+  done
+  log "codec server on http://127.0.0.1:$DOCKFLOW_CODEC_HOST_PORT, the UI's codec endpoint $DOCKFLOW_CODEC_ENDPOINT"
+}
+
+codec() {
+  if [ -z "${COMPOSE_PROFILES:-}" ]; then log "codec needs DOCKFLOW_ENCRYPTION_KEY_FILE"; exit 2; fi
+  compose up -d --no-deps codec >&2
+  wait_codec
 }
 
 demo() {
@@ -82,7 +115,8 @@ down() {
 case "${1:-all}" in
   up) up ;;
   demo) demo ;;
+  codec) codec ;;
   down) down ;;
   all) up; trap 'down; rm -f "$compose_file"' EXIT; demo ;;
-  *) echo "usage: $0 [all|up|demo|down]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|up|demo|codec|down]" >&2; exit 2 ;;
 esac

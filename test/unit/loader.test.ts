@@ -441,4 +441,25 @@ describe("the project's own docker-compose.temporal.yml", () => {
     assert.match(spec.services['temporal-schema'].command?.[0] ?? '', /for db in temporal temporal_visibility; do\n {2}schema=temporal; \[ "\$db" = temporal \]/);
     assert.deepEqual(spec.services.temporal.healthcheck?.test?.[0], 'CMD-SHELL');
   });
+
+  it('with --profile codec and a key file: the codec server on loopback, key and token from read-only files, no token on its command line', () => {
+    const root = path.resolve(__dirname, '..', '..');
+    const { spec } = loadStack({
+      files: [path.join(root, 'docker-compose.temporal.yml')],
+      profiles: ['codec'],
+      environment: { DOCKFLOW_ENCRYPTION_KEY_FILE: '/etc/dockflow/encryption.key', DOCKFLOW_CODEC_TOKEN_FILE: '/etc/dockflow/codec.token', DOCKFLOW_CODEC_HOST_PORT: '9234', TEMPORAL_UI_HOST_PORT: '9233' },
+      homeDir: '/home/ops',
+    });
+    const codec = spec.services.codec;
+    assert.equal(codec.networkMode, 'host');
+    assert.deepEqual(codec.command, ['node', 'bin/dockflow.js', 'codec-server', '--host', '127.0.0.1', '--port', '9234', '--ui-origin', 'http://127.0.0.1:9233', '--ui-origin', 'http://localhost:9233']);
+    assert.equal(codec.environment.DOCKFLOW_ENCRYPTION_KEY_FILE, '/run/secrets/dockflow_encryption_key');
+    const binds = codec.volumes.map((v) => `${v.source}:${v.target}:${v.readOnly ? 'ro' : 'rw'}`);
+    assert.deepEqual(binds, ['/etc/dockflow/encryption.key:/run/secrets/dockflow_encryption_key:ro', '/etc/dockflow/codec.token:/run/secrets/dockflow_codec_token:ro']);
+    // The token file is added by the entrypoint's shell ($$ reaches it as $), so only its path is ever an argument.
+    assert.match(codec.entrypoint?.[2] ?? '', /set -- "\$@" --token-file \/run\/secrets\/dockflow_codec_token; fi; exec "\$@"$/);
+    assert.equal(codec.image, spec.services.worker.image);
+    assert.ok(spec.services.worker.volumes.some((v) => v.source === '/etc/dockflow/encryption.key' && v.target === '/run/secrets/dockflow_encryption_key' && v.readOnly));
+    assert.match(spec.services.worker.entrypoint?.[2] ?? '', /export DOCKFLOW_ENCRYPTION_KEY_FILE=\/run\/secrets\/dockflow_encryption_key; exec "\$@"$/);
+  });
 });

@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS orders (id int PRIMARY KEY, note text NOT NULL);
