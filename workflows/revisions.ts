@@ -35,10 +35,22 @@ export function recordRevision(
  * renews).
  */
 export async function restoreRevision(revision: Revision, progress: ProgressTracker, healthTimeoutSeconds?: number, renewAnonVolumes = false): Promise<DeployPlan> {
+  await checkRevisionRunnable(revision, progress);
+  const imageIds = revisionImageIds(revision);
+  const plan = await observeAndPlan(revision.spec, imageIds, true, progress);
+  await executePlan(revision.spec, plan, { removeOrphans: true, wait: true, rollingBack: true, healthTimeoutSeconds, renewAnonVolumes }, progress);
+  return plan;
+}
+
+/**
+ * What restoreRevision checks before it changes anything: the worker's
+ * policy allows the revision now, and every image ID it pins is still on
+ * the host. Non-retryable failures naming what is missing.
+ */
+export async function checkRevisionRunnable(revision: Revision, progress: ProgressTracker): Promise<void> {
   // A revision recorded under a looser policy does not run again once the policy was tightened.
   await checkPolicyNow(progress, revision.spec, revision.number);
-  const imageIds = revisionImageIds(revision);
-  for (const [service, id] of Object.entries(imageIds)) {
+  for (const [service, id] of Object.entries(revisionImageIds(revision))) {
     const present = await docker.imageExists(id);
     if (!present) {
       throw ApplicationFailure.nonRetryable(
@@ -47,9 +59,6 @@ export async function restoreRevision(revision: Revision, progress: ProgressTrac
       );
     }
   }
-  const plan = await observeAndPlan(revision.spec, imageIds, true, progress);
-  await executePlan(revision.spec, plan, { removeOrphans: true, wait: true, rollingBack: true, healthTimeoutSeconds, renewAnonVolumes }, progress);
-  return plan;
 }
 
 /**

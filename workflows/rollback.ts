@@ -3,24 +3,36 @@
  * with its exact image IDs, rolling, and record that as a new revision. It
  * needs nothing from Temporal's past: the ledger is on the host.
  */
-import { ApplicationFailure, CancelledFailure, isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, isCancellation, patched } from '@temporalio/workflow';
 import { HistoryInput, RollbackInput } from '../src/model/input';
 import { describeChange, summarize, type RevisionSummary } from '../src/model/revision';
 import { formatPlan } from '../src/plan/deploy-plan';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
-import { failureType, host } from './apply';
+import { docker, failureType, host } from './apply';
 import { changedServices, recordRevision, restoreRevision, revisionImageIds } from './revisions';
 import { acquireProjectLock } from './lock';
+import { rollbackWithData } from './rollback-data';
+import { backupForRevision } from '../src/backup/revision-backup';
+import type { BackupReason } from '../src/backup/manifest';
 
-
+/** Marks rollbacks with data (a path only an input with "withData": true takes; no earlier history reaches it). */
+export const ROLLBACK_DATA_PATCH = 'dockflow-rollback-with-data';
+/** `history` lists the project's backups to name each revision's data backup. */
+export const HISTORY_BACKUPS_PATCH = 'dockflow-history-data-backups';
 
 export interface RollbackResult {
   project: string;
   restored: number;
   revision: number;
   plan: string;
+  /** With data: the backup whose data was put back. */
+  dataBackup?: string;
+  /** With data: the backup of the data it replaced, linked to the revision that was current. */
+  safetyBackup?: string;
+  /** With data: the data sets put back. */
+  dataSets?: string[];
 }
 
 export async function rollback(rawInput: unknown): Promise<RollbackResult> {
@@ -41,6 +53,7 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
       ErrorType.invalidSpec,
     );
   }
+  if (input.withData && patched(ROLLBACK_DATA_PATCH)) return rollbackWithData(input, revisions, current, target, progress);
   progress.phase('executing');
   let plan;
   try {
@@ -68,11 +81,32 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
 
 export interface HistoryEntry extends RevisionSummary {
   changes: string[];
+  /**
+   * The backup `rollback --to <number> --with-data` would restore (src/backup/revision-backup.ts),
+   * null when the revision has none; absent when the backups could not be listed.
+   */
+  dataBackup?: { id: string; reason: BackupReason; createdAt: string } | null;
 }
 
-/** The project's revisions, oldest first, each with what it changed. */
+/** The project's revisions, oldest first, each with what it changed and the backup of its data. */
 export async function history(rawInput: unknown): Promise<HistoryEntry[]> {
-  const { project } = parseWorkflowInput(HistoryInput, rawInput, 'history');
+  const { project, destination } = parseWorkflowInput(HistoryInput, rawInput, 'history');
   const revisions = await host.listRevisions(project);
-  return revisions.map((r, i) => ({ ...summarize(r), changes: describeChange(revisions[i - 1], r) }));
+  let backups: Awaited<ReturnType<typeof docker.listBackups>>['backups'] | undefined;
+  if (patched(HISTORY_BACKUPS_PATCH)) {
+    try {
+      ({ backups } = await docker.listBackups({ project, destination }));
+    } catch (err) {
+      // The ledger is the history; an unreadable default backup directory only hides the data backups.
+      if (destination !== undefined || isCancellation(err)) throw err;
+    }
+  }
+  return revisions.map((r, i) => {
+    const entry: HistoryEntry = { ...summarize(r), changes: describeChange(revisions[i - 1], r) };
+    if (backups) {
+      const b = backupForRevision(r, backups);
+      entry.dataBackup = b ? { id: b.id, reason: b.reason, createdAt: b.createdAt } : null;
+    }
+    return entry;
+  });
 }

@@ -134,10 +134,10 @@ function retentionFlags(cmd: Command, opts: { keep?: number; keepLast?: number; 
   return retentionOf({ keepLast, keepDaily: opts.keepDaily, keepWeekly: opts.keepWeekly, keepMonthly: opts.keepMonthly, keepDays: opts.keepDays });
 }
 
-const DEST_HELP = 'where the backups are: a directory on the worker\'s host, or s3://bucket/prefix (endpoint and credentials from the worker\'s AWS_* environment)';
+export const DEST_HELP = 'where the backups are: a directory on the worker\'s host, or s3://bucket/prefix (endpoint and credentials from the worker\'s AWS_* environment)';
 
 /** --dest is a directory on the worker's host (made absolute here, where the user typed it) or a URL. */
-function destination(dest: string | undefined): string | undefined {
+export function destination(dest: string | undefined): string | undefined {
   if (dest === undefined) return undefined;
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) ? dest : path.resolve(dest);
 }

@@ -16,7 +16,7 @@ import { runDev } from './dev';
 import { runWorkerProcess } from '../../workers/main';
 import { NotifyConfigError } from '../notify/targets';
 import type { DeployResult } from '../../workflows/deploy';
-import { registerBackupCommands } from './backup-commands';
+import { destination, registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
 import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
 import { createCodecServer, readCodecToken } from '../temporal/codec-server';
@@ -243,11 +243,18 @@ Example:
     .addOption(projectNameOption())
     .addOption(new Option('--to <revision>', 'revision number (default: the one before the current)').argParser(positiveWholeNumberArg))
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
+    .option('--with-data', 'also restore the backup of the revision\'s data (the one taken just before the operation that followed it; see dockflow history), after backing up the current data')
+    .option('--dest <dir>', 'with --with-data: where the backups are (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  dockflow rollback -p shop\n  dockflow rollback -p shop --to 3')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  dockflow rollback -p shop\n  dockflow rollback -p shop --to 3\n' +
+        '  dockflow rollback -p shop --to 3 --with-data    revision 3\'s images and its data (e.g. the pre-migration backup)',
+    )
     .action(async (opts) => {
+      if (opts.dest !== undefined && !opts.withData) throw new UsageError('--dest is only used with --with-data');
       await runOperation(
         opts,
         (client, queue) => startRollback(client, queue, {
@@ -255,8 +262,13 @@ Example:
             waitForLock: Boolean(opts.wait),
             ...(opts.to !== undefined ? { to: opts.to } : {}),
             ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
+            ...(opts.withData ? { withData: true } : {}),
+            ...(opts.dest !== undefined ? { destination: destination(opts.dest) } : {}),
           }),
-        (r: RollbackResult) => `${r.project}: restored revision ${r.restored} as revision ${r.revision}\n${r.plan}`,
+        (r: RollbackResult) =>
+          `${r.project}: restored revision ${r.restored} as revision ${r.revision}` +
+          (r.dataBackup ? `, with the data of backup ${r.dataBackup} (${(r.dataSets ?? []).join(', ')}); the data it replaced is backup ${r.safetyBackup}` : '') +
+          `\n${r.plan}`,
       );
     });
 
@@ -264,18 +276,25 @@ Example:
     .command('history')
     .description('list the project\'s revisions from the host\'s ledger')
     .addOption(projectNameOption())
+    .option('--dest <dir>', 'where to look for each revision\'s data backup (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  dockflow history -p shop\n  dockflow history -p shop --json')
+    .addHelpText('after', '\nExamples:\n  dockflow history -p shop\n  dockflow history -p shop --json\n"data:" names the backup rollback --to N --with-data restores.')
     .action(async (opts) => {
       await runOperation(
         // An object, not the bare list, so the JSON can name the workflow too.
         { ...opts, quiet: true, jsonOf: (entries: HistoryEntry[]) => ({ project: opts.projectName, revisions: entries }) },
-        (client, queue) => startHistory(client, queue, { project: opts.projectName }),
+        (client, queue) => startHistory(client, queue, { project: opts.projectName, ...(opts.dest !== undefined ? { destination: destination(opts.dest) } : {}) }),
         (entries: HistoryEntry[]) =>
           entries.length === 0
             ? `no revisions of ${opts.projectName} in the ledger`
             : entries
-                .map((e) => `${String(e.number).padStart(3)}  ${e.createdAt}  ${e.operation}${e.restoredFrom ? ` (to ${e.restoredFrom})` : ''}  ${e.workflowId}\n${e.changes.map((c) => `       ${c}`).join('\n')}`)
+                .map((e) =>
+                  [
+                    `${String(e.number).padStart(3)}  ${e.createdAt}  ${e.operation}${e.restoredFrom ? ` (to ${e.restoredFrom})` : ''}  ${e.workflowId}`,
+                    ...e.changes.map((c) => `       ${c}`),
+                    ...(e.dataBackup ? [`       data: backup ${e.dataBackup.id} (${e.dataBackup.reason})`] : []),
+                  ].join('\n'),
+                )
                 .join('\n'),
       );
     });

@@ -8,5 +8,6 @@ import { z } from 'zod';
 /** Backup IDs sort by time: `20261122-030000-1a2b3c4d`. */
 export const BACKUP_ID_PATTERN = /^\d{8}-\d{6}-[0-9a-f]{8}$/;
 
-export const BackupReason = z.enum(['manual', 'scheduled', 'migrate']);
+/** `rollback`: the copy of the current data a rollback with data takes before it replaces it. */
+export const BackupReason = z.enum(['manual', 'scheduled', 'migrate', 'rollback']);
 export type BackupReason = z.infer<typeof BackupReason>;

@@ -104,16 +104,29 @@ export const UpdateInput = z.strictObject({
 });
 export type UpdateInput = z.input<typeof UpdateInput>;
 
-export const RollbackInput = z.strictObject({
-  project: ProjectName,
-  /** Revision to restore; default: the one before the current revision. */
-  to: z.number().int().positive().optional(),
-  healthTimeoutSeconds: z.number().positive().optional(),
-  waitForLock: z.boolean().default(false),
-  /** Recreated containers get fresh anonymous volumes, and the old ones are removed (compose's -V/--renew-anon-volumes). Default false: they are carried over. */
-  renewAnonVolumes: z.boolean().default(false),
-});
+export const RollbackInput = z
+  .strictObject({
+    project: ProjectName,
+    /** Revision to restore; default: the one before the current revision. */
+    to: z.number().int().positive().optional(),
+    healthTimeoutSeconds: z.number().positive().optional(),
+    waitForLock: z.boolean().default(false),
+    /** Recreated containers get fresh anonymous volumes, and the old ones are removed (compose's -V/--renew-anon-volumes). Default false: they are carried over. */
+    renewAnonVolumes: z.boolean().default(false),
+    /**
+     * Also put back the data the revision ran on: the backup taken just before the operation that
+     * followed it (src/backup/revision-backup.ts), after a backup of the current data. Default false.
+     */
+    withData: z.boolean().default(false),
+    /** Where the backups are (as for restore). Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups. Only with withData. */
+    destination: z.string().min(1).optional(),
+  })
+  .refine((v) => v.destination === undefined || v.withData, { message: '"destination" is only used with "withData": true', path: ['destination'] });
 export type RollbackInput = z.input<typeof RollbackInput>;
 
-export const HistoryInput = z.strictObject({ project: ProjectName });
+export const HistoryInput = z.strictObject({
+  project: ProjectName,
+  /** Where to look for each revision's data backup. Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups. */
+  destination: z.string().min(1).optional(),
+});
 export type HistoryInput = z.input<typeof HistoryInput>;
