@@ -8,7 +8,9 @@
  *   (linked to revision 2, so rolling forward with data brings it back);
  * - a revision without a data backup: a clear error, nothing touched;
  * - revision N's containers fail their health gate on the restored data: the
- *   data and the containers end as they were, no revision recorded.
+ *   data and the containers end as they were, no revision recorded;
+ * - the worker SIGKILLed while the rollback archives or restores data: a new
+ *   worker finishes it, rolled back with data.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +24,9 @@ import type { BackupResult } from '../../workflows/backup';
 import type { StackSpec } from '../../src/model/spec';
 import { Label } from '../../src/model/labels';
 import { HELPER_LABEL } from '../../activities/backup';
-import { buildImage, execIn, projectDir, removeProject, runCli, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
+import type { ChildProcess } from 'node:child_process';
+import { progressQuery } from '../../src/messages';
+import { buildImage, execIn, killHard, projectDir, removeProject, runCli, spawnWorker, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-rbdata';
 const PROJECT = 'itrbdata';
@@ -54,6 +58,8 @@ describe('rollback with data against real Docker and Temporal', () => {
   let image1 = '';
   let image2 = '';
   let migrationBackup = '';
+  let v1Data = '';
+  const children: ChildProcess[] = [];
 
   const specOf = (image: string, healthcheck: boolean) => {
     const dir = projectDir(PROJECT, { 'docker-compose.yml': compose(image, healthcheck) });
@@ -80,16 +86,18 @@ describe('rollback with data against real Docker and Temporal', () => {
   });
 
   after(async () => {
+    for (const c of children) await killHard(c);
     await stopWorker?.();
     await removeProject(bed.docker, PROJECT);
     for (const tag of [IMAGE_1, IMAGE_2]) await bed.docker.getImage(tag).remove({ noprune: true }).catch(() => undefined);
+    if (bed) fs.rmSync(path.join(bed.stateDir, 'backups'), { recursive: true, force: true });
     await bed?.teardown();
   });
 
   it('puts revision 1\'s image and its pre-migration data back, byte for byte, after a migration and a deploy of v2', async () => {
     await deploy(v1);
     await execIn(bed.docker, APP, ['sh', '-c', 'mkdir -p /data/sub && seq 1 3000 > /data/rows && echo v1 > /data/schema && printf "bin\\000ary" > /data/sub/blob && chmod 600 /data/sub/blob && ln -s rows /data/link']);
-    const v1Data = await snapshot();
+    v1Data = await snapshot();
 
     // The migration runs with v2's image while revision 1 is current: its backup holds revision 1's data.
     const migrated = (await bed.env.client.workflow.execute('migrate', {
@@ -193,5 +201,34 @@ describe('rollback with data against real Docker and Temporal', () => {
     assert.deepEqual(revisionFiles(), revisionsBefore, 'no revision recorded');
     const helpers = await bed.docker.listContainers({ all: true, filters: { label: [`${Label.project}=${PROJECT}`, HELPER_LABEL] } });
     assert.deepEqual(helpers.map((c) => c.Names[0]), [], 'no helper container left');
+  });
+
+  it('finishes the rollback with data when the worker is killed while it archives or restores data', async () => {
+    // Enough data that archiving the current contents takes a moment to catch.
+    await execIn(bed.docker, APP, ['sh', '-c', 'head -c 48000000 /dev/urandom > /data/bulk']);
+    const revisionsBefore = revisionFiles();
+    await stopWorker?.();
+    stopWorker = undefined;
+    children.push(await spawnWorker(bed));
+    const handle = await bed.env.client.workflow.start('rollback', { taskQueue: TASK_QUEUE, workflowId: wfId('rollback-kill'), args: [{ project: PROJECT, to: 1, withData: true }] });
+    const deadline = Date.now() + 120_000;
+    let point: string | undefined;
+    while (!point && Date.now() < deadline) {
+      const progress = await handle.query(progressQuery).catch(() => undefined);
+      point = progress?.steps.find((s) => s.state === 'running' && /^(archive|restore) volume appdata/.test(s.title))?.title;
+      if (!point) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(point, 'the rollback reached a data step');
+    await killHard(children.at(-1)!);
+    children.push(await spawnWorker(bed));
+
+    const result = (await handle.result()) as { restored: number; revision: number; dataBackup: string };
+    assert.equal(result.dataBackup, migrationBackup);
+    assert.equal(await appImage(), image1);
+    assert.equal(await snapshot(), v1Data, `v1's data, byte for byte (killed during: ${point})`);
+    assert.equal(revisionFiles().length, revisionsBefore.length + 1, 'one revision recorded');
+    const history = await handle.fetchHistory();
+    const retried = history.events?.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) ?? [];
+    assert.ok(retried.length >= 1, 'the killed worker\'s step was retried on the new worker');
   });
 });
