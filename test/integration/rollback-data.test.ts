@@ -21,6 +21,7 @@ import { loadStack } from '../../src/compose';
 import { failureMessage } from '../../src/client/operations';
 import type { MigrateResult } from '../../workflows/migrate';
 import type { BackupResult } from '../../workflows/backup';
+import type { RollbackResult } from '../../workflows/rollback';
 import type { StackSpec } from '../../src/model/spec';
 import { Label } from '../../src/model/labels';
 import { HELPER_LABEL } from '../../activities/backup';
@@ -144,9 +145,12 @@ describe('rollback with data against real Docker and Temporal', () => {
     const safety = manifestOf(result.safetyBackup);
     assert.equal(safety.reason, 'rollback');
     assert.equal(safety.revision, 2);
-    const forward = await runCli(['rollback', '-p', PROJECT, '--to', '2', '--with-data', '--json'], env);
-    assert.equal(forward.code, 0, forward.stderr);
-    assert.equal(JSON.parse(forward.stdout).dataBackup, result.safetyBackup);
+    const forward = (await bed.env.client.workflow.execute('rollback', {
+      taskQueue: TASK_QUEUE,
+      workflowId: wfId('forward'),
+      args: [{ project: PROJECT, to: 2, withData: true }],
+    })) as RollbackResult;
+    assert.equal(forward.dataBackup, result.safetyBackup);
     assert.equal(await appImage(), image2);
     assert.equal(await snapshot(), v2Data, 'v2\'s data, with what was written under v2');
   });
@@ -205,7 +209,7 @@ describe('rollback with data against real Docker and Temporal', () => {
 
   it('finishes the rollback with data when the worker is killed while it archives or restores data', async () => {
     // Enough data that archiving the current contents takes a moment to catch.
-    await execIn(bed.docker, APP, ['sh', '-c', 'head -c 48000000 /dev/urandom > /data/bulk']);
+    await execIn(bed.docker, APP, ['sh', '-c', 'head -c 32000000 /dev/urandom > /data/bulk']);
     const revisionsBefore = revisionFiles();
     await stopWorker?.();
     stopWorker = undefined;
@@ -222,7 +226,7 @@ describe('rollback with data against real Docker and Temporal', () => {
     await killHard(children.at(-1)!);
     children.push(await spawnWorker(bed));
 
-    const result = (await handle.result()) as { restored: number; revision: number; dataBackup: string };
+    const result = (await handle.result()) as RollbackResult;
     assert.equal(result.dataBackup, migrationBackup);
     assert.equal(await appImage(), image1);
     assert.equal(await snapshot(), v1Data, `v1's data, byte for byte (killed during: ${point})`);
