@@ -167,6 +167,10 @@ describe('rollback with data against real Docker and Temporal', () => {
       run.stderr,
       /project itrbdata has no backup of revision 4's data in local directory .*; nothing was changed\. Revisions with one: 1, 2, 3 \(dockflow history -p itrbdata\)\. Roll back the images only with dockflow rollback -p itrbdata --to 4/,
     );
+    // --dest without --with-data is bad usage, refused before anything is contacted.
+    const usage = await runCli(['rollback', '-p', PROJECT, '--to', '1', '--dest', '/srv/backups'], { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    assert.equal(usage.code, 2, usage.stderr);
+    assert.match(usage.stderr, /--dest is only used with --with-data/);
     assert.deepEqual(revisionFiles(), revisionsBefore, 'no revision recorded');
     assert.deepEqual(backupIds(), backupsBefore, 'no backup taken');
     assert.equal(await snapshot(), dataBefore);
