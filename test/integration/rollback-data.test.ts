@@ -27,7 +27,7 @@ import { Label } from '../../src/model/labels';
 import { HELPER_LABEL } from '../../activities/backup';
 import type { ChildProcess } from 'node:child_process';
 import { progressQuery } from '../../src/messages';
-import { buildImage, execIn, killHard, projectDir, removeProject, runCli, spawnWorker, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
+import { buildImage, execIn, killHard, projectDir, removeProject, revisionTags, runCli, spawnWorker, startTestBed, startWorker, TEST_IMAGE, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-rbdata';
 const PROJECT = 'itrbdata';
@@ -90,7 +90,7 @@ describe('rollback with data against real Docker and Temporal', () => {
     for (const c of children) await killHard(c);
     await stopWorker?.();
     await removeProject(bed.docker, PROJECT);
-    for (const tag of [IMAGE_1, IMAGE_2]) await bed.docker.getImage(tag).remove({ noprune: true }).catch(() => undefined);
+    for (const tag of [IMAGE_1, IMAGE_2, ...(bed ? await revisionTags(bed, PROJECT) : [])]) await bed.docker.getImage(tag).remove({ noprune: true }).catch(() => undefined);
     if (bed) fs.rmSync(path.join(bed.stateDir, 'backups'), { recursive: true, force: true });
     await bed?.teardown();
   });
