@@ -33,7 +33,7 @@ import { ManifestError, manifestLabel, trustedRestoreEntries } from '../src/back
 import { backupForRevision, backupsOfRevision } from '../src/backup/revision-backup';
 import { helperImages, mountsTarget, startOrder, type DataContainer } from '../src/backup/plan';
 import { formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
-import { ErrorType } from '../src/errors';
+import { ErrorType, OperationFailure } from '../src/errors';
 import type { RollbackInput } from '../src/model/input';
 import type { z } from 'zod';
 import { rootMessage, type ProgressTracker } from './progress';
@@ -158,7 +158,7 @@ export async function rollbackWithData(input: RollbackOptions, revisions: Revisi
     progress.phase('failed');
     throw ApplicationFailure.nonRetryable(
       `rollback of ${project} to revision ${target.number} with data: backing up the current data failed, so nothing was changed: ${rootMessage(err)}`,
-      failureType(err, 'RollbackFailed'),
+      failureType(err, OperationFailure.rollbackFailed),
     );
   }
   const safetyEntries = trustedRestoreEntries(safety, target.spec, manifestLabel(project, safety.id, listing.destination));
@@ -199,7 +199,7 @@ export async function rollbackWithData(input: RollbackOptions, revisions: Revisi
     const summary = `rollback of ${project} to revision ${target.number} with data ${isCancellation(err) ? 'was cancelled' : `failed: ${rootMessage(err)}`}${outcome}`;
     progress.phase(isCancellation(err) ? summary : 'failed');
     if (isCancellation(err)) throw new CancelledFailure(summary);
-    throw ApplicationFailure.nonRetryable(summary, failureType(err, 'RollbackFailed'));
+    throw ApplicationFailure.nonRetryable(summary, failureType(err, OperationFailure.rollbackFailed));
   }
   await docker.removeHelpers({ project, operation });
   const revision = await recordRevision(progress, {
