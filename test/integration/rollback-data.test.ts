@@ -43,7 +43,7 @@ services:
     image: ${image}
     command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
     volumes: [appdata:/data]
-${healthcheck ? '    healthcheck: {test: ["CMD", "sh", "-c", "test ! -e /data/poison"], interval: 1s, timeout: 1s, retries: 1}\n' : ''}volumes:
+${healthcheck ? '    healthcheck: {test: ["CMD", "sh", "-c", "test ! -e /data/poison"], interval: 1s, timeout: 10s, retries: 3}\n' : ''}volumes:
   appdata:
 `;
 
@@ -66,7 +66,15 @@ describe('rollback with data against real Docker and Temporal', () => {
     const dir = projectDir(PROJECT, { 'docker-compose.yml': compose(image, healthcheck) });
     return loadStack({ files: [path.join(dir, 'docker-compose.yml')], environment: {} }).spec;
   };
-  const deploy = (spec: StackSpec) => bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: wfId('deploy'), args: [{ spec }] });
+  /** A workflow run to its end; a failure carries the workflow's own message. */
+  const run = async <T>(type: string, input: unknown): Promise<T> => {
+    try {
+      return (await bed.env.client.workflow.execute(type, { taskQueue: TASK_QUEUE, workflowId: wfId(type), args: [input] })) as T;
+    } catch (err) {
+      throw new Error(`${type} failed: ${failureMessage(err)}`);
+    }
+  };
+  const deploy = (spec: StackSpec) => run('deploy', { spec });
   /** Every path with its type and mode, and every file's sha256: equal snapshots are equal trees, byte for byte. */
   const snapshot = () =>
     execIn(bed.docker, APP, ['sh', '-c', 'cd /data && find . -exec stat -c "%n %F %a" {} + | sort && find . -type f -exec sha256sum {} + | sort']);
@@ -101,11 +109,12 @@ describe('rollback with data against real Docker and Temporal', () => {
     v1Data = await snapshot();
 
     // The migration runs with v2's image while revision 1 is current: its backup holds revision 1's data.
-    const migrated = (await bed.env.client.workflow.execute('migrate', {
-      taskQueue: TASK_QUEUE,
-      workflowId: wfId('migrate'),
-      args: [{ project: PROJECT, service: 'app', spec: v2, command: ['sh', '-c', 'echo v2 > /data/schema && seq 3001 4000 >> /data/rows && rm /data/sub/blob'] }],
-    })) as MigrateResult;
+    const migrated = await run<MigrateResult>('migrate', {
+      project: PROJECT,
+      service: 'app',
+      spec: v2,
+      command: ['sh', '-c', 'echo v2 > /data/schema && seq 3001 4000 >> /data/rows && rm /data/sub/blob'],
+    });
     assert.equal(migrated.revision, 1);
     migrationBackup = migrated.backupId!;
     await deploy(v2);
@@ -145,11 +154,7 @@ describe('rollback with data against real Docker and Temporal', () => {
     const safety = manifestOf(result.safetyBackup);
     assert.equal(safety.reason, 'rollback');
     assert.equal(safety.revision, 2);
-    const forward = (await bed.env.client.workflow.execute('rollback', {
-      taskQueue: TASK_QUEUE,
-      workflowId: wfId('forward'),
-      args: [{ project: PROJECT, to: 2, withData: true }],
-    })) as RollbackResult;
+    const forward = await run<RollbackResult>('rollback', { project: PROJECT, to: 2, withData: true });
     assert.equal(forward.dataBackup, result.safetyBackup);
     assert.equal(await appImage(), image2);
     assert.equal(await snapshot(), v2Data, 'v2\'s data, with what was written under v2');
@@ -161,10 +166,10 @@ describe('rollback with data against real Docker and Temporal', () => {
     const dataBefore = await snapshot();
     const container = (await bed.docker.getContainer(APP).inspect()).Id;
     // Revision 4 (the roll forward) has no backup of its own data yet.
-    const run = await runCli(['rollback', '-p', PROJECT, '--to', '4', '--with-data'], env);
-    assert.equal(run.code, 1, run.stderr);
+    const refused = await runCli(['rollback', '-p', PROJECT, '--to', '4', '--with-data'], env);
+    assert.equal(refused.code, 1, refused.stderr);
     assert.match(
-      run.stderr,
+      refused.stderr,
       /project itrbdata has no backup of revision 4's data in local directory .*; nothing was changed\. Revisions with one: 1, 2, 3 \(dockflow history -p itrbdata\)\. Roll back the images only with dockflow rollback -p itrbdata --to 4/,
     );
     // --dest without --with-data is bad usage, refused before anything is contacted.
@@ -182,7 +187,7 @@ describe('rollback with data against real Docker and Temporal', () => {
   it('puts the data and the containers back as they were when the revision fails on the restored data', async () => {
     // Revision 4 (v2, healthy only without /data/poison) gets a backup with the poison, then v1 is deployed.
     await execIn(bed.docker, APP, ['sh', '-c', 'touch /data/poison']);
-    const poisoned = (await bed.env.client.workflow.execute('backup', { taskQueue: TASK_QUEUE, workflowId: wfId('backup'), args: [{ project: PROJECT }] })) as BackupResult;
+    const poisoned = await run<BackupResult>('backup', { project: PROJECT });
     assert.equal(poisoned.revision, 4);
     await deploy(v1);
     await execIn(bed.docker, APP, ['sh', '-c', 'rm /data/poison && echo under-revision-5 > /data/r5']);
@@ -190,12 +195,12 @@ describe('rollback with data against real Docker and Temporal', () => {
     const revisionsBefore = revisionFiles();
 
     const workflowId = wfId('rollback-fails');
-    const run = bed.env.client.workflow.execute('rollback', {
+    const failing = bed.env.client.workflow.execute('rollback', {
       taskQueue: TASK_QUEUE,
       workflowId,
-      args: [{ project: PROJECT, to: 4, withData: true, healthTimeoutSeconds: 10 }],
+      args: [{ project: PROJECT, to: 4, withData: true, healthTimeoutSeconds: 60 }],
     });
-    await assert.rejects(run, (err: unknown) => {
+    await assert.rejects(failing, (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       assert.match(
         failureMessage(err),
