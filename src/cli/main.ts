@@ -16,7 +16,7 @@ import { runDev } from './dev';
 import { runWorkerProcess } from '../../workers/main';
 import { NotifyConfigError } from '../notify/targets';
 import type { DeployResult } from '../../workflows/deploy';
-import { destination, registerBackupCommands } from './backup-commands';
+import { DEST_HELP, destination, registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
 import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
 import { createCodecServer, readCodecToken } from '../temporal/codec-server';
@@ -244,7 +244,7 @@ Example:
     .addOption(new Option('--to <revision>', 'revision number (default: the one before the current)').argParser(positiveWholeNumberArg))
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .option('--with-data', 'also restore the backup of the revision\'s data (the one taken just before the operation that followed it; see dockflow history), after backing up the current data')
-    .option('--dest <dir>', 'with --with-data: where the backups are (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
+    .option('--dest <dir|url>', `with --with-data: ${DEST_HELP} (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)`)
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
@@ -276,7 +276,7 @@ Example:
     .command('history')
     .description('list the project\'s revisions from the host\'s ledger')
     .addOption(projectNameOption())
-    .option('--dest <dir>', 'where to look for each revision\'s data backup (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)')
+    .option('--dest <dir|url>', `where to look for each revision's data backup: ${DEST_HELP} (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)`)
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow history -p shop\n  dockflow history -p shop --json\n"data:" names the backup rollback --to N --with-data restores.')
     .action(async (opts) => {

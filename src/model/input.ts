@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { StackSpec } from './spec';
 import { impossibleSpecProblems } from './feasibility';
 import { ProjectName } from './names';
+import { destinationProblem } from './s3-url';
 
 /** A folder name in the worker's DOCKFLOW_STACKS_DIR (checked again, with the folder's existence, on the worker). */
 export const STACK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -104,6 +105,15 @@ export const UpdateInput = z.strictObject({
 });
 export type UpdateInput = z.input<typeof UpdateInput>;
 
+/** Where backups are, checked as backup-input.ts checks it (a directory on the worker's host, file:// or s3://). */
+const BackupDestination = z
+  .string()
+  .min(1)
+  .superRefine((d, ctx) => {
+    const problem = destinationProblem(d);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 export const RollbackInput = z
   .strictObject({
     project: ProjectName,
@@ -119,7 +129,7 @@ export const RollbackInput = z
      */
     withData: z.boolean().default(false),
     /** Where the backups are (as for restore). Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups. Only with withData. */
-    destination: z.string().min(1).optional(),
+    destination: BackupDestination.optional(),
   })
   .refine((v) => v.destination === undefined || v.withData, { message: '"destination" is only used with "withData": true', path: ['destination'] });
 export type RollbackInput = z.input<typeof RollbackInput>;
@@ -127,6 +137,6 @@ export type RollbackInput = z.input<typeof RollbackInput>;
 export const HistoryInput = z.strictObject({
   project: ProjectName,
   /** Where to look for each revision's data backup. Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups. */
-  destination: z.string().min(1).optional(),
+  destination: BackupDestination.optional(),
 });
 export type HistoryInput = z.input<typeof HistoryInput>;
