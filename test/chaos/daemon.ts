@@ -19,12 +19,21 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 
-const RUN_DIR = '/run/dockflow-chaos';
-const DATA_ROOT = '/var/lib/dockflow-chaos';
+/**
+ * DOCKFLOW_CHAOS_INSTANCE (letters, digits, dashes) gives a run its own daemon (socket, data
+ * root, exec root, namespace), so two chaos runs on one machine never share, or restart, one.
+ */
+const INSTANCE = process.env.DOCKFLOW_CHAOS_INSTANCE ?? '';
+if (!/^[a-z0-9-]*$/i.test(INSTANCE)) throw new Error(`DOCKFLOW_CHAOS_INSTANCE must be letters, digits and dashes, not ${JSON.stringify(INSTANCE)}`);
+const SUFFIX = INSTANCE ? `-${INSTANCE}` : '';
+const RUN_DIR = `/run/dockflow-chaos${SUFFIX}`;
+const DATA_ROOT = `/var/lib/dockflow-chaos${SUFFIX}`;
 const SOCKET = `${RUN_DIR}/docker.sock`;
 const PID_FILE = `${RUN_DIR}/dockerd.pid`;
-const LOG_FILE = `${RUN_DIR}/dockerd.log`;
-const NETNS = 'dockflow-chaos';
+/** The chaos daemon's log: what it did to the containers (restarts on boot, failed starts, kills). */
+export const CHAOS_DAEMON_LOG = `${RUN_DIR}/dockerd.log`;
+const LOG_FILE = CHAOS_DAEMON_LOG;
+const NETNS = `dockflow-chaos${SUFFIX}`;
 
 export interface ChaosDaemon {
   socketPath: string;

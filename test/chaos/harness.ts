@@ -25,7 +25,7 @@ import { HELPER_LABEL } from '../../activities/backup';
 import { Label } from '../../src/model/labels';
 import { freePort, killHard, nameOf, projectContainers, projectDir, removeProject, spawnWorker, workflowBundlePath, type TestBed } from '../support/harness';
 import { ensureBaseImage } from '../../src/demo/base-image';
-import { startChaosDaemon } from './daemon';
+import { CHAOS_DAEMON_LOG, startChaosDaemon } from './daemon';
 
 export const FAULT_KINDS = ['worker-kill', 'server-restart', 'dockerd-restart'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -43,6 +43,14 @@ export interface RunResult {
   seconds: number;
   /** Invariants that did not hold on the host afterwards. */
   violations: string[];
+  /**
+   * When there were violations: what the host and the workflow looked like, enough to
+   * diagnose a CI failure from its output alone (each bad container's state, the
+   * workflow's activity timeline, the chaos dockerd's log lines about those containers).
+   */
+  diagnostics: string[];
+  /** When there were violations: whether redeploying the model's release put the host right before the next run. */
+  repaired?: boolean;
 }
 
 /** mulberry32: a small seeded generator, so a seed reproduces a run. */
@@ -111,9 +119,13 @@ export interface ChaosOptions {
   seed: number;
   runs: number;
   log?: (line: string) => void;
+  /** Inject only this fault (default: the three kinds take turns). */
+  fault?: FaultKind;
+  /** Run only this operation (default: the seed picks). The seed still draws the same numbers. */
+  operation?: Operation;
 }
 
-export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptions): Promise<RunResult[]> {
+export async function runChaos({ seed, runs, log = () => undefined, fault: onlyFault, operation: onlyOperation }: ChaosOptions): Promise<RunResult[]> {
   const random = seededRandom(seed);
   const daemon = await startChaosDaemon();
   const docker = daemon.docker;
@@ -146,9 +158,10 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
     // The project starts deployed, so every run changes something that can be undone.
     await env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `chaos-${seed}-initial`, args: [{ spec: specFor(model.release) }] });
     for (let run = 1; run <= runs; run++) {
-      const operation = pickOperation(random(), run, model);
+      const picked = pickOperation(random(), run, model);
+      const operation = onlyOperation === 'restore' && model.backups.size === 0 ? 'backup' : (onlyOperation ?? picked);
       // Fault kinds take turns, so even a short run injects each of them; the seed picks operation and moment.
-      const fault = FAULT_KINDS[(run - 1) % FAULT_KINDS.length];
+      const fault = onlyFault ?? FAULT_KINDS[(run - 1) % FAULT_KINDS.length];
       // Data operations are short: their faults come earlier, so most land inside them.
       const faultAtMs = Math.round(operation === 'deploy' || operation === 'rollback' ? 300 + random() * 5000 : 200 + random() * 3000);
       const workflowId = `chaos-${seed}-${run}-${operation}`;
@@ -165,6 +178,7 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
       await env.client.workflow.start(operation, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
 
       await new Promise((r) => setTimeout(r, faultAtMs));
+      const faultStarted = Date.now();
       if (fault === 'worker-kill') {
         await killHard(worker);
         worker = await spawnWorker(bed());
@@ -174,6 +188,7 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
       } else {
         await daemon.restart();
       }
+      const faultEnded = Date.now();
       let failure: string | undefined;
       let result: Record<string, unknown> | undefined;
       let timer: NodeJS.Timeout | undefined;
@@ -211,11 +226,21 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
       }
       violations.push(...expectations);
       const seconds = Math.round((Date.now() - started) / 100) / 10;
-      results.push({ run, operation, fault, faultAtMs, outcome, failure, seconds, violations });
+      const diagnostics =
+        violations.length === 0
+          ? []
+          : await diagnose(docker, env, workflowId, { started, faultStarted, faultEnded, checked: Date.now() }).catch((err: Error) => [`diagnostics failed: ${err.message}`]);
+      const judged: RunResult = { run, operation, fault, faultAtMs, outcome, failure, seconds, violations, diagnostics };
+      results.push(judged);
       log(
         `run ${run}: ${operation} with ${fault} at ${faultAtMs} ms → ${outcome}${failure ? ` (${failure.slice(0, 160)})` : ''} in ${seconds} s` +
-          `${violations.length ? `; VIOLATIONS: ${violations.join('; ')}` : ''}`,
+          `${violations.length ? `; VIOLATIONS: ${violations.join('; ')}\n${diagnostics.map((d) => `    ${d}`).join('\n')}` : ''}`,
       );
+      if (violations.length > 0) {
+        // Each run is judged on its own: the next one starts from the model's release, not from this run's damage.
+        judged.repaired = await repair(env, `chaos-${seed}-${run}-repair`, specFor(model.release), docker, stateDir);
+        log(`run ${run}: redeployed release ${model.release} before the next run: ${judged.repaired ? 'the host is consistent again' : 'the host is STILL inconsistent'}`);
+      }
     }
   } finally {
     await killHard(worker);
@@ -230,6 +255,121 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
     await daemon.stop();
   }
   return results;
+}
+
+/** Moments of one run (epoch ms), for the diagnostics' relative times. */
+interface RunTimes {
+  started: number;
+  faultStarted: number;
+  faultEnded: number;
+  checked: number;
+}
+
+/**
+ * What a run with violations looked like, in lines a CI log can carry: the
+ * workflow's end, each container that is not running (or not healthy) with
+ * its Docker state, and the activity timeline from the workflow's history,
+ * plus what the chaos dockerd logged about those containers.
+ */
+async function diagnose(docker: Docker, env: TestWorkflowEnvironment, workflowId: string, times: RunTimes): Promise<string[]> {
+  const at = (iso: string | Date | undefined) => {
+    if (iso === undefined) return '?';
+    const ms = typeof iso === 'string' ? Date.parse(iso) : iso.getTime();
+    if (!Number.isFinite(ms) || ms <= 0) return 'never';
+    return `${new Date(ms).toISOString().slice(11, 23)} (+${((ms - times.started) / 1000).toFixed(1)} s)`;
+  };
+  const lines: string[] = [];
+  const handle = env.client.workflow.getHandle(workflowId);
+  const description = await handle.describe();
+  lines.push(
+    `workflow ${workflowId}: ${description.status.name}, started ${at(description.startTime)}, ended ${at(description.closeTime)}; ` +
+      `fault from ${at(new Date(times.faultStarted))} to ${at(new Date(times.faultEnded))}; host checked at ${at(new Date(times.checked))}`,
+  );
+  const bad: string[] = [];
+  for (const c of (await projectContainers(docker, PROJECT)).filter((c) => c.Labels[Label.oneoff] !== 'True')) {
+    const info = await docker.getContainer(c.Id).inspect();
+    const state = info.State;
+    if (state.Running && (!state.Health || state.Health.Status === 'healthy')) continue;
+    bad.push(info.Id);
+    const policy = info.HostConfig.RestartPolicy;
+    lines.push(
+      `${nameOf(c)} ${info.Id.slice(0, 12)}: ${state.Status}${state.Health ? `/${state.Health.Status}` : ''}, ExitCode ${state.ExitCode}` +
+        `${state.Error ? `, Error "${state.Error}"` : ''}${state.OOMKilled ? ', OOMKilled' : ''}, StartedAt ${at(state.StartedAt)}, FinishedAt ${at(state.FinishedAt)}, ` +
+        `RestartCount ${info.RestartCount}, RestartPolicy ${policy?.Name || 'no'}, created ${at(info.Created)} by ${info.Config.Labels?.[Label.operation] ?? '?'}, ` +
+        `RELEASE ${info.Config.Env.find((e) => e.startsWith('RELEASE='))?.slice('RELEASE='.length) ?? '?'}`,
+    );
+  }
+  lines.push(...(await activityTimeline(handle, times.started)));
+  lines.push(...daemonLogLines(bad, times));
+  return lines;
+}
+
+/** One line per activity the workflow scheduled: when, what (with the container it names), each attempt's end. */
+async function activityTimeline(handle: ReturnType<TestWorkflowEnvironment['client']['workflow']['getHandle']>, started: number): Promise<string[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const rel = (e: (typeof events)[number]) => `+${((Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6) - started) / 1000).toFixed(1)} s`;
+  const activities = new Map<string, { line: string }>();
+  const order: string[] = [];
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      let what = '';
+      try {
+        const payload = scheduled.input?.payloads?.[0];
+        const input = payload?.data ? (JSON.parse(Buffer.from(payload.data).toString('utf8')) as Record<string, unknown>) : {};
+        what = [input.name, input.service, input.number].filter((v) => v !== undefined).join(' ');
+      } catch {
+        what = '(encoded input)';
+      }
+      const id = String(e.eventId);
+      activities.set(id, { line: `${rel(e)} ${scheduled.activityType?.name}${what ? ` [${what}]` : ''}` });
+      order.push(id);
+      continue;
+    }
+    const started = e.activityTaskStartedEventAttributes;
+    const completed = e.activityTaskCompletedEventAttributes;
+    const failed = e.activityTaskFailedEventAttributes;
+    const timedOut = e.activityTaskTimedOutEventAttributes;
+    const canceled = e.activityTaskCanceledEventAttributes;
+    const ref = started ?? completed ?? failed ?? timedOut ?? canceled;
+    if (!ref) continue;
+    const entry = activities.get(String(ref.scheduledEventId));
+    if (!entry) continue;
+    if (started) entry.line += `, attempt ${started.attempt} started ${rel(e)}${started.lastFailure?.message ? ` (after: ${started.lastFailure.message.slice(0, 120)})` : ''}`;
+    if (completed) entry.line += `, completed ${rel(e)}`;
+    if (failed) entry.line += `, FAILED ${rel(e)}: ${failed.failure?.message?.slice(0, 200)}`;
+    if (timedOut) entry.line += `, TIMED OUT ${rel(e)}: ${timedOut.failure?.message?.slice(0, 200)}`;
+    if (canceled) entry.line += `, cancelled ${rel(e)}`;
+  }
+  // The end of a long history is what matters most; a CI log keeps it readable.
+  const kept = order.slice(-80);
+  return [`activities (${order.length}${kept.length < order.length ? `, the last ${kept.length}` : ''}):`, ...kept.map((id) => `  ${activities.get(id)!.line}`)];
+}
+
+/** The chaos dockerd's log lines during the run that name one of the given containers, or are its errors. */
+function daemonLogLines(containerIds: string[], times: RunTimes): string[] {
+  if (!fs.existsSync(CHAOS_DAEMON_LOG)) return [];
+  const noise = /grpc|devmapper|blkio|containerd config version|endpoint_count|cleanup warnings|stream copy error|level=debug/;
+  const picked: string[] = [];
+  for (const line of fs.readFileSync(CHAOS_DAEMON_LOG, 'utf8').split('\n')) {
+    const time = Date.parse(/^time="([^"]+)"/.exec(line)?.[1] ?? '');
+    if (!Number.isFinite(time) || time < times.started - 1000 || time > times.checked) continue;
+    const names = containerIds.some((id) => line.includes(id.slice(0, 12)));
+    const lifecycle = /Processing signal|Starting up|API listen|shutdown complete|Loading containers|restart|Failed to start|already exists/i.test(line);
+    if (names || (lifecycle && !noise.test(line)) || (/level=(error|warning)/.test(line) && !noise.test(line))) picked.push(`  ${line.slice(0, 260)}`);
+  }
+  const kept = picked.slice(-40);
+  return [`${CHAOS_DAEMON_LOG} during the run (${picked.length} lines${kept.length < picked.length ? `, the last ${kept.length}` : ''}):`, ...kept];
+}
+
+/** Deploy the model's release again and say whether the host then holds every invariant. */
+async function repair(env: TestWorkflowEnvironment, workflowId: string, spec: ReturnType<typeof loadStack>['spec'], docker: Docker, stateDir: string): Promise<boolean> {
+  try {
+    await env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId, args: [{ spec, waitForLock: true }], workflowExecutionTimeout: '180s' });
+  } catch {
+    // Judged by the host below, not by the workflow's outcome.
+  }
+  return (await settledInvariants(docker, env, stateDir)).length === 0;
 }
 
 /** What the host should hold, as the harness tracks it from the operations' outcomes. */
