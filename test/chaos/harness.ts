@@ -25,7 +25,7 @@ import { HELPER_LABEL } from '../../activities/backup';
 import { Label } from '../../src/model/labels';
 import { freePort, killHard, nameOf, projectContainers, projectDir, removeProject, spawnWorker, workflowBundlePath, type TestBed } from '../support/harness';
 import { ensureBaseImage } from '../../src/demo/base-image';
-import { CHAOS_DAEMON_LOG, startChaosDaemon } from './daemon';
+import { startChaosDaemon } from './daemon';
 
 export const FAULT_KINDS = ['worker-kill', 'server-restart', 'dockerd-restart'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -67,7 +67,7 @@ export function seededRandom(seed: number): () => number {
 
 const PROJECT = 'chaos';
 const TASK_QUEUE = 'chaos';
-const EXPECTED_CONTAINERS = [`${PROJECT}-app-1`, `${PROJECT}-db-1`, `${PROJECT}-web-1`, `${PROJECT}-web-2`];
+const EXPECTED_CONTAINERS = [`${PROJECT}-app-1`, `${PROJECT}-db-1`, `${PROJECT}-slowstop-1`, `${PROJECT}-web-1`, `${PROJECT}-web-2`];
 
 /** The migration: increments a counter in the data volume, then takes a while, so faults land inside it. */
 const MIGRATION = ['sh', '-c', 'n=$(cat /data/counter 2>/dev/null || echo 0); echo $((n + 1)) > /data/counter; sleep 2'];
@@ -76,7 +76,17 @@ const MIGRATION = ['sh', '-c', 'n=$(cat /data/counter 2>/dev/null || echo 0); ec
  * The stack runs with `restart: unless-stopped`, as our users' stacks do: a
  * daemon restart between two operations then brings it back by itself, and
  * what the harness tests is what dockflow does while an operation runs.
+ *
+ * `slowstop` ignores SIGTERM, so every daemon shutdown lasts its stop grace
+ * period, as one does when it signals a container that is still starting (CI
+ * saw a 10 s one). A stopping daemon still serves connections it had already
+ * accepted: an operation must not go on against it (see
+ * src/docker/client.ts). It has no release in its environment, so deploys
+ * and rollbacks leave it alone and only the daemon's shutdown waits for it.
  */
+/** How long every daemon shutdown lasts: slowstop's stop grace period. */
+const SLOW_STOP_SECONDS = 6;
+
 const compose = (release: number) => `
 name: ${PROJECT}
 services:
@@ -111,6 +121,11 @@ services:
     volumes: ["data:/data"]
     x-dockflow:
       backup: {stop: true}
+  slowstop:
+    image: dockflow/busybox:1
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+    restart: unless-stopped
+    stop_grace_period: ${SLOW_STOP_SECONDS}s
 volumes:
   data: {}
 `;
@@ -123,9 +138,14 @@ export interface ChaosOptions {
   fault?: FaultKind;
   /** Run only this operation (default: the seed picks). The seed still draws the same numbers. */
   operation?: Operation;
+  /**
+   * Called once a run's operation ended, before the host is judged: a way to damage the host
+   * on purpose, to check the harness's own diagnostics and repair (never in the chaos test).
+   */
+  interfere?: (docker: Docker, run: number) => Promise<void>;
 }
 
-export async function runChaos({ seed, runs, log = () => undefined, fault: onlyFault, operation: onlyOperation }: ChaosOptions): Promise<RunResult[]> {
+export async function runChaos({ seed, runs, log = () => undefined, fault: onlyFault, operation: onlyOperation, interfere }: ChaosOptions): Promise<RunResult[]> {
   const random = seededRandom(seed);
   const daemon = await startChaosDaemon();
   const docker = daemon.docker;
@@ -204,6 +224,7 @@ export async function runChaos({ seed, runs, log = () => undefined, fault: onlyF
         clearTimeout(timer);
       }
       const outcome = failure === undefined ? ('completed' as const) : ('failed' as const);
+      await interfere?.(docker, run);
       const expectations: string[] = [];
       const counterBefore = model.counter;
       if (outcome === 'completed') {
@@ -229,7 +250,7 @@ export async function runChaos({ seed, runs, log = () => undefined, fault: onlyF
       const diagnostics =
         violations.length === 0
           ? []
-          : await diagnose(docker, env, workflowId, { started, faultStarted, faultEnded, checked: Date.now() }).catch((err: Error) => [`diagnostics failed: ${err.message}`]);
+          : await diagnose(docker, env, workflowId, daemon.logFile, { started, faultStarted, faultEnded, checked: Date.now() }).catch((err: Error) => [`diagnostics failed: ${err.message}`]);
       const judged: RunResult = { run, operation, fault, faultAtMs, outcome, failure, seconds, violations, diagnostics };
       results.push(judged);
       log(
@@ -271,7 +292,7 @@ interface RunTimes {
  * its Docker state, and the activity timeline from the workflow's history,
  * plus what the chaos dockerd logged about those containers.
  */
-async function diagnose(docker: Docker, env: TestWorkflowEnvironment, workflowId: string, times: RunTimes): Promise<string[]> {
+async function diagnose(docker: Docker, env: TestWorkflowEnvironment, workflowId: string, daemonLog: string, times: RunTimes): Promise<string[]> {
   const at = (iso: string | Date | undefined) => {
     if (iso === undefined) return '?';
     const ms = typeof iso === 'string' ? Date.parse(iso) : iso.getTime();
@@ -300,7 +321,7 @@ async function diagnose(docker: Docker, env: TestWorkflowEnvironment, workflowId
     );
   }
   lines.push(...(await activityTimeline(handle, times.started)));
-  lines.push(...daemonLogLines(bad, times));
+  lines.push(...daemonLogLines(daemonLog, bad, times));
   return lines;
 }
 
@@ -347,11 +368,11 @@ async function activityTimeline(handle: ReturnType<TestWorkflowEnvironment['clie
 }
 
 /** The chaos dockerd's log lines during the run that name one of the given containers, or are its errors. */
-function daemonLogLines(containerIds: string[], times: RunTimes): string[] {
-  if (!fs.existsSync(CHAOS_DAEMON_LOG)) return [];
+function daemonLogLines(logFile: string, containerIds: string[], times: RunTimes): string[] {
+  if (!fs.existsSync(logFile)) return [];
   const noise = /grpc|devmapper|blkio|containerd config version|endpoint_count|cleanup warnings|stream copy error|level=debug/;
   const picked: string[] = [];
-  for (const line of fs.readFileSync(CHAOS_DAEMON_LOG, 'utf8').split('\n')) {
+  for (const line of fs.readFileSync(logFile, 'utf8').split('\n')) {
     const time = Date.parse(/^time="([^"]+)"/.exec(line)?.[1] ?? '');
     if (!Number.isFinite(time) || time < times.started - 1000 || time > times.checked) continue;
     const names = containerIds.some((id) => line.includes(id.slice(0, 12)));
@@ -359,7 +380,7 @@ function daemonLogLines(containerIds: string[], times: RunTimes): string[] {
     if (names || (lifecycle && !noise.test(line)) || (/level=(error|warning)/.test(line) && !noise.test(line))) picked.push(`  ${line.slice(0, 260)}`);
   }
   const kept = picked.slice(-40);
-  return [`${CHAOS_DAEMON_LOG} during the run (${picked.length} lines${kept.length < picked.length ? `, the last ${kept.length}` : ''}):`, ...kept];
+  return [`${logFile} during the run (${picked.length} lines${kept.length < picked.length ? `, the last ${kept.length}` : ''}):`, ...kept];
 }
 
 /** Deploy the model's release again and say whether the host then holds every invariant. */
@@ -445,7 +466,9 @@ async function checkInvariants(docker: Docker, env: TestWorkflowEnvironment, sta
     const info = await docker.getContainer(c.Id).inspect();
     if (!info.State.Running) violations.push(`${nameOf(c)} is ${info.State.Status}`);
     if (info.State.Health && info.State.Health.Status !== 'healthy') violations.push(`${nameOf(c)} is ${info.State.Health.Status}`);
-    releases.add(info.Config.Env.find((e) => e.startsWith('RELEASE=')) ?? '');
+    // slowstop carries no release: it is the same container in every release.
+    const release = info.Config.Env.find((e) => e.startsWith('RELEASE='));
+    if (release !== undefined) releases.add(release);
   }
   if (releases.size !== 1) violations.push(`containers run different releases: ${[...releases].join(', ')}`);
   // The host matches the ledger's latest revision: the project is at a recorded revision, not between two.
@@ -500,6 +523,9 @@ export function summarize(results: RunResult[], seed: number): string {
     `|---|---|---|---|---|---|---|---|`,
     ...OPERATIONS.map((op) => row(op, results.filter((r) => r.operation === op))),
     row('**all**', results),
-    ...violated.map((r) => `\nrun ${r.run} (seed ${seed}, ${r.operation}, ${r.fault} at ${r.faultAtMs} ms): ${r.violations.join('; ')}`),
+    ...violated.map(
+      (r) =>
+        `\nrun ${r.run} (seed ${seed}, ${r.operation} → ${r.outcome}, ${r.fault} at ${r.faultAtMs} ms${r.repaired === false ? ', still wrong after a redeploy' : ''}): ${r.violations.join('; ')}`,
+    ),
   ].join('\n');
 }
