@@ -259,8 +259,10 @@ export async function runChaos({ seed, runs, log = () => undefined, fault: onlyF
       );
       if (violations.length > 0) {
         // Each run is judged on its own: the next one starts from the model's release, not from this run's damage.
-        judged.repaired = await repair(env, `chaos-${seed}-${run}-repair`, specFor(model.release), docker, stateDir);
-        log(`run ${run}: redeployed release ${model.release} before the next run: ${judged.repaired ? 'the host is consistent again' : 'the host is STILL inconsistent'}`);
+        const left = await repair(env, `chaos-${seed}-${run}-repair`, specFor(model.release), docker, stateDir);
+        judged.repaired = left.length === 0;
+        if (!judged.repaired) judged.diagnostics.push(`after a redeploy of release ${model.release}: ${left.join('; ')}`);
+        log(`run ${run}: redeployed release ${model.release} before the next run: ${judged.repaired ? 'the host is consistent again' : `the host is STILL inconsistent: ${left.join('; ')}`}`);
       }
     }
   } finally {
@@ -383,14 +385,17 @@ function daemonLogLines(logFile: string, containerIds: string[], times: RunTimes
   return [`${logFile} during the run (${picked.length} lines${kept.length < picked.length ? `, the last ${kept.length}` : ''}):`, ...kept];
 }
 
-/** Deploy the model's release again and say whether the host then holds every invariant. */
-async function repair(env: TestWorkflowEnvironment, workflowId: string, spec: ReturnType<typeof loadStack>['spec'], docker: Docker, stateDir: string): Promise<boolean> {
+/** Deploy the model's release again; what still does not hold on the host afterwards (empty: repaired). */
+async function repair(env: TestWorkflowEnvironment, workflowId: string, spec: ReturnType<typeof loadStack>['spec'], docker: Docker, stateDir: string): Promise<string[]> {
+  let failure = '';
   try {
     await env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId, args: [{ spec, waitForLock: true }], workflowExecutionTimeout: '180s' });
-  } catch {
-    // Judged by the host below, not by the workflow's outcome.
+  } catch (err) {
+    // Judged by the host below; the failure only explains it.
+    failure = `the redeploy failed: ${rootMessage(err)}`;
   }
-  return (await settledInvariants(docker, env, stateDir)).length === 0;
+  const left = await settledInvariants(docker, env, stateDir);
+  return left.length === 0 ? [] : [...(failure ? [failure] : []), ...left];
 }
 
 /** What the host should hold, as the harness tracks it from the operations' outcomes. */
