@@ -9,14 +9,14 @@ import { Connection, WorkflowClient } from '@temporalio/client';
 import { dataConverterFromEnv } from '../src/temporal/codec';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
-import { createDockerClient } from '../src/docker/client';
+import { createDockerClient } from './docker-client';
 import type { TemporalSettings } from '../src/temporal/settings';
 import { parseNotifyTargets, type NotifyTarget } from '../src/notify/targets';
 import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
 import { reclaimFromDeadWorkers, workerIdentity } from './reclaim';
 
 export interface DockflowWorkerOptions extends TemporalSettings {
-  /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock), one connection per request (src/docker/client.ts). */
+  /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock), one connection per request (workers/docker-client.ts). */
   docker?: Docker;
   /** Revision ledger directory; default DOCKFLOW_STATE_DIR or /var/lib/dockflow. */
   stateDir?: string;

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createDockerClient } from '../docker/client';
+import { createDockerClient } from '../../workers/docker-client';
 import { startDevServer } from '../temporal/dev-server';
 import { DEFAULT_TASK_QUEUE } from '../temporal/settings';
 import { createDockflowWorker } from '../../workers/worker';
@@ -87,7 +87,7 @@ export const DEMO_COMPOSE_FILE = path.resolve(__dirname, '..', '..', 'examples',
 
 export async function runDev(options: DevOptions): Promise<void> {
   fs.mkdirSync(options.stateDir, { recursive: true });
-  // The worker's client (below): one connection per request, see src/docker/client.ts.
+  // The worker's client (below): one connection per request, see workers/docker-client.ts.
   const docker = createDockerClient();
   await docker.ping().catch((err: Error) => {
     throw new Error(`the Docker engine does not answer (${err.message}); start dockerd or set DOCKER_HOST`);

@@ -9,7 +9,7 @@
  *
  * On a private daemon (./daemon.ts, needs root like the chaos harness): a
  * client that keeps connections (Node's default) reaches the stopping
- * daemon; the worker's client (src/docker/client.ts) does not, and fails as
+ * daemon; the worker's client (workers/docker-client.ts) does not, and fails as
  * "the engine is unreachable", which activities wait out (activities/index.ts).
  */
 import { after, before, describe, it } from 'node:test';
@@ -18,7 +18,7 @@ import * as http from 'node:http';
 import Docker from 'dockerode';
 import { startChaosDaemon, type ChaosDaemon } from './daemon';
 import { ensureBaseImage, BASE_IMAGE } from '../../src/demo/base-image';
-import { createDockerClient } from '../../src/docker/client';
+import { createDockerClient } from '../../workers/docker-client';
 import { isDaemonUnreachable } from '../../activities';
 
 /** How long the daemon's shutdown lasts: the stop timeout of a container that ignores SIGTERM. */

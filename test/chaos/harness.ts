@@ -81,7 +81,7 @@ const MIGRATION = ['sh', '-c', 'n=$(cat /data/counter 2>/dev/null || echo 0); ec
  * period, as one does when it signals a container that is still starting (CI
  * saw a 10 s one). A stopping daemon still serves connections it had already
  * accepted: an operation must not go on against it (see
- * src/docker/client.ts). It has no release in its environment, so deploys
+ * workers/docker-client.ts). It has no release in its environment, so deploys
  * and rollbacks leave it alone and only the daemon's shutdown waits for it.
  */
 /** How long every daemon shutdown lasts: slowstop's stop grace period. */

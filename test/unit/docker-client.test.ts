@@ -1,7 +1,7 @@
 /**
  * The worker's Docker client opens a connection per request. A daemon that
  * is shutting down still serves connections it had accepted, so a client
- * that kept one open would go on deploying against it (src/docker/client.ts;
+ * that kept one open would go on deploying against it (workers/docker-client.ts;
  * test/chaos/daemon-shutdown.test.ts shows it on a real daemon).
  */
 import { after, before, describe, it } from 'node:test';
@@ -11,7 +11,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
-import { createDockerClient } from '../../src/docker/client';
+import { createDockerClient } from '../../workers/docker-client';
 
 describe('the Docker client of a worker', () => {
   let server: http.Server;
