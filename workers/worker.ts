@@ -9,13 +9,14 @@ import { Connection, WorkflowClient } from '@temporalio/client';
 import { dataConverterFromEnv } from '../src/temporal/codec';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
+import { createDockerClient } from './docker-client';
 import type { TemporalSettings } from '../src/temporal/settings';
 import { parseNotifyTargets, type NotifyTarget } from '../src/notify/targets';
 import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
 import { reclaimFromDeadWorkers, workerIdentity } from './reclaim';
 
 export interface DockflowWorkerOptions extends TemporalSettings {
-  /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock). */
+  /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock), one connection per request (workers/docker-client.ts). */
   docker?: Docker;
   /** Revision ledger directory; default DOCKFLOW_STATE_DIR or /var/lib/dockflow. */
   stateDir?: string;
@@ -59,7 +60,7 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
     if (created) console.error(`dockflow worker: created namespace "${options.namespace}"`);
     await ensureSearchAttributes(connection.operatorService, options.namespace, created ? NEW_NAMESPACE_GRACE_MS : 0);
   }
-  const docker = options.docker ?? new Docker();
+  const docker = options.docker ?? createDockerClient();
   // Activities that look at other workflows share one client, connected on first use.
   let client: Promise<WorkflowClient> | undefined;
   // DOCKFLOW_ENCRYPTION_KEY(_FILE): payloads and failures encrypted (src/temporal/codec.ts).

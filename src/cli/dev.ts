@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Docker from 'dockerode';
+import { createDockerClient } from '../../workers/docker-client';
 import { startDevServer } from '../temporal/dev-server';
 import { DEFAULT_TASK_QUEUE } from '../temporal/settings';
 import { createDockflowWorker } from '../../workers/worker';
@@ -87,7 +87,8 @@ export const DEMO_COMPOSE_FILE = path.resolve(__dirname, '..', '..', 'examples',
 
 export async function runDev(options: DevOptions): Promise<void> {
   fs.mkdirSync(options.stateDir, { recursive: true });
-  const docker = new Docker();
+  // The worker's client (below): one connection per request, see workers/docker-client.ts.
+  const docker = createDockerClient();
   await docker.ping().catch((err: Error) => {
     throw new Error(`the Docker engine does not answer (${err.message}); start dockerd or set DOCKER_HOST`);
   });

@@ -198,11 +198,20 @@ function planSlot(
     ops.push(containerOp('recreate', service.name, number, canonical, STARTED_BY_COMPOSE, current.id));
   } else if (current.configHash !== hash) {
     ops.push(containerOp('recreate', service.name, number, canonical, 'config hash changed', current.id));
-  } else if (current.state !== 'running' && !(oneShot && current.state === 'exited' && current.exitCode === 0)) {
-    // A one-shot job that already completed successfully is in its desired state.
+  } else if (!runsAsDesired(current, oneShot)) {
     ops.push(containerOp('start', service.name, number, canonical, `container is ${current.state}`, current.id));
   }
   return ops;
+}
+
+/**
+ * A service container is meant to be running; a one-shot job that already
+ * completed successfully (exited 0) is in its desired state too. The planner
+ * starts a container for which this is false, and the host verification
+ * (verify.ts) counts one as a difference, so the two never disagree.
+ */
+export function runsAsDesired(container: Pick<ObservedContainer, 'state' | 'exitCode'>, oneShot: boolean): boolean {
+  return container.state === 'running' || (oneShot && container.state === 'exited' && container.exitCode === 0);
 }
 
 function containerOp(

@@ -2,7 +2,10 @@
  * The last check before an operation reports success and the ledger records
  * a revision: does the host hold what the revision will claim? Per service,
  * as many containers as replicas, under the canonical names, each with the
- * desired config hash and image ID. One-off containers (migrations, helpers,
+ * desired config hash and image ID, and running (a one-shot job may have
+ * exited 0 instead): a container stopped from outside after the last
+ * converge (a daemon restart, a `docker stop`) is not what the revision
+ * claims either. One-off containers (migrations, helpers,
  * `docker compose run`) are not replicas and are left out. Services that are
  * not in the spec (orphans kept without --remove-orphans) are not the
  * revision's business.
@@ -13,6 +16,7 @@ import type { StackSpec } from '../model/spec';
 import type { ObservedProject } from '../model/observed';
 import { containerName, desiredNumbers } from '../model/names';
 import { configHash } from './hash';
+import { oneShotServices, runsAsDesired } from './deploy-plan';
 
 export interface HostDifference {
   service: string;
@@ -23,6 +27,7 @@ export interface HostDifference {
 export function hostDifferences(spec: StackSpec, imageIds: Record<string, string>, observed: ObservedProject): HostDifference[] {
   const differences: HostDifference[] = [];
   const replicas = observed.containers.filter((c) => !c.oneoff);
+  const oneShots = oneShotServices(spec);
   for (const name of Object.keys(spec.services).sort()) {
     const service = spec.services[name];
     const imageId = imageIds[name];
@@ -40,6 +45,9 @@ export function hostDifferences(spec: StackSpec, imageIds: Record<string, string
     for (const c of containers) {
       if (imageId !== undefined && c.imageId !== imageId) differ(`${c.name} runs image ${short(c.imageId)}, the spec resolves to ${short(imageId)}`);
       else if (hash !== undefined && c.configHash !== hash) differ(`${c.name} has config hash ${short(c.configHash ?? '(none)')}, the spec's is ${short(hash)}`);
+      if (!runsAsDesired(c, oneShots.has(name))) {
+        differ(`${c.name} is ${c.state}${c.exitCode !== undefined ? ` (exit code ${c.exitCode})` : ''}, not running${oneShots.has(name) ? ' or completed' : ''}`);
+      }
     }
   }
   return differences;

@@ -21,8 +21,16 @@ describe('chaos (bounded)', () => {
     assert.equal(results.length, RUNS);
     for (const kind of FAULT_KINDS) assert.ok(results.some((r) => r.fault === kind), `a ${kind} was injected`);
     assert.ok(new Set(results.map((r) => r.operation)).size >= 4, `at least four kinds of operation ran: ${[...new Set(results.map((r) => r.operation))].join(', ')}`);
+    // Each failing run with its outcome and diagnostics, so a CI log alone says what happened.
+    // A run with violations is followed by a redeploy, so later runs are judged on their own.
     assert.deepEqual(
-      results.filter((r) => r.violations.length > 0).map((r) => `run ${r.run} (${r.operation}, ${r.fault}): ${r.violations.join('; ')}`),
+      results
+        .filter((r) => r.violations.length > 0)
+        .map(
+          (r) =>
+            `run ${r.run} (${r.operation} → ${r.outcome}${r.failure ? `: ${r.failure.slice(0, 300)}` : ''}; ${r.fault} at ${r.faultAtMs} ms; ` +
+            `${r.repaired ? 'the redeploy after it put the host right' : 'the host was STILL wrong after a redeploy'}): ${r.violations.join('; ')}\n${r.diagnostics.join('\n')}`,
+        ),
       [],
     );
   });

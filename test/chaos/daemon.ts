@@ -19,36 +19,66 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 
-const RUN_DIR = '/run/dockflow-chaos';
-const DATA_ROOT = '/var/lib/dockflow-chaos';
-const SOCKET = `${RUN_DIR}/docker.sock`;
-const PID_FILE = `${RUN_DIR}/dockerd.pid`;
-const LOG_FILE = `${RUN_DIR}/dockerd.log`;
-const NETNS = 'dockflow-chaos';
+/** Where one chaos daemon keeps its socket, state, log and network namespace. */
+interface DaemonPaths {
+  runDir: string;
+  dataRoot: string;
+  socket: string;
+  pidFile: string;
+  logFile: string;
+  netns: string;
+}
+
+/**
+ * An instance name (letters, digits, dashes; default DOCKFLOW_CHAOS_INSTANCE, else none) gives
+ * a daemon of its own (socket, data root, exec root, namespace), so two chaos runs on one
+ * machine never share, or restart, one.
+ */
+function daemonPaths(instance: string): DaemonPaths {
+  if (!/^[a-z0-9-]*$/i.test(instance)) throw new Error(`a chaos daemon instance is letters, digits and dashes, not ${JSON.stringify(instance)}`);
+  const suffix = instance ? `-${instance}` : '';
+  const runDir = `/run/dockflow-chaos${suffix}`;
+  return {
+    runDir,
+    dataRoot: `/var/lib/dockflow-chaos${suffix}`,
+    socket: `${runDir}/docker.sock`,
+    pidFile: `${runDir}/dockerd.pid`,
+    logFile: `${runDir}/dockerd.log`,
+    netns: `dockflow-chaos${suffix}`,
+  };
+}
 
 export interface ChaosDaemon {
   socketPath: string;
   docker: Docker;
-  /** SIGTERM the daemon, wait for it to exit, start it again and wait until it answers. */
-  restart(): Promise<void>;
+  /** The daemon's log: what it did to the containers (restarts on boot, failed starts, kills). */
+  logFile: string;
+  /**
+   * SIGTERM the daemon, wait for it to exit, start it again and wait until it answers.
+   * `whileStopping` runs once the signal is sent, while the daemon shuts down (its
+   * listener is closed then, but connections it already accepted are still served).
+   */
+  restart(whileStopping?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startChaosDaemon(): Promise<ChaosDaemon> {
-  const docker = new Docker({ socketPath: SOCKET });
-  if (!(await answers(docker))) await launch(docker);
+export async function startChaosDaemon(instance = process.env.DOCKFLOW_CHAOS_INSTANCE ?? ''): Promise<ChaosDaemon> {
+  const paths = daemonPaths(instance);
+  const docker = new Docker({ socketPath: paths.socket });
+  if (!(await answers(docker))) await launch(docker, paths);
   return {
-    socketPath: SOCKET,
+    socketPath: paths.socket,
     docker,
-    async restart() {
-      await terminate();
-      await launch(docker);
+    logFile: paths.logFile,
+    async restart(whileStopping?: () => Promise<void>) {
+      await terminate(paths, whileStopping);
+      await launch(docker, paths);
     },
     async stop() {
-      await terminate();
+      await terminate(paths);
       // Shims of starts that a restart interrupted outlive every daemon (they are what wedges
       // a container, see activities/wedge.ts); once the harness is done they are only litter.
-      for (const shim of processesWith('containerd-shim', `${RUN_DIR}/exec/`)) process.kill(shim, 'SIGKILL');
+      for (const shim of processesWith('containerd-shim', `${paths.runDir}/exec/`)) process.kill(shim, 'SIGKILL');
     },
   };
 }
@@ -63,25 +93,25 @@ async function answers(docker: Docker): Promise<boolean> {
 }
 
 /** The daemon's own network namespace, with its loopback up (idempotent). */
-function ensureNetns(): void {
+function ensureNetns(netns: string): void {
   const existing = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (!existing.split('\n').some((line) => line.split(' ')[0] === NETNS)) execFileSync('ip', ['netns', 'add', NETNS]);
-  execFileSync('ip', ['netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up']);
+  if (!existing.split('\n').some((line) => line.split(' ')[0] === netns)) execFileSync('ip', ['netns', 'add', netns]);
+  execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
 }
 
-async function launch(docker: Docker): Promise<void> {
-  fs.mkdirSync(RUN_DIR, { recursive: true });
-  ensureNetns();
-  const log = fs.openSync(LOG_FILE, 'a');
+async function launch(docker: Docker, paths: DaemonPaths): Promise<void> {
+  fs.mkdirSync(paths.runDir, { recursive: true });
+  ensureNetns(paths.netns);
+  const log = fs.openSync(paths.logFile, 'a');
   const args = [
-    `--host=unix://${SOCKET}`,
-    `--data-root=${DATA_ROOT}`,
-    `--exec-root=${RUN_DIR}/exec`,
-    `--pidfile=${PID_FILE}`,
+    `--host=unix://${paths.socket}`,
+    `--data-root=${paths.dataRoot}`,
+    `--exec-root=${paths.runDir}/exec`,
+    `--pidfile=${paths.pidFile}`,
   ];
   // nsenter joins the network namespace only (`ip netns exec` would also remount /sys, hiding
   // the cgroup mounts dockerd needs) and execs dockerd, so the child is dockerd itself.
-  const child = spawn('nsenter', [`--net=/run/netns/${NETNS}`, 'dockerd', ...args], { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn('nsenter', [`--net=/run/netns/${paths.netns}`, 'dockerd', ...args], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   fs.closeSync(log);
   const deadline = Date.now() + 60_000;
@@ -89,13 +119,14 @@ async function launch(docker: Docker): Promise<void> {
     if (await answers(docker)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`the chaos dockerd did not answer on ${SOCKET} within 60 s; see ${LOG_FILE}`);
+  throw new Error(`the chaos dockerd did not answer on ${paths.socket} within 60 s; see ${paths.logFile}`);
 }
 
-async function terminate(): Promise<void> {
-  const pid = Number.parseInt(fs.existsSync(PID_FILE) ? fs.readFileSync(PID_FILE, 'utf8') : '', 10);
+async function terminate(paths: DaemonPaths, whileStopping?: () => Promise<void>): Promise<void> {
+  const pid = Number.parseInt(fs.existsSync(paths.pidFile) ? fs.readFileSync(paths.pidFile, 'utf8') : '', 10);
   if (!Number.isFinite(pid) || !alive(pid)) return;
   process.kill(pid, 'SIGTERM');
+  await whileStopping?.();
   // dockerd stops its containers first (up to its shutdown timeout), then exits.
   const deadline = Date.now() + 60_000;
   while (alive(pid)) {
@@ -104,7 +135,7 @@ async function terminate(): Promise<void> {
   }
   // Its containerd may outlive it by a moment; a new daemon started meanwhile would start a
   // second containerd on the same state directory, whose socket the old one then deletes.
-  for (const child of processesWith('containerd', `${RUN_DIR}/exec/`)) {
+  for (const child of processesWith('containerd', `${paths.runDir}/exec/`)) {
     while (alive(child)) {
       if (Date.now() > deadline) {
         process.kill(child, 'SIGKILL');

@@ -43,6 +43,14 @@ export interface RunResult {
   seconds: number;
   /** Invariants that did not hold on the host afterwards. */
   violations: string[];
+  /**
+   * When there were violations: what the host and the workflow looked like, enough to
+   * diagnose a CI failure from its output alone (each bad container's state, the
+   * workflow's activity timeline, the chaos dockerd's log lines about those containers).
+   */
+  diagnostics: string[];
+  /** When there were violations: whether redeploying the model's release put the host right before the next run. */
+  repaired?: boolean;
 }
 
 /** mulberry32: a small seeded generator, so a seed reproduces a run. */
@@ -59,7 +67,7 @@ export function seededRandom(seed: number): () => number {
 
 const PROJECT = 'chaos';
 const TASK_QUEUE = 'chaos';
-const EXPECTED_CONTAINERS = [`${PROJECT}-app-1`, `${PROJECT}-db-1`, `${PROJECT}-web-1`, `${PROJECT}-web-2`];
+const EXPECTED_CONTAINERS = [`${PROJECT}-app-1`, `${PROJECT}-db-1`, `${PROJECT}-slowstop-1`, `${PROJECT}-web-1`, `${PROJECT}-web-2`];
 
 /** The migration: increments a counter in the data volume, then takes a while, so faults land inside it. */
 const MIGRATION = ['sh', '-c', 'n=$(cat /data/counter 2>/dev/null || echo 0); echo $((n + 1)) > /data/counter; sleep 2'];
@@ -68,7 +76,17 @@ const MIGRATION = ['sh', '-c', 'n=$(cat /data/counter 2>/dev/null || echo 0); ec
  * The stack runs with `restart: unless-stopped`, as our users' stacks do: a
  * daemon restart between two operations then brings it back by itself, and
  * what the harness tests is what dockflow does while an operation runs.
+ *
+ * `slowstop` ignores SIGTERM, so every daemon shutdown lasts its stop grace
+ * period, as one does when it signals a container that is still starting (CI
+ * saw a 10 s one). A stopping daemon still serves connections it had already
+ * accepted: an operation must not go on against it (see
+ * workers/docker-client.ts). It has no release in its environment, so deploys
+ * and rollbacks leave it alone and only the daemon's shutdown waits for it.
  */
+/** How long every daemon shutdown lasts: slowstop's stop grace period. */
+const SLOW_STOP_SECONDS = 6;
+
 const compose = (release: number) => `
 name: ${PROJECT}
 services:
@@ -103,6 +121,11 @@ services:
     volumes: ["data:/data"]
     x-dockflow:
       backup: {stop: true}
+  slowstop:
+    image: dockflow/busybox:1
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+    restart: unless-stopped
+    stop_grace_period: ${SLOW_STOP_SECONDS}s
 volumes:
   data: {}
 `;
@@ -111,9 +134,18 @@ export interface ChaosOptions {
   seed: number;
   runs: number;
   log?: (line: string) => void;
+  /** Inject only this fault (default: the three kinds take turns). */
+  fault?: FaultKind;
+  /** Run only this operation (default: the seed picks). The seed still draws the same numbers. */
+  operation?: Operation;
+  /**
+   * Called once a run's operation ended, before the host is judged: a way to damage the host
+   * on purpose, to check the harness's own diagnostics and repair (never in the chaos test).
+   */
+  interfere?: (docker: Docker, run: number) => Promise<void>;
 }
 
-export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptions): Promise<RunResult[]> {
+export async function runChaos({ seed, runs, log = () => undefined, fault: onlyFault, operation: onlyOperation, interfere }: ChaosOptions): Promise<RunResult[]> {
   const random = seededRandom(seed);
   const daemon = await startChaosDaemon();
   const docker = daemon.docker;
@@ -146,9 +178,10 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
     // The project starts deployed, so every run changes something that can be undone.
     await env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: `chaos-${seed}-initial`, args: [{ spec: specFor(model.release) }] });
     for (let run = 1; run <= runs; run++) {
-      const operation = pickOperation(random(), run, model);
+      const picked = pickOperation(random(), run, model);
+      const operation = onlyOperation === 'restore' && model.backups.size === 0 ? 'backup' : (onlyOperation ?? picked);
       // Fault kinds take turns, so even a short run injects each of them; the seed picks operation and moment.
-      const fault = FAULT_KINDS[(run - 1) % FAULT_KINDS.length];
+      const fault = onlyFault ?? FAULT_KINDS[(run - 1) % FAULT_KINDS.length];
       // Data operations are short: their faults come earlier, so most land inside them.
       const faultAtMs = Math.round(operation === 'deploy' || operation === 'rollback' ? 300 + random() * 5000 : 200 + random() * 3000);
       const workflowId = `chaos-${seed}-${run}-${operation}`;
@@ -165,6 +198,7 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
       await env.client.workflow.start(operation, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
 
       await new Promise((r) => setTimeout(r, faultAtMs));
+      const faultStarted = Date.now();
       if (fault === 'worker-kill') {
         await killHard(worker);
         worker = await spawnWorker(bed());
@@ -174,6 +208,7 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
       } else {
         await daemon.restart();
       }
+      const faultEnded = Date.now();
       let failure: string | undefined;
       let result: Record<string, unknown> | undefined;
       let timer: NodeJS.Timeout | undefined;
@@ -189,6 +224,7 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
         clearTimeout(timer);
       }
       const outcome = failure === undefined ? ('completed' as const) : ('failed' as const);
+      await interfere?.(docker, run);
       const expectations: string[] = [];
       const counterBefore = model.counter;
       if (outcome === 'completed') {
@@ -211,11 +247,23 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
       }
       violations.push(...expectations);
       const seconds = Math.round((Date.now() - started) / 100) / 10;
-      results.push({ run, operation, fault, faultAtMs, outcome, failure, seconds, violations });
+      const diagnostics =
+        violations.length === 0
+          ? []
+          : await diagnose(docker, env, workflowId, daemon.logFile, { started, faultStarted, faultEnded, checked: Date.now() }).catch((err: Error) => [`diagnostics failed: ${err.message}`]);
+      const judged: RunResult = { run, operation, fault, faultAtMs, outcome, failure, seconds, violations, diagnostics };
+      results.push(judged);
       log(
         `run ${run}: ${operation} with ${fault} at ${faultAtMs} ms → ${outcome}${failure ? ` (${failure.slice(0, 160)})` : ''} in ${seconds} s` +
-          `${violations.length ? `; VIOLATIONS: ${violations.join('; ')}` : ''}`,
+          `${violations.length ? `; VIOLATIONS: ${violations.join('; ')}\n${diagnostics.map((d) => `    ${d}`).join('\n')}` : ''}`,
       );
+      if (violations.length > 0) {
+        // Each run is judged on its own: the next one starts from the model's release, not from this run's damage.
+        const left = await repair(env, `chaos-${seed}-${run}-repair`, specFor(model.release), docker, stateDir);
+        judged.repaired = left.length === 0;
+        if (!judged.repaired) judged.diagnostics.push(`after a redeploy of release ${model.release}: ${left.join('; ')}`);
+        log(`run ${run}: redeployed release ${model.release} before the next run: ${judged.repaired ? 'the host is consistent again' : `the host is STILL inconsistent: ${left.join('; ')}`}`);
+      }
     }
   } finally {
     await killHard(worker);
@@ -230,6 +278,124 @@ export async function runChaos({ seed, runs, log = () => undefined }: ChaosOptio
     await daemon.stop();
   }
   return results;
+}
+
+/** Moments of one run (epoch ms), for the diagnostics' relative times. */
+interface RunTimes {
+  started: number;
+  faultStarted: number;
+  faultEnded: number;
+  checked: number;
+}
+
+/**
+ * What a run with violations looked like, in lines a CI log can carry: the
+ * workflow's end, each container that is not running (or not healthy) with
+ * its Docker state, and the activity timeline from the workflow's history,
+ * plus what the chaos dockerd logged about those containers.
+ */
+async function diagnose(docker: Docker, env: TestWorkflowEnvironment, workflowId: string, daemonLog: string, times: RunTimes): Promise<string[]> {
+  const at = (iso: string | Date | undefined) => {
+    if (iso === undefined) return '?';
+    const ms = typeof iso === 'string' ? Date.parse(iso) : iso.getTime();
+    if (!Number.isFinite(ms) || ms <= 0) return 'never';
+    return `${new Date(ms).toISOString().slice(11, 23)} (+${((ms - times.started) / 1000).toFixed(1)} s)`;
+  };
+  const lines: string[] = [];
+  const handle = env.client.workflow.getHandle(workflowId);
+  const description = await handle.describe();
+  lines.push(
+    `workflow ${workflowId}: ${description.status.name}, started ${at(description.startTime)}, ended ${at(description.closeTime)}; ` +
+      `fault from ${at(new Date(times.faultStarted))} to ${at(new Date(times.faultEnded))}; host checked at ${at(new Date(times.checked))}`,
+  );
+  const bad: string[] = [];
+  for (const c of (await projectContainers(docker, PROJECT)).filter((c) => c.Labels[Label.oneoff] !== 'True')) {
+    const info = await docker.getContainer(c.Id).inspect();
+    const state = info.State;
+    if (state.Running && (!state.Health || state.Health.Status === 'healthy')) continue;
+    bad.push(info.Id);
+    const policy = info.HostConfig.RestartPolicy;
+    lines.push(
+      `${nameOf(c)} ${info.Id.slice(0, 12)}: ${state.Status}${state.Health ? `/${state.Health.Status}` : ''}, ExitCode ${state.ExitCode}` +
+        `${state.Error ? `, Error "${state.Error}"` : ''}${state.OOMKilled ? ', OOMKilled' : ''}, StartedAt ${at(state.StartedAt)}, FinishedAt ${at(state.FinishedAt)}, ` +
+        `RestartCount ${info.RestartCount}, RestartPolicy ${policy?.Name || 'no'}, created ${at(info.Created)} by ${info.Config.Labels?.[Label.operation] ?? '?'}, ` +
+        `RELEASE ${info.Config.Env.find((e) => e.startsWith('RELEASE='))?.slice('RELEASE='.length) ?? '?'}`,
+    );
+  }
+  lines.push(...(await activityTimeline(handle, times.started)));
+  lines.push(...daemonLogLines(daemonLog, bad, times));
+  return lines;
+}
+
+/** One line per activity the workflow scheduled: when, what (with the container it names), each attempt's end. */
+async function activityTimeline(handle: ReturnType<TestWorkflowEnvironment['client']['workflow']['getHandle']>, started: number): Promise<string[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const rel = (e: (typeof events)[number]) => `+${((Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6) - started) / 1000).toFixed(1)} s`;
+  const activities = new Map<string, { line: string }>();
+  const order: string[] = [];
+  for (const e of events) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      let what = '';
+      try {
+        const payload = scheduled.input?.payloads?.[0];
+        const input = payload?.data ? (JSON.parse(Buffer.from(payload.data).toString('utf8')) as Record<string, unknown>) : {};
+        what = [input.name, input.service, input.number].filter((v) => v !== undefined).join(' ');
+      } catch {
+        what = '(encoded input)';
+      }
+      const id = String(e.eventId);
+      activities.set(id, { line: `${rel(e)} ${scheduled.activityType?.name}${what ? ` [${what}]` : ''}` });
+      order.push(id);
+      continue;
+    }
+    const started = e.activityTaskStartedEventAttributes;
+    const completed = e.activityTaskCompletedEventAttributes;
+    const failed = e.activityTaskFailedEventAttributes;
+    const timedOut = e.activityTaskTimedOutEventAttributes;
+    const canceled = e.activityTaskCanceledEventAttributes;
+    const ref = started ?? completed ?? failed ?? timedOut ?? canceled;
+    if (!ref) continue;
+    const entry = activities.get(String(ref.scheduledEventId));
+    if (!entry) continue;
+    if (started) entry.line += `, attempt ${started.attempt} started ${rel(e)}${started.lastFailure?.message ? ` (after: ${started.lastFailure.message.slice(0, 120)})` : ''}`;
+    if (completed) entry.line += `, completed ${rel(e)}`;
+    if (failed) entry.line += `, FAILED ${rel(e)}: ${failed.failure?.message?.slice(0, 200)}`;
+    if (timedOut) entry.line += `, TIMED OUT ${rel(e)}: ${timedOut.failure?.message?.slice(0, 200)}`;
+    if (canceled) entry.line += `, cancelled ${rel(e)}`;
+  }
+  // The end of a long history is what matters most; a CI log keeps it readable.
+  const kept = order.slice(-80);
+  return [`activities (${order.length}${kept.length < order.length ? `, the last ${kept.length}` : ''}):`, ...kept.map((id) => `  ${activities.get(id)!.line}`)];
+}
+
+/** The chaos dockerd's log lines during the run that name one of the given containers, or are its errors. */
+function daemonLogLines(logFile: string, containerIds: string[], times: RunTimes): string[] {
+  if (!fs.existsSync(logFile)) return [];
+  const noise = /grpc|devmapper|blkio|containerd config version|endpoint_count|cleanup warnings|stream copy error|level=debug/;
+  const picked: string[] = [];
+  for (const line of fs.readFileSync(logFile, 'utf8').split('\n')) {
+    const time = Date.parse(/^time="([^"]+)"/.exec(line)?.[1] ?? '');
+    if (!Number.isFinite(time) || time < times.started - 1000 || time > times.checked) continue;
+    const names = containerIds.some((id) => line.includes(id.slice(0, 12)));
+    const lifecycle = /Processing signal|Starting up|API listen|shutdown complete|Loading containers|restart|Failed to start|already exists/i.test(line);
+    if (names || (lifecycle && !noise.test(line)) || (/level=(error|warning)/.test(line) && !noise.test(line))) picked.push(`  ${line.slice(0, 260)}`);
+  }
+  const kept = picked.slice(-40);
+  return [`${logFile} during the run (${picked.length} lines${kept.length < picked.length ? `, the last ${kept.length}` : ''}):`, ...kept];
+}
+
+/** Deploy the model's release again; what still does not hold on the host afterwards (empty: repaired). */
+async function repair(env: TestWorkflowEnvironment, workflowId: string, spec: ReturnType<typeof loadStack>['spec'], docker: Docker, stateDir: string): Promise<string[]> {
+  let failure = '';
+  try {
+    await env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId, args: [{ spec, waitForLock: true }], workflowExecutionTimeout: '180s' });
+  } catch (err) {
+    // Judged by the host below; the failure only explains it.
+    failure = `the redeploy failed: ${rootMessage(err)}`;
+  }
+  const left = await settledInvariants(docker, env, stateDir);
+  return left.length === 0 ? [] : [...(failure ? [failure] : []), ...left];
 }
 
 /** What the host should hold, as the harness tracks it from the operations' outcomes. */
@@ -271,14 +437,17 @@ async function readCounter(docker: Docker): Promise<number> {
 
 /**
  * The invariants once health checks had their say: a container started again
- * at the end of a backup is "starting" for a moment, which is not a
- * violation. Only what still fails after a grace period counts.
+ * at the end of a backup is "starting" for a moment, and the lock ends a moment
+ * after its holder, which is not a violation. Only what still fails after a
+ * grace period counts.
  */
 async function settledInvariants(docker: Docker, env: TestWorkflowEnvironment, stateDir: string): Promise<string[]> {
   const deadline = Date.now() + 20_000;
   for (;;) {
     const violations = await checkInvariants(docker, env, stateDir).catch((err: Error) => [`the host could not be checked: ${err.message}`]);
-    const transient = violations.every((v) => / is starting$|could not be checked/.test(v));
+    // The lock is a child workflow the server terminates when its holder closes (parent close
+    // policy), a moment after the holder's result is out; still held 20 s later is a violation.
+    const transient = violations.every((v) => / is starting$|could not be checked|the project lock is still held/.test(v));
     if (violations.length === 0 || !transient || Date.now() > deadline) return violations;
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -305,7 +474,9 @@ async function checkInvariants(docker: Docker, env: TestWorkflowEnvironment, sta
     const info = await docker.getContainer(c.Id).inspect();
     if (!info.State.Running) violations.push(`${nameOf(c)} is ${info.State.Status}`);
     if (info.State.Health && info.State.Health.Status !== 'healthy') violations.push(`${nameOf(c)} is ${info.State.Health.Status}`);
-    releases.add(info.Config.Env.find((e) => e.startsWith('RELEASE=')) ?? '');
+    // slowstop carries no release: it is the same container in every release.
+    const release = info.Config.Env.find((e) => e.startsWith('RELEASE='));
+    if (release !== undefined) releases.add(release);
   }
   if (releases.size !== 1) violations.push(`containers run different releases: ${[...releases].join(', ')}`);
   // The host matches the ledger's latest revision: the project is at a recorded revision, not between two.
@@ -360,6 +531,9 @@ export function summarize(results: RunResult[], seed: number): string {
     `|---|---|---|---|---|---|---|---|`,
     ...OPERATIONS.map((op) => row(op, results.filter((r) => r.operation === op))),
     row('**all**', results),
-    ...violated.map((r) => `\nrun ${r.run} (seed ${seed}, ${r.operation}, ${r.fault} at ${r.faultAtMs} ms): ${r.violations.join('; ')}`),
+    ...violated.map(
+      (r) =>
+        `\nrun ${r.run} (seed ${seed}, ${r.operation} → ${r.outcome}, ${r.fault} at ${r.faultAtMs} ms${r.repaired === false ? ', still wrong after a redeploy' : ''}): ${r.violations.join('; ')}`,
+    ),
   ].join('\n');
 }

@@ -1,14 +1,24 @@
 /**
  * `npm run chaos -- --seed S --runs N`: the full chaos run; prints a summary table.
+ * `--fault dockerd-restart` (or worker-kill, server-restart) injects only that fault,
+ * `--operation deploy` (or rollback, backup, restore, migrate) runs only that operation.
  * `--restore-runs M` adds M restores with a fault inside the archive's stream (default 8; 0 skips them),
  * `--runs 0` skips the main harness.
  */
-import { runChaos, summarize } from './harness';
+import { FAULT_KINDS, OPERATIONS, runChaos, summarize, type FaultKind, type Operation } from './harness';
 import { runRestoreChaos, summarizeRestores } from './restore-chaos';
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+function choice<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at < 0) return undefined;
+  const value = process.argv[at + 1] as T;
+  if (!allowed.includes(value)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, not ${value}`);
+  return value;
 }
 
 async function main(): Promise<void> {
@@ -17,7 +27,9 @@ async function main(): Promise<void> {
   const restoreRuns = arg('restore-runs', 8);
   let violations = 0;
   if (runs > 0) {
-    const results = await runChaos({ seed, runs, log: (l) => console.log(l) });
+    const fault: FaultKind | undefined = choice('fault', FAULT_KINDS);
+    const operation: Operation | undefined = choice('operation', OPERATIONS);
+    const results = await runChaos({ seed, runs, fault, operation, log: (l) => console.log(l) });
     console.log(`\n${summarize(results, seed)}`);
     violations += results.filter((r) => r.violations.length > 0).length;
   }

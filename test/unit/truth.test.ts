@@ -130,6 +130,37 @@ describe('verify: the host against the spec', () => {
     );
   });
 
+  it('names a replica that is not running: stopped from outside after the last converge, or never started', () => {
+    const differences = hostDifferences(
+      spec,
+      ids,
+      observed([
+        container(spec, 'web', 1),
+        container(spec, 'web', 2, { state: 'exited', exitCode: 143 }),
+        container(spec, 'db', 1, { state: 'created', exitCode: 0 }),
+      ]),
+    );
+    assert.deepEqual(
+      differences.map((d) => [d.service, d.message]),
+      [
+        ['db', 'service db: gantry-db-1 is created (exit code 0), not running'],
+        ['web', 'service web: gantry-web-2 is exited (exit code 143), not running'],
+      ],
+    );
+  });
+
+  it('a one-shot job (another service waits for it to complete) may have exited 0, not otherwise', () => {
+    const withJob = stack([service('migrate'), service('api', { dependsOn: { migrate: { condition: 'service_completed_successfully', restart: false, required: true } } })]);
+    const jobIds = { migrate: IMAGE, api: IMAGE };
+    const host = (job: Partial<ObservedContainer>) => observed([container(withJob, 'api', 1), container(withJob, 'migrate', 1, job)]);
+    assert.deepEqual(hostDifferences(withJob, jobIds, host({ state: 'exited', exitCode: 0 })), []);
+    assert.deepEqual(hostDifferences(withJob, jobIds, host({ state: 'running' })), []);
+    assert.deepEqual(
+      hostDifferences(withJob, jobIds, host({ state: 'exited', exitCode: 2 })).map((d) => d.message),
+      ['service migrate: gantry-migrate-1 is exited (exit code 2), not running or completed'],
+    );
+  });
+
   it('a container_name service recorded with 3 replicas while one runs', () => {
     const impossible = stack([service('backend', { containerName: 'backend', deploy: { replicas: 3, resources: {} } })]);
     const one = container(impossible, 'backend', 1, { name: 'backend' });
