@@ -1,4 +1,7 @@
 /**
+ * Private Docker daemons: one for the chaos harness, and one per simulated
+ * host of the multi-host test bed (test/support/hosts.ts).
+ *
  * A second, private Docker daemon for the chaos harness, so that restarting
  * dockerd (one of the faults) stops only the chaos project's containers and
  * not whatever else runs on the machine's main engine. It is the same
@@ -19,36 +22,57 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 
-const RUN_DIR = '/run/dockflow-chaos';
-const DATA_ROOT = '/var/lib/dockflow-chaos';
-const SOCKET = `${RUN_DIR}/docker.sock`;
-const PID_FILE = `${RUN_DIR}/dockerd.pid`;
-const LOG_FILE = `${RUN_DIR}/dockerd.log`;
-const NETNS = 'dockflow-chaos';
+/** Where one private daemon keeps its state; each daemon needs its own of every one. */
+export interface DaemonPlace {
+  /** Pid file, log, exec root (containerd's state) live here; keep it short (unix socket paths). */
+  runDir: string;
+  dataRoot: string;
+  socketPath: string;
+  /** The network namespace it runs in (`ip netns` name). */
+  netns: string;
+}
 
-export interface ChaosDaemon {
+const CHAOS: DaemonPlace = {
+  runDir: '/run/dockflow-chaos',
+  dataRoot: '/var/lib/dockflow-chaos',
+  socketPath: '/run/dockflow-chaos/docker.sock',
+  netns: 'dockflow-chaos',
+};
+
+export interface PrivateDaemon {
   socketPath: string;
   docker: Docker;
   /** SIGTERM the daemon, wait for it to exit, start it again and wait until it answers. */
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
+export type ChaosDaemon = PrivateDaemon;
 
-export async function startChaosDaemon(): Promise<ChaosDaemon> {
-  const docker = new Docker({ socketPath: SOCKET });
-  if (!(await answers(docker))) await launch(docker);
+export function startChaosDaemon(): Promise<ChaosDaemon> {
+  return startPrivateDaemon(CHAOS);
+}
+
+/** Start the daemon of `place`, or reuse it when it already answers. */
+export async function startPrivateDaemon(place: DaemonPlace): Promise<PrivateDaemon> {
+  const docker = new Docker({ socketPath: place.socketPath });
+  if (!(await answers(docker))) {
+    // One left by an earlier run that no longer answers (or answers on another socket) would
+    // share this data root and exec root with the new one: it goes first.
+    await terminate(place);
+    await launch(docker, place);
+  }
   return {
-    socketPath: SOCKET,
+    socketPath: place.socketPath,
     docker,
     async restart() {
-      await terminate();
-      await launch(docker);
+      await terminate(place);
+      await launch(docker, place);
     },
     async stop() {
-      await terminate();
+      await terminate(place);
       // Shims of starts that a restart interrupted outlive every daemon (they are what wedges
       // a container, see activities/wedge.ts); once the harness is done they are only litter.
-      for (const shim of processesWith('containerd-shim', `${RUN_DIR}/exec/`)) process.kill(shim, 'SIGKILL');
+      for (const shim of processesWith('containerd-shim', `${place.runDir}/exec/`)) process.kill(shim, 'SIGKILL');
     },
   };
 }
@@ -63,25 +87,27 @@ async function answers(docker: Docker): Promise<boolean> {
 }
 
 /** The daemon's own network namespace, with its loopback up (idempotent). */
-function ensureNetns(): void {
+function ensureNetns(netns: string): void {
   const existing = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  if (!existing.split('\n').some((line) => line.split(' ')[0] === NETNS)) execFileSync('ip', ['netns', 'add', NETNS]);
-  execFileSync('ip', ['netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up']);
+  if (!existing.split('\n').some((line) => line.split(' ')[0] === netns)) execFileSync('ip', ['netns', 'add', netns]);
+  execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
 }
 
-async function launch(docker: Docker): Promise<void> {
-  fs.mkdirSync(RUN_DIR, { recursive: true });
-  ensureNetns();
-  const log = fs.openSync(LOG_FILE, 'a');
+async function launch(docker: Docker, place: DaemonPlace): Promise<void> {
+  fs.mkdirSync(place.runDir, { recursive: true });
+  fs.mkdirSync(path.dirname(place.socketPath), { recursive: true });
+  ensureNetns(place.netns);
+  const logFile = `${place.runDir}/dockerd.log`;
+  const log = fs.openSync(logFile, 'a');
   const args = [
-    `--host=unix://${SOCKET}`,
-    `--data-root=${DATA_ROOT}`,
-    `--exec-root=${RUN_DIR}/exec`,
-    `--pidfile=${PID_FILE}`,
+    `--host=unix://${place.socketPath}`,
+    `--data-root=${place.dataRoot}`,
+    `--exec-root=${place.runDir}/exec`,
+    `--pidfile=${place.runDir}/dockerd.pid`,
   ];
   // nsenter joins the network namespace only (`ip netns exec` would also remount /sys, hiding
   // the cgroup mounts dockerd needs) and execs dockerd, so the child is dockerd itself.
-  const child = spawn('nsenter', [`--net=/run/netns/${NETNS}`, 'dockerd', ...args], { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn('nsenter', [`--net=/run/netns/${place.netns}`, 'dockerd', ...args], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   fs.closeSync(log);
   const deadline = Date.now() + 60_000;
@@ -89,22 +115,23 @@ async function launch(docker: Docker): Promise<void> {
     if (await answers(docker)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`the chaos dockerd did not answer on ${SOCKET} within 60 s; see ${LOG_FILE}`);
+  throw new Error(`the private dockerd did not answer on ${place.socketPath} within 60 s; see ${logFile}`);
 }
 
-async function terminate(): Promise<void> {
-  const pid = Number.parseInt(fs.existsSync(PID_FILE) ? fs.readFileSync(PID_FILE, 'utf8') : '', 10);
+async function terminate(place: DaemonPlace): Promise<void> {
+  const pidFile = `${place.runDir}/dockerd.pid`;
+  const pid = Number.parseInt(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8') : '', 10);
   if (!Number.isFinite(pid) || !alive(pid)) return;
   process.kill(pid, 'SIGTERM');
   // dockerd stops its containers first (up to its shutdown timeout), then exits.
   const deadline = Date.now() + 60_000;
   while (alive(pid)) {
-    if (Date.now() > deadline) throw new Error(`the chaos dockerd (pid ${pid}) did not exit within 60 s of SIGTERM`);
+    if (Date.now() > deadline) throw new Error(`the private dockerd (pid ${pid}) did not exit within 60 s of SIGTERM`);
     await new Promise((r) => setTimeout(r, 100));
   }
   // Its containerd may outlive it by a moment; a new daemon started meanwhile would start a
   // second containerd on the same state directory, whose socket the old one then deletes.
-  for (const child of processesWith('containerd', `${RUN_DIR}/exec/`)) {
+  for (const child of processesWith('containerd', `${place.runDir}/exec/`)) {
     while (alive(child)) {
       if (Date.now() > deadline) {
         process.kill(child, 'SIGKILL');
@@ -115,7 +142,7 @@ async function terminate(): Promise<void> {
   }
 }
 
-/** PIDs of processes whose program is `program` with an argument under `argPrefix` (the chaos daemon's exec root). */
+/** PIDs of processes whose program is `program` with an argument under `argPrefix` (a private daemon's exec root). */
 function processesWith(program: string, argPrefix: string): number[] {
   const pids: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
