@@ -94,7 +94,7 @@ export class HostSilent extends ApplicationFailure {
     activity: string,
     seconds: number,
   ) {
-    super(`host ${host} did not answer: its worker took no ${activity} step within ${seconds} s (is "dockflow worker --host ${host}" running?)`, 'HostSilent', true);
+    super(`host ${host} did not answer: its worker took no ${activity} step within ${seconds} s (is "dockflow worker --host ${host}" running?)`, OperationFailure.hostSilent, true);
   }
 }
 

@@ -21,7 +21,7 @@ import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
 import { PlacementError, hostPart, placeServices, type Placement } from '../src/plan/placement';
-import { ErrorType } from '../src/errors';
+import { ErrorType, OperationFailure } from '../src/errors';
 import { CancellationScope } from '@temporalio/workflow';
 import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, failureType, observeAndPlan, routeTo, type HostPlan, type Route } from './apply';
 import { changedServices, failAfterRollback, revisionImageIds, type Undo } from './revisions';
@@ -273,7 +273,7 @@ export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> 
     parts = await restoreAcrossHosts(routeOf, target, input.hosts, alsoOn, progress, { healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes });
   } catch (err) {
     progress.phase('failed');
-    throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number} failed: ${rootMessage(err)}`, failureType(err, 'RollbackFailed'));
+    throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number} failed: ${rootMessage(err)}`, failureType(err, OperationFailure.rollbackFailed));
   }
   const placement: Placement = target.placement
     ? { hostOf: target.placement, hosts: sorted(Object.values(target.placement)), notes: [] }
@@ -322,12 +322,12 @@ async function failWithoutHost(
     await CancellationScope.nonCancellable(() => restoreAcrossHosts(routeOf, previous, hosts, others, progress, {}, [err.host]));
   } catch (undoErr) {
     progress.phase('failed');
-    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed: ${err.message}; rolling the other hosts back to revision ${previous.number} failed too: ${rootMessage(undoErr)}`, 'HostSilent');
+    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed: ${err.message}; rolling the other hosts back to revision ${previous.number} failed too: ${rootMessage(undoErr)}`, OperationFailure.hostSilent);
   }
   progress.phase('rolled back except one host');
   throw ApplicationFailure.nonRetryable(
     `${operation} of ${project} failed: ${err.message}. ${others.length ? `${others.join(', ')} went back to revision ${previous.number}; ` : ''}` +
       `${err.host} was not reached and may hold a mix of revisions until the next operation converges it`,
-    'HostSilent',
+    OperationFailure.hostSilent,
   );
 }
