@@ -8,6 +8,7 @@ import { createLedgerActivities } from './ledger';
 import { createTemporalActivities } from './temporal';
 import { createBackupActivities } from './backup';
 import { createPolicyActivities } from './policy';
+import { createHostActivities } from './hosts';
 import type { WorkflowClient } from '@temporalio/client';
 import { createNotifyActivities } from './notify';
 import type { NotifyTarget } from '../src/notify/targets';
@@ -103,6 +104,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBackupActivities({ docker: deps.docker, stateDir: deps.stateDir, pollIntervalMs: deps.pollIntervalMs }),
     ...createPolicyActivities(),
     ...createNotifyActivities(deps.notify ?? []),
+    ...createHostActivities({ docker: deps.docker }),
     ...createTemporalActivities({
       client:
         deps.temporal ??

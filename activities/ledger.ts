@@ -42,6 +42,12 @@ export interface RecordRevisionInput {
   imageIds: Record<string, string>;
   changed: string[];
   restoredFrom?: number;
+  /** Across hosts: the host of every service (kept in the revision). */
+  placement?: Record<string, string>;
+  /** Across hosts: the stack's revision number, the same on every host (default: this ledger's last + 1). */
+  number?: number;
+  /** Across hosts: the services whose images are on this host, the only ones tagged here (default: all). */
+  tagServices?: string[];
 }
 
 export function createLedgerActivities({ docker, stateDir = defaultStateDir(), keep = Number(process.env.DOCKFLOW_KEEP_REVISIONS) || 10 }: LedgerDeps) {
@@ -85,10 +91,10 @@ export function createLedgerActivities({ docker, stateDir = defaultStateDir(), k
     writePrivateFile(file, `${JSON.stringify(revision, null, 2)}\n`);
   }
 
-  async function tagImages(revision: Revision): Promise<void> {
+  async function tagImages(revision: Revision, services?: string[]): Promise<void> {
     // One tag per service, side by side: one after another they took 0.4 s for 50 services.
     await Promise.all(
-      Object.entries(revision.images).map(async ([service, image]) => {
+      Object.entries(revision.images).filter(([service]) => services === undefined || services.includes(service)).map(async ([service, image]) => {
         const { repo, tag } = revisionImageTag(revision.project, service, revision.number);
         await docker.getImage(image.id).tag({ repo, tag });
       }),
@@ -113,7 +119,7 @@ export function createLedgerActivities({ docker, stateDir = defaultStateDir(), k
       const existing = readAll(input.project);
       const already = existing.find((r) => r.workflowId === input.workflowId);
       if (already) {
-        await tagImages(already);
+        await tagImages(already, input.tagServices);
         return already;
       }
       const images = Object.fromEntries(
@@ -121,7 +127,7 @@ export function createLedgerActivities({ docker, stateDir = defaultStateDir(), k
       );
       const revision: Revision = Revision.parse({
         project: input.project,
-        number: (existing.at(-1)?.number ?? 0) + 1,
+        number: input.number ?? (existing.at(-1)?.number ?? 0) + 1,
         createdAt: new Date().toISOString(),
         operation: input.operation,
         workflowId: input.workflowId,
@@ -129,10 +135,11 @@ export function createLedgerActivities({ docker, stateDir = defaultStateDir(), k
         images,
         changed: input.changed,
         ...(input.restoredFrom !== undefined ? { restoredFrom: input.restoredFrom } : {}),
+        ...(input.placement !== undefined ? { placement: input.placement } : {}),
         links: { backups: [], migrations: [] },
       });
       // Tag first: a revision on disk must never point at an unprotected image.
-      await tagImages(revision);
+      await tagImages(revision, input.tagServices);
       write(revision);
       const all = [...existing, revision];
       for (const old of all.slice(0, Math.max(0, all.length - keep))) {

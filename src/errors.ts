@@ -55,6 +55,8 @@ export const OperationFailure = {
   restoreFailed: 'RestoreFailed',
   /** Another operation holds the project's lock and the caller would not wait. */
   projectBusy: 'ProjectBusy',
+  /** Across hosts: a host's worker took none of its steps within the bound (workflows/apply.ts HostSilent). */
+  hostSilent: 'HostSilent',
 } as const;
 
 /** Failures of one activity attempt that a retry can fix. */

@@ -27,3 +27,6 @@ export interface Progress {
 }
 
 export const progressQuery = defineQuery<Progress>('progress');
+
+/** A registered host's registration (workflows/host-registry.ts). */
+export const hostRegistrationQuery = defineQuery<import('./model/hosts').HostRegistration>('registration');

@@ -6,7 +6,8 @@
  * gracefully: running activities finish or are handed back to Temporal.
  */
 import { temporalSettings } from '../src/temporal/settings';
-import { createDockflowWorker } from './worker';
+import { createDockflowWorker, runWorkers } from './worker';
+import { assertHostName, hostTaskQueue, parseHostLabel, type HostInfo } from '../src/model/hosts';
 import { installMetricsRuntime } from '../src/temporal/metrics';
 import { keysFromEnv } from '../src/temporal/codec';
 import { NotifyConfigError, parseNotifyTargets } from '../src/notify/targets';
@@ -20,7 +21,22 @@ export const PLAIN_PAYLOADS_WARNING = [
   '  Set the same key on this worker and wherever the CLI runs (README: Secrets in Temporal\'s history).',
 ].join('\n');
 
-export async function runWorkerProcess(env: Record<string, string | undefined> = process.env): Promise<void> {
+/**
+ * `dockflow worker --host NAME --label K=V` (or DOCKFLOW_HOST and
+ * DOCKFLOW_HOST_LABELS="K=V,K2=V2"): this worker is one of several Docker hosts.
+ */
+export function hostFromEnv(env: Record<string, string | undefined>, flags: { host?: string; labels?: string[] } = {}): HostInfo | undefined {
+  const name = flags.host ?? (env.DOCKFLOW_HOST || undefined);
+  const labelTexts = flags.labels ?? (env.DOCKFLOW_HOST_LABELS ? env.DOCKFLOW_HOST_LABELS.split(',').filter(Boolean) : []);
+  if (name === undefined) {
+    if (labelTexts.length > 0) throw new Error('--label (DOCKFLOW_HOST_LABELS) needs --host (DOCKFLOW_HOST)');
+    return undefined;
+  }
+  return { name: assertHostName(name, '--host'), labels: Object.fromEntries(labelTexts.map(parseHostLabel)) };
+}
+
+export async function runWorkerProcess(env: Record<string, string | undefined> = process.env, flags: { host?: string; labels?: string[] } = {}): Promise<void> {
+  const host = hostFromEnv(env, flags);
   const settings = temporalSettings(env);
   if (keysFromEnv(env).length === 0) console.error(PLAIN_PAYLOADS_WARNING);
   // Before any connection: the runtime (and its Prometheus exporter) is process-wide.
@@ -29,11 +45,12 @@ export async function runWorkerProcess(env: Record<string, string | undefined> =
   // Checked before anything else starts; labels only (target URLs may hold tokens).
   const notify = parseNotifyTargets(env);
   if (notify.length) console.error(`dockflow worker: notifications to ${notify.map((t) => t.label).join(', ')}`);
-  const { worker, connection } = await createDockflowWorker({ ...settings, notify, workflowBundlePath: env.DOCKFLOW_WORKFLOW_BUNDLE || undefined });
+  const { worker, hostWorker, connection } = await createDockflowWorker({ ...settings, notify, workflowBundlePath: env.DOCKFLOW_WORKFLOW_BUNDLE || undefined, ...(host ? { host } : {}) });
+  if (host) console.error(`dockflow worker: host ${host.name} polls task queue "${hostTaskQueue(settings.taskQueue, host.name)}" for its Docker steps`);
   console.error(`dockflow worker: polling task queue "${settings.taskQueue}" on ${settings.address} (namespace ${settings.namespace})`);
   try {
     // Worker.run() resolves after SIGINT/SIGTERM, once in-flight work is handed back.
-    await worker.run();
+    await runWorkers(worker, hostWorker);
   } finally {
     await connection.close();
   }

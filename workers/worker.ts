@@ -14,6 +14,8 @@ import type { TemporalSettings } from '../src/temporal/settings';
 import { parseNotifyTargets, type NotifyTarget } from '../src/notify/targets';
 import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
 import { reclaimFromDeadWorkers, workerIdentity } from './reclaim';
+import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
+import { registerHost } from '../src/client/hosts';
 
 export interface DockflowWorkerOptions extends TemporalSettings {
   /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock), one connection per request (workers/docker-client.ts). */
@@ -33,6 +35,19 @@ export interface DockflowWorkerOptions extends TemporalSettings {
   notify?: readonly NotifyTarget[];
   /** Overrides for tests. */
   workerOptions?: Partial<WorkerOptions>;
+  /**
+   * This worker's Docker host among several (`dockflow worker --host`): it
+   * also polls the host's own task queue (`<taskQueue>@<name>`) for the
+   * Docker steps routed there, and registers the host with its labels.
+   */
+  host?: HostInfo;
+  /**
+   * With `host`: also poll the shared queue (workflows and activities), as a
+   * worker process does; default true. One process cannot poll one queue
+   * twice, so a test running several host workers in one process lets only
+   * one of them poll it.
+   */
+  pollSharedQueue?: boolean;
 }
 
 export function workflowsSource(): string {
@@ -49,7 +64,9 @@ export function workflowBundleOptions(): { workflowsPath: string; workflowInterc
   return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules() };
 }
 
-export async function createDockflowWorker(options: DockflowWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean; notify: readonly NotifyTarget[] }> {
+export async function createDockflowWorker(
+  options: DockflowWorkerOptions,
+): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean; notify: readonly NotifyTarget[]; hostWorker?: Worker }> {
   // First: a bad DOCKFLOW_NOTIFY stops the worker before it takes any work it could not report.
   const notify = options.notify ?? parseNotifyTargets(process.env);
   const connection = options.connection ?? (await NativeConnection.connect({ address: options.address }));
@@ -78,6 +95,25 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
           },
           (err: Error) => console.error(`dockflow worker: could not look for work of dead workers (${err.message}); their steps are retried after the heartbeat timeout`),
         );
+  const activities = createActivities({ docker, stateDir: options.stateDir, temporal, notify });
+  // The host's queue carries only activities: workflows stay on the shared queue.
+  const createHostWorker = (host: HostInfo) =>
+    Worker.create({
+      connection,
+      identity,
+      namespace: options.namespace,
+      dataConverter,
+      taskQueue: hostTaskQueue(options.taskQueue, host.name),
+      activities,
+      maxHeartbeatThrottleInterval: '1s',
+      ...options.workerOptions,
+    });
+  if (options.host && options.pollSharedQueue === false) {
+    const worker = await createHostWorker(options.host);
+    await reclaiming;
+    await registerHost(await temporal(), options.taskQueue, options.host);
+    return { worker, connection, ownsConnection: !options.connection, notify };
+  }
   const worker = await Worker.create({
     connection,
     identity,
@@ -87,7 +123,7 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
     ...(options.workflowBundlePath
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
       : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() } }),
-    activities: createActivities({ docker, stateDir: options.stateDir, temporal, notify }),
+    activities,
     // The SDK sends heartbeats at most every 0.8 × the heartbeat timeout by default (3.2 s
     // for 4 s): once a second keeps the server's view fresh, so a dead worker's step is
     // retried sooner and a cancellation reaches a running step within about a second.
@@ -95,5 +131,18 @@ export async function createDockflowWorker(options: DockflowWorkerOptions): Prom
     ...options.workerOptions,
   });
   await reclaiming;
-  return { worker, connection, ownsConnection: !options.connection, notify };
+  if (!options.host) return { worker, connection, ownsConnection: !options.connection, notify };
+  const hostWorker = await createHostWorker(options.host);
+  // After the workers exist (the registration workflow needs the shared queue's worker to run).
+  await registerHost(await temporal(), options.taskQueue, options.host);
+  return { worker, connection, ownsConnection: !options.connection, notify, hostWorker };
+}
+
+/** Run the worker and its host worker, if any, until shut down; a shutdown of either stops both. */
+export async function runWorkers(worker: Worker, hostWorker?: Worker): Promise<void> {
+  if (!hostWorker) return worker.run();
+  const stopBoth = () => {
+    for (const w of [worker, hostWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  await Promise.all([worker.run().finally(stopBoth), hostWorker.run().finally(stopBoth)]);
 }

@@ -3,13 +3,14 @@
  * update, rollback): observe → plan → execute, with rolling replacement of
  * changed containers. Deterministic: all Docker work goes through activities.
  */
-import { ActivityCancellationType, ApplicationFailure, isCancellation, patched, proxyActivities, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation, patched, proxyActivities, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ServiceSpec, StackSpec, UpdateConfigSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
 import { containerName, replacementName } from '../src/model/names';
 import { drainMs, publishesFixedHostPort, serviceExtension } from '../src/model/extensions';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
+import { topologicalOrder } from '../src/plan/order';
 import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { ErrorType, NON_RETRYABLE_TYPES, OperationFailure, firstFailureType } from '../src/errors';
@@ -64,6 +65,98 @@ export const host = proxyActivities<Activities>({
   retry: { ...retry, maximumAttempts: 5 },
 });
 
+/** The activities of one Docker host, each kind with its own timeouts. */
+export interface Route {
+  docker: typeof docker;
+  images: typeof images;
+  waits: typeof waits;
+  host: typeof host;
+}
+
+/**
+ * The workflow's own task queue: a single-host operation's activities go
+ * there, as they always did (no task queue in the command).
+ */
+export const LOCAL: Route = { docker, images, waits, host };
+
+const routes = new Map<string, Route>();
+
+/** Default bound on a host's silence: how long one of its steps may wait for its worker to take it. */
+export const HOST_SILENCE_SECONDS = 60;
+
+/**
+ * A host's worker did not take a step within the bound: it is down, or cut
+ * off from Temporal. Its steps would otherwise wait for it forever.
+ */
+export class HostSilent extends ApplicationFailure {
+  constructor(
+    readonly host: string,
+    activity: string,
+    seconds: number,
+  ) {
+    super(`host ${host} did not answer: its worker took no ${activity} step within ${seconds} s (is "dockflow worker --host ${host}" running?)`, OperationFailure.hostSilent, true);
+  }
+}
+
+function isScheduleToStartTimeout(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START';
+}
+
+/** The proxy's activities, with a step its host's worker never took reported as HostSilent. */
+function naming<T extends object>(proxy: T, host: string, seconds: number): T {
+  return new Proxy(proxy, {
+    get(target, activity) {
+      const call = (target as Record<string | symbol, (...args: unknown[]) => Promise<unknown>>)[activity];
+      return async (...args: unknown[]) => {
+        try {
+          return await call(...args);
+        } catch (err) {
+          if (isScheduleToStartTimeout(err)) throw new HostSilent(host, String(activity), seconds);
+          throw err;
+        }
+      };
+    },
+  });
+}
+
+/**
+ * The same activities with the same timeouts, sent to one host's task queue
+ * (`<queue>@<host>`); a step its worker does not take within
+ * `silenceSeconds` fails with HostSilent.
+ */
+export function routeTo(taskQueue: string, host: string, silenceSeconds = HOST_SILENCE_SECONDS): Route {
+  const key = `${taskQueue} ${silenceSeconds}`;
+  let route = routes.get(key);
+  if (!route) {
+    const scheduleToStartTimeout = silenceSeconds * 1000;
+    route = {
+      docker: naming(proxyActivities<Activities>({ taskQueue, scheduleToStartTimeout, cancellationType, startToCloseTimeout: '10m', heartbeatTimeout: LIVENESS_TIMEOUT, retry: { ...retry, maximumAttempts: 10 } }), host, silenceSeconds),
+      images: naming(proxyActivities<Activities>({ taskQueue, scheduleToStartTimeout, cancellationType, startToCloseTimeout: '60m', heartbeatTimeout: LIVENESS_TIMEOUT, retry: { ...retry, maximumAttempts: 3 } }), host, silenceSeconds),
+      waits: naming(proxyActivities<Activities>({ taskQueue, scheduleToStartTimeout, cancellationType, startToCloseTimeout: '2h', heartbeatTimeout: LIVENESS_TIMEOUT, retry: { ...retry, maximumAttempts: 20 } }), host, silenceSeconds),
+      host: naming(proxyActivities<Activities>({ taskQueue, scheduleToStartTimeout, startToCloseTimeout: '1m', heartbeatTimeout: LIVENESS_TIMEOUT, retry: { ...retry, maximumAttempts: 5 } }), host, silenceSeconds),
+    };
+    routes.set(key, route);
+  }
+  return route;
+}
+
+/**
+ * One host's share of an operation: its part of the stack, the plan for it,
+ * and where its activities go. A single-host operation is one part without
+ * a host name, routed to LOCAL.
+ */
+export interface HostPlan {
+  host?: string;
+  spec: StackSpec;
+  plan: DeployPlan;
+  route: Route;
+}
+
+/** " on host-1" after a step's title when the step is one host's; nothing on a single host, so titles stay as they were. */
+export function onHost(host: string | undefined): string {
+  return host === undefined ? '' : ` on ${host}`;
+}
+
 export interface ApplyOptions {
   removeOrphans: boolean;
   /** Wait for every service with a healthcheck to be healthy. */
@@ -102,9 +195,11 @@ export async function observeAndPlan(
   imageIds: Record<string, string>,
   removeOrphans: boolean,
   progress: ProgressTracker,
+  route: Route = LOCAL,
+  host?: string,
 ): Promise<DeployPlan> {
-  const observed = await progress.step(`observe project ${spec.project}`, async () => {
-    const found = await docker.observeProject(spec.project, resourceClaims(spec));
+  const observed = await progress.step(`observe project ${spec.project}${onHost(host)}`, async () => {
+    const found = await route.docker.observeProject(spec.project, resourceClaims(spec));
     // Before the plan runs, so another project's (or nobody's) resource is never adopted and nothing is changed.
     if (found.foreign?.length) throw ApplicationFailure.nonRetryable(describeForeignResources(spec.project, found.foreign), ErrorType.notOwned);
     return found;
@@ -124,17 +219,29 @@ const MAX_RECONVERGE_PASSES = 2;
  * its desired state instead of the one the daemon left behind.
  */
 export async function executePlan(spec: StackSpec, plan: DeployPlan, options: ApplyOptions, progress: ProgressTracker): Promise<void> {
-  await applyPlan(spec, plan, options, progress);
-  const imageIds = Object.fromEntries(plan.services.map((s) => [s.service, s.imageId]));
+  await executeHostPlans(spec, [{ spec, plan, route: LOCAL }], options, progress);
+}
+
+/**
+ * executePlan across hosts: one plan per host, run as one (depends_on is
+ * honoured across hosts), then every host observed again and verified. With
+ * a single part it issues exactly the commands executePlan always issued.
+ */
+export async function executeHostPlans(whole: StackSpec, parts: HostPlan[], options: ApplyOptions, progress: ProgressTracker): Promise<void> {
+  await applyPlans(whole, parts, options, progress);
+  const imageIdsOf = (p: HostPlan) => Object.fromEntries(p.plan.services.map((s) => [s.service, s.imageId]));
   for (let pass = 1; pass <= MAX_RECONVERGE_PASSES; pass++) {
-    const again = await observeAndPlan(spec, imageIds, options.removeOrphans, progress);
-    if (countOperations(again) === 0) break;
-    await progress.step(`the host drifted during the operation; converging again (${formatPlan(again).split('\n').join(', ')})`, () =>
-      applyPlan(spec, again, { ...options, rollout: undefined }, progress),
+    const again = await Promise.all(parts.map(async (p): Promise<HostPlan> => ({ ...p, plan: await observeAndPlan(p.spec, imageIdsOf(p), options.removeOrphans, progress, p.route, p.host) })));
+    const drifted = again.filter((p) => countOperations(p.plan) > 0);
+    if (drifted.length === 0) break;
+    const what = drifted.map((p) => formatPlan(p.plan).split('\n').join(', ')).join(', ');
+    const which = drifted.length === 1 && drifted[0].host === undefined ? 'the host' : `${drifted.map((p) => p.host).join(', ')}`;
+    await progress.step(`${which} drifted during the operation; converging again (${what})`, () =>
+      applyPlans(whole, drifted, { ...options, rollout: undefined }, progress),
     );
   }
   // Histories recorded before this check reported success here without looking.
-  if (patched(VERIFY_PATCH)) await verifyHost(spec, imageIds, options, progress);
+  if (patched(VERIFY_PATCH)) await Promise.all(parts.map((p) => verifyHost(p.spec, imageIdsOf(p), options, progress, p.route, p.host)));
 }
 
 /** patched() ID of the host verification that ends every executePlan (docs/workflow-changes.md). */
@@ -160,15 +267,15 @@ export class HostMismatch extends ApplicationFailure {
  * recorded as true that the host does not show: the ledger, `history` and
  * `rollback` rely on every revision having really run.
  */
-async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, options: ApplyOptions, progress: ProgressTracker): Promise<void> {
-  const differences = await progress.step(`verify that the host matches project ${spec.project}`, () => docker.verifyProject({ spec, imageIds }));
+async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, options: ApplyOptions, progress: ProgressTracker, route: Route, host?: string): Promise<void> {
+  const differences = await progress.step(`verify that the host matches project ${spec.project}${onHost(host)}`, () => route.docker.verifyProject({ spec, imageIds }));
   if (differences.length === 0) return;
   // The differing services' own failure_action decides; rolling back never rolls back again.
   const rollback =
     !options.rollingBack &&
     differences.some((d) => spec.services[d.service] && rolloutSettings(spec.services[d.service].deploy.updateConfig, options.rollout).failureAction === 'rollback');
   throw new HostMismatch(
-    differences.map((d) => d.message),
+    differences.map((d) => (host === undefined ? d.message : `${host}: ${d.message}`)),
     rollback ? 'rollback' : 'pause',
   );
 }
@@ -178,20 +285,26 @@ async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, opt
  * have met their condition; waits are memoised so a service several others
  * depend on is waited for once.
  */
-async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOptions, progress: ProgressTracker): Promise<void> {
+async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOptions, progress: ProgressTracker): Promise<void> {
   // The plan's container operations, announced as pending before any runs.
-  for (const s of plan.services) {
-    for (const op of s.operations) {
-      progress.expect(`op:${op.name}`, `${op.action === 'recreate' ? 'replace' : op.action} ${op.name} (${op.cause})`, { service: s.service, container: op.name });
+  for (const part of parts) {
+    for (const s of part.plan.services) {
+      for (const op of s.operations) {
+        progress.expect(`op:${op.name}`, `${op.action === 'recreate' ? 'replace' : op.action} ${op.name} (${op.cause})${onHost(part.host)}`, { service: s.service, container: op.name });
+      }
     }
   }
-  for (const op of plan.orphans) progress.expect(`op:${op.name}`, `remove ${op.name} (${op.cause})`, { container: op.name });
-  await progress.step('ensure networks and volumes', () => docker.ensureNetworksAndVolumes(spec));
+  for (const part of parts) for (const op of part.plan.orphans) progress.expect(`op:${op.name}`, `remove ${op.name} (${op.cause})${onHost(part.host)}`, { container: op.name });
+  await Promise.all(parts.map((part) => progress.step(`ensure networks and volumes${onHost(part.host)}`, () => part.route.docker.ensureNetworksAndVolumes(part.spec))));
   const operation = workflowInfo().workflowId;
   const converged = new Map<string, Promise<void>>();
   const healthy = new Map<string, Promise<void>>();
   const completed = new Map<string, Promise<void>>();
-  const steps = new Map(plan.services.map((s) => [s.service, s]));
+  const partOf = new Map(parts.flatMap((part) => part.plan.services.map((s) => [s.service, part] as const)));
+  // One host's plan is in dependency order already; across hosts the whole stack's order is used.
+  const ordered = parts.length === 1 ? parts[0].plan.services : topologicalOrder(spec).flatMap((name) => partOf.get(name)?.plan.services.filter((s) => s.service === name) ?? []);
+  const steps = new Map(ordered.map((s) => [s.service, s]));
+  const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
 
   const waitFor = (cache: Map<string, Promise<void>>, service: string, kind: 'healthy' | 'completed'): Promise<void> => {
     let pending = cache.get(service);
@@ -206,7 +319,7 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
           step.containers.map((name) =>
             progress.step(
               `wait ${kind} ${name}`,
-              () => (kind === 'healthy' ? waits.waitHealthy({ service, name, budgetMs }) : waits.waitCompleted({ service, name, budgetMs })),
+              () => (kind === 'healthy' ? routeOf(service).waits.waitHealthy({ service, name, budgetMs }) : routeOf(service).waits.waitCompleted({ service, name, budgetMs })),
               { service, container: name },
             ),
           ),
@@ -227,23 +340,24 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
       else await converged.get(dep);
     }
     const slice = serviceSlice(spec, step.service);
+    const route = routeOf(step.service);
     const rolling = step.operations.filter((op) => op.action === 'recreate');
     const direct = step.operations.filter((op) => op.action !== 'recreate');
     // Replicas of one service are independent of each other.
     await Promise.all(
       direct.map((op) =>
-        progress.step(`${op.action} ${op.name} (${op.cause})`, () => applyOperation(slice, step, op, operation, options), { key: `op:${op.name}`, service: step.service, container: op.name }),
+        progress.step(`${op.action} ${op.name} (${op.cause})`, () => applyOperation(slice, step, op, operation, options, route), { key: `op:${op.name}`, service: step.service, container: op.name }),
       ),
     );
     if (rolling.length > 0) {
-      const nudge = hasAfterReplace(spec, step.service) ? () => afterReplace(spec, step.service, progress) : undefined;
-      const { nudged } = await rollingReplace(slice, step, rolling, options, operation, progress, nudge);
-      if (!nudged) await afterReplace(spec, step.service, progress);
+      const nudge = hasAfterReplace(spec, step.service) ? () => afterReplace(spec, step.service, progress, routeOf) : undefined;
+      const { nudged } = await rollingReplace(slice, step, rolling, options, operation, progress, route, nudge);
+      if (!nudged) await afterReplace(spec, step.service, progress, routeOf);
     }
   };
 
-  // Plan order is dependency order, so every dependency's promise exists before its dependants look it up.
-  for (const step of plan.services) {
+  // Dependency order, so every dependency's promise exists before its dependants look it up.
+  for (const step of ordered) {
     const running = runService(step);
     running.catch(() => undefined);
     converged.set(step.service, running);
@@ -251,7 +365,7 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
   await settleAll([...converged.values()]);
 
   if (options.wait) {
-    const finalWaits = plan.services
+    const finalWaits = ordered
       .filter((s) => s.hasHealthcheck && !s.oneShot && s.containers.length > 0)
       .map((s) => waitFor(healthy, s.service, 'healthy'));
     await settleAll(finalWaits);
@@ -259,12 +373,17 @@ async function applyPlan(spec: StackSpec, plan: DeployPlan, options: ApplyOption
   // Waits that only a dependant started must also have settled before we report.
   await settleAll([...healthy.values(), ...completed.values()]);
 
-  for (const op of plan.orphans) {
-    await progress.step(`remove ${op.name} (${op.cause})`, () => docker.removeContainer({ name: op.name, id: op.containerId }), { key: `op:${op.name}`, container: op.name });
+  for (const part of parts) {
+    for (const op of part.plan.orphans) {
+      await progress.step(`remove ${op.name} (${op.cause})${onHost(part.host)}`, () => part.route.docker.removeContainer({ name: op.name, id: op.containerId }), {
+        key: `op:${op.name}`,
+        container: op.name,
+      });
+    }
   }
 }
 
-function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions): Promise<unknown> {
+function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions, { docker }: Route): Promise<unknown> {
   const service = spec.services[step.service];
   const stopTimeoutSec = stopTimeout(service);
   switch (op.action) {
@@ -306,8 +425,10 @@ async function rollingReplace(
   options: ApplyOptions,
   operation: string,
   progress: ProgressTracker,
+  route: Route,
   nudgeDependants?: () => Promise<void>,
 ): Promise<{ nudged: boolean }> {
+  const { docker } = route;
   const service = spec.services[step.service];
   const base: UpdateConfigSpec | undefined = options.rollingBack ? (service.deploy.rollbackConfig ?? service.deploy.updateConfig) : service.deploy.updateConfig;
   const settings = rolloutSettings(base, options.rollout);
@@ -349,8 +470,8 @@ async function rollingReplace(
       const results = await Promise.allSettled(
         batch.map((op) =>
           progress.step(`${order} replace ${op.name} (${op.cause})`, async () => {
-            if (order === 'stop-first') return replaceStopFirst(spec, step, op, settings, budgetMs, operation, options);
-            const retiring = await replaceStartFirst(spec, step, op, settings, budgetMs, operation, options);
+            if (order === 'stop-first') return replaceStopFirst(spec, step, op, settings, budgetMs, operation, options, route);
+            const retiring = await replaceStartFirst(spec, step, op, settings, budgetMs, operation, options, route);
             if (retiring && nudgeBeforeRetiring) retiringInBatch.push(retiring);
             else if (retiring) retire(retiring);
           }, { key: `op:${op.name}`, service: step.service, container: op.name }),
@@ -368,6 +489,8 @@ async function rollingReplace(
       for (const r of results) {
         // A cancellation is not a failed container: it goes up to the compensation.
         if (r.status === 'rejected' && isCancellation(r.reason)) throw r.reason;
+        // Nor is a host whose worker went silent (only across hosts): the caller leaves that host out of the undo.
+        if (r.status === 'rejected' && r.reason instanceof HostSilent) throw r.reason;
       }
       for (const r of results) {
         if (r.status === 'rejected') {
@@ -401,11 +524,13 @@ async function replaceStartFirst(
   budgetMs: number,
   operation: string,
   options: ApplyOptions,
+  route: Route,
 ): Promise<string | undefined> {
+  const { docker } = route;
   const next = replacementName(containerName(spec.project, spec.services[step.service], op.number), step.configHash);
   try {
     await docker.startReplacement(convergeInput(spec, step, op, operation, options));
-    await gate(step, next, settings, budgetMs);
+    await gate(step, next, settings, budgetMs, route);
   } catch (err) {
     // The old container never stopped serving: dropping the replacement (created, started
     // or not) is the whole undo.
@@ -428,9 +553,10 @@ async function replaceStopFirst(
   budgetMs: number,
   operation: string,
   options: ApplyOptions,
+  route: Route,
 ): Promise<void> {
-  const container = await docker.convergeContainer(convergeInput(spec, step, op, operation, options));
-  await gate(step, container.name, settings, budgetMs);
+  const container = await route.docker.convergeContainer(convergeInput(spec, step, op, operation, options));
+  await gate(step, container.name, settings, budgetMs, route);
 }
 
 /**
@@ -442,10 +568,10 @@ function renewedVolumesGo(options: ApplyOptions): { anonymousVolumes?: true } {
 }
 
 /** Health gate then monitor window: the new container must be healthy and stay so. */
-async function gate(step: ServiceStep, name: string, settings: RolloutSettings, budgetMs: number): Promise<void> {
-  if (step.hasHealthcheck) await waits.waitHealthy({ service: step.service, name, budgetMs });
+async function gate(step: ServiceStep, name: string, settings: RolloutSettings, budgetMs: number, route: Route): Promise<void> {
+  if (step.hasHealthcheck) await route.waits.waitHealthy({ service: step.service, name, budgetMs });
   if (settings.monitorMs > 0) await sleep(settings.monitorMs);
-  await docker.checkContainer({ service: step.service, name, budgetMs });
+  await route.docker.checkContainer({ service: step.service, name, budgetMs });
 }
 
 function hasAfterReplace(spec: StackSpec, serviceName: string): boolean {
@@ -453,12 +579,12 @@ function hasAfterReplace(spec: StackSpec, serviceName: string): boolean {
 }
 
 /** x-dockflow.after_replace: e.g. SIGHUP nginx, whose upstream IP just changed. */
-async function afterReplace(spec: StackSpec, serviceName: string, progress: ProgressTracker): Promise<void> {
+async function afterReplace(spec: StackSpec, serviceName: string, progress: ProgressTracker, routeOf: (service: string) => Route): Promise<void> {
   for (const action of serviceExtension(spec.services[serviceName]).after_replace ?? []) {
     if (!(action.service in spec.services)) continue;
     const what = 'signal' in action ? `send ${action.signal} to ${action.service}` : `restart ${action.service}`;
     await progress.step(`${what} (after ${serviceName} was replaced)`, () =>
-      docker.nudgeService({
+      routeOf(action.service).docker.nudgeService({
         project: spec.project,
         service: action.service,
         ...('signal' in action ? { signal: action.signal } : { restart: true }),

@@ -14,6 +14,7 @@ import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision } from './revisions';
 import { acquireProjectLock } from './lock';
+import { deployAcrossHosts } from './hosts';
 
 export interface DeployResult {
   project: string;
@@ -26,11 +27,15 @@ export interface DeployResult {
   warnings: string[];
   /** The ledger revision the project is at afterwards (absent for a dry run). */
   revision?: number;
+  /** Across hosts: the host of every service. */
+  hosts?: Record<string, string>;
 }
 
 export async function deploy(rawInput: unknown): Promise<DeployResult> {
   const progress = new ProgressTracker('deploy', '');
   const input = parseWorkflowInput(DeployInput, rawInput, 'deploy');
+  // Only an input that names hosts goes there: every other deploy runs below, as it always did.
+  if (input.hosts) return deployAcrossHosts({ ...input, hosts: input.hosts }, progress);
 
   progress.phase('loading');
   const { spec, warnings } = input.spec

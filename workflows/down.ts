@@ -5,6 +5,7 @@ import { DownInput } from '../src/model/input';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { acquireProjectLock } from './lock';
+import { downAcrossHosts } from './hosts';
 import { LIVENESS_TIMEOUT, retry } from './apply';
 
 const docker = proxyActivities<Activities>({
@@ -18,6 +19,8 @@ export async function down(rawInput: unknown): Promise<{ project: string; remove
   const input = parseWorkflowInput(DownInput, rawInput, 'down');
   progress.project = input.project;
   await acquireProjectLock(input.project, 'down', input.waitForLock, progress);
+  // Only an input that names hosts goes there: every other down runs below, as it always did.
+  if (input.hosts) return downAcrossHosts({ ...input, hosts: input.hosts }, progress);
   progress.phase('executing');
   const { removed } = await progress.step(`remove project ${input.project}`, () => docker.downProject(input));
   progress.phase('done');

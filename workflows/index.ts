@@ -8,3 +8,4 @@ export { backup, backups } from './backup';
 export { restore } from './restore';
 export { migrate } from './migrate';
 export { notifyOperation } from './notify';
+export { hostRegistration, describeHosts } from './host-registry';

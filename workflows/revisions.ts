@@ -66,16 +66,34 @@ export async function checkRevisionRunnable(revision: Revision, progress: Progre
  * whole project goes back to that revision (even if this workflow is being
  * cancelled) before the workflow fails with both causes.
  */
-export async function failAfterRollback(operation: string, project: string, err: unknown, previous: Revision | undefined, progress: ProgressTracker): Promise<never> {
+/**
+ * How to undo a failed change when it is not one host's (workflows/hosts.ts):
+ * put every host back to a revision, or remove the project from every host.
+ */
+export interface Undo {
+  restore(previous: Revision): Promise<unknown>;
+  removeAll(): Promise<string[]>;
+}
+
+export async function failAfterRollback(
+  operation: string,
+  project: string,
+  err: unknown,
+  previous: Revision | undefined,
+  progress: ProgressTracker,
+  undo?: Undo,
+): Promise<never> {
   if (isCancellation(err)) {
     // Cancelled (CLI or UI): undo in a scope the cancellation cannot reach, then report what was undone.
     progress.phase('cancelled: undoing');
     const undone = await CancellationScope.nonCancellable(async () => {
       if (previous) {
-        await restoreRevision(previous, progress);
+        await (undo ? undo.restore(previous) : restoreRevision(previous, progress));
         return `restored revision ${previous.number}`;
       }
-      const { removed } = await progress.step(`remove what this ${operation} created`, () => docker.downProject({ project, volumes: false }));
+      const removed = undo
+        ? await undo.removeAll()
+        : (await progress.step(`remove what this ${operation} created`, () => docker.downProject({ project, volumes: false }))).removed;
       return `removed ${removed.length ? removed.join(', ') : 'nothing'} (there was no earlier revision)`;
     });
     const summary = `${operation} of ${project} was cancelled; ${undone}`;
@@ -90,7 +108,7 @@ export async function failAfterRollback(operation: string, project: string, err:
       throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and there is no earlier revision to roll back to: ${cause}`, ErrorType.unhealthy);
     }
     progress.phase('rolling back');
-    await CancellationScope.nonCancellable(() => restoreRevision(previous, progress));
+    await CancellationScope.nonCancellable(() => (undo ? undo.restore(previous) : restoreRevision(previous, progress)));
     progress.phase('rolled back');
     throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and was rolled back to revision ${previous.number}: ${cause}`, OperationFailure.rolledBack);
   }

@@ -16,6 +16,7 @@ import { acquireProjectLock } from './lock';
 import { rollbackWithData } from './rollback-data';
 import { backupForRevision } from '../src/backup/revision-backup';
 import type { BackupReason } from '../src/backup/manifest';
+import { rollbackAcrossHosts } from './hosts';
 
 /** Marks rollbacks with data (a path only an input with "withData": true takes; no earlier history reaches it). */
 export const ROLLBACK_DATA_PATCH = 'dockflow-rollback-with-data';
@@ -40,6 +41,8 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
   const input = parseWorkflowInput(RollbackInput, rawInput, 'rollback');
   progress.project = input.project;
   await acquireProjectLock(input.project, 'rollback', input.waitForLock, progress);
+  // Only an input that names hosts goes there: every other rollback runs below, as it always did.
+  if (input.hosts) return rollbackAcrossHosts({ ...input, hosts: input.hosts }, progress);
 
   const revisions = await host.listRevisions(input.project);
   const current = revisions.at(-1);

@@ -15,6 +15,11 @@ import type { Progress } from '../messages';
 import { runDev } from './dev';
 import { runWorkerProcess } from '../../workers/main';
 import { NotifyConfigError } from '../notify/targets';
+import { hostFromEnv } from '../../workers/main';
+import { hostStatuses, registeredHosts } from '../client/hosts';
+import { HOST_NAME_RULE, isHostName, type HostInfo } from '../model/hosts';
+import { PlacementError, placeServices } from '../plan/placement';
+import type { StackSpec } from '../model/spec';
 import type { DeployResult } from '../../workflows/deploy';
 import { DEST_HELP, destination, registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
@@ -153,13 +158,42 @@ Example:
   DOCKFLOW_NOTIFY='https://hooks.example.com/dockflow slack+https://hooks.slack.com/services/T0/B0/XX#events=failed,cancelled' \
     DOCKFLOW_NOTIFY_SECRET="$(cat /run/secrets/hook)" dockflow worker`,
     )
-    .action(async () => {
+    .option('--host <name>', 'this Docker host\'s name among several (DOCKFLOW_HOST): also poll <queue>@<name> for its Docker steps, and register it')
+    .option('--label <key=value>', 'a label of this host, for node.labels.KEY placement constraints (repeatable; DOCKFLOW_HOST_LABELS="k=v,k2=v2")', collect)
+    .action(async (opts: { host?: string; label?: string[] }) => {
       try {
-        await runWorkerProcess();
+        hostFromEnv(process.env, { host: opts.host, labels: opts.label });
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      try {
+        await runWorkerProcess(process.env, { host: opts.host, labels: opts.label });
       } catch (err) {
         // A bad DOCKFLOW_NOTIFY is bad input: exit 2 with the message naming the target and the part.
         if (err instanceof NotifyConfigError) throw new UsageError(err.message);
         throw err;
+      }
+    });
+
+  program
+    .command('hosts')
+    .description('list the registered Docker hosts: labels, when their worker last polled, Docker version, projects')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const settings = temporalSettings();
+      const { client, close } = await connectClient(settings);
+      try {
+        const hosts = await hostStatuses(client, settings.taskQueue);
+        const text = hosts.length
+          ? hosts.map((h) => [
+              `${h.name}  queue ${h.taskQueue}  last poll ${h.lastPoll ?? 'never'}`,
+              `  labels: ${Object.entries(h.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '(none)'}`,
+              h.error ? `  not answering: ${h.error}` : `  docker ${h.dockerVersion}; projects: ${h.projects?.join(', ') || '(none)'}`,
+            ].join('\n')).join('\n')
+          : 'no hosts registered (single-host mode: start workers with --host NAME to use several)';
+        out(Boolean(opts.json), { hosts }, text);
+      } finally {
+        await close();
       }
     });
 
@@ -173,14 +207,18 @@ Example:
     .option('--wait-lock', 'when another operation holds the project, wait for it instead of failing')
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .addOption(new Option('--health-timeout <seconds>', 'upper bound for each health wait').argParser(positiveNumberArg))
+    .option('--host <name>', 'with several registered hosts: where services without placement constraints run (default: the only host)')
+    .addOption(new Option('--host-timeout <seconds>', 'with several hosts: a host whose worker leaves one of its steps untaken this long counts as failed (default 60)').argParser(positiveWholeNumberArg))
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow deploy -f docker-compose.yml --profile ui\n  dockflow deploy -f compose.yml -f compose.prod.yml --remove-orphans --detach')
     .action(async (opts) => {
       const { spec } = loadFromFlags(opts);
+      if (opts.host !== undefined && !isHostName(opts.host)) throw new UsageError(`--host: ${JSON.stringify(opts.host)} is not a valid host name: ${HOST_NAME_RULE}`);
       await runOperation<DeployResult>(
         { ...opts, quiet: opts.dryRun, announce: opts.dryRun ? 'planning' : 'deploying' },
-        (client, queue) =>
+        async (client, queue) =>
           startDeploy(client, queue, spec.project, {
+            ...(await hostsForDeploy(client, spec, opts.host, opts.hostTimeout)),
             spec,
             dryRun: Boolean(opts.dryRun),
             removeOrphans: Boolean(opts.removeOrphans),
@@ -190,7 +228,7 @@ Example:
             ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
             ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
           }),
-        (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied, now at revision ${r.revision}\n${r.plan}`),
+        (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set(Object.values(r.hosts))].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}`),
       );
     });
 
@@ -257,7 +295,8 @@ Example:
       if (opts.dest !== undefined && !opts.withData) throw new UsageError('--dest is only used with --with-data');
       await runOperation(
         opts,
-        (client, queue) => startRollback(client, queue, {
+        async (client, queue) => startRollback(client, queue, {
+            ...(await everyHost(client)),
             project: opts.projectName,
             waitForLock: Boolean(opts.wait),
             ...(opts.to !== undefined ? { to: opts.to } : {}),
@@ -329,7 +368,7 @@ Example:
     .action(async (opts) => {
       await runOperation<{ removed: string[] }>(
         opts,
-        (client, queue) => startDown(client, queue, { project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
+        async (client, queue) => startDown(client, queue, { ...(await everyHost(client)), project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
         (r) => (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`),
       );
     });
@@ -380,6 +419,39 @@ Examples:
 }
 
 class OperationFailed extends Error {}
+
+/**
+ * With registered hosts, the deploy names them (and the default host); the
+ * placement is checked here first, so a constraint no host satisfies exits 2
+ * before anything starts. Without any, nothing is added: single-host mode.
+ */
+/** With registered hosts, an operation on a project names them all; without, nothing is added (single-host mode). */
+async function everyHost(client: import('@temporalio/client').WorkflowClient): Promise<{ hosts?: HostInfo[] }> {
+  const registered = await registeredHosts(client);
+  return registered.length ? { hosts: registered.map(({ name, labels }) => ({ name, labels })) } : {};
+}
+
+async function hostsForDeploy(
+  client: import('@temporalio/client').WorkflowClient,
+  spec: StackSpec,
+  host: string | undefined,
+  hostSilenceSeconds: number | undefined,
+): Promise<{ hosts?: HostInfo[]; host?: string; hostSilenceSeconds?: number }> {
+  const registered = await registeredHosts(client);
+  if (registered.length === 0) {
+    if (host !== undefined) throw new UsageError(`--host ${host}: no hosts are registered (start workers with dockflow worker --host NAME)`);
+    if (hostSilenceSeconds !== undefined) throw new UsageError('--host-timeout: no hosts are registered (start workers with dockflow worker --host NAME)');
+    return {};
+  }
+  const hosts = registered.map(({ name, labels }) => ({ name, labels }));
+  try {
+    placeServices(spec, hosts, host);
+  } catch (err) {
+    if (err instanceof PlacementError) throw new UsageError(`project ${spec.project}: ${err.message}`);
+    throw err;
+  }
+  return { hosts, ...(host !== undefined ? { host } : {}), ...(hostSilenceSeconds !== undefined ? { hostSilenceSeconds } : {}) };
+}
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);

@@ -288,6 +288,8 @@ function normalizeService(
       ...(rollbackConfig ? { rollbackConfig } : {}),
       ...(restartPolicy ? { restartPolicy } : {}),
       ...(deploy.labels ? { labels: deploy.labels } : {}),
+      // Only when written, so every spec (and stored input) without it stays as it was.
+      ...(deploy.placement?.constraints?.length ? { placement: { constraints: deploy.placement.constraints } } : {}),
     },
     ...(s.stop_grace_period !== undefined ? { stopGracePeriodMs: s.stop_grace_period } : {}),
     ...(s.stop_signal !== undefined ? { stopSignal: s.stop_signal } : {}),

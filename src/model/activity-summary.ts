@@ -65,6 +65,7 @@ const SUMMARIES: Record<string, (input: Input, raw: unknown[]) => string> = {
   getRevision: (i) => `read revision ${i.number ?? '(current)'} of ${i.project}`,
   linkToRevision: (i) => `link ${i.kind} ${i.id} to revision ${i.number}`,
   describeLock: (_i, raw) => `who holds ${String(raw[0])}`,
+  describeHost: () => 'describe the Docker host',
   stopContainers: (i) => `stop ${names(i.containers)}`,
   startContainers: (i) => `start ${names(i.containers)}`,
   runHook: (i) => `hook in ${i.container}: ${((i.hook as { command?: string[] } | undefined)?.command ?? []).join(' ')}`,

@@ -8,6 +8,7 @@ import { StackSpec } from './spec';
 import { impossibleSpecProblems } from './feasibility';
 import { ProjectName } from './names';
 import { destinationProblem } from './s3-url';
+import { HostInfo, HostName } from './hosts';
 
 /** A folder name in the worker's DOCKFLOW_STACKS_DIR (checked again, with the folder's existence, on the worker). */
 export const STACK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -45,7 +46,18 @@ export const DeployInput = z
     waitForLock: z.boolean().default(false),
     /** Recreated containers get fresh anonymous volumes, and the old ones are removed (compose's -V/--renew-anon-volumes). Default false: they are carried over. */
     renewAnonVolumes: z.boolean().default(false),
+    /**
+     * The Docker hosts to place the stack on, each with its worker's labels
+     * (what `dockflow deploy` sends when hosts are registered). Absent: the
+     * single host this workflow's own task queue reaches, as always.
+     */
+    hosts: z.array(HostInfo).min(1).optional(),
+    /** With hosts: where services without placement constraints run (`--host`); default the only host. */
+    host: HostName.optional(),
+    /** With hosts: how long a host's worker may leave one of its steps untaken before the host counts as failed. Default 60. */
+    hostSilenceSeconds: z.number().int().positive().optional(),
   })
+  .refine((v) => v.host === undefined || v.hosts?.some((h) => h.name === v.host), { message: '"host" must be one of "hosts"', path: ['host'] })
   .refine((v) => [v.spec, v.composeFiles, v.stack].filter((x) => x !== undefined).length === 1, {
     message: 'give exactly one of "stack" (a folder in the worker\'s DOCKFLOW_STACKS_DIR), "composeFiles" (compose files on the worker host) or "spec" (a resolved stack)',
   })
@@ -62,6 +74,9 @@ export const DownInput = z.strictObject({
   /** Also remove the project's named volumes and its containers' anonymous volumes (`down -v`). Default false. */
   volumes: z.boolean().default(false),
   waitForLock: z.boolean().default(false),
+  /** The registered Docker hosts: the project is removed from every one. Absent: this workflow's own host. */
+  hosts: z.array(HostInfo).min(1).optional(),
+  hostSilenceSeconds: z.number().int().positive().optional(),
 });
 export type DownInput = z.input<typeof DownInput>;
 
@@ -130,8 +145,12 @@ export const RollbackInput = z
     withData: z.boolean().default(false),
     /** Where the backups are (as for restore). Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups. Only with withData. */
     destination: BackupDestination.optional(),
+    /** The registered Docker hosts (what the CLI sends when there are any); absent: this workflow's own host. */
+    hosts: z.array(HostInfo).min(1).optional(),
+    hostSilenceSeconds: z.number().int().positive().optional(),
   })
-  .refine((v) => v.destination === undefined || v.withData, { message: '"destination" is only used with "withData": true', path: ['destination'] });
+  .refine((v) => v.destination === undefined || v.withData, { message: '"destination" is only used with "withData": true', path: ['destination'] })
+  .refine((v) => !(v.withData && v.hosts), { message: '"withData" is not available across several hosts yet', path: ['withData'] });
 export type RollbackInput = z.input<typeof RollbackInput>;
 
 export const HistoryInput = z.strictObject({

@@ -27,6 +27,11 @@ export const Revision = z.strictObject({
   changed: z.array(z.string()),
   /** For a rollback: the revision it restored. */
   restoredFrom: z.number().int().positive().optional(),
+  /**
+   * Across several hosts: the host of every service. Each host's ledger keeps
+   * a copy of the whole stack revision; absent on a single host.
+   */
+  placement: z.record(z.string(), z.string()).optional(),
   /** Backups and migrations that belong to this revision. */
   links: z.strictObject({ backups: z.array(z.string()), migrations: z.array(z.string()) }),
 });

@@ -122,6 +122,8 @@ export const DeploySpec = z.strictObject({
     })
     .optional(),
   labels: z.record(z.string(), z.string()).optional(),
+  /** Swarm placement constraints ("node.hostname == x", "node.labels.k != v"): which dockflow host runs the service. */
+  placement: z.strictObject({ constraints: z.array(z.string()) }).optional(),
 });
 export type DeploySpec = z.infer<typeof DeploySpec>;
 

@@ -1,4 +1,7 @@
 /**
+ * Private Docker daemons: one for the chaos harness, and one per simulated
+ * host of the multi-host test bed (test/support/hosts.ts).
+ *
  * A second, private Docker daemon for the chaos harness, so that restarting
  * dockerd (one of the faults) stops only the chaos project's containers and
  * not whatever else runs on the machine's main engine. It is the same
@@ -19,36 +22,33 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 
-/** Where one chaos daemon keeps its socket, state, log and network namespace. */
-interface DaemonPaths {
+/** Where one private daemon keeps its state; each daemon needs its own of every one. */
+export interface DaemonPlace {
+  /** Pid file, log, exec root (containerd's state) live here; keep it short (unix socket paths). */
   runDir: string;
   dataRoot: string;
-  socket: string;
-  pidFile: string;
-  logFile: string;
+  socketPath: string;
+  /** The network namespace it runs in (`ip netns` name). */
   netns: string;
 }
 
 /**
- * An instance name (letters, digits, dashes; default DOCKFLOW_CHAOS_INSTANCE, else none) gives
- * a daemon of its own (socket, data root, exec root, namespace), so two chaos runs on one
- * machine never share, or restart, one.
+ * The chaos harness's daemon. An instance name (letters, digits, dashes; default
+ * DOCKFLOW_CHAOS_INSTANCE, else none) gives a daemon of its own (socket, data root, exec
+ * root, namespace), so two chaos runs on one machine never share, or restart, one.
  */
-function daemonPaths(instance: string): DaemonPaths {
+export function chaosPlace(instance: string): DaemonPlace {
   if (!/^[a-z0-9-]*$/i.test(instance)) throw new Error(`a chaos daemon instance is letters, digits and dashes, not ${JSON.stringify(instance)}`);
   const suffix = instance ? `-${instance}` : '';
-  const runDir = `/run/dockflow-chaos${suffix}`;
   return {
-    runDir,
+    runDir: `/run/dockflow-chaos${suffix}`,
     dataRoot: `/var/lib/dockflow-chaos${suffix}`,
-    socket: `${runDir}/docker.sock`,
-    pidFile: `${runDir}/dockerd.pid`,
-    logFile: `${runDir}/dockerd.log`,
+    socketPath: `/run/dockflow-chaos${suffix}/docker.sock`,
     netns: `dockflow-chaos${suffix}`,
   };
 }
 
-export interface ChaosDaemon {
+export interface PrivateDaemon {
   socketPath: string;
   docker: Docker;
   /** The daemon's log: what it did to the containers (restarts on boot, failed starts, kills). */
@@ -61,24 +61,36 @@ export interface ChaosDaemon {
   restart(whileStopping?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
+export type ChaosDaemon = PrivateDaemon;
 
-export async function startChaosDaemon(instance = process.env.DOCKFLOW_CHAOS_INSTANCE ?? ''): Promise<ChaosDaemon> {
-  const paths = daemonPaths(instance);
-  const docker = new Docker({ socketPath: paths.socket });
-  if (!(await answers(docker))) await launch(docker, paths);
+export function startChaosDaemon(instance = process.env.DOCKFLOW_CHAOS_INSTANCE ?? ''): Promise<ChaosDaemon> {
+  return startPrivateDaemon(chaosPlace(instance));
+}
+
+const logFileOf = (place: DaemonPlace) => `${place.runDir}/dockerd.log`;
+
+/** Start the daemon of `place`, or reuse it when it already answers. */
+export async function startPrivateDaemon(place: DaemonPlace): Promise<PrivateDaemon> {
+  const docker = new Docker({ socketPath: place.socketPath });
+  if (!(await answers(docker))) {
+    // One left by an earlier run that no longer answers (or answers on another socket) would
+    // share this data root and exec root with the new one: it goes first.
+    await terminate(place);
+    await launch(docker, place);
+  }
   return {
-    socketPath: paths.socket,
+    socketPath: place.socketPath,
     docker,
-    logFile: paths.logFile,
+    logFile: logFileOf(place),
     async restart(whileStopping?: () => Promise<void>) {
-      await terminate(paths, whileStopping);
-      await launch(docker, paths);
+      await terminate(place, whileStopping);
+      await launch(docker, place);
     },
     async stop() {
-      await terminate(paths);
+      await terminate(place);
       // Shims of starts that a restart interrupted outlive every daemon (they are what wedges
       // a container, see activities/wedge.ts); once the harness is done they are only litter.
-      for (const shim of processesWith('containerd-shim', `${paths.runDir}/exec/`)) process.kill(shim, 'SIGKILL');
+      for (const shim of processesWith('containerd-shim', `${place.runDir}/exec/`)) process.kill(shim, 'SIGKILL');
     },
   };
 }
@@ -99,19 +111,21 @@ function ensureNetns(netns: string): void {
   execFileSync('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
 }
 
-async function launch(docker: Docker, paths: DaemonPaths): Promise<void> {
-  fs.mkdirSync(paths.runDir, { recursive: true });
-  ensureNetns(paths.netns);
-  const log = fs.openSync(paths.logFile, 'a');
+async function launch(docker: Docker, place: DaemonPlace): Promise<void> {
+  fs.mkdirSync(place.runDir, { recursive: true });
+  fs.mkdirSync(path.dirname(place.socketPath), { recursive: true });
+  ensureNetns(place.netns);
+  const logFile = logFileOf(place);
+  const log = fs.openSync(logFile, 'a');
   const args = [
-    `--host=unix://${paths.socket}`,
-    `--data-root=${paths.dataRoot}`,
-    `--exec-root=${paths.runDir}/exec`,
-    `--pidfile=${paths.pidFile}`,
+    `--host=unix://${place.socketPath}`,
+    `--data-root=${place.dataRoot}`,
+    `--exec-root=${place.runDir}/exec`,
+    `--pidfile=${place.runDir}/dockerd.pid`,
   ];
   // nsenter joins the network namespace only (`ip netns exec` would also remount /sys, hiding
   // the cgroup mounts dockerd needs) and execs dockerd, so the child is dockerd itself.
-  const child = spawn('nsenter', [`--net=/run/netns/${paths.netns}`, 'dockerd', ...args], { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn('nsenter', [`--net=/run/netns/${place.netns}`, 'dockerd', ...args], { detached: true, stdio: ['ignore', log, log] });
   child.unref();
   fs.closeSync(log);
   const deadline = Date.now() + 60_000;
@@ -119,23 +133,24 @@ async function launch(docker: Docker, paths: DaemonPaths): Promise<void> {
     if (await answers(docker)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`the chaos dockerd did not answer on ${paths.socket} within 60 s; see ${paths.logFile}`);
+  throw new Error(`the private dockerd did not answer on ${place.socketPath} within 60 s; see ${logFile}`);
 }
 
-async function terminate(paths: DaemonPaths, whileStopping?: () => Promise<void>): Promise<void> {
-  const pid = Number.parseInt(fs.existsSync(paths.pidFile) ? fs.readFileSync(paths.pidFile, 'utf8') : '', 10);
+async function terminate(place: DaemonPlace, whileStopping?: () => Promise<void>): Promise<void> {
+  const pidFile = `${place.runDir}/dockerd.pid`;
+  const pid = Number.parseInt(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8') : '', 10);
   if (!Number.isFinite(pid) || !alive(pid)) return;
   process.kill(pid, 'SIGTERM');
   await whileStopping?.();
   // dockerd stops its containers first (up to its shutdown timeout), then exits.
   const deadline = Date.now() + 60_000;
   while (alive(pid)) {
-    if (Date.now() > deadline) throw new Error(`the chaos dockerd (pid ${pid}) did not exit within 60 s of SIGTERM`);
+    if (Date.now() > deadline) throw new Error(`the private dockerd (pid ${pid}) did not exit within 60 s of SIGTERM`);
     await new Promise((r) => setTimeout(r, 100));
   }
   // Its containerd may outlive it by a moment; a new daemon started meanwhile would start a
   // second containerd on the same state directory, whose socket the old one then deletes.
-  for (const child of processesWith('containerd', `${paths.runDir}/exec/`)) {
+  for (const child of processesWith('containerd', `${place.runDir}/exec/`)) {
     while (alive(child)) {
       if (Date.now() > deadline) {
         process.kill(child, 'SIGKILL');
@@ -146,7 +161,7 @@ async function terminate(paths: DaemonPaths, whileStopping?: () => Promise<void>
   }
 }
 
-/** PIDs of processes whose program is `program` with an argument under `argPrefix` (the chaos daemon's exec root). */
+/** PIDs of processes whose program is `program` with an argument under `argPrefix` (a private daemon's exec root). */
 function processesWith(program: string, argPrefix: string): number[] {
   const pids: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {

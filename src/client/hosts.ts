@@ -1,0 +1,56 @@
+/**
+ * Hosts seen from a Temporal client: registering one (what `dockflow worker
+ * --host` does at start), listing them, and asking each for its state.
+ */
+import { temporal } from '@temporalio/proto';
+import type { WorkflowClient } from '@temporalio/client';
+import { HostRegistration, hostRegistrationId, hostTaskQueue, type HostInfo, type HostStatus } from '../model/hosts';
+import { hostRegistrationQuery } from '../messages';
+import type { HostDescription } from '../../activities/hosts';
+import { operationId } from './operations';
+
+/** Register (or re-register, with new labels) a host: its registration workflow replaces any earlier one. */
+export async function registerHost(client: WorkflowClient, sharedQueue: string, host: HostInfo): Promise<HostRegistration> {
+  const registration = HostRegistration.parse({ ...host, taskQueue: hostTaskQueue(sharedQueue, host.name) });
+  await client.start('hostRegistration', {
+    taskQueue: sharedQueue,
+    workflowId: hostRegistrationId(host.name),
+    args: [registration],
+    workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+  });
+  return registration;
+}
+
+/** Every registered host of the namespace, sorted by name (none: a single-host setup). */
+export async function registeredHosts(client: WorkflowClient): Promise<HostRegistration[]> {
+  const found: HostRegistration[] = [];
+  for await (const execution of client.list({ query: `WorkflowType = 'hostRegistration' AND ExecutionStatus = 'Running'` })) {
+    const registration = HostRegistration.safeParse(await client.getHandle(execution.workflowId, execution.runId).query(hostRegistrationQuery));
+    if (registration.success) found.push(registration.data);
+  }
+  return found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** When a worker last polled the task queue for activities, as Temporal saw it. */
+export async function lastPoll(client: WorkflowClient, taskQueue: string): Promise<string | undefined> {
+  const response = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+  });
+  const times = (response.pollers ?? []).flatMap((p) => (p.lastAccessTime?.seconds != null ? [Number(p.lastAccessTime.seconds.toString()) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6)] : []));
+  return times.length ? new Date(Math.max(...times)).toISOString() : undefined;
+}
+
+/** Every registered host with its last poll and its worker's answer (Docker version, projects). */
+export async function hostStatuses(client: WorkflowClient, sharedQueue: string): Promise<HostStatus[]> {
+  const hosts = await registeredHosts(client);
+  if (hosts.length === 0) return [];
+  const polls = await Promise.all(hosts.map((h) => lastPoll(client, h.taskQueue)));
+  const answers = await client.execute('describeHosts', {
+    taskQueue: sharedQueue,
+    workflowId: operationId('hosts', 'all'),
+    args: [{ hosts: hosts.map((h) => ({ name: h.name, taskQueue: h.taskQueue })) }],
+  }) as Record<string, HostDescription | { error: string }>;
+  return hosts.map((h, i) => ({ ...h, ...(polls[i] ? { lastPoll: polls[i] } : {}), ...answers[h.name] }));
+}

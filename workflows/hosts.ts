@@ -1,0 +1,333 @@
+/**
+ * One operation across several Docker hosts. The workflow runs on the shared
+ * task queue; every Docker step goes to the task queue of the host that runs
+ * the service (`<queue>@<host>`, polled by `dockflow worker --host NAME`).
+ * Placement is a pure function of the spec and the hosts (src/plan/placement.ts).
+ *
+ * The whole stack is one unit: its plan runs as one (depends_on across hosts
+ * is honoured), one project lock covers every host, and a failure on any host
+ * with failure_action rollback puts every host back to the previous revision.
+ * Every host's ledger records a copy of each stack revision (same number on
+ * every host, with the placement) and tags the images of its own services.
+ *
+ * Only operations whose input names hosts come here: a single-host operation
+ * never does, so its commands are exactly those it always issued.
+ */
+import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import type { DeployOptions, DownInput, RollbackInput } from '../src/model/input';
+import type { z } from 'zod';
+import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
+import type { Revision } from '../src/model/revision';
+import type { StackSpec } from '../src/model/spec';
+import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
+import { PlacementError, hostPart, placeServices, type Placement } from '../src/plan/placement';
+import { ErrorType, OperationFailure } from '../src/errors';
+import { CancellationScope } from '@temporalio/workflow';
+import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, failureType, observeAndPlan, routeTo, type HostPlan, type Route } from './apply';
+import { changedServices, failAfterRollback, revisionImageIds, type Undo } from './revisions';
+import { acquireProjectLock } from './lock';
+import { rootMessage, type ProgressTracker } from './progress';
+import type { DeployResult } from './deploy';
+import type { RollbackResult } from './rollback';
+
+/** Where one host's steps go, for one operation: its queue, and how long its worker may stay silent. */
+type RouteOf = (host: string) => Route;
+
+function router(silenceSeconds: number | undefined): RouteOf {
+  return (host) => routeTo(hostTaskQueue(workflowInfo().taskQueue, host), host, silenceSeconds ?? HOST_SILENCE_SECONDS);
+}
+
+/** Placement, or a non-retryable failure naming the service and the key, before anything starts. */
+function place(spec: StackSpec, hosts: HostInfo[], defaultHost: string | undefined): Placement {
+  try {
+    return placeServices(spec, hosts, defaultHost);
+  } catch (err) {
+    if (err instanceof PlacementError) throw ApplicationFailure.nonRetryable(`project ${spec.project}: ${err.message}`, ErrorType.invalidSpec);
+    throw err;
+  }
+}
+
+function sorted(names: Iterable<string>): string[] {
+  return [...new Set(names)].sort();
+}
+
+/** The plan text, one block per host. */
+export function formatHostPlans(parts: HostPlan[]): string {
+  return parts.map((p) => `${p.host}:\n${formatPlan(p.plan).split('\n').map((line) => `  ${line}`).join('\n')}`).join('\n');
+}
+
+/**
+ * Observe and plan every host of `hosts` for its part of `spec`. A service the
+ * stack still has but placed elsewhere is removed from its old host (it
+ * moved); one the stack no longer has is an orphan, removed only with
+ * `removeOrphans`, as on one host.
+ */
+async function planHosts(
+  routeOf: RouteOf,
+  spec: StackSpec,
+  placement: Placement,
+  hosts: string[],
+  imageIds: Record<string, string>,
+  removeOrphans: boolean,
+  progress: ProgressTracker,
+): Promise<HostPlan[]> {
+  return Promise.all(
+    hosts.map(async (host): Promise<HostPlan> => {
+      const part = hostPart(spec, placement.hostOf, host);
+      const route = routeOf(host);
+      const ids = Object.fromEntries(Object.keys(part.services).map((s) => [s, imageIds[s]]));
+      const full = await observeAndPlan(part, ids, true, progress, route, host);
+      const orphans: DeployPlan['orphans'] = [];
+      const notes = full.notes.filter((n) => !n.startsWith('orphan container'));
+      for (const op of full.orphans) {
+        const movedTo = placement.hostOf[op.service];
+        if (movedTo !== undefined) orphans.push({ ...op, cause: `service ${op.service} now runs on ${movedTo}` });
+        else if (removeOrphans) orphans.push(op);
+        else notes.push(`orphan container ${op.name} on ${host} (service ${op.service} is not in the compose file); pass --remove-orphans to remove it`);
+      }
+      return { host, spec: part, route, plan: { ...full, orphans, notes } };
+    }),
+  );
+}
+
+/** The latest revision any of the hosts' ledgers holds. */
+async function latestRevision(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<Revision | undefined> {
+  const found = await Promise.all(hosts.map((h) => progress.step(`read the ledger of ${h}`, () => routeOf(h).host.getRevision({ project }))));
+  return found.reduce<Revision | undefined>((best, r) => (r && (!best || r.number > best.number) ? r : best), undefined);
+}
+
+async function recordEverywhere(
+  routeOf: RouteOf,
+  progress: ProgressTracker,
+  input: { project: string; operation: 'deploy' | 'rollback'; spec: StackSpec; imageIds: Record<string, string>; changed: string[]; restoredFrom?: number },
+  placement: Placement,
+  number: number,
+): Promise<Revision> {
+  const workflowId = workflowInfo().workflowId;
+  const recorded = await Promise.all(
+    placement.hosts.map((host) =>
+      progress.step(`record revision ${number} of ${input.project} on ${host}`, () =>
+        routeOf(host).host.recordRevision({
+          ...input,
+          workflowId,
+          placement: placement.hostOf,
+          number,
+          tagServices: Object.keys(placement.hostOf).filter((s) => placement.hostOf[s] === host),
+        }),
+      ),
+    ),
+  );
+  return recorded[0];
+}
+
+/**
+ * Put every host back to `revision`: its services where they were, with its
+ * exact image IDs, rolled with rollback_config; hosts in `alsoOn` that the
+ * revision did not use lose the project's containers.
+ */
+async function restoreAcrossHosts(
+  routeOf: RouteOf,
+  revision: Revision,
+  hosts: HostInfo[],
+  alsoOn: string[],
+  progress: ProgressTracker,
+  options: { healthTimeoutSeconds?: number; renewAnonVolumes?: boolean } = {},
+  unreachable: string[] = [],
+): Promise<HostPlan[]> {
+  const placement: Placement = revision.placement
+    ? { hostOf: revision.placement, hosts: sorted(Object.values(revision.placement)), notes: [] }
+    : place(revision.spec, hosts, undefined);
+  const imageIds = revisionImageIds(revision);
+  // A host that did not answer is left out: the others go back all the same, and the caller says so.
+  const reachable = placement.hosts.filter((h) => !unreachable.includes(h));
+  for (const host of reachable) {
+    const part = hostPart(revision.spec, placement.hostOf, host);
+    // The policy of each host as it is now, and the revision's exact images on it.
+    await progress.step(`check the policy of ${host} for revision ${revision.number}`, () => routeOf(host).host.checkPolicy(part, { revision: revision.number }));
+    for (const service of Object.keys(part.services)) {
+      if (!(await routeOf(host).docker.imageExists(imageIds[service]))) {
+        throw ApplicationFailure.nonRetryable(
+          `revision ${revision.number} of ${revision.project}: image ${imageIds[service]} of service ${service} (${revision.images[service].ref}) is no longer on ${host}`,
+          ErrorType.imageUnavailable,
+        );
+      }
+    }
+  }
+  const parts = await planHosts(routeOf, revision.spec, placement, sorted([...placement.hosts, ...alsoOn]).filter((h) => !unreachable.includes(h)), imageIds, true, progress);
+  await executeHostPlans(revision.spec, parts, { removeOrphans: true, wait: true, rollingBack: true, ...options }, progress);
+  return parts;
+}
+
+export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<DeployResult> {
+  const routeOf = router(input.hostSilenceSeconds);
+  const registered = sorted(input.hosts.map((h) => h.name));
+  // Compose files are read where the default host's worker runs (the only one, or --host).
+  const loader = input.host ?? registered[0];
+  progress.phase('loading');
+  const { spec, warnings } = input.spec
+    ? { spec: input.spec, warnings: [] as string[] }
+    : await progress.step(`load compose files on ${loader}`, () =>
+        routeOf(loader).host.loadProject({
+          composeFiles: input.composeFiles,
+          stack: input.stack,
+          project: input.project,
+          profiles: input.profiles,
+          envFiles: input.envFiles,
+          projectDirectory: input.projectDirectory,
+        }),
+      );
+  progress.project = spec.project;
+  const placement = place(spec, input.hosts, input.host);
+  // Each host's worker decides for its own part (capabilities, binds, roots).
+  for (const host of placement.hosts) {
+    await progress.step(`check the policy of ${host}`, () => routeOf(host).host.checkPolicy(hostPart(spec, placement.hostOf, host)));
+  }
+  if (!input.dryRun) await acquireProjectLock(spec.project, 'deploy', input.waitForLock, progress);
+
+  progress.phase('images');
+  const imageIds: Record<string, string> = {};
+  await Promise.all(
+    placement.hosts.map(async (host) => {
+      const part = hostPart(spec, placement.hostOf, host);
+      const names = Object.keys(part.services).sort();
+      const resolved = await progress.step(`images on ${host}: ${sorted(names.map((n) => part.services[n].image)).join(', ')}`, () =>
+        routeOf(host).images.ensureImages({ spec: part, services: names, forceBuild: input.build, lookupOnly: input.dryRun }),
+      );
+      for (const name of names) imageIds[name] = resolved[name] ?? `unresolved:${part.services[name].image}`;
+    }),
+  );
+
+  progress.phase('planning');
+  const previous = await latestRevision(routeOf, spec.project, registered, progress);
+  // Hosts that ran the previous revision are planned too: what moved away from them goes.
+  const involved = sorted([...placement.hosts, ...Object.values(previous?.placement ?? {}).filter((h) => registered.includes(h))]);
+  const parts = await planHosts(routeOf, spec, placement, involved, imageIds, input.removeOrphans, progress);
+  const operations = parts.reduce((n, p) => n + countOperations(p.plan), 0);
+  const result: DeployResult = {
+    project: spec.project,
+    dryRun: input.dryRun,
+    plan: formatHostPlans(parts),
+    operations,
+    services: Object.fromEntries(parts.flatMap((p) => p.plan.services.map((s) => [s.service, s.containers]))),
+    warnings: [...warnings, ...placement.notes, ...parts.flatMap((p) => p.plan.notes)],
+    hosts: placement.hostOf,
+  };
+  if (input.dryRun) {
+    progress.phase('done');
+    return result;
+  }
+
+  progress.phase('executing');
+  const undo: Undo = {
+    restore: (revision) => restoreAcrossHosts(routeOf, revision, input.hosts, involved, progress),
+    removeAll: async () => {
+      const removed = await Promise.all(involved.map((h) => progress.step(`remove what this deploy created on ${h}`, () => routeOf(h).docker.downProject({ project: spec.project, volumes: false }))));
+      return removed.flatMap((r) => r.removed);
+    },
+  };
+  try {
+    await executeHostPlans(spec, parts, { removeOrphans: input.removeOrphans, wait: input.wait, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes }, progress);
+  } catch (err) {
+    if (err instanceof HostSilent && previous) return failWithoutHost('deploy', spec.project, err, previous, routeOf, input.hosts, involved, progress);
+    return failAfterRollback('deploy', spec.project, err, previous, progress, undo);
+  }
+  const unchanged = operations === 0 && previous && JSON.stringify(previous.placement) === JSON.stringify(placement.hostOf);
+  const revision = unchanged
+    ? previous
+    : await recordEverywhere(routeOf, progress, { project: spec.project, operation: 'deploy', spec, imageIds, changed: parts.flatMap((p) => changedServices(p.plan)) }, placement, (previous?.number ?? 0) + 1);
+  progress.phase('done');
+  return { ...result, revision: revision.number };
+}
+
+/**
+ * Every host's ledger merged: one entry per revision number (the copies are
+ * the same stack revision), oldest first.
+ */
+async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<Revision[]> {
+  const lists = await Promise.all(hosts.map((h) => progress.step(`list revisions of ${project} on ${h}`, () => routeOf(h).host.listRevisions(project))));
+  const byNumber = new Map<number, Revision>();
+  for (const list of lists) for (const r of list) if (!byNumber.has(r.number) || (r.placement && !byNumber.get(r.number)!.placement)) byNumber.set(r.number, r);
+  return [...byNumber.values()].sort((a, b) => a.number - b.number);
+}
+
+export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<RollbackResult> {
+  const routeOf = router(input.hostSilenceSeconds);
+  const registered = sorted(input.hosts.map((h) => h.name));
+  const revisions = await revisionsAcrossHosts(routeOf, input.project, registered, progress);
+  const current = revisions.at(-1);
+  if (!current) throw ApplicationFailure.nonRetryable(`project ${input.project} has no revisions in the ledgers of ${registered.join(', ')}`, ErrorType.invalidSpec);
+  const target = input.to === undefined ? revisions.at(-2) : revisions.find((r) => r.number === input.to);
+  if (!target) {
+    throw ApplicationFailure.nonRetryable(
+      input.to === undefined
+        ? `project ${input.project} has only revision ${current.number}: nothing earlier to roll back to`
+        : `project ${input.project} has no revision ${input.to} (kept: ${revisions.map((r) => r.number).join(', ')})`,
+      ErrorType.invalidSpec,
+    );
+  }
+  progress.phase('executing');
+  // Hosts the current revision uses lose what the target does not place there.
+  const alsoOn = Object.values(current.placement ?? {}).filter((h) => registered.includes(h));
+  let parts: HostPlan[];
+  try {
+    parts = await restoreAcrossHosts(routeOf, target, input.hosts, alsoOn, progress, { healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes });
+  } catch (err) {
+    progress.phase('failed');
+    throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number} failed: ${rootMessage(err)}`, failureType(err, OperationFailure.rollbackFailed));
+  }
+  const placement: Placement = target.placement
+    ? { hostOf: target.placement, hosts: sorted(Object.values(target.placement)), notes: [] }
+    : place(target.spec, input.hosts, undefined);
+  const revision = await recordEverywhere(
+    routeOf,
+    progress,
+    { project: input.project, operation: 'rollback', spec: target.spec, imageIds: revisionImageIds(target), changed: parts.flatMap((p) => changedServices(p.plan)), restoredFrom: target.number },
+    placement,
+    current.number + 1,
+  );
+  progress.phase('done');
+  return { project: input.project, restored: target.number, revision: revision.number, plan: formatHostPlans(parts) };
+}
+
+export async function downAcrossHosts(input: z.output<typeof DownInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<{ project: string; removed: string[] }> {
+  const routeOf = router(input.hostSilenceSeconds);
+  progress.phase('executing');
+  const removed = await Promise.all(
+    sorted(input.hosts.map((h) => h.name)).map((h) =>
+      progress.step(`remove project ${input.project} on ${h}`, () => routeOf(h).docker.downProject({ project: input.project, volumes: input.volumes })),
+    ),
+  );
+  progress.phase('done');
+  return { project: input.project, removed: removed.flatMap((r) => r.removed) };
+}
+
+/**
+ * A host went silent during a change: every host that answers goes back to
+ * the previous revision, and the failure says which host was not reached
+ * (it may hold a mix of revisions until the next operation converges it).
+ */
+async function failWithoutHost(
+  operation: string,
+  project: string,
+  err: HostSilent,
+  previous: Revision,
+  routeOf: RouteOf,
+  hosts: HostInfo[],
+  involved: string[],
+  progress: ProgressTracker,
+): Promise<never> {
+  progress.phase(`rolling back every host but ${err.host}`);
+  const others = involved.filter((h) => h !== err.host);
+  try {
+    await CancellationScope.nonCancellable(() => restoreAcrossHosts(routeOf, previous, hosts, others, progress, {}, [err.host]));
+  } catch (undoErr) {
+    progress.phase('failed');
+    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed: ${err.message}; rolling the other hosts back to revision ${previous.number} failed too: ${rootMessage(undoErr)}`, OperationFailure.hostSilent);
+  }
+  progress.phase('rolled back except one host');
+  throw ApplicationFailure.nonRetryable(
+    `${operation} of ${project} failed: ${err.message}. ${others.length ? `${others.join(', ')} went back to revision ${previous.number}; ` : ''}` +
+      `${err.host} was not reached and may hold a mix of revisions until the next operation converges it`,
+    OperationFailure.hostSilent,
+  );
+}
