@@ -5,21 +5,17 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import * as path from 'node:path';
-import { loadStack, ComposeError } from '../compose';
+// Only what building the command tree needs is imported here: the Temporal client, dockerode,
+// the compose loader (zod, yaml) and the worker cost about 0.7 s to load together, so each
+// command loads its own with import() in its action, and `--help` or a usage error load none.
 import { temporalSettings } from '../temporal/settings';
-import { connectClient, failureMessage, failureTypeOf, follow, startDeploy, startDown, startHistory, startRollback, startUpdate } from '../client/operations';
 import type { UpdateResult } from '../../workflows/update';
 import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
 import { progressPrinter } from './render';
 import type { Progress } from '../messages';
-import { runDev } from './dev';
-import { runWorkerProcess } from '../../workers/main';
-import { NotifyConfigError } from '../notify/targets';
 import type { DeployResult } from '../../workflows/deploy';
 import { DEST_HELP, destination, registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
-import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
-import { createCodecServer, readCodecToken } from '../temporal/codec-server';
 import { ErrorType } from '../errors';
 import { durationArg, portArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
 import { workflowFailureJson, workflowResultJson } from './render';
@@ -44,7 +40,8 @@ interface ComposeFlags {
   projectDirectory?: string;
 }
 
-function loadFromFlags(flags: ComposeFlags) {
+async function loadFromFlags(flags: ComposeFlags) {
+  const { loadStack, ComposeError } = await import('../compose');
   try {
     const result = loadStack({
       files: flags.file?.map((f) => path.resolve(f)),
@@ -120,6 +117,7 @@ Examples:
   DOCKFLOW_STACKS_DIR=$PWD/stacks dockflow dev --ui-port 9233`,
     )
     .action(async (opts) => {
+      const [{ keysFromEnv }, { runDev }] = await Promise.all([import('../temporal/codec'), import('./dev')]);
       if (opts.insecurePlainPayloads && keysFromEnv().length > 0) {
         throw new UsageError('--insecure-plain-payloads contradicts DOCKFLOW_ENCRYPTION_KEY(_FILE): unset the key or drop the flag');
       }
@@ -154,6 +152,7 @@ Example:
     DOCKFLOW_NOTIFY_SECRET="$(cat /run/secrets/hook)" dockflow worker`,
     )
     .action(async () => {
+      const [{ runWorkerProcess }, { NotifyConfigError }] = await Promise.all([import('../../workers/main'), import('../notify/targets')]);
       try {
         await runWorkerProcess();
       } catch (err) {
@@ -176,7 +175,7 @@ Example:
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow deploy -f docker-compose.yml --profile ui\n  dockflow deploy -f compose.yml -f compose.prod.yml --remove-orphans --detach')
     .action(async (opts) => {
-      const { spec } = loadFromFlags(opts);
+      const [{ spec }, { startDeploy }] = await Promise.all([loadFromFlags(opts), import('../client/operations')]);
       await runOperation<DeployResult>(
         { ...opts, quiet: opts.dryRun, announce: opts.dryRun ? 'planning' : 'deploying' },
         (client, queue) =>
@@ -223,6 +222,7 @@ Example:
         ...(opts.failureAction ? { failureAction: opts.failureAction } : {}),
         ...(opts.allowStopFirst ? { allowStopFirst: true } : {}),
       };
+      const { startUpdate } = await import('../client/operations');
       await runOperation(opts, (client, queue) =>
         startUpdate(client, queue, {
           project: opts.projectName,
@@ -255,6 +255,7 @@ Example:
     )
     .action(async (opts) => {
       if (opts.dest !== undefined && !opts.withData) throw new UsageError('--dest is only used with --with-data');
+      const { startRollback } = await import('../client/operations');
       await runOperation(
         opts,
         (client, queue) => startRollback(client, queue, {
@@ -280,6 +281,7 @@ Example:
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow history -p shop\n  dockflow history -p shop --json\n"data:" names the backup rollback --to N --with-data restores.')
     .action(async (opts) => {
+      const { startHistory } = await import('../client/operations');
       await runOperation(
         // An object, not the bare list, so the JSON can name the workflow too.
         { ...opts, quiet: true, jsonOf: (entries: HistoryEntry[]) => ({ project: opts.projectName, revisions: entries }) },
@@ -306,6 +308,7 @@ Example:
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nThe operation undoes what it had changed; `dockflow watch ID` shows it finishing.\nExample:\n  dockflow cancel deploy-shop-20261122-120501-123')
     .action(async (workflowId: string, opts: { json?: boolean }) => {
+      const { connectClient, failureMessage } = await import('../client/operations');
       const settings = temporalSettings();
       const { client, close } = await connectClient(settings);
       try {
@@ -327,6 +330,7 @@ Example:
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow down -p shop\n  dockflow down -p shop --volumes    also delete its named volumes (data!)')
     .action(async (opts) => {
+      const { startDown } = await import('../client/operations');
       await runOperation<{ removed: string[] }>(
         opts,
         (client, queue) => startDown(client, queue, { project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
@@ -362,6 +366,7 @@ Examples:
       if (opts.token !== undefined) {
         throw new UsageError('--token is refused: a token on the command line is visible to every user of this machine (ps, /proc/<pid>/cmdline); set DOCKFLOW_CODEC_TOKEN or use --token-file <file>');
       }
+      const [{ AesGcmCodec, keysFromEnv }, { createCodecServer, readCodecToken }] = await Promise.all([import('../temporal/codec'), import('../temporal/codec-server')]);
       const keys = keysFromEnv();
       let token: string | undefined;
       try {
@@ -395,6 +400,7 @@ async function runOperation<R>(
   start: (client: import('@temporalio/client').WorkflowClient, taskQueue: string) => Promise<import('@temporalio/client').WorkflowHandleWithFirstExecutionRunId>,
   render: (result: R) => string,
 ): Promise<void> {
+  const { connectClient, failureMessage, failureTypeOf, follow } = await import('../client/operations');
   const settings = temporalSettings();
   const { client, close } = await connectClient(settings);
   try {
@@ -416,7 +422,7 @@ async function runOperation<R>(
       // Cancelled operations report what they undid in their final progress phase.
       const cancelled = last?.phase.includes('was cancelled') ?? false;
       const message = cancelled ? last!.phase : failureMessage(err);
-      if (opts.json) out(true, workflowFailureJson(handle, err, message), '');
+      if (opts.json) out(true, await workflowFailureJson(handle, err, message), '');
       // Input the worker refused before touching anything (e.g. update --scale on a container_name service) is bad input: exit 2.
       if (!cancelled && failureTypeOf(err) === ErrorType.invalidSpec) throw new UsageError(message);
       throw new OperationFailed(message);
