@@ -61,4 +61,13 @@ function isBuildFresh(root) {
   });
 }
 
-module.exports = { SOURCE_DIRS, DIST_DIR, STAMP_FILE, listSources, stampOf, isBuildFresh };
+/**
+ * The CLI module bin/dockflow.js runs: the compiled one while it is fresh,
+ * else the TypeScript source (through tsx); DOCKFLOW_FROM_SOURCE=1 forces the source.
+ */
+function cliEntry(root, env) {
+  if (env.DOCKFLOW_FROM_SOURCE !== '1' && isBuildFresh(root)) return { compiled: true, file: path.join(root, DIST_DIR, 'src', 'cli', 'main.js') };
+  return { compiled: false, file: path.join(root, 'src', 'cli', 'main.ts') };
+}
+
+module.exports = { SOURCE_DIRS, DIST_DIR, STAMP_FILE, listSources, stampOf, isBuildFresh, cliEntry };

@@ -5,16 +5,13 @@
 // an edited source is never shadowed by an older build.
 // DOCKFLOW_FROM_SOURCE=1 forces the sources.
 const path = require('node:path');
-const { isBuildFresh } = require('./build-stamp');
+const { cliEntry } = require('./build-stamp');
 
-const root = path.resolve(__dirname, '..');
-let entry;
-if (process.env.DOCKFLOW_FROM_SOURCE !== '1' && isBuildFresh(root)) {
-  entry = path.join(root, 'dist', 'src', 'cli', 'main.js');
-} else {
-  require('tsx/cjs');
-  entry = path.join(root, 'src', 'cli', 'main.ts');
-}
-require(entry).main().then((code) => {
+// Node 22+: V8 keeps compiled code of loaded modules on disk between runs (Node 20 has no such API).
+require('node:module').enableCompileCache?.();
+
+const entry = cliEntry(path.resolve(__dirname, '..'), process.env);
+if (!entry.compiled) require('tsx/cjs');
+require(entry.file).main().then((code) => {
   process.exitCode = code;
 });
