@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import type Docker from 'dockerode';
 import { chainStack } from './stacks';
-import { sh, waitAllHealthy } from './support';
+import { eventMs, sh, waitAllHealthy } from './support';
 import { killHard, projectDir, removeProject, REPO_ROOT, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
 import { cliEntry } from '../bin/build-stamp';
 
@@ -36,28 +36,45 @@ export interface CliFigure {
 
 export const DEPLOY_SECTION = 'Deploy from the command line: process start to all healthy';
 export const STARTUP_SECTION = 'Command line start-up: process start to exit';
+export const SPLIT_SECTION = 'Deploy from the command line: where the CLI process spends its time';
 
 /** n services in `depth` levels of service_healthy dependencies. */
 const SIZES: [number, number][] = [[3, 1], [7, 2], [20, 3], [50, 5]];
 const QUICK_SIZES: [number, number][] = [[3, 1], [7, 2]];
 const log = (line: string) => console.log(`[bench:cli] ${line}`);
 
-/** Wall time in seconds of one process, start to exit; throws unless it exits 0. */
-function timedProcess(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
+interface TimedRun {
+  /** Wall time, process start to exit. */
+  seconds: number;
+  /** Date.now() at the start and at the exit, to set beside Temporal's event times. */
+  startedAt: number;
+  exitedAt: number;
+  stdout: string;
+}
+
+/** One process, start to exit; throws unless it exits 0. */
+function runTimed(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<TimedRun> {
   return new Promise((resolve, reject) => {
+    const startedAt = Date.now();
     const started = process.hrtime.bigint();
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
     let output = '';
-    child.stdout!.on('data', (c) => (output += c));
+    child.stdout!.on('data', (c) => {
+      stdout += c;
+      output += c;
+    });
     child.stderr!.on('data', (c) => (output += c));
     child.on('error', reject);
     child.on('exit', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) resolve(seconds);
+      if (code === 0) resolve({ seconds, startedAt, exitedAt: Date.now(), stdout });
       else reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${output.slice(-3000)}`));
     });
   });
 }
+
+const timedProcess = async (command: string, args: string[], env: NodeJS.ProcessEnv, cwd: string) => (await runTimed(command, args, env, cwd)).seconds;
 
 export interface CliBenchOptions {
   runs: number;
@@ -78,6 +95,7 @@ export async function cliSection(bed: TestBed, docker: Docker, options: CliBench
   else notes.push(`dockflow ran ${cliEntry(REPO_ROOT, process.env).compiled ? 'the compiled CLI (dist/, as after npm install)' : 'from the TypeScript sources through tsx (dist/ absent or older than the sources)'}`);
   const cliEnv: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', TEMPORAL_ADDRESS: bed.address, TEMPORAL_NAMESPACE: 'default', DOCKFLOW_TASK_QUEUE: bed.taskQueue };
   const dockflow = (args: string[], cwd = REPO_ROOT, env = cliEnv) => timedProcess(process.execPath, [cli, ...args], env, cwd);
+  const dockflowRun = (args: string[], cwd: string) => runTimed(process.execPath, [cli, ...args], cliEnv, cwd);
 
   let psProject: { project: string; dir: string; file: string } | undefined;
   for (const [n, depth] of options.quick ? QUICK_SIZES : SIZES) {
@@ -88,13 +106,21 @@ export async function cliSection(bed: TestBed, docker: Docker, options: CliBench
     fs.writeFileSync(anchorFile, chainStack(project, n, depth).replace(/^name: .*\n/, ''));
     const ours: number[] = [];
     const theirs: number[] = [];
+    const beforeStart: number[] = [];
+    const afterClose: number[] = [];
     for (let run = 0; run < options.runs; run++) {
       await removeProject(docker, project);
       let started = Date.now();
       // From the project directory, as a user types it: the CLI reads and loads the compose file itself.
-      await dockflow(['deploy', '-f', 'docker-compose.yml'], dir);
+      // --json names the workflow, for its event times; the CLI makes the same calls without it (it only prints less).
+      const run1 = await dockflowRun(['deploy', '-f', 'docker-compose.yml', '--json'], dir);
       await waitAllHealthy(docker, project, n);
       ours.push((Date.now() - started) / 1000);
+      // The workflow's own start and close (the server's clock, this host's) against the process's.
+      const { workflowId } = JSON.parse(run1.stdout) as { workflowId: string };
+      const events = (await bed.env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+      beforeStart.push((eventMs(events[0]?.eventTime) - run1.startedAt) / 1000);
+      afterClose.push((run1.exitedAt - eventMs(events.at(-1)?.eventTime)) / 1000);
       await removeProject(docker, project);
 
       started = Date.now();
@@ -112,6 +138,8 @@ export async function cliSection(bed: TestBed, docker: Docker, options: CliBench
     const what = `${n} services, depends_on depth ${depth}`;
     figures.push({ section: DEPLOY_SECTION, what, tool: 'docker-compose up -d + wait', values: theirs, unit: 's' });
     figures.push({ section: DEPLOY_SECTION, what, tool: 'dockflow deploy (CLI process)', values: ours, unit: 's', anchorOf: 'docker-compose up -d + wait' });
+    figures.push({ section: SPLIT_SECTION, what, tool: 'process start → workflow started (start-up, compose files loaded, connected)', values: beforeStart, unit: 's' });
+    figures.push({ section: SPLIT_SECTION, what, tool: 'workflow completed → process exit (final progress query, result)', values: afterClose, unit: 's' });
     if (n === 3) psProject = { project, dir, file: anchorFile };
     else await removeProject(docker, project);
   }

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
 import { defineQuery } from '@temporalio/workflow';
 import { STAMP_FILE, cliEntry, isBuildFresh, listSources, stampOf } from '../../bin/build-stamp';
 import { progressQuery } from '../../src/messages';
@@ -104,6 +106,47 @@ describe('dockflow: a command loads only what it needs', () => {
     const bad = heavyModulesLoadedBy(['update', '-p', '../x', 'web']);
     assert.equal(bad.code, 2);
     assert.deepEqual(bad.loaded, []);
+  });
+});
+
+describe('dockflow ps on a host without compose projects', () => {
+  it('answers without connecting to Temporal (which may not answer at all)', async () => {
+    // A Docker endpoint with no containers (the shared test engine always has some) and a
+    // Temporal address that counts connections: ps must not wait for one it has nothing to ask.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-startup-ps-'));
+    const socket = path.join(dir, 'docker.sock');
+    const requests: string[] = [];
+    const dockerApi = http.createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      res.setHeader('Content-Type', 'application/json');
+      res.end(req.url?.includes('/containers/json') ? '[]' : '{}');
+    });
+    await new Promise<void>((resolve) => dockerApi.listen(socket, resolve));
+    let temporalConnections = 0;
+    const temporal = net.createServer((conn) => {
+      temporalConnections++;
+      conn.destroy();
+    });
+    await new Promise<void>((resolve) => temporal.listen(0, '127.0.0.1', resolve));
+    const port = (temporal.address() as net.AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'dockflow.js'), 'ps', '--json'], {
+        env: { ...process.env, DOCKER_HOST: `unix://${socket}`, TEMPORAL_ADDRESS: `127.0.0.1:${port}`, NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => (stdout += c));
+      child.stderr.on('data', (c) => (stderr += c));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      assert.equal(code, 0, stderr);
+      assert.deepEqual(JSON.parse(stdout), []);
+      assert.ok(requests.some((r) => r.startsWith('GET ') && r.includes('/containers/json')), `no container listing: ${requests.join(', ')}`);
+      assert.equal(temporalConnections, 0);
+    } finally {
+      dockerApi.close();
+      temporal.close();
+    }
   });
 });
 
