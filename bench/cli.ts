@@ -8,6 +8,7 @@
  *   npm run bench:cli                  # 3 runs per figure, 3/7/20/50 services
  *   npm run bench:cli -- --quick       # 1 run, 3 and 7 services (to check the bench itself)
  *   npm run bench:cli -- --cli /tmp/old/bin/dockflow.js   # another checkout's CLI (before/after)
+ *   npm run bench:cli -- --sizes 3,7   # only these stack sizes
  *
  * Run alone, it writes its raw figures to bench/results/cli-<time>.json and
  * adds a dated section to bench/RESULTS.md below the analysis marker (so a
@@ -81,6 +82,8 @@ export interface CliBenchOptions {
   quick: boolean;
   /** bin/dockflow.js of another checkout, to compare; default this one's. */
   cli?: string;
+  /** Stack sizes (services) to deploy; default 3, 7, 20 and 50 (3 and 7 with quick). */
+  sizes?: number[];
 }
 
 /**
@@ -98,7 +101,8 @@ export async function cliSection(bed: TestBed, docker: Docker, options: CliBench
   const dockflowRun = (args: string[], cwd: string) => runTimed(process.execPath, [cli, ...args], cliEnv, cwd);
 
   let psProject: { project: string; dir: string; file: string } | undefined;
-  for (const [n, depth] of options.quick ? QUICK_SIZES : SIZES) {
+  const sizes = (options.quick ? QUICK_SIZES : SIZES).filter(([n]) => !options.sizes || options.sizes.includes(n) || n === 3);
+  for (const [n, depth] of sizes) {
     const project = `bench-cli${n}`;
     const dir = projectDir(project, { 'docker-compose.yml': chainStack(project, n, depth) });
     // docker-compose 1.29 predates the top-level name: (-p gives it).
@@ -109,32 +113,41 @@ export async function cliSection(bed: TestBed, docker: Docker, options: CliBench
     const beforeStart: number[] = [];
     const afterClose: number[] = [];
     for (let run = 0; run < options.runs; run++) {
-      await removeProject(docker, project);
-      let started = Date.now();
-      // From the project directory, as a user types it: the CLI reads and loads the compose file itself.
-      // --json names the workflow, for its event times; the CLI makes the same calls without it (it only prints less).
-      const run1 = await dockflowRun(['deploy', '-f', 'docker-compose.yml', '--json'], dir);
-      await waitAllHealthy(docker, project, n);
-      ours.push((Date.now() - started) / 1000);
-      // The workflow's own start and close (the server's clock, this host's) against the process's.
-      const { workflowId } = JSON.parse(run1.stdout) as { workflowId: string };
-      const events = (await bed.env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-      beforeStart.push((eventMs(events[0]?.eventTime) - run1.startedAt) / 1000);
-      afterClose.push((run1.exitedAt - eventMs(events.at(-1)?.eventTime)) / 1000);
-      await removeProject(docker, project);
-
-      started = Date.now();
-      sh('docker-compose', ['-p', project, '-f', anchorFile, 'up', '-d', '--no-color'], dir);
-      await waitAllHealthy(docker, project, n);
-      theirs.push((Date.now() - started) / 1000);
+      // A run that fails (on a machine loaded enough, 1 s health checks time out) is noted, not fatal.
       try {
-        sh('docker-compose', ['-p', project, '-f', anchorFile, 'down', '-t', '1'], dir);
-      } catch {
-        // docker-compose 1.29 sometimes removes the network before the engine let go of every endpoint.
+        await removeProject(docker, project);
+        let started = Date.now();
+        // From the project directory, as a user types it: the CLI reads and loads the compose file itself.
+        // --json names the workflow, for its event times; the CLI makes the same calls without it (it only prints less).
+        const run1 = await dockflowRun(['deploy', '-f', 'docker-compose.yml', '--json'], dir);
+        await waitAllHealthy(docker, project, n);
+        ours.push((Date.now() - started) / 1000);
+        // The workflow's own start and close (the server's clock, this host's) against the process's.
+        const { workflowId } = JSON.parse(run1.stdout) as { workflowId: string };
+        const events = (await bed.env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+        beforeStart.push((eventMs(events[0]?.eventTime) - run1.startedAt) / 1000);
+        afterClose.push((run1.exitedAt - eventMs(events.at(-1)?.eventTime)) / 1000);
+        await removeProject(docker, project);
+
+        started = Date.now();
+        sh('docker-compose', ['-p', project, '-f', anchorFile, 'up', '-d', '--no-color'], dir);
+        await waitAllHealthy(docker, project, n);
+        theirs.push((Date.now() - started) / 1000);
+        try {
+          sh('docker-compose', ['-p', project, '-f', anchorFile, 'down', '-t', '1'], dir);
+        } catch {
+          // docker-compose 1.29 sometimes removes the network before the engine let go of every endpoint.
+          await removeProject(docker, project);
+        }
+        log(`deploy ${n} services, depth ${depth}, run ${run + 1}: dockflow CLI ${ours.at(-1)} s, docker-compose ${theirs.at(-1)} s`);
+      } catch (err) {
+        const message = String((err as Error).message).split('\n').filter((l) => l.startsWith('error:')).at(-1) ?? String(err).slice(0, 300);
+        notes.push(`deploy of ${n} services, run ${run + 1}, failed and is left out of the figures: ${message}`);
+        log(`deploy ${n} services, run ${run + 1} failed: ${message}`);
         await removeProject(docker, project);
       }
-      log(`deploy ${n} services, depth ${depth}, run ${run + 1}: dockflow CLI ${ours.at(-1)} s, docker-compose ${theirs.at(-1)} s`);
     }
+    if (ours.length === 0 || theirs.length === 0) continue;
     const what = `${n} services, depends_on depth ${depth}`;
     figures.push({ section: DEPLOY_SECTION, what, tool: 'docker-compose up -d + wait', values: theirs, unit: 's' });
     figures.push({ section: DEPLOY_SECTION, what, tool: 'dockflow deploy (CLI process)', values: ours, unit: 's', anchorOf: 'docker-compose up -d + wait' });
@@ -196,6 +209,7 @@ async function main(): Promise<void> {
   const quick = argv.includes('--quick');
   const runs = quick ? 1 : 3;
   const cli = argv.includes('--cli') ? path.resolve(argv[argv.indexOf('--cli') + 1]) : undefined;
+  const sizes = argv.includes('--sizes') ? argv[argv.indexOf('--sizes') + 1].split(',').map(Number) : undefined;
   const started = new Date();
   const loadBefore = os.loadavg().map((l) => round(l)).join(' ');
   execFileSync('bash', [path.join(__dirname, 'setup.sh')], { stdio: 'inherit' });
@@ -207,7 +221,7 @@ async function main(): Promise<void> {
   const worker = await spawnWorker(bed);
   let result: Awaited<ReturnType<typeof cliSection>>;
   try {
-    result = await cliSection(bed, bed.docker, { runs, quick, ...(cli ? { cli } : {}) });
+    result = await cliSection(bed, bed.docker, { runs, quick, ...(cli ? { cli } : {}), ...(sizes ? { sizes } : {}) });
   } finally {
     await killHard(worker);
     await bed.teardown();
@@ -223,7 +237,7 @@ async function main(): Promise<void> {
   const section = [
     `## Command line, as users run it (${started.toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
     '',
-    `\`npm run bench:cli${quick ? ' -- --quick' : ''}${cli ? ` -- --cli ${cli}` : ''}\` at commit ${commit}, ${runs} run(s) per deploy figure, ${Math.max(runs, 5)} per start-up figure; min is the best run. ` +
+    `\`npm run bench:cli -- ${argv.join(' ')}\` at commit ${commit}, ${runs} run(s) per deploy figure, ${Math.max(runs, 5)} per start-up figure; min is the best run. ` +
       `Load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}, on ${os.cpus().length} CPUs shared with other users: expect noise. ` +
       `Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}. Raw figures: \`bench/results/${path.basename(rawFile)}\`.`,
     '',
