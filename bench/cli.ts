@@ -147,14 +147,15 @@ export async function cliSection(bed: TestBed, docker: Docker, options: CliBench
         await removeProject(docker, project);
       }
     }
+    // The 3-service project is deployed again below for `ps`, even when its runs here failed.
+    if (n === 3) psProject = { project, dir, file: anchorFile };
     if (ours.length === 0 || theirs.length === 0) continue;
     const what = `${n} services, depends_on depth ${depth}`;
     figures.push({ section: DEPLOY_SECTION, what, tool: 'docker-compose up -d + wait', values: theirs, unit: 's' });
     figures.push({ section: DEPLOY_SECTION, what, tool: 'dockflow deploy (CLI process)', values: ours, unit: 's', anchorOf: 'docker-compose up -d + wait' });
     figures.push({ section: SPLIT_SECTION, what, tool: 'process start → workflow started (start-up, compose files loaded, connected)', values: beforeStart, unit: 's' });
     figures.push({ section: SPLIT_SECTION, what, tool: 'workflow completed → process exit (final progress query, result)', values: afterClose, unit: 's' });
-    if (n === 3) psProject = { project, dir, file: anchorFile };
-    else await removeProject(docker, project);
+    if (n !== 3) await removeProject(docker, project);
   }
 
   // Start-up: `ps` of one deployed project (3 services, Temporal and the worker answering).
