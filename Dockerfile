@@ -9,6 +9,9 @@ FROM ${NODE_IMAGE} AS deps
 ARG NPM_CA_PEM=
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm install runs the build (prepare); with no sources yet it only says so.
+COPY scripts/build.js ./scripts/
+COPY bin/build-stamp.js ./bin/
 RUN if [ -n "$NPM_CA_PEM" ]; then printf '%s\n' "$NPM_CA_PEM" > /tmp/npm-ca.pem; export NODE_EXTRA_CA_CERTS=/tmp/npm-ca.pem; fi; \
     npm install --omit=dev --no-audit --no-fund
 
@@ -22,4 +25,7 @@ COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers
+COPY scripts/build.js ./scripts/
+# Compiled JavaScript in dist/, which bin/dockflow.js runs: no TypeScript compiled at each start.
+RUN node scripts/build.js
 CMD ["node", "bin/dockflow.js", "worker"]

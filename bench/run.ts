@@ -5,6 +5,7 @@
  *   npm run bench                      # everything, 3 runs per figure
  *   npm run bench -- --quick           # 1 run, smaller sizes (to check the bench itself)
  *   npm run bench -- --only deploy,backup
+ *   (sections: deploy, cli, rolling, backup, recovery, scale)
  *
  * dockflow is driven the way the CLI drives it: the compose files are loaded
  * on the client and a `deploy` workflow is started on a worker running in its
@@ -19,7 +20,8 @@ import type Docker from 'dockerode';
 import { loadStack } from '../src/compose';
 import { BASE_IMAGE } from '../src/demo/base-image';
 import { chainStack } from './stacks';
-import { eventMs } from './support';
+import { eventMs, sh, waitAllHealthy } from './support';
+import { cliSection } from './cli';
 import { execIn, killHard, projectDir, removeProject, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
 
 const argv = process.argv.slice(2);
@@ -53,24 +55,6 @@ function stats(values: number[]): { min: number; median: number; max: number } {
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function sh(cmd: string, args: string[], cwd?: string): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr?.slice(-2000)}`);
-  return r.stdout;
-}
-
-/** Every container of a compose project healthy (or running, without a healthcheck). */
-async function waitAllHealthy(docker: Docker, project: string, expected: number, timeoutMs = 600_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const list = await docker.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`] } });
-    const ready = list.filter((c) => c.State === 'running' && (!/health/.test(c.Status) || /\(healthy\)/.test(c.Status)));
-    if (list.length >= expected && ready.length >= expected) return;
-    if (Date.now() > deadline) throw new Error(`${project}: ${ready.length}/${expected} healthy after ${timeoutMs} ms`);
-    await sleep(100);
-  }
-}
 
 async function deploySection(bed: TestBed, docker: Docker): Promise<void> {
   const sizes: [number, number][] = QUICK ? [[3, 1], [20, 3]] : [[3, 1], [20, 3], [50, 5]];
@@ -440,6 +424,12 @@ async function main(): Promise<void> {
   };
   try {
     if (wants('deploy')) await deploySection(bed, docker);
+    if (wants('cli')) {
+      // The same deploys through the `dockflow` command as a process, and its start-up (bench/cli.ts).
+      const cli = await cliSection(bed, docker, { runs: RUNS, quick: QUICK });
+      figures.push(...cli.figures);
+      notes.push(...cli.notes.map((n) => `cli: ${n}`));
+    }
     if (wants('rolling')) await rollingSection(bed, docker);
     if (wants('backup')) await backupSection(bed, docker);
     await killHard(worker);

@@ -1,6 +1,17 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so a checkout works without a build step.
-require('tsx/cjs');
-require('../src/cli/main').main().then((code) => {
+// Runs the compiled CLI (dist/, built by `npm install` or `npm run build`)
+// while it was built from the sources now in the checkout; otherwise the
+// TypeScript sources through tsx, so a checkout works without a build step and
+// an edited source is never shadowed by an older build.
+// DOCKFLOW_FROM_SOURCE=1 forces the sources.
+const path = require('node:path');
+const { cliEntry } = require('./build-stamp');
+
+// Node 22+: V8 keeps compiled code of loaded modules on disk between runs (Node 20 has no such API).
+require('node:module').enableCompileCache?.();
+
+const entry = cliEntry(path.resolve(__dirname, '..'), process.env);
+if (!entry.compiled) require('tsx/cjs');
+require(entry.file).main().then((code) => {
   process.exitCode = code;
 });

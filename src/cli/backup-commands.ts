@@ -7,47 +7,59 @@
  */
 import { Command, Option } from 'commander';
 import * as path from 'node:path';
-import { ScheduleNotFoundError, type WorkflowClient, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { WorkflowClient, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { z } from 'zod';
-import { loadStack, ComposeError, splitShellWords } from '../compose';
 import { temporalSettings } from '../temporal/settings';
-import { failureMessage, follow } from '../client/operations';
 import type { Progress } from '../messages';
 import { progressPrinter, workflowFailureJson, workflowResultJson } from './render';
 import { durationArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption } from './options';
 import { isOutputStep } from '../backup/output';
-import { formatBytes } from '../backup/manifest';
 import { retentionOf } from '../backup/retention';
-import {
-  backupScheduleHandle,
-  backupScheduleId,
-  connectTemporal,
-  listBackupSchedules,
-  putBackupSchedule,
-  startBackup,
-  startListBackups,
-  startMigrate,
-  startRestore,
-} from '../backup/client';
 import type { BackupListing, BackupResult } from '../../workflows/backup';
 import type { RestoreResult } from '../../workflows/restore';
 import type { MigrateResult } from '../../workflows/migrate';
 import type { StackSpec } from '../model/spec';
-import { BackupInput, ListBackupsInput, MigrateInput, RestoreInput } from '../model/backup-input';
-import { formatZodError } from '../model/input';
 
 const EXIT_USAGE = 2;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/**
+ * What these commands run with (zod schemas, the compose loader, the Temporal
+ * client), loaded once the first of them runs rather than at every CLI start
+ * (see main.ts): registering the commands and `--help` need none of it.
+ */
+async function loadRuntime() {
+  const [compose, operations, backupClient, inputs, { formatZodError }, { formatBytes }, { ScheduleNotFoundError }] = await Promise.all([
+    import('../compose'),
+    import('../client/operations'),
+    import('../backup/client'),
+    import('../model/backup-input'),
+    import('../model/input'),
+    import('../backup/manifest'),
+    import('@temporalio/client'),
+  ]);
+  const { loadStack, ComposeError, splitShellWords } = compose;
+  const { failureMessage, follow } = operations;
+  const { backupScheduleHandle, backupScheduleId, connectTemporal, listBackupSchedules, putBackupSchedule, startBackup, startListBackups, startMigrate, startRestore } = backupClient;
+  const { BackupInput, ListBackupsInput, MigrateInput, RestoreInput } = inputs;
+  return {
+    loadStack, ComposeError, splitShellWords, failureMessage, follow, formatZodError, formatBytes, ScheduleNotFoundError,
+    backupScheduleHandle, backupScheduleId, connectTemporal, listBackupSchedules, putBackupSchedule, startBackup, startListBackups, startMigrate, startRestore,
+    BackupInput, ListBackupsInput, MigrateInput, RestoreInput,
+  };
+}
+let loadedRuntime: ReturnType<typeof loadRuntime> | undefined;
+const runtime = () => (loadedRuntime ??= loadRuntime());
 
 function usage(cmd: Command, message: string): never {
   cmd.error(`error: ${message}`, { exitCode: EXIT_USAGE, code: 'dockflow.usage' });
 }
 
 /** The same schema the workflow applies, checked here first so bad usage exits 2 without starting anything. */
-function checked<S extends z.ZodType>(cmd: Command, schema: S, input: z.input<S>): z.input<S> {
+async function checked<S extends z.ZodType>(cmd: Command, schema: S, input: z.input<S>): Promise<z.input<S>> {
   const parsed = schema.safeParse(input);
-  if (!parsed.success) usage(cmd, formatZodError(parsed.error).replace(/^input\./gm, ''));
+  if (!parsed.success) usage(cmd, (await runtime()).formatZodError(parsed.error).replace(/^input\./gm, ''));
   return input;
 }
 
@@ -77,6 +89,7 @@ async function runWorkflow<R>(
   start: (client: WorkflowClient, taskQueue: string) => Promise<WorkflowHandleWithFirstExecutionRunId>,
   render: (result: R) => string,
 ): Promise<void> {
+  const { connectTemporal, failureMessage, follow } = await runtime();
   const settings = temporalSettings();
   const { client, close } = await connectTemporal(settings);
   try {
@@ -96,7 +109,7 @@ async function runWorkflow<R>(
       });
     } catch (err) {
       const message = last?.phase.includes('was cancelled') ? last.phase : failureMessage(err);
-      if (opts.json) write(true, workflowFailureJson(handle, err, message), '');
+      if (opts.json) write(true, await workflowFailureJson(handle, err, message), '');
       throw new Error(message);
     }
     write(Boolean(opts.json), workflowResultJson(handle, result), render(result));
@@ -142,7 +155,7 @@ export function destination(dest: string | undefined): string | undefined {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(dest) ? dest : path.resolve(dest);
 }
 
-function describeBackup(r: BackupResult): string {
+function describeBackup(r: BackupResult, formatBytes: (bytes: number) => string): string {
   const lines = [`${r.project}: backup ${r.backupId} verified, in ${r.destination}`];
   for (const a of r.archives) lines.push(`  ${a.kind} ${a.key}: ${formatBytes(a.archiveBytes)} (${formatBytes(a.contentBytes)} uncompressed) sha256 ${a.sha256.slice(0, 16)}…`);
   if (r.stopped.length) lines.push(`  stopped during the backup and started again: ${r.stopped.join(', ')}`);
@@ -177,6 +190,7 @@ export function registerBackupCommands(program: Command): void {
       ].join('\n'),
     )
     .action(async (opts, cmd: Command) => {
+      const { loadStack, ComposeError, BackupInput, startBackup, formatBytes } = await runtime();
       let spec: StackSpec | undefined;
       if (opts.file?.length) {
         try {
@@ -186,7 +200,7 @@ export function registerBackupCommands(program: Command): void {
           throw err;
         }
       }
-      const input = checked(cmd, BackupInput, {
+      const input = await checked(cmd, BackupInput, {
         project: opts.projectName,
         ...(spec ? { spec } : {}),
         volumes: opts.volume ?? [],
@@ -199,7 +213,7 @@ export function registerBackupCommands(program: Command): void {
       await runWorkflow<BackupResult>(
         opts,
         (client, queue) => startBackup(client, queue, input),
-        describeBackup,
+        (r) => describeBackup(r, formatBytes),
       );
     });
 
@@ -211,7 +225,8 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow backups -p shop\n  dockflow backups -p shop --dest s3://backups/site-a\n  dockflow backups -p shop --json | jq -r ".backups[0].id"')
     .action(async (opts, cmd: Command) => {
-      const input = checked(cmd, ListBackupsInput, { project: opts.projectName, ...(opts.dest ? { destination: destination(opts.dest) } : {}) });
+      const { ListBackupsInput, startListBackups, formatBytes } = await runtime();
+      const input = await checked(cmd, ListBackupsInput, { project: opts.projectName, ...(opts.dest ? { destination: destination(opts.dest) } : {}) });
       await runWorkflow<BackupListing>(
         { ...opts, quiet: true },
         (client, queue) => startListBackups(client, queue, input),
@@ -246,7 +261,8 @@ export function registerBackupCommands(program: Command): void {
       '\nExamples:\n  dockflow restore -p shop 20261122-030000-1a2b3c4d\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --volume db-data\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --dest s3://backups/site-a',
     )
     .action(async (backupId: string, opts, cmd: Command) => {
-      const input = checked(cmd, RestoreInput, {
+      const { RestoreInput, startRestore } = await runtime();
+      const input = await checked(cmd, RestoreInput, {
         project: opts.projectName,
         backupId,
         volumes: opts.volume ?? [],
@@ -277,12 +293,13 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow migrate -p shop api -- alembic upgrade head\n  dockflow migrate -p shop api --dry-run-command "alembic upgrade head --sql" --restart -- alembic upgrade head')
     .action(async (service: string, command: string[], opts, cmd: Command) => {
+      const { splitShellWords, MigrateInput, startMigrate } = await runtime();
       let dryRun: string[] | undefined;
       if (opts.dryRunCommand !== undefined) {
         dryRun = splitShellWords(opts.dryRunCommand);
         if (dryRun.length === 0) usage(cmd, '--dry-run-command is empty');
       }
-      const input = checked(cmd, MigrateInput, {
+      const input = await checked(cmd, MigrateInput, {
         project: opts.projectName,
         service,
         command,
@@ -328,6 +345,7 @@ export function registerBackupCommands(program: Command): void {
     )
     .action(async (opts, cmd: Command) => {
       if (Boolean(opts.cron?.length) === (opts.every !== undefined)) usage(cmd, 'give --cron or --every (one of them)');
+      const { connectTemporal, putBackupSchedule, failureMessage } = await runtime();
       const settings = temporalSettings();
       const { client, close } = await connectTemporal(settings);
       try {
@@ -358,6 +376,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExample:\n  dockflow schedule list --json')
     .action(async (opts) => {
+      const { connectTemporal, listBackupSchedules } = await runtime();
       const { client, close } = await connectTemporal(temporalSettings());
       try {
         const list = await listBackupSchedules(client);
@@ -386,6 +405,7 @@ export function registerBackupCommands(program: Command): void {
       .option('--json', 'machine-readable output')
       .addHelpText('after', `\nExample:\n  dockflow schedule ${verb.name} -p shop`)
       .action(async (opts) => {
+        const { connectTemporal, backupScheduleHandle, backupScheduleId, ScheduleNotFoundError, failureMessage } = await runtime();
         const { client, close } = await connectTemporal(temporalSettings());
         try {
           const handle = backupScheduleHandle(client, opts.projectName);

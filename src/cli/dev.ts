@@ -24,6 +24,7 @@ import { AesGcmCodec, dataConverterForKeys, keysFromEnv, type EncryptionKey } fr
 import { devKeyFile, ensureDevKey, loopbackPort, writeDevServerRecord } from '../temporal/dev-key';
 import { createCodecServer } from '../temporal/codec-server';
 import { installMetricsRuntime } from '../temporal/metrics';
+import { packageRoot } from '../files/package-root';
 
 export interface DevOptions {
   demo: boolean;
@@ -83,7 +84,7 @@ function payloadProtection(options: DevOptions): PayloadProtection {
   };
 }
 
-export const DEMO_COMPOSE_FILE = path.resolve(__dirname, '..', '..', 'examples', 'demo', 'docker-compose.yml');
+export const DEMO_COMPOSE_FILE = path.join(packageRoot(), 'examples', 'demo', 'docker-compose.yml');
 
 export async function runDev(options: DevOptions): Promise<void> {
   fs.mkdirSync(options.stateDir, { recursive: true });

@@ -5,26 +5,19 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import * as path from 'node:path';
-import { loadStack, ComposeError } from '../compose';
+// Only what building the command tree needs is imported here: the Temporal client, dockerode,
+// the compose loader (zod, yaml) and the worker cost about 0.7 s to load together, so each
+// command loads its own with import() in its action, and `--help` or a usage error load none.
 import { temporalSettings } from '../temporal/settings';
-import { connectClient, failureMessage, failureTypeOf, follow, startDeploy, startDown, startHistory, startRollback, startUpdate } from '../client/operations';
 import type { UpdateResult } from '../../workflows/update';
 import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
 import { progressPrinter } from './render';
 import type { Progress } from '../messages';
-import { runDev } from './dev';
-import { runWorkerProcess } from '../../workers/main';
-import { NotifyConfigError } from '../notify/targets';
-import { hostFromEnv } from '../../workers/main';
-import { hostStatuses, registeredHosts } from '../client/hosts';
-import { HOST_NAME_RULE, isHostName, type HostInfo } from '../model/hosts';
-import { PlacementError, placeServices } from '../plan/placement';
+import type { HostInfo } from '../model/hosts';
 import type { StackSpec } from '../model/spec';
 import type { DeployResult } from '../../workflows/deploy';
 import { DEST_HELP, destination, registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
-import { AesGcmCodec, keysFromEnv } from '../temporal/codec';
-import { createCodecServer, readCodecToken } from '../temporal/codec-server';
 import { ErrorType } from '../errors';
 import { durationArg, portArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
 import { workflowFailureJson, workflowResultJson } from './render';
@@ -49,7 +42,8 @@ interface ComposeFlags {
   projectDirectory?: string;
 }
 
-function loadFromFlags(flags: ComposeFlags) {
+async function loadFromFlags(flags: ComposeFlags) {
+  const { loadStack, ComposeError } = await import('../compose');
   try {
     const result = loadStack({
       files: flags.file?.map((f) => path.resolve(f)),
@@ -125,6 +119,7 @@ Examples:
   DOCKFLOW_STACKS_DIR=$PWD/stacks dockflow dev --ui-port 9233`,
     )
     .action(async (opts) => {
+      const [{ keysFromEnv }, { runDev }] = await Promise.all([import('../temporal/codec'), import('./dev')]);
       if (opts.insecurePlainPayloads && keysFromEnv().length > 0) {
         throw new UsageError('--insecure-plain-payloads contradicts DOCKFLOW_ENCRYPTION_KEY(_FILE): unset the key or drop the flag');
       }
@@ -161,6 +156,7 @@ Example:
     .option('--host <name>', 'this Docker host\'s name among several (DOCKFLOW_HOST): also poll <queue>@<name> for its Docker steps, and register it')
     .option('--label <key=value>', 'a label of this host, for node.labels.KEY placement constraints (repeatable; DOCKFLOW_HOST_LABELS="k=v,k2=v2")', collect)
     .action(async (opts: { host?: string; label?: string[] }) => {
+      const [{ runWorkerProcess, hostFromEnv }, { NotifyConfigError }] = await Promise.all([import('../../workers/main'), import('../notify/targets')]);
       try {
         hostFromEnv(process.env, { host: opts.host, labels: opts.label });
       } catch (err) {
@@ -181,6 +177,7 @@ Example:
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const settings = temporalSettings();
+      const [{ connectClient }, { hostStatuses }] = await Promise.all([import('../client/operations'), import('../client/hosts')]);
       const { client, close } = await connectClient(settings);
       try {
         const hosts = await hostStatuses(client, settings.taskQueue);
@@ -212,7 +209,7 @@ Example:
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow deploy -f docker-compose.yml --profile ui\n  dockflow deploy -f compose.yml -f compose.prod.yml --remove-orphans --detach')
     .action(async (opts) => {
-      const { spec } = loadFromFlags(opts);
+      const [{ spec }, { startDeploy }, { isHostName, HOST_NAME_RULE }] = await Promise.all([loadFromFlags(opts), import('../client/operations'), import('../model/hosts')]);
       if (opts.host !== undefined && !isHostName(opts.host)) throw new UsageError(`--host: ${JSON.stringify(opts.host)} is not a valid host name: ${HOST_NAME_RULE}`);
       await runOperation<DeployResult>(
         { ...opts, quiet: opts.dryRun, announce: opts.dryRun ? 'planning' : 'deploying' },
@@ -261,6 +258,7 @@ Example:
         ...(opts.failureAction ? { failureAction: opts.failureAction } : {}),
         ...(opts.allowStopFirst ? { allowStopFirst: true } : {}),
       };
+      const { startUpdate } = await import('../client/operations');
       await runOperation(opts, (client, queue) =>
         startUpdate(client, queue, {
           project: opts.projectName,
@@ -293,6 +291,7 @@ Example:
     )
     .action(async (opts) => {
       if (opts.dest !== undefined && !opts.withData) throw new UsageError('--dest is only used with --with-data');
+      const { startRollback } = await import('../client/operations');
       await runOperation(
         opts,
         async (client, queue) => startRollback(client, queue, {
@@ -319,6 +318,7 @@ Example:
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow history -p shop\n  dockflow history -p shop --json\n"data:" names the backup rollback --to N --with-data restores.')
     .action(async (opts) => {
+      const { startHistory } = await import('../client/operations');
       await runOperation(
         // An object, not the bare list, so the JSON can name the workflow too.
         { ...opts, quiet: true, jsonOf: (entries: HistoryEntry[]) => ({ project: opts.projectName, revisions: entries }) },
@@ -345,6 +345,7 @@ Example:
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nThe operation undoes what it had changed; `dockflow watch ID` shows it finishing.\nExample:\n  dockflow cancel deploy-shop-20261122-120501-123')
     .action(async (workflowId: string, opts: { json?: boolean }) => {
+      const { connectClient, failureMessage } = await import('../client/operations');
       const settings = temporalSettings();
       const { client, close } = await connectClient(settings);
       try {
@@ -366,6 +367,7 @@ Example:
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow down -p shop\n  dockflow down -p shop --volumes    also delete its named volumes (data!)')
     .action(async (opts) => {
+      const { startDown } = await import('../client/operations');
       await runOperation<{ removed: string[] }>(
         opts,
         async (client, queue) => startDown(client, queue, { ...(await everyHost(client)), project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
@@ -401,6 +403,7 @@ Examples:
       if (opts.token !== undefined) {
         throw new UsageError('--token is refused: a token on the command line is visible to every user of this machine (ps, /proc/<pid>/cmdline); set DOCKFLOW_CODEC_TOKEN or use --token-file <file>');
       }
+      const [{ AesGcmCodec, keysFromEnv }, { createCodecServer, readCodecToken }] = await Promise.all([import('../temporal/codec'), import('../temporal/codec-server')]);
       const keys = keysFromEnv();
       let token: string | undefined;
       try {
@@ -420,23 +423,25 @@ Examples:
 
 class OperationFailed extends Error {}
 
+/** With registered hosts, an operation on a project names them all; without, nothing is added (single-host mode). */
+async function everyHost(client: import('@temporalio/client').WorkflowClient): Promise<{ hosts?: HostInfo[] }> {
+  const { registeredHosts } = await import('../client/hosts');
+  const registered = await registeredHosts(client);
+  return registered.length ? { hosts: registered.map(({ name, labels }) => ({ name, labels })) } : {};
+}
+
 /**
  * With registered hosts, the deploy names them (and the default host); the
  * placement is checked here first, so a constraint no host satisfies exits 2
  * before anything starts. Without any, nothing is added: single-host mode.
  */
-/** With registered hosts, an operation on a project names them all; without, nothing is added (single-host mode). */
-async function everyHost(client: import('@temporalio/client').WorkflowClient): Promise<{ hosts?: HostInfo[] }> {
-  const registered = await registeredHosts(client);
-  return registered.length ? { hosts: registered.map(({ name, labels }) => ({ name, labels })) } : {};
-}
-
 async function hostsForDeploy(
   client: import('@temporalio/client').WorkflowClient,
   spec: StackSpec,
   host: string | undefined,
   hostSilenceSeconds: number | undefined,
 ): Promise<{ hosts?: HostInfo[]; host?: string; hostSilenceSeconds?: number }> {
+  const [{ registeredHosts }, { PlacementError, placeServices }] = await Promise.all([import('../client/hosts'), import('../plan/placement')]);
   const registered = await registeredHosts(client);
   if (registered.length === 0) {
     if (host !== undefined) throw new UsageError(`--host ${host}: no hosts are registered (start workers with dockflow worker --host NAME)`);
@@ -467,6 +472,7 @@ async function runOperation<R>(
   start: (client: import('@temporalio/client').WorkflowClient, taskQueue: string) => Promise<import('@temporalio/client').WorkflowHandleWithFirstExecutionRunId>,
   render: (result: R) => string,
 ): Promise<void> {
+  const { connectClient, failureMessage, failureTypeOf, follow } = await import('../client/operations');
   const settings = temporalSettings();
   const { client, close } = await connectClient(settings);
   try {
@@ -488,7 +494,7 @@ async function runOperation<R>(
       // Cancelled operations report what they undid in their final progress phase.
       const cancelled = last?.phase.includes('was cancelled') ?? false;
       const message = cancelled ? last!.phase : failureMessage(err);
-      if (opts.json) out(true, workflowFailureJson(handle, err, message), '');
+      if (opts.json) out(true, await workflowFailureJson(handle, err, message), '');
       // Input the worker refused before touching anything (e.g. update --scale on a container_name service) is bad input: exit 2.
       if (!cancelled && failureTypeOf(err) === ErrorType.invalidSpec) throw new UsageError(message);
       throw new OperationFailed(message);

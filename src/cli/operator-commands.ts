@@ -5,30 +5,47 @@
  * operations).
  */
 import type { Command } from 'commander';
-import Docker from 'dockerode';
-import { Connection, Client, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type Docker from 'dockerode';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { temporalSettings, type TemporalSettings } from '../temporal/settings';
-import { cliDataConverter } from '../temporal/dev-key';
-import { ensureNamespace, NAMESPACE_RETENTION_DAYS, NEW_NAMESPACE_GRACE_MS, registerSearchAttributes } from '../temporal/setup';
-import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../temporal/search-attributes';
-import { failureMessage, follow, operationId } from '../client/operations';
-// Left to do (#18): `ps` reads the local host through the observe activity's code, run in-process;
-// it belongs in a Docker-side module both share, so that the CLI stays a client only.
-// eslint-disable-next-line no-restricted-imports
-import { createDockerActivities } from '../../activities/docker';
 import { Label } from '../model/labels';
 import { progressQuery, type Progress } from '../messages';
 import type { HistoryEntry } from '../../workflows/rollback';
 import { outputAwarePrinter } from './backup-commands';
 import { projectNameOption } from './options';
-import { PROJECT_NAME_RULE, isProjectName } from '../model/names';
+import { PROJECT_NAME_RULE, isProjectName } from '../model/project-name';
+
+/**
+ * What these commands run with (the Temporal client, dockerode, the observe
+ * step), loaded once one of them runs rather than at every CLI start (see main.ts).
+ */
+async function loadRuntime() {
+  const [temporalClient, { cliDataConverter }, operations, { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE }] = await Promise.all([
+    import('@temporalio/client'),
+    import('../temporal/dev-key'),
+    import('../client/operations'),
+    import('../temporal/search-attributes'),
+  ]);
+  const { Connection, Client, WorkflowFailedError } = temporalClient;
+  const { failureMessage, follow, operationId } = operations;
+  return { Connection, Client, WorkflowFailedError, cliDataConverter, failureMessage, follow, operationId, OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE };
+}
+let loadedRuntime: ReturnType<typeof loadRuntime> | undefined;
+const runtime = () => (loadedRuntime ??= loadRuntime());
+
+/** dockerode, loaded by the commands that read the Docker engine. */
+async function dockerClient(): Promise<Docker> {
+  const { default: DockerClient } = await import('dockerode');
+  return new DockerClient();
+}
 
 function write(json: boolean, value: unknown, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
 }
 
 async function connect(settings: TemporalSettings, connectTimeout?: Duration) {
+  const { Connection, Client, cliDataConverter } = await runtime();
   const connection = await Connection.connect({ address: settings.address, ...(connectTimeout ? { connectTimeout } : {}) });
   return { connection, client: new Client({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }) };
 }
@@ -74,6 +91,7 @@ export interface ContainerStatus {
 
 /** Operations on the project that are running now, through the DockflowProject search attribute. */
 async function runningOperations(client: Client, project: string): Promise<RunningOperation[]> {
+  const { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } = await runtime();
   const found: RunningOperation[] = [];
   const query = `${PROJECT_ATTRIBUTE.name} = '${project.replace(/'/g, "\\'")}' AND ExecutionStatus = 'Running'`;
   for await (const wf of client.workflow.list({ query })) {
@@ -96,6 +114,7 @@ async function runningOperations(client: Client, project: string): Promise<Runni
 
 /** The current revision from the worker host's ledger, through the `history` workflow (bounded: no worker, no answer). */
 async function currentRevision(client: Client, taskQueue: string, project: string): Promise<ProjectStatus['revision']> {
+  const { operationId } = await runtime();
   const entries = await client.workflow.execute<() => Promise<HistoryEntry[]>>('history', {
     taskQueue,
     workflowId: operationId('history', project),
@@ -107,6 +126,9 @@ async function currentRevision(client: Client, taskQueue: string, project: strin
 }
 
 async function projectStatus(docker: Docker, client: Client | undefined, taskQueue: string, project: string, unreachable?: string): Promise<ProjectStatus> {
+  // Left to do (#18): `ps` reads the local host through the observe activity's code, run in-process;
+  // it belongs in a Docker-side module both share, so that the CLI stays a client only.
+  const [{ createDockerActivities }, { failureMessage }] = await Promise.all([import('../../activities/docker'), runtime()]);
   const observed = await createDockerActivities({ docker }).observeProject(project);
   const statusOf = (c: (typeof observed.containers)[number]): ContainerStatus => ({
     service: c.service,
@@ -193,6 +215,7 @@ export function registerOperatorCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nThe embedded dev server (dockflow dev) registers them itself; run this once for any other cluster.\nExample:\n  TEMPORAL_ADDRESS=temporal:7233 TEMPORAL_NAMESPACE=ops dockflow setup')
     .action(async (opts) => {
+      const [{ ensureNamespace, NAMESPACE_RETENTION_DAYS, NEW_NAMESPACE_GRACE_MS, registerSearchAttributes }, { PROJECT_ATTRIBUTE }] = await Promise.all([import('../temporal/setup'), runtime()]);
       const settings = temporalSettings();
       const { connection } = await connect(settings);
       try {
@@ -216,6 +239,7 @@ export function registerOperatorCommands(program: Command): void {
     .option('--json', 'print the final result and progress as JSON instead of the live view')
     .addHelpText('after', '\nExit code: 0 when the operation completed, 1 when it failed or was cancelled.\nExample:\n  dockflow watch deploy-shop-20261122-120501-123')
     .action(async (workflowId: string, opts) => {
+      const { failureMessage, follow, WorkflowFailedError } = await runtime();
       const settings = temporalSettings();
       const { connection, client } = await connect(settings);
       try {
@@ -255,8 +279,14 @@ export function registerOperatorCommands(program: Command): void {
     .addHelpText('after', '\nContainers come from the local Docker engine; the revision and running operations from Temporal and the worker.\nExamples:\n  dockflow ps\n  dockflow status -p shop --json')
     .action(async (opts) => {
       const settings = temporalSettings();
-      const docker = new Docker();
+      const docker = await dockerClient();
       const projects = opts.projectName ? [opts.projectName as string] : await projectsOnHost(docker);
+      // No project on this host: nothing to ask Temporal, so no connection (nor its wait when it does not answer).
+      if (projects.length === 0) {
+        write(Boolean(opts.json), [], 'no compose projects on this host');
+        return;
+      }
+      const { failureMessage } = await runtime();
       let connected: Awaited<ReturnType<typeof connect>> | undefined;
       let unreachable: string | undefined;
       try {
@@ -265,9 +295,9 @@ export function registerOperatorCommands(program: Command): void {
         unreachable = `Temporal at ${settings.address} does not answer: ${failureMessage(err)}`;
       }
       try {
-        const statuses: ProjectStatus[] = [];
-        for (const project of projects) statuses.push(await projectStatus(docker, connected?.client, settings.taskQueue, project, unreachable));
-        write(Boolean(opts.json), opts.projectName ? statuses[0] : statuses, statuses.length ? statuses.map(renderStatus).join('\n\n') : 'no compose projects on this host');
+        // Projects are independent: asked side by side, printed in their sorted order.
+        const statuses = await Promise.all(projects.map((project) => projectStatus(docker, connected?.client, settings.taskQueue, project, unreachable)));
+        write(Boolean(opts.json), opts.projectName ? statuses[0] : statuses, statuses.map(renderStatus).join('\n\n'));
       } finally {
         await connected?.connection.close();
       }

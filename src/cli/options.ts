@@ -5,8 +5,9 @@
  * commander error into exit code 2 (bad usage).
  */
 import { InvalidArgumentError, Option } from 'commander';
-import { PROJECT_NAME_RULE, isProjectName } from '../model/names';
-import { parseDuration } from '../compose';
+// The zod-free modules: these parsers run while commander reads the command line, also for `--help`.
+import { PROJECT_NAME_RULE, isProjectName } from '../model/project-name';
+import { parseDuration } from '../model/units';
 
 /** `-p, --project-name`: compose's rule, the same the workflows and the ledger apply. */
 export function projectNameArg(value: string): string {

@@ -1,5 +1,4 @@
 /** Terminal rendering of progress: colours only on a TTY without NO_COLOR. */
-import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { Progress, StepState } from '../messages';
 
 const useColour = () => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
@@ -38,8 +37,12 @@ export function workflowResultJson(handle: RunName, result: unknown): object {
   return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, ...fields };
 }
 
-/** A --json document for an operation that did not complete (also printed on stderr as before). */
-export function workflowFailureJson(handle: RunName, err: unknown, message: string): object {
+/**
+ * A --json document for an operation that did not complete (also printed on stderr as before).
+ * Async: the Temporal client is loaded on first use, not when the CLI starts (`--help` needs none of it).
+ */
+export async function workflowFailureJson(handle: RunName, err: unknown, message: string): Promise<object> {
+  const { CancelledFailure, WorkflowFailedError } = await import('@temporalio/client');
   const cancelled = err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure;
   return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, status: cancelled ? 'CANCELLED' : 'FAILED', error: message };
 }

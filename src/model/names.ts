@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { ServiceSpec } from './spec';
+import { PROJECT_NAME_MAX_LENGTH, PROJECT_NAME_RULE, isProjectName } from './project-name';
 
 /** Compose's container name: `container_name`, else `<project>-<service>-<n>`. */
 export function containerName(project: string, service: Pick<ServiceSpec, 'name' | 'containerName'>, number: number): string {
@@ -32,22 +33,8 @@ export function desiredNumbers(replicas: number): number[] {
   return Array.from({ length: replicas }, (_, i) => i + 1);
 }
 
-/**
- * The one rule for project names, everywhere a name arrives (CLI flags,
- * workflow inputs, the ledger, backups, state): compose's own, lowercase
- * letters, digits, "-" and "_", starting with a letter or digit. A name that
- * passes can never be a path ("..", "/") nor a Docker reference fragment
- * that means something else.
- */
-export const PROJECT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
-export const PROJECT_NAME_RULE = 'project names are lowercase letters, digits, "-" and "_", starting with a letter or digit';
-
-/** Longer names are refused: they only reach file and Docker names, which have limits of their own. */
-export const PROJECT_NAME_MAX_LENGTH = 200;
-
-export function isProjectName(name: unknown): name is string {
-  return typeof name === 'string' && name.length <= PROJECT_NAME_MAX_LENGTH && PROJECT_NAME_PATTERN.test(name);
-}
+// The rule itself lives in a module without zod, which the CLI's option parsers load at every start.
+export { PROJECT_NAME_PATTERN, PROJECT_NAME_RULE, PROJECT_NAME_MAX_LENGTH, isProjectName } from './project-name';
 
 /** The rule as a zod schema, for every workflow input and the stack spec: the message names the rule. */
 export const ProjectName = z.string().refine(isProjectName, `not a valid project name: ${PROJECT_NAME_RULE} (at most ${PROJECT_NAME_MAX_LENGTH} characters)`);
