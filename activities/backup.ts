@@ -132,7 +132,10 @@ export interface OneOffInput {
   name: string;
   command: string[];
   operation: string;
-  kind: 'run' | 'dryrun';
+  /** A migration (`run`), its dry run, or a deploy hook: the container's io.dockflow.one-off label. */
+  kind: 'run' | 'dryrun' | 'pre_deploy' | 'post_deploy';
+  /** Variables set over the service's environment (a deploy hook's DOCKFLOW_*). */
+  env?: Record<string, string>;
 }
 
 export interface WaitOneOffResult {
@@ -1090,6 +1093,11 @@ export function createBackupActivities({
         for (const k of [Label.containerNumber, Label.composeConfigHash, Label.configHash]) delete labels[k];
         body.Labels = labels;
         body.Cmd = input.command;
+        if (input.env) {
+          // Replaced, not appended: with a name twice in Env, which one a program reads depends on its libc.
+          const extra = input.env;
+          body.Env = [...(body.Env ?? []).filter((e) => !Object.hasOwn(extra, e.slice(0, e.indexOf('=')))), ...Object.entries(extra).map(([k, v]) => `${k}=${v}`)];
+        }
         body.Healthcheck = { Test: ['NONE'] };
         body.HostConfig = { ...body.HostConfig, PortBindings: {}, RestartPolicy: { Name: '' } };
         try {

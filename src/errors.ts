@@ -27,6 +27,8 @@ export const ErrorType = {
   dataUnavailable: 'DataUnavailable',
   /** A backup hook failed and its on_error is abort. */
   hookFailed: 'BackupHookFailed',
+  /** A deploy hook (pre_deploy, post_deploy) exited non-zero or ran past its timeout. */
+  deployHookFailed: 'DeployHookFailed',
   /** A migration exited non-zero or timed out (its backup was restored). */
   migrationFailed: 'MigrationFailed',
   /** After an operation, the host does not hold what it would record (replicas, image IDs, config hashes). */

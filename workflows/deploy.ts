@@ -15,6 +15,8 @@ import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision } from './revisions';
 import { acquireProjectLock } from './lock';
 import { deployAcrossHosts } from './hosts';
+import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy } from './hooks';
+import { describeHook, planWithHooks } from '../src/model/hooks';
 
 export interface DeployResult {
   project: string;
@@ -29,6 +31,8 @@ export interface DeployResult {
   revision?: number;
   /** Across hosts: the host of every service. */
   hosts?: Record<string, string>;
+  /** The deploy hooks this deploy runs (or would run, in a dry run), in order; absent when none. */
+  hooks?: string[];
 }
 
 export async function deploy(rawInput: unknown): Promise<DeployResult> {
@@ -51,6 +55,8 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
         }),
       );
   progress.project = spec.project;
+  // Pure: an inline spec (the UI, the CLI) did not necessarily come through the loader that checks hooks.
+  const hooks = readHooks(spec);
   // The worker's policy (capabilities, Docker socket, bind roots) before anything is touched.
   await progress.step("check the worker's policy", () => host.checkPolicy(spec));
   // A dry run changes nothing, so it needs no lock.
@@ -68,13 +74,16 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
 
   progress.phase('planning');
   const plan = await observeAndPlan(spec, imageIds, input.removeOrphans, progress);
+  const operations = countOperations(plan);
+  const hooksRun = planHooks(hooks, changedServices(plan), operations > 0, input.dryRun);
   const result: DeployResult = {
     project: spec.project,
     dryRun: input.dryRun,
-    plan: formatPlan(plan),
-    operations: countOperations(plan),
+    plan: planWithHooks(formatPlan(plan), hooksRun.pre, hooksRun.post),
+    operations,
     services: Object.fromEntries(plan.services.map((s) => [s.service, s.containers])),
     warnings: [...warnings, ...plan.notes],
+    ...(hooksRun.pre.length + hooksRun.post.length > 0 ? { hooks: [...hooksRun.pre, ...hooksRun.post].map(describeHook) } : {}),
   };
   if (input.dryRun) {
     progress.phase('done');
@@ -82,7 +91,10 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
   }
 
   const previous = await host.getRevision({ project: spec.project });
+  const hookContext = { project: spec.project, operation: 'deploy' as const, revision: (previous?.number ?? 0) + 1, previousRevision: previous?.number };
+  await runPreDeployHooks(hooksRun, spec, imageIds, hookContext, progress);
   progress.phase('executing');
+  let hookProblem;
   try {
     await executePlan(
       spec,
@@ -90,6 +102,7 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
       { removeOrphans: input.removeOrphans, wait: input.wait, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes },
       progress,
     );
+    hookProblem = await runPostDeployHooks(hooksRun, spec, imageIds, hookContext, progress);
   } catch (err) {
     return failAfterRollback('deploy', spec.project, err, previous, progress);
   }
@@ -98,6 +111,7 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
     result.operations > 0 || !previous
       ? await recordRevision(progress, { project: spec.project, operation: 'deploy', spec, imageIds, changed: changedServices(plan) })
       : previous;
+  settlePostDeploy(hookProblem, 'deploy', spec.project, revision.number, result.warnings, progress);
   progress.phase('done');
   return { ...result, revision: revision.number };
 }

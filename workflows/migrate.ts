@@ -22,18 +22,17 @@ import { MigrateInput } from '../src/model/backup-input';
 import { serviceSlice } from '../src/model/slice';
 import type { StackSpec } from '../src/model/spec';
 import { oneOffName } from '../src/backup/ids';
-import { MAX_OUTPUT_STEPS, outputStepTitle, shellQuote, tailLines } from '../src/backup/output';
+import { tailLines } from '../src/backup/output';
 import { retentionOf } from '../src/backup/retention';
 import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { docker, host, images, waits } from './apply';
+import { runOneOff, type OneOffOutcome } from './one-off';
 import { acquireProjectLock } from './lock';
 import { resolveStack, runBackup, startAgain } from './backup';
 import { runRestore } from './restore';
 
-/** How long one waitOneOff call waits before handing the output so far to the workflow. */
-const OUTPUT_POLL_MS = 3000;
 const DEFAULT_HEALTH_TIMEOUT_S = 120;
 
 export interface MigrateResult {
@@ -51,14 +50,8 @@ export interface MigrateResult {
   warnings: string[];
 }
 
-interface OneOffOutcome {
-  exitCode?: number;
-  timedOut: boolean;
-  tail: string;
-}
-
-/** Start (exactly once) a one-off container and follow it to its exit, its output becoming progress lines. */
-async function runOneOff(
+/** A migration's one-off container (or its dry run's): `<project>-<service>-run-<op>`. */
+function runMigrationOneOff(
   spec: StackSpec,
   service: string,
   imageId: string,
@@ -66,29 +59,11 @@ async function runOneOff(
   command: string[],
   progress: ProgressTracker,
   deadline?: number,
-): Promise<OneOffOutcome & { name: string }> {
+): Promise<OneOffOutcome> {
   const operation = workflowInfo().workflowId;
   const name = oneOffName(spec.project, service, kind, operation);
   const label = kind === 'run' ? 'migration' : 'dry run';
-  await progress.step(`start ${label} in one-off container ${name}: ${shellQuote(command)}`, () =>
-    docker.startOneOff({ spec: serviceSlice(spec, service), service, imageId, name, command, operation, kind }),
-  );
-  let cursor: string | undefined;
-  let shown = 0;
-  for (;;) {
-    const r = await waits.waitOneOff({ service, name, cursor, maxWaitMs: OUTPUT_POLL_MS });
-    cursor = r.cursor ?? cursor;
-    for (const line of r.lines) {
-      if (shown < MAX_OUTPUT_STEPS) await progress.step(outputStepTitle(name, line), async () => undefined);
-      else if (shown === MAX_OUTPUT_STEPS) await progress.step(outputStepTitle(name, `... further output only in docker logs ${name}`), async () => undefined);
-      shown += 1;
-    }
-    if (r.exited) return { name, exitCode: r.exitCode, timedOut: false, tail: r.tail ?? '' };
-    if (deadline !== undefined && Date.now() > deadline) {
-      await progress.step(`stop ${name} (time limit reached)`, () => docker.stopOneOff({ name }));
-      return { name, timedOut: true, tail: '' };
-    }
-  }
+  return runOneOff(spec, { service, imageId, name, kind, command, label, ...(deadline !== undefined ? { deadline } : {}) }, operation, progress);
 }
 
 export async function migrate(rawInput: unknown): Promise<MigrateResult> {
@@ -142,7 +117,7 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
   let dryRunOutput: string | undefined;
   if (input.dryRunCommand) {
     progress.phase('dry run');
-    const dry = await runOneOff(spec, service, imageId, 'dryrun', input.dryRunCommand, progress);
+    const dry = await runMigrationOneOff(spec, service, imageId, 'dryrun', input.dryRunCommand, progress);
     dryRunOutput = dry.tail;
     await docker.removeContainer({ name: dry.name });
     if (dry.exitCode !== 0) {
@@ -156,11 +131,11 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
 
   progress.phase('migrating');
   const deadline = input.timeoutSeconds !== undefined ? Date.now() + input.timeoutSeconds * 1000 : undefined;
-  let outcome: (OneOffOutcome & { name: string }) | undefined;
+  let outcome: OneOffOutcome | undefined;
   let cancelled: unknown;
   let broken: unknown;
   try {
-    outcome = await runOneOff(spec, service, imageId, 'run', input.command, progress, deadline);
+    outcome = await runMigrationOneOff(spec, service, imageId, 'run', input.command, progress, deadline);
   } catch (err) {
     // Whatever stopped us from following the migration, it may have changed the data: undo it too.
     if (isCancellation(err)) cancelled = err;

@@ -10,6 +10,7 @@ import { ErrorType, OperationFailure } from '../src/errors';
 import { docker, executePlan, failureType, HostMismatch, host, observeAndPlan, RolloutFailure } from './apply';
 import { rootMessage, type ProgressTracker } from './progress';
 import { checkPolicyNow } from './policy';
+import { HookFailure } from './hooks';
 
 export function changedServices(plan: DeployPlan): string[] {
   return plan.services.filter((s) => s.operations.length > 0).map((s) => s.service);
@@ -102,7 +103,7 @@ export async function failAfterRollback(
     throw new CancelledFailure(summary);
   }
   const cause = rootMessage(err);
-  if ((err instanceof RolloutFailure || err instanceof HostMismatch) && err.failureAction === 'rollback') {
+  if ((err instanceof RolloutFailure || err instanceof HostMismatch || err instanceof HookFailure) && err.failureAction === 'rollback') {
     if (!previous) {
       progress.phase('failed');
       throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and there is no earlier revision to roll back to: ${cause}`, ErrorType.unhealthy);

@@ -6,7 +6,7 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { UpdateInput } from '../src/model/input';
 import { serviceSlice } from '../src/model/slice';
-import { formatPlan } from '../src/plan/deploy-plan';
+import { countOperations, formatPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
 import { containerNameReplicasProblem, impossibleSpecProblems } from '../src/model/feasibility';
 import { parseWorkflowInput } from './input';
@@ -15,12 +15,16 @@ import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision, revisionImageIds } from './revisions';
 import { acquireProjectLock } from './lock';
 import { checkPolicyNow } from './policy';
+import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy } from './hooks';
+import { planWithHooks } from '../src/model/hooks';
 
 export interface UpdateResult {
   project: string;
   service: string;
   plan: string;
   revision: number;
+  /** A post_deploy hook that failed with failure_action continue. */
+  warnings?: string[];
 }
 
 export async function update(rawInput: unknown): Promise<UpdateResult> {
@@ -63,6 +67,8 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
       ErrorType.invalidSpec,
     );
   }
+  // Pure: a revision's hooks passed the loader, but a revision recorded before hooks were checked may hold a bad one.
+  const hooks = readHooks(spec);
   // The revision passed the policy when it was recorded; the policy may have been tightened since.
   await checkPolicyNow(progress, spec, current.number);
   if (input.image !== undefined) {
@@ -73,6 +79,11 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
 
   progress.phase('executing');
   const plan = await observeAndPlan(spec, imageIds, false, progress);
+  const hooksRun = planHooks(hooks, changedServices(plan), countOperations(plan) > 0);
+  const hookContext = { project: input.project, operation: 'update' as const, revision: current.number + 1, previousRevision: current.number };
+  await runPreDeployHooks(hooksRun, spec, imageIds, hookContext, progress, input.rollout);
+  if (hooksRun.enabled) progress.phase('executing');
+  let hookProblem;
   try {
     await executePlan(
       spec,
@@ -80,10 +91,19 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
       { removeOrphans: false, wait: true, rollout: input.rollout, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes },
       progress,
     );
+    hookProblem = await runPostDeployHooks(hooksRun, spec, imageIds, hookContext, progress, input.rollout);
   } catch (err) {
     return failAfterRollback('update', input.project, err, current, progress);
   }
   const revision = await recordRevision(progress, { project: input.project, operation: 'update', spec, imageIds, changed: changedServices(plan) });
+  const warnings: string[] = [];
+  settlePostDeploy(hookProblem, 'update', input.project, revision.number, warnings, progress);
   progress.phase('done');
-  return { project: input.project, service: input.service, plan: formatPlan(plan), revision: revision.number };
+  return {
+    project: input.project,
+    service: input.service,
+    plan: planWithHooks(formatPlan(plan), hooksRun.pre, hooksRun.post),
+    revision: revision.number,
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
 }

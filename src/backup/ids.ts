@@ -48,6 +48,17 @@ export function oneOffName(project: string, service: string, kind: 'run' | 'dryr
 }
 
 /**
+ * The one-off container of a deploy hook: `<project>-<service>-predeploy-<id>`
+ * (or `-postdeploy-`). `<id>` hashes the workflow ID with where the hook was
+ * configured, so a top-level hook and a service's own hook of the same
+ * service never share a container, and a retried activity re-attaches to the
+ * one it started.
+ */
+export function hookContainerName(project: string, service: string, phase: 'pre_deploy' | 'post_deploy', workflowId: string, origin: string): string {
+  return `${project}-${clean(service)}-${phase.replace('_', '')}-${shortHash(`${workflowId}\n${origin}`)}`;
+}
+
+/**
  * A helper container that only mounts one data set so the Docker API can
  * read or write its files: `<project>-dockflow-<kind>-<op>-<target>`.
  */

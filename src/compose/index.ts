@@ -21,11 +21,13 @@
  *                   and volumes; cross-references checked (normalize.ts)
  *   9. dependencies optional ones dropped, missing/disabled/cyclic refused
  *                   (profiles.ts)
- *  10. bind         the result must pass StackSpec (src/model/spec.ts)
+ *  10. x-dockflow   dockflow's own keys and deploy hooks (src/model/hooks.ts)
+ *  11. bind         the result must pass StackSpec (src/model/spec.ts)
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { StackSpec } from '../model/spec';
+import { HookSettingsError, stackHooks } from '../model/hooks';
 import { ComposeError } from './errors';
 import { interpolate, type Lookup } from './interpolate';
 import { mergeFiles } from './merge';
@@ -127,6 +129,13 @@ export function loadStack(options: LoadOptions = {}): LoadResult {
     },
   });
   resolveDependencies(spec.services, raw, provenance);
+  // x-dockflow keys and deploy hooks, so a typo names its file and key before anything runs.
+  try {
+    stackHooks(spec);
+  } catch (err) {
+    if (err instanceof HookSettingsError) throw provenance.error(err.path, err.reason);
+    throw err;
+  }
 
   const bound = StackSpec.safeParse(spec);
   if (!bound.success) {

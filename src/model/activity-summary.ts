@@ -84,7 +84,10 @@ const SUMMARIES: Record<string, (input: Input, raw: unknown[]) => string> = {
     return `restore ${e?.kind ?? 'data'} ${e?.source ?? e?.key ?? ''} from ${i.backupId}`;
   },
   removeHelpers: (i) => `remove helper containers of ${i.operation}`,
-  startOneOff: (i) => `run ${i.name}: ${((i.command as string[] | undefined) ?? []).join(' ')}`,
+  startOneOff: (i) =>
+    i.kind === 'pre_deploy' || i.kind === 'post_deploy'
+      ? `${i.kind} hook of ${i.service} in ${i.name}: ${((i.command as string[] | undefined) ?? []).join(' ')}`
+      : `run ${i.name}: ${((i.command as string[] | undefined) ?? []).join(' ')}`,
   waitOneOff: (i) => `wait for ${i.name} to finish`,
   stopOneOff: (i) => `stop ${i.name}`,
 };

@@ -35,6 +35,8 @@ export const DockflowServiceExtension = z.strictObject({
   after_replace: z.array(AfterReplaceAction).optional(),
   /** Backup settings (see docs/backups.md). */
   backup: z.unknown().optional(),
+  /** Deploy hooks, checked by src/model/hooks.ts (README: Deploy hooks). */
+  hooks: z.unknown().optional(),
 });
 export type DockflowServiceExtension = z.infer<typeof DockflowServiceExtension>;
 
