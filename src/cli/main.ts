@@ -196,7 +196,7 @@ Example:
 
   composeOptions(program.command('deploy'))
     .description('create or update the stack so the host matches the compose files')
-    .option('--dry-run', 'print the plan and change nothing')
+    .option('--dry-run', 'print the plan (with the deploy hooks that would run) and change nothing')
     .option('-d, --detach', 'start the deploy and return its workflow ID without waiting')
     .option('--remove-orphans', 'remove containers of services that are no longer in the compose files')
     .option('--build', 'rebuild images of services that have a build: section')
