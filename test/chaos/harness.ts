@@ -7,8 +7,8 @@
  * the Temporal dev server on the same database and port, and a restart of
  * dockerd. The engine is a private dockerd (./daemon.ts), so restarting it
  * stops nothing but the chaos project.
- * Operations: deploys that roll a new release start-first, rollbacks to the
- * previous revision, backups (stopping the data service), restores of the
+ * Operations: deploys that roll a new release start-first (with a pre_deploy
+ * and a post_deploy hook), rollbacks to the previous revision, backups (stopping the data service), restores of the
  * newest backup, and migrations that increment a counter in a volume.
  */
 import * as crypto from 'node:crypto';
@@ -21,7 +21,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadStack } from '../../src/compose';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { createLedgerActivities } from '../../activities/ledger';
-import { HELPER_LABEL } from '../../activities/backup';
+import { HELPER_LABEL, ONE_OFF_LABEL } from '../../activities/backup';
+import { hookContainerName } from '../../src/backup/ids';
 import { Label } from '../../src/model/labels';
 import { freePort, killHard, nameOf, projectContainers, projectDir, removeProject, spawnWorker, workflowBundlePath, type TestBed } from '../support/harness';
 import { ensureBaseImage } from '../../src/demo/base-image';
@@ -126,6 +127,10 @@ services:
     command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
     restart: unless-stopped
     stop_grace_period: ${SLOW_STOP_SECONDS}s
+x-dockflow:
+  hooks:
+    pre_deploy: {service: app, command: ["sleep", "2"]}
+    post_deploy: {service: app, command: ["sleep", "1"]}
 volumes:
   data: {}
 `;
@@ -234,6 +239,7 @@ export async function runChaos({ seed, runs, log = () => undefined, fault: onlyF
         if (operation === 'restore') model.counter = model.backups.get(restoreId!)!;
       }
       const violations = await settledInvariants(docker, env, stateDir);
+      violations.push(...(await hookViolations(docker, started, fault, operation === 'deploy' && outcome === 'completed' ? workflowId : undefined)));
       const current = await currentRelease(docker);
       if (operation === 'deploy' && outcome === 'completed' && current !== target) violations.push(`deploy completed but the host runs release ${current}, not ${target}`);
       if (operation === 'rollback' && outcome === 'completed') model.release = current ?? model.release;
@@ -396,6 +402,38 @@ async function repair(env: TestWorkflowEnvironment, workflowId: string, spec: Re
   }
   const left = await settledInvariants(docker, env, stateDir);
   return left.length === 0 ? [] : [...(failure ? [failure] : []), ...left];
+}
+
+/**
+ * Deploy hooks ran exactly once: no hook container was started twice (the
+ * engine's start events since the run began, by the one-off label), and a
+ * completed deploy started its pre_deploy and post_deploy containers once
+ * each. A restarted dockerd forgets earlier events, so after a dockerd
+ * restart only "never twice" is checked.
+ */
+async function hookViolations(docker: Docker, startedMs: number, fault: FaultKind, completedDeploy: string | undefined): Promise<string[]> {
+  const stream = (await docker.getEvents({
+    since: Math.floor(startedMs / 1000) - 1,
+    until: Math.ceil(Date.now() / 1000) + 1,
+    filters: { type: ['container'], event: ['start'], label: [`${Label.project}=${PROJECT}`, ONE_OFF_LABEL] },
+  })) as NodeJS.ReadableStream;
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  const starts = new Map<string, number>();
+  for (const line of text.split('\n').filter(Boolean)) {
+    const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+    const attributes = event.Actor?.Attributes ?? {};
+    if (attributes[ONE_OFF_LABEL] !== 'pre_deploy' && attributes[ONE_OFF_LABEL] !== 'post_deploy') continue;
+    starts.set(attributes.name, (starts.get(attributes.name) ?? 0) + 1);
+  }
+  const violations = [...starts].filter(([, n]) => n > 1).map(([name, n]) => `hook container ${name} was started ${n} times`);
+  if (completedDeploy && fault !== 'dockerd-restart') {
+    for (const phase of ['pre_deploy', 'post_deploy'] as const) {
+      const name = hookContainerName(PROJECT, 'app', phase, completedDeploy, `x-dockflow.hooks.${phase}`);
+      if (starts.get(name) !== 1) violations.push(`completed deploy ${completedDeploy}: its ${phase} hook container ${name} was started ${starts.get(name) ?? 0} times, not once`);
+    }
+  }
+  return violations;
 }
 
 /** What the host should hold, as the harness tracks it from the operations' outcomes. */

@@ -8,6 +8,7 @@
  *   IDs, same revision);
  * - a failing post_deploy with failure_action rollback puts the previous
  *   revision back;
+ * - update runs the revision's hooks (DOCKFLOW_OPERATION=update);
  * - the worker SIGKILLed while a hook runs: the hook ran exactly once.
  */
 import { after, before, describe, it } from 'node:test';
@@ -174,6 +175,17 @@ describe('deploy hooks against real Docker and Temporal', () => {
     await bed.docker.getContainer(hookContainerName(PROJECT, 'app', 'post_deploy', workflowId, 'services.app.x-dockflow.hooks.post_deploy')).remove({ force: true });
   });
 
+  it('update runs the revision\'s hooks too, with DOCKFLOW_OPERATION=update', async () => {
+    const linesBefore = (await hookLog()).length;
+    const workflowId = wfId('update');
+    const result = (await bed.env.client.workflow.execute('update', { taskQueue: TASK_QUEUE, workflowId, args: [{ project: PROJECT, service: 'app', image: IMAGE(1) }] })) as { revision: number };
+    assert.equal(result.revision, 3);
+    assert.deepEqual((await hookLog()).slice(linesBefore), [
+      `pre image=1 running=2 op=update rev=3 prev=2 project=${PROJECT} wf=${workflowId} hook=pre_deploy mark=from-service`,
+      `post image=1 running=1 op=update rev=3 prev=2 project=${PROJECT} wf=${workflowId} hook=post_deploy mark=from-service`,
+    ]);
+  });
+
   it('runs a hook exactly once when the worker is SIGKILLed while it runs', async () => {
     await stopWorker?.();
     stopWorker = undefined;
@@ -182,7 +194,7 @@ describe('deploy hooks against real Docker and Temporal', () => {
     const name = hookContainerName(PROJECT, 'app', 'pre_deploy', workflowId, 'services.app.x-dockflow.hooks.pre_deploy');
     const since = Math.floor(Date.now() / 1000) - 1;
     const count = 'n=$$(cat /data/count 2>/dev/null || echo 0); echo $$((n+1)) > /data/count; echo started; sleep 6; echo finished';
-    const run = deploy({ version: 1, pre: count }, workflowId);
+    const run = deploy({ version: 2, pre: count }, workflowId);
     run.catch(() => undefined);
     const deadline = Date.now() + 90_000;
     let runningNow = false;
@@ -196,9 +208,9 @@ describe('deploy hooks against real Docker and Temporal', () => {
     children.push(await spawnWorker(bed));
 
     const result = await run;
-    assert.equal(result.revision, 3);
+    assert.equal(result.revision, 4);
     assert.equal((await execIn(bed.docker, APP, ['cat', '/data/count'])).trim(), '1', 'the hook ran exactly once');
-    assert.equal((await execIn(bed.docker, APP, ['cat', '/data/running'])).trim(), '1', 'and the deploy went on');
+    assert.equal((await execIn(bed.docker, APP, ['cat', '/data/running'])).trim(), '2', 'and the deploy went on');
     const stream = (await bed.docker.getEvents({ since, until: Math.ceil(Date.now() / 1000) + 1, filters: { type: ['container'], container: [name] } })) as NodeJS.ReadableStream;
     let text = '';
     for await (const chunk of stream) text += chunk.toString();
