@@ -1,5 +1,6 @@
 /**
  * Deploy hooks end to end (real Temporal, real Docker):
+ * - an inline spec with a bad hook key fails before anything is touched;
  * - pre_deploy runs in a one-off container of the NEW image while the old
  *   container still runs, post_deploy once the new one runs, both with the
  *   DOCKFLOW_* variables and the service's environment and volume; the UI's
@@ -99,6 +100,20 @@ describe('deploy hooks against real Docker and Temporal', () => {
     await bed?.teardown();
   });
 
+  it('refuses an inline spec (the UI\'s or a script\'s) with a bad hook, non-retryable, before anything is touched', async () => {
+    const spec = specOf({ version: 1, pre: 'true' });
+    (spec.services.app.extensions['x-dockflow'] as { hooks: { pre_deploy: Record<string, unknown> } }).hooks.pre_deploy.tmeout = '5m';
+    const run = bed.env.client.workflow.execute('deploy', { taskQueue: TASK_QUEUE, workflowId: wfId('bad'), args: [{ spec }] });
+    await assert.rejects(run, (err: unknown) => {
+      assert.equal(failureTypeOf(err), 'InvalidSpec');
+      assert.equal(failureMessage(err), 'invalid hooks in project hooksit:\nservices.app.x-dockflow.hooks.pre_deploy.tmeout: unknown key (a hook takes: command, timeout)');
+      return true;
+    });
+    const touched = await bed.docker.listContainers({ all: true, filters: { label: [`${Label.project}=${PROJECT}`] } });
+    const volumes = (await bed.docker.listVolumes({ filters: { label: [`${Label.project}=${PROJECT}`] } })).Volumes ?? [];
+    assert.deepEqual([touched.length, volumes.length], [0, 0], 'no container, no volume');
+  });
+
   it('runs pre_deploy in the new image before the old container changes, post_deploy after, with the DOCKFLOW_* variables', async () => {
     const first = wfId('first');
     const r1 = await deploy({ version: 1, pre: LOG('pre'), post: LOG('post') }, first);
@@ -192,7 +207,10 @@ describe('deploy hooks against real Docker and Temporal', () => {
     children.push(await spawnWorker(bed));
     const workflowId = wfId('crash');
     const name = hookContainerName(PROJECT, 'app', 'pre_deploy', workflowId, 'services.app.x-dockflow.hooks.pre_deploy');
-    const since = Math.floor(Date.now() / 1000) - 1;
+    // Followed live from before the deploy: the engine keeps only its last 256 events, which other tests on a shared engine overrun.
+    const engineEvents = (await bed.docker.getEvents({ filters: { type: ['container'], event: ['start'], container: [name] } })) as NodeJS.ReadableStream & { destroy(): void };
+    let text = '';
+    engineEvents.on('data', (chunk: Buffer) => (text += chunk.toString()));
     const count = 'n=$$(cat /data/count 2>/dev/null || echo 0); echo $$((n+1)) > /data/count; echo started; sleep 6; echo finished';
     const run = deploy({ version: 2, pre: count }, workflowId);
     run.catch(() => undefined);
@@ -211,13 +229,16 @@ describe('deploy hooks against real Docker and Temporal', () => {
     assert.equal(result.revision, 4);
     assert.equal((await execIn(bed.docker, APP, ['cat', '/data/count'])).trim(), '1', 'the hook ran exactly once');
     assert.equal((await execIn(bed.docker, APP, ['cat', '/data/running'])).trim(), '2', 'and the deploy went on');
-    const stream = (await bed.docker.getEvents({ since, until: Math.ceil(Date.now() / 1000) + 1, filters: { type: ['container'], container: [name] } })) as NodeJS.ReadableStream;
-    let text = '';
-    for await (const chunk of stream) text += chunk.toString();
-    const starts = text.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => (e.Action ?? e.status) === 'start');
+    await new Promise((r) => setTimeout(r, 500));
+    engineEvents.destroy();
+    const starts = text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { Action?: string; status?: string })
+      .filter((e) => (e.Action ?? e.status) === 'start');
     assert.equal(starts.length, 1, 'Docker started the hook container once');
-    const events = (await bed.env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startOneOff');
+    const history = (await bed.env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const scheduled = history.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startOneOff');
     assert.equal(scheduled.length, 1, 'startOneOff was scheduled once');
   });
 });
