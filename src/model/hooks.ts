@@ -24,8 +24,7 @@
  */
 import type { StackSpec } from './spec';
 import { DockflowServiceExtension } from './extensions';
-import { parseDuration } from '../compose/units';
-import { formatPath, type PathPart } from '../compose/paths';
+import { parseDuration } from './units';
 
 export const HOOK_PHASES = ['pre_deploy', 'post_deploy'] as const;
 export type DeployHookPhase = (typeof HOOK_PHASES)[number];
@@ -54,6 +53,15 @@ export class HookSettingsError extends Error {
     super(`${formatPath(path)}: ${reason}`);
     this.name = 'HookSettingsError';
   }
+}
+
+type PathPart = string | number;
+
+/** `services.web.x-dockflow.hooks.pre_deploy`, list indexes in brackets: how the loader's errors spell a key path. */
+function formatPath(path: readonly PathPart[]): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out ? `.${part}` : part;
+  return out;
 }
 
 const SERVICE_EXTENSION_KEYS = Object.keys(DockflowServiceExtension.shape);
