@@ -67,6 +67,10 @@ export class FakeHost {
   readonly maxConcurrentWaits = new Map<string, number>();
   readonly waiting = new Map<string, number>();
   private readonly observations = new Map<string, number>();
+  /** One-off containers (deploy hooks) by name: how often each was started, and its exit code. */
+  readonly oneOffs = new Map<string, { kind: string; service: string; env: Record<string, string>; starts: number; exitCode: number }>();
+  /** A one-off's exit code; default: N for a command that says `exit N`, else 0. */
+  oneOffExit: (command: string[]) => number = (command) => Number(/\bexit (\d+)/.exec(command.join(' '))?.[1] ?? 0);
   /** Networks and volumes made per project (names), as ensureNetworksAndVolumes leaves them. */
   readonly resources = new Map<string, { networks: ObservedProject['networks']; volumes: ObservedProject['volumes'] }>();
   private nextId = 1;
@@ -335,6 +339,21 @@ export function fakeActivities(host: FakeHost, client: () => Promise<WorkflowCli
     },
     async linkToRevision() {
       host.record('linkToRevision', '');
+    },
+    async startOneOff(input: { name: string; kind: string; service: string; command: string[]; env?: Record<string, string> }) {
+      host.record('startOneOff', input.name);
+      const known = host.oneOffs.get(input.name);
+      // Started once, as the real activity: a retried attempt only re-attaches.
+      if (!known) host.oneOffs.set(input.name, { kind: input.kind, service: input.service, env: input.env ?? {}, starts: 1, exitCode: host.oneOffExit(input.command) });
+      return { id: input.name, name: input.name, startedNow: !known };
+    },
+    async waitOneOff(input: { name: string }) {
+      host.record('waitOneOff', input.name);
+      const exitCode = host.oneOffs.get(input.name)?.exitCode ?? 0;
+      return { exited: true, exitCode, lines: [], omitted: 0, tail: `fake output of ${input.name}` };
+    },
+    async stopOneOff(input: { name: string }) {
+      host.record('stopOneOff', input.name);
     },
   };
 }

@@ -193,6 +193,34 @@ describe('workflows against an in-memory host', { timeout: 120_000 }, () => {
     assert.equal(host.revisions.get(project), undefined, 'no revision recorded');
   });
 
+  it('post_deploy failure_action pause records the new revision and fails saying so; continue succeeds with a warning; an unchanged redeploy runs no hook', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-hooks');
+    const web = (action: string, post: string) => `    deploy: {update_config: {failure_action: ${action}}}\n    x-dockflow: {hooks: {pre_deploy: "true", post_deploy: ${JSON.stringify(post)}}}\n`;
+    await withWorker(host, async (q) => {
+      assert.equal((await deploy(q, stack(project, 1, web('pause', 'true')))).revision, 1);
+      const paused = await failureOf(deploy(q, stack(project, 2, web('pause', 'exit 5'))));
+      assert.equal(paused.type, 'DeployHookFailed');
+      assert.match(paused.message, new RegExp(`^deploy of ${project} failed \\(failure_action pause: revision 2 is recorded and runs; dockflow rollback -p ${project} puts the previous one back\\): post_deploy hook of service web \\(services\\.web\\.x-dockflow\\.hooks\\.post_deploy\\) exited with code 5\\.`));
+      assert.equal(host.revisions.get(project)?.length, 2, 'the revision that runs is recorded');
+      assert.deepEqual(releases(host, project), [`${project}-web-1=2`]);
+
+      const continued = (await deploy(q, stack(project, 3, web('continue', 'exit 6')))) as { revision: number; warnings: string[] };
+      assert.equal(continued.revision, 3);
+      assert.ok(continued.warnings.some((w) => /^failure_action continue: post_deploy hook of service web .* exited with code 6/.test(w)), continued.warnings.join('\n'));
+
+      const started = host.callsOf('startOneOff').length;
+      const again = (await deploy(q, stack(project, 3, web('continue', 'exit 6')))) as { revision: number; operations: number };
+      assert.deepEqual([again.revision, again.operations], [3, 0]);
+      assert.equal(host.callsOf('startOneOff').length, started, 'nothing changed, no hook ran');
+    });
+    // Each hook of each deploy started once, with its variables.
+    assert.equal(host.oneOffs.size, 6);
+    assert.ok([...host.oneOffs.values()].every((o) => o.starts === 1));
+    const third = [...host.oneOffs.values()].filter((o) => o.env.DOCKFLOW_REVISION === '3');
+    assert.deepEqual(third.map((o) => [o.kind, o.env.DOCKFLOW_PREVIOUS_REVISION, o.env.DOCKFLOW_OPERATION]), [['pre_deploy', '2', 'deploy'], ['post_deploy', '2', 'deploy']]);
+  });
+
   it('one operation per project: a second one fails naming the holder, or waits for it with waitForLock', async () => {
     const host = new FakeHost();
     const project = projectName('wf-lock');
