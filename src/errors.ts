@@ -61,6 +61,9 @@ export const OperationFailure = {
   hostSilent: 'HostSilent',
 } as const;
 
+/** How a post_deploy hook's failure under failure_action continue starts in an operation's warnings (the CLI prints those). */
+export const HOOK_CONTINUE_WARNING = 'failure_action continue: ';
+
 /** Failures of one activity attempt that a retry can fix. */
 export const RetryableFailure = {
   /** The Docker engine did not answer (restarting); the attempt failed once it answered again. */

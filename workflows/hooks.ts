@@ -15,7 +15,7 @@ import { HookSettingsError, hookEnvironment, hooksToRun, stackHooks, type Deploy
 import { hookContainerName } from '../src/backup/ids';
 import { tailLines } from '../src/backup/output';
 import { rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
-import { ErrorType } from '../src/errors';
+import { ErrorType, HOOK_CONTINUE_WARNING } from '../src/errors';
 import type { ProgressTracker } from './progress';
 import { docker } from './apply';
 import { runOneOff } from './one-off';
@@ -174,7 +174,7 @@ export async function runPostDeployHooks(
 export function settlePostDeploy(problem: HookFailure | undefined, operation: string, project: string, revision: number, warnings: string[], progress: ProgressTracker): void {
   if (!problem) return;
   if (problem.failureAction === 'continue') {
-    warnings.push(`failure_action continue: ${problem.message}`);
+    warnings.push(`${HOOK_CONTINUE_WARNING}${problem.message}`);
     return;
   }
   progress.phase('failed');

@@ -18,7 +18,7 @@ import type { StackSpec } from '../model/spec';
 import type { DeployResult } from '../../workflows/deploy';
 import { DEST_HELP, destination, registerBackupCommands } from './backup-commands';
 import { registerOperatorCommands } from './operator-commands';
-import { ErrorType } from '../errors';
+import { ErrorType, HOOK_CONTINUE_WARNING } from '../errors';
 import { durationArg, portArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
 import { workflowFailureJson, workflowResultJson } from './render';
 
@@ -40,6 +40,14 @@ interface ComposeFlags {
   profile?: string[];
   envFile?: string[];
   projectDirectory?: string;
+}
+
+/** A post_deploy hook that failed under failure_action continue: the operation succeeded, the user still hears of it. */
+function hookWarnings(warnings: string[] | undefined): string {
+  return (warnings ?? [])
+    .filter((w) => w.startsWith(HOOK_CONTINUE_WARNING))
+    .map((w) => `\nwarning: ${w}`)
+    .join('');
 }
 
 async function loadFromFlags(flags: ComposeFlags) {
@@ -225,7 +233,7 @@ Example:
             ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
             ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
           }),
-        (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set(Object.values(r.hosts))].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}`),
+        (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set(Object.values(r.hosts))].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`),
       );
     });
 
@@ -269,7 +277,7 @@ Example:
           waitForLock: Boolean(opts.wait),
           ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
         }),
-        (r: UpdateResult) => `${r.project}: ${r.service} updated, now at revision ${r.revision}\n${r.plan}`,
+        (r: UpdateResult) => `${r.project}: ${r.service} updated, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`,
       );
     });
 
