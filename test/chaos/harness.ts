@@ -200,6 +200,7 @@ export async function runChaos({ seed, runs, log = () => undefined, fault: onlyF
         migrate: { project: PROJECT, service: 'db', command: MIGRATION, waitForLock: true },
       }[operation];
       const started = Date.now();
+      const hookStarts = await followHookStarts(docker);
       await env.client.workflow.start(operation, { taskQueue: TASK_QUEUE, workflowId, args: [input] });
 
       await new Promise((r) => setTimeout(r, faultAtMs));
@@ -239,7 +240,8 @@ export async function runChaos({ seed, runs, log = () => undefined, fault: onlyF
         if (operation === 'restore') model.counter = model.backups.get(restoreId!)!;
       }
       const violations = await settledInvariants(docker, env, stateDir);
-      violations.push(...(await hookViolations(docker, started, fault, operation === 'deploy' && outcome === 'completed' ? workflowId : undefined)));
+      hookStarts.stop();
+      violations.push(...hookViolations(hookStarts.counts(), fault, operation === 'deploy' && outcome === 'completed' ? workflowId : undefined));
       const current = await currentRelease(docker);
       if (operation === 'deploy' && outcome === 'completed' && current !== target) violations.push(`deploy completed but the host runs release ${current}, not ${target}`);
       if (operation === 'rollback' && outcome === 'completed') model.release = current ?? model.release;
@@ -405,27 +407,38 @@ async function repair(env: TestWorkflowEnvironment, workflowId: string, spec: Re
 }
 
 /**
- * Deploy hooks ran exactly once: no hook container was started twice (the
- * engine's start events since the run began, by the one-off label), and a
- * completed deploy started its pre_deploy and post_deploy containers once
- * each. A restarted dockerd forgets earlier events, so after a dockerd
- * restart only "never twice" is checked.
+ * Start events of deploy hook containers, followed live from before an
+ * operation starts: the engine keeps only its last 256 events, and the
+ * stack's health checks alone overrun that within a long run. A dockerd
+ * restart cuts the stream; hookViolations then judges only "never twice".
  */
-async function hookViolations(docker: Docker, startedMs: number, fault: FaultKind, completedDeploy: string | undefined): Promise<string[]> {
+async function followHookStarts(docker: Docker): Promise<{ counts(): Map<string, number>; stop(): void }> {
   const stream = (await docker.getEvents({
-    since: Math.floor(startedMs / 1000) - 1,
-    until: Math.ceil(Date.now() / 1000) + 1,
     filters: { type: ['container'], event: ['start'], label: [`${Label.project}=${PROJECT}`, ONE_OFF_LABEL] },
-  })) as NodeJS.ReadableStream;
+  })) as NodeJS.ReadableStream & { destroy(): void };
   let text = '';
-  for await (const chunk of stream) text += chunk.toString();
-  const starts = new Map<string, number>();
-  for (const line of text.split('\n').filter(Boolean)) {
-    const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
-    const attributes = event.Actor?.Attributes ?? {};
-    if (attributes[ONE_OFF_LABEL] !== 'pre_deploy' && attributes[ONE_OFF_LABEL] !== 'post_deploy') continue;
-    starts.set(attributes.name, (starts.get(attributes.name) ?? 0) + 1);
-  }
+  stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  stream.on('error', () => undefined);
+  return {
+    counts() {
+      const starts = new Map<string, number>();
+      for (const line of text.split('\n').filter(Boolean)) {
+        const attributes = (JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } }).Actor?.Attributes ?? {};
+        if (attributes[ONE_OFF_LABEL] !== 'pre_deploy' && attributes[ONE_OFF_LABEL] !== 'post_deploy') continue;
+        starts.set(attributes.name, (starts.get(attributes.name) ?? 0) + 1);
+      }
+      return starts;
+    },
+    stop: () => stream.destroy(),
+  };
+}
+
+/**
+ * Deploy hooks ran exactly once: no hook container was started twice, and a
+ * completed deploy started its pre_deploy and post_deploy containers once
+ * each (not judged after a dockerd restart, which cut the event stream).
+ */
+function hookViolations(starts: Map<string, number>, fault: FaultKind, completedDeploy: string | undefined): string[] {
   const violations = [...starts].filter(([, n]) => n > 1).map(([name, n]) => `hook container ${name} was started ${n} times`);
   if (completedDeploy && fault !== 'dockerd-restart') {
     for (const phase of ['pre_deploy', 'post_deploy'] as const) {
