@@ -13,20 +13,22 @@
  * Only operations whose input names hosts come here: a single-host operation
  * never does, so its commands are exactly those it always issued.
  */
-import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { z as zod } from 'zod';
 import type { DeployOptions, DownInput, RollbackInput } from '../src/model/input';
 import type { z } from 'zod';
-import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
+import { HostInfo, hostTaskQueue } from '../src/model/hosts';
+import { ProjectName } from '../src/model/names';
 import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
 import { PlacementError, hostPart, placeServices, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
-import { CancellationScope } from '@temporalio/workflow';
 import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, failureType, observeAndPlan, routeTo, type HostPlan, type Route } from './apply';
 import { changedServices, failAfterRollback, revisionImageIds, type Undo } from './revisions';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
+import { parseWorkflowInput } from './input';
 import type { DeployResult } from './deploy';
 import type { RollbackResult } from './rollback';
 
@@ -102,10 +104,11 @@ async function recordEverywhere(
   input: { project: string; operation: 'deploy' | 'rollback'; spec: StackSpec; imageIds: Record<string, string>; changed: string[]; restoredFrom?: number },
   placement: Placement,
   number: number,
+  unreachable: string[] = [],
 ): Promise<Revision> {
   const workflowId = workflowInfo().workflowId;
   const recorded = await Promise.all(
-    placement.hosts.map((host) =>
+    placement.hosts.filter((h) => !unreachable.includes(h)).map((host) =>
       progress.step(`record revision ${number} of ${input.project} on ${host}`, () =>
         routeOf(host).host.recordRevision({
           ...input,
@@ -229,7 +232,11 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
     await executeHostPlans(spec, parts, { removeOrphans: input.removeOrphans, wait: input.wait, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes }, progress);
   } catch (err) {
     if (err instanceof HostSilent && previous) return failWithoutHost('deploy', spec.project, err, previous, routeOf, input.hosts, involved, progress);
-    return failAfterRollback('deploy', spec.project, err, previous, progress, undo);
+    try {
+      return await failAfterRollback('deploy', spec.project, err, previous, progress, undo);
+    } catch (failure) {
+      throw await sayWhereHostsAre(failure, routeOf, { spec, placement, imageIds, previous, involved }, progress);
+    }
   }
   const unchanged = operations === 0 && previous && JSON.stringify(previous.placement) === JSON.stringify(placement.hostOf);
   const revision = unchanged
@@ -241,21 +248,45 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
 
 /**
  * Every host's ledger merged: one entry per revision number (the copies are
- * the same stack revision), oldest first.
+ * the same stack revision), oldest first. A host whose worker does not take
+ * the read within the silence bound is left out and named in `unreachable`:
+ * the others' copies of the stack revisions are enough to go on.
  */
-async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<Revision[]> {
-  const lists = await Promise.all(hosts.map((h) => progress.step(`list revisions of ${project} on ${h}`, () => routeOf(h).host.listRevisions(project))));
+async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<{ revisions: Revision[]; unreachable: string[] }> {
+  const unreachable: string[] = [];
+  const lists = await Promise.all(
+    hosts.map(async (h) => {
+      try {
+        return await progress.step(`list revisions of ${project} on ${h}`, () => routeOf(h).host.listRevisions(project));
+      } catch (err) {
+        if (!(err instanceof HostSilent)) throw err;
+        unreachable.push(h);
+        return [];
+      }
+    }),
+  );
   const byNumber = new Map<number, Revision>();
   for (const list of lists) for (const r of list) if (!byNumber.has(r.number) || (r.placement && !byNumber.get(r.number)!.placement)) byNumber.set(r.number, r);
-  return [...byNumber.values()].sort((a, b) => a.number - b.number);
+  return { revisions: [...byNumber.values()].sort((a, b) => a.number - b.number), unreachable: unreachable.sort() };
+}
+
+/** What a rollback or a status says about hosts it could not reach. */
+export function notReached(unreachable: string[]): string {
+  return `${unreachable.join(', ')} ${unreachable.length === 1 ? 'was' : 'were'} not reached (${unreachable.length === 1 ? 'its' : 'their'} containers and ledger are as they were; the next operation converges ${unreachable.length === 1 ? 'it' : 'them'})`;
 }
 
 export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<RollbackResult> {
   const routeOf = router(input.hostSilenceSeconds);
   const registered = sorted(input.hosts.map((h) => h.name));
-  const revisions = await revisionsAcrossHosts(routeOf, input.project, registered, progress);
+  const { revisions, unreachable } = await revisionsAcrossHosts(routeOf, input.project, registered, progress);
   const current = revisions.at(-1);
-  if (!current) throw ApplicationFailure.nonRetryable(`project ${input.project} has no revisions in the ledgers of ${registered.join(', ')}`, ErrorType.invalidSpec);
+  if (!current) {
+    const reached = registered.filter((h) => !unreachable.includes(h));
+    throw ApplicationFailure.nonRetryable(
+      `project ${input.project} has no revisions in the ledgers of ${reached.length ? reached.join(', ') : 'any host'}${unreachable.length ? `; ${notReached(unreachable)}` : ''}`,
+      ErrorType.invalidSpec,
+    );
+  }
   const target = input.to === undefined ? revisions.at(-2) : revisions.find((r) => r.number === input.to);
   if (!target) {
     throw ApplicationFailure.nonRetryable(
@@ -265,12 +296,16 @@ export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> 
       ErrorType.invalidSpec,
     );
   }
+  const targetHosts = sorted(Object.values(target.placement ?? {}));
+  if (targetHosts.length > 0 && targetHosts.every((h) => unreachable.includes(h))) {
+    throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number}: none of its hosts answered; ${notReached(unreachable)}`, OperationFailure.hostSilent);
+  }
   progress.phase('executing');
   // Hosts the current revision uses lose what the target does not place there.
-  const alsoOn = Object.values(current.placement ?? {}).filter((h) => registered.includes(h));
+  const alsoOn = Object.values(current.placement ?? {}).filter((h) => registered.includes(h) && !unreachable.includes(h));
   let parts: HostPlan[];
   try {
-    parts = await restoreAcrossHosts(routeOf, target, input.hosts, alsoOn, progress, { healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes });
+    parts = await restoreAcrossHosts(routeOf, target, input.hosts, alsoOn, progress, { healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes }, unreachable);
   } catch (err) {
     progress.phase('failed');
     throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number} failed: ${rootMessage(err)}`, failureType(err, OperationFailure.rollbackFailed));
@@ -284,9 +319,10 @@ export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> 
     { project: input.project, operation: 'rollback', spec: target.spec, imageIds: revisionImageIds(target), changed: parts.flatMap((p) => changedServices(p.plan)), restoredFrom: target.number },
     placement,
     current.number + 1,
+    unreachable,
   );
-  progress.phase('done');
-  return { project: input.project, restored: target.number, revision: revision.number, plan: formatHostPlans(parts) };
+  progress.phase(unreachable.length ? `done; ${notReached(unreachable)}` : 'done');
+  return { project: input.project, restored: target.number, revision: revision.number, plan: formatHostPlans(parts), ...(unreachable.length ? { unreachable } : {}) };
 }
 
 export async function downAcrossHosts(input: z.output<typeof DownInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<{ project: string; removed: string[] }> {
@@ -330,4 +366,149 @@ async function failWithoutHost(
       `${err.host} was not reached and may hold a mix of revisions until the next operation converges it`,
     OperationFailure.hostSilent,
   );
+}
+
+/**
+ * Where each host is after an operation that stopped without rolling back
+ * (failure_action pause or continue, a failure that is not a rollout's): per
+ * host, whether its services run the new spec, the previous revision, or
+ * neither. Read-only (verifyProject on each host).
+ */
+async function describeHostRevisions(
+  routeOf: RouteOf,
+  change: { spec: StackSpec; placement: Placement; imageIds: Record<string, string>; previous?: Revision; involved: string[] },
+  progress: ProgressTracker,
+): Promise<string[]> {
+  const { spec, placement, imageIds, previous, involved } = change;
+  const before = previous && previousPlacement(previous, placement);
+  const beforeIds = previous ? revisionImageIds(previous) : {};
+  return Promise.all(
+    involved.map(async (host) => {
+      const route = routeOf(host);
+      try {
+        const now = hostPart(spec, placement.hostOf, host);
+        const then = previous && before ? hostPart(previous.spec, before, host) : undefined;
+        const [differNow, differThen] = await Promise.all([
+          progress.step(`verify ${host} against the new spec`, () => route.docker.verifyProject({ spec: now, imageIds })),
+          then ? progress.step(`verify ${host} against revision ${previous!.number}`, () => route.docker.verifyProject({ spec: then, imageIds: beforeIds })) : Promise.resolve([]),
+        ]);
+        const services = sorted([...Object.keys(now.services), ...Object.keys(then?.services ?? {})]);
+        const offNow = new Set(differNow.map((d) => d.service));
+        const offThen = new Set(differThen.map((d) => d.service));
+        const where = (service: string): string => {
+          if (service in now.services && !offNow.has(service)) return 'new';
+          if (then && service in then.services && !offThen.has(service)) return `revision ${previous!.number}`;
+          return 'neither';
+        };
+        const states = services.map(where);
+        const revisionOfHost = states.every((w) => w === states[0]) ? states[0] : undefined;
+        if (services.length === 0) return `${host}: nothing of the project`;
+        if (revisionOfHost === 'new') return `${host}: new spec (not recorded as a revision)`;
+        if (revisionOfHost !== undefined && revisionOfHost !== 'neither') return `${host}: ${revisionOfHost}`;
+        return `${host}: mixed (${services.map((svc, i) => `${svc} ${states[i] === 'new' ? 'new spec' : states[i]}`).join(', ')})`;
+      } catch (err) {
+        if (err instanceof HostSilent) return `${host}: not reached`;
+        throw err;
+      }
+    }),
+  );
+}
+
+/** The placement a revision recorded; a revision recorded without one keeps the new placement's hosts for its services. */
+function previousPlacement(previous: Revision, current: Placement): Record<string, string> {
+  return previous.placement ?? Object.fromEntries(Object.keys(previous.spec.services).map((s) => [s, current.hostOf[s] ?? current.hosts[0]]));
+}
+
+/**
+ * An operation across hosts that failed without going back leaves hosts on
+ * different revisions: the failure (and the progress query) say exactly
+ * which host is on which. A rolled-back or cancelled failure passes as it is.
+ */
+async function sayWhereHostsAre(
+  failure: unknown,
+  routeOf: RouteOf,
+  change: Parameters<typeof describeHostRevisions>[1],
+  progress: ProgressTracker,
+): Promise<unknown> {
+  if (!(failure instanceof ApplicationFailure) || failure.type === OperationFailure.rolledBack || isCancellation(failure)) return failure;
+  let where: string[];
+  try {
+    where = await CancellationScope.nonCancellable(() => describeHostRevisions(routeOf, change, progress));
+  } catch (err) {
+    where = [`the hosts could not be read: ${rootMessage(err)}`];
+  }
+  const summary = `hosts now: ${where.join('; ')}`;
+  progress.phase(`failed; ${summary}`);
+  return ApplicationFailure.nonRetryable(`${failure.message}. ${summary}`, failure.type);
+}
+
+/** `dockflow ps` across hosts: each host's ledger and containers against the stack's current revision. */
+export const StackHostsInput = zod.strictObject({
+  project: ProjectName,
+  hosts: zod.array(HostInfo).min(1),
+  /** How long each host's worker may leave a read untaken before the host is reported as not answering. */
+  hostSilenceSeconds: zod.number().int().positive().default(10),
+});
+
+export interface HostDrift {
+  host: string;
+  /** The latest revision in the host's own ledger (absent: none, or not reached). */
+  ledgerRevision?: number;
+  /** The host did not answer within the bound. */
+  unreachable?: boolean;
+  /** Why the host is not on the stack's current revision; empty when it is. */
+  drift: string[];
+}
+
+export interface StackHosts {
+  project: string;
+  /** The stack's current revision: the latest in any reachable host's ledger. */
+  revision?: number;
+  hosts: HostDrift[];
+}
+
+/**
+ * Read-only: a host is drifted when its ledger is behind the stack's current
+ * revision (it missed an operation, e.g. it was down during a rollback) or
+ * its containers differ from its part of that revision. The next deploy,
+ * update or rollback plans every host from what it observes, so it converges
+ * a drifted host; until then this says so.
+ */
+export async function stackHosts(raw: unknown): Promise<StackHosts> {
+  const input = parseWorkflowInput(StackHostsInput, raw, 'stackHosts');
+  // No progress tracker: a status read is not an operation on the project (ps lists those as running).
+  const routeOf = router(input.hostSilenceSeconds);
+  const names = sorted(input.hosts.map((h) => h.name));
+  const latest = await Promise.all(
+    names.map(async (host) => {
+      try {
+        return { host, revision: await routeOf(host).host.getRevision({ project: input.project }) };
+      } catch (err) {
+        if (err instanceof HostSilent) return { host, unreachable: true as const };
+        throw err;
+      }
+    }),
+  );
+  const current = latest.reduce<Revision | undefined>((best, l) => (l.revision && (!best || l.revision.number > best.number) ? l.revision : best), undefined);
+  const placement = current && (current.placement ?? place(current.spec, input.hosts, undefined).hostOf);
+  const imageIds = current ? revisionImageIds(current) : {};
+  const hosts = await Promise.all(
+    latest.map(async (l): Promise<HostDrift> => {
+      if ('unreachable' in l) return { host: l.host, unreachable: true, drift: ['did not answer'] };
+      const drift: string[] = [];
+      const ledgerRevision = l.revision?.number;
+      if (current && ledgerRevision !== current.number) drift.push(`its ledger is at ${ledgerRevision === undefined ? 'no revision' : `revision ${ledgerRevision}`}, the stack at ${current.number}`);
+      if (current && placement) {
+        try {
+          const differences = await routeOf(l.host).docker.verifyProject({ spec: hostPart(current.spec, placement, l.host), imageIds });
+          drift.push(...differences.map((d) => d.message));
+        } catch (err) {
+          if (!(err instanceof HostSilent)) throw err;
+          return { host: l.host, unreachable: true, ...(ledgerRevision !== undefined ? { ledgerRevision } : {}), drift: ['did not answer'] };
+        }
+      }
+      return { host: l.host, ...(ledgerRevision !== undefined ? { ledgerRevision } : {}), drift };
+    }),
+  );
+  return { project: input.project, ...(current ? { revision: current.number } : {}), hosts };
 }

@@ -28,6 +28,8 @@ export interface RollbackResult {
   restored: number;
   revision: number;
   plan: string;
+  /** Across hosts: hosts whose worker did not answer, left as they were (the others were rolled back). */
+  unreachable?: string[];
   /** With data: the backup whose data was put back. */
   dataBackup?: string;
   /** With data: the backup of the data it replaced, linked to the revision that was current. */

@@ -290,6 +290,7 @@ Example:
     .option('--with-data', 'also restore the backup of the revision\'s data (the one taken just before the operation that followed it; see dockflow history), after backing up the current data')
     .option('--dest <dir|url>', `with --with-data: ${DEST_HELP} (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)`)
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
+    .addOption(new Option('--host-timeout <seconds>', 'with several hosts: a host whose worker leaves a step untaken this long is left out and named (default 60)').argParser(positiveWholeNumberArg))
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
     .addHelpText(
@@ -303,7 +304,7 @@ Example:
       await runOperation(
         opts,
         async (client, queue) => startRollback(client, queue, {
-            ...(await everyHost(client)),
+            ...(await everyHost(client, opts.hostTimeout)),
             project: opts.projectName,
             waitForLock: Boolean(opts.wait),
             ...(opts.to !== undefined ? { to: opts.to } : {}),
@@ -314,6 +315,7 @@ Example:
         (r: RollbackResult) =>
           `${r.project}: restored revision ${r.restored} as revision ${r.revision}` +
           (r.dataBackup ? `, with the data of backup ${r.dataBackup} (${(r.dataSets ?? []).join(', ')}); the data it replaced is backup ${r.safetyBackup}` : '') +
+          (r.unreachable?.length ? `\nnot reached: ${r.unreachable.join(', ')} (left as it was; the next operation converges it)` : '') +
           `\n${r.plan}`,
       );
     });
@@ -432,10 +434,11 @@ Examples:
 class OperationFailed extends Error {}
 
 /** With registered hosts, an operation on a project names them all; without, nothing is added (single-host mode). */
-async function everyHost(client: import('@temporalio/client').WorkflowClient): Promise<{ hosts?: HostInfo[] }> {
+async function everyHost(client: import('@temporalio/client').WorkflowClient, hostSilenceSeconds?: number): Promise<{ hosts?: HostInfo[]; hostSilenceSeconds?: number }> {
   const { registeredHosts } = await import('../client/hosts');
   const registered = await registeredHosts(client);
-  return registered.length ? { hosts: registered.map(({ name, labels }) => ({ name, labels })) } : {};
+  if (!registered.length && hostSilenceSeconds !== undefined) throw new UsageError('--host-timeout: no hosts are registered (start workers with dockflow worker --host NAME)');
+  return registered.length ? { hosts: registered.map(({ name, labels }) => ({ name, labels })), ...(hostSilenceSeconds !== undefined ? { hostSilenceSeconds } : {}) } : {};
 }
 
 /**

@@ -12,9 +12,11 @@ import { temporalSettings, type TemporalSettings } from '../temporal/settings';
 import { Label } from '../model/labels';
 import { progressQuery, type Progress } from '../messages';
 import type { HistoryEntry } from '../../workflows/rollback';
+import type { StackHosts } from '../../workflows/hosts';
 import { outputAwarePrinter } from './backup-commands';
 import { projectNameOption } from './options';
 import { PROJECT_NAME_RULE, isProjectName } from '../model/project-name';
+import { renderStackHosts } from './hosts-render';
 
 /**
  * What these commands run with (the Temporal client, dockerode, the observe
@@ -77,6 +79,10 @@ export interface ProjectStatus {
    * removed with `remove` or `dockflow down`.
    */
   oneOffs: (ContainerStatus & { remove: string })[];
+  /** With registered hosts: each host's revision and drift from the stack's current revision. */
+  hosts?: StackHosts['hosts'];
+  /** With registered hosts: the stack's current revision (the latest in any host's ledger). */
+  stackRevision?: number;
 }
 
 export interface ContainerStatus {
@@ -157,6 +163,9 @@ async function projectStatus(docker: Docker, client: Client | undefined, taskQue
   try {
     status.running = await runningOperations(client, project);
     status.revision = await currentRevision(client, taskQueue, project);
+    const { stackHostsStatus } = await import('../client/hosts');
+    const across = await stackHostsStatus(client.workflow, taskQueue, project);
+    if (across) Object.assign(status, { hosts: across.hosts, ...(across.revision !== undefined ? { stackRevision: across.revision } : {}) });
   } catch (err) {
     status.unknown = `Temporal or the worker did not answer: ${failureMessage(err)}`;
   }
@@ -176,6 +185,7 @@ function renderStatus(s: ProjectStatus): string {
     lines.push(`  running: ${op.operation} ${op.workflowId} since ${op.startTime}${op.phase ? ` (${op.phase}${op.running?.length ? `: ${op.running.join(', ')}` : ''})` : ''}`);
   }
   if (!s.running.length && !s.unknown) lines.push('  no operation running');
+  if (s.hosts) lines.push(...renderStackHosts({ project: s.project, revision: s.stackRevision, hosts: s.hosts }));
   lines.push(
     s.containers.length
       ? table(

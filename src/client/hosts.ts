@@ -7,6 +7,7 @@ import type { WorkflowClient } from '@temporalio/client';
 import { HostRegistration, hostRegistrationId, hostTaskQueue, type HostInfo, type HostStatus } from '../model/hosts';
 import { hostRegistrationQuery } from '../messages';
 import type { HostDescription } from '../../activities/hosts';
+import type { StackHosts } from '../../workflows/hosts';
 import { operationId } from './operations';
 
 /** Register (or re-register, with new labels) a host: its registration workflow replaces any earlier one. */
@@ -54,3 +55,20 @@ export async function hostStatuses(client: WorkflowClient, sharedQueue: string):
   }) as Record<string, HostDescription | { error: string }>;
   return hosts.map((h, i) => ({ ...h, ...(polls[i] ? { lastPoll: polls[i] } : {}), ...answers[h.name] }));
 }
+
+/**
+ * A project across the registered hosts, for `dockflow ps`: each host's
+ * ledger revision and how it differs from the stack's current revision
+ * (drift). Undefined when no host is registered (single-host mode).
+ */
+export async function stackHostsStatus(client: WorkflowClient, sharedQueue: string, project: string): Promise<StackHosts | undefined> {
+  const hosts = await registeredHosts(client);
+  if (hosts.length === 0) return undefined;
+  return (await client.execute('stackHosts', {
+    taskQueue: sharedQueue,
+    workflowId: operationId('hosts', project),
+    args: [{ project, hosts: hosts.map(({ name, labels }) => ({ name, labels })) }],
+    workflowExecutionTimeout: '60s',
+  })) as StackHosts;
+}
+

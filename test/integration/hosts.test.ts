@@ -20,7 +20,7 @@ const PROJECT = 'hosts-it';
  * (host-3); api waits for db to be healthy and web for api, across hosts. db
  * becomes healthy `dbDelay` seconds after it starts.
  */
-function compose(version: string, webCheck = 'true', dbDelay = 0): string {
+function compose(version: string, webCheck = 'true', dbDelay = 0, webUpdate = '{failure_action: rollback, order: stop-first}'): string {
   return `
 services:
   db:
@@ -49,7 +49,7 @@ services:
     healthcheck: {test: ["CMD-SHELL", '${webCheck}'], interval: 1s, timeout: 1s, retries: 1}
     deploy:
       placement: {constraints: ["node.labels.zone == us"]}
-      update_config: {failure_action: rollback, order: stop-first}
+      update_config: ${webUpdate}
 networks:
   back: {}
 `;
@@ -188,7 +188,7 @@ describe('one stack across three hosts', () => {
     }
   });
 
-  it('rollback and down act on every host', async () => {
+  it('rollback acts on every host', async () => {
     fs.writeFileSync(file, compose('2'));
     const deployed = await runCli(['deploy', '-f', file, '--json'], env);
     assert.equal(deployed.code, 0, deployed.stderr);
@@ -203,7 +203,63 @@ describe('one stack across three hosts', () => {
     assert.deepEqual(await versions(hosts[1].docker), { 'hosts-it-api-1': '1' });
     assert.deepEqual(await versions(hosts[2].docker), { 'hosts-it-web-1': '1' });
     for (const host of hosts) assert.ok(fs.existsSync(path.join(host.stateDir, 'projects', PROJECT, 'revisions', '000003.json')), host.name);
+  });
 
+  it('failure_action pause stops and says which host is on which revision', async () => {
+    // web (host-3) rolls start-first and its replacement never gets healthy: the old one keeps serving.
+    fs.writeFileSync(file, compose('4', 'test "$$VERSION" != 4', 0, '{failure_action: pause, order: start-first}'));
+    const run = await runCli(['deploy', '-f', file], env);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /update paused/);
+    assert.match(run.stderr, /hosts now: host-1: new spec \(not recorded as a revision\); host-2: new spec \(not recorded as a revision\); host-3: revision 3/);
+    assert.deepEqual(await versions(hosts[0].docker), { 'hosts-it-db-1': '4' });
+    assert.deepEqual(await versions(hosts[1].docker), { 'hosts-it-api-1': '4' });
+    assert.deepEqual(await versions(hosts[2].docker), { 'hosts-it-web-1': '1' });
+    assert.ok(!fs.existsSync(path.join(hosts[0].stateDir, 'projects', PROJECT, 'revisions', '000004.json')), 'a paused deploy records no revision');
+  });
+
+  it('rollback with one host gone rolls the others back from their own ledgers and names the missing host; ps shows it drifted until the next deploy converges it', async () => {
+    // host-3's worker and dockerd are down while the rollback to revision 2 runs.
+    await workers.stop('host-3');
+    let rolled: Awaited<ReturnType<typeof runCli>> | undefined;
+    try {
+      await hosts[2].daemon.restart(async () => {
+        const deadline = Date.now() + 60_000;
+        while (await hosts[2].docker.ping().then(() => true, () => false)) {
+          assert.ok(Date.now() < deadline, 'host-3 dockerd did not stop');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        rolled = await runCli(['rollback', '-p', PROJECT, '--to', '2', '--host-timeout', '5', '--json'], env);
+      });
+    } finally {
+      await workers.start('host-3');
+    }
+    assert.ok(rolled);
+    assert.equal(rolled.code, 0, rolled.stderr);
+    const result = JSON.parse(rolled.stdout) as { restored: number; revision: number; unreachable?: string[] };
+    assert.deepEqual([result.restored, result.revision, result.unreachable], [2, 4, ['host-3']]);
+    assert.deepEqual(await versions(hosts[0].docker), { 'hosts-it-db-1': '2' });
+    assert.deepEqual(await versions(hosts[1].docker), { 'hosts-it-api-1': '2' });
+    assert.deepEqual(await versions(hosts[2].docker), { 'hosts-it-web-1': '1' }, 'host-3 was not touched');
+    assert.ok(!fs.existsSync(path.join(hosts[2].stateDir, 'projects', PROJECT, 'revisions', '000004.json')), 'host-3 ledger was not reached');
+
+    // Back: ps shows host-3 drifted (its ledger behind, web on version 1) until an operation converges it.
+    const drifted = await runCli(['ps', '-p', PROJECT], env);
+    assert.equal(drifted.code, 0, drifted.stderr);
+    assert.match(drifted.stdout, /hosts \(stack at revision 4\):\n {4}host-1: revision 4, in sync\n {4}host-2: revision 4, in sync\n {4}host-3: drifted \(its ledger is at revision 3, the stack at 4; service web: /);
+    fs.writeFileSync(file, compose('2'));
+    const deployed = await runCli(['deploy', '-f', file, '--json'], env);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.equal(JSON.parse(deployed.stdout).revision, 5);
+    assert.deepEqual(await versions(hosts[2].docker), { 'hosts-it-web-1': '2' });
+    const synced = await runCli(['ps', '-p', PROJECT, '--json'], env);
+    assert.equal(synced.code, 0, synced.stderr);
+    const status = JSON.parse(synced.stdout) as { stackRevision: number; hosts: { host: string; ledgerRevision: number; drift: string[] }[] };
+    assert.equal(status.stackRevision, 5);
+    assert.deepEqual(status.hosts.map((h) => [h.host, h.ledgerRevision, h.drift]), [['host-1', 5, []], ['host-2', 5, []], ['host-3', 5, []]]);
+  });
+
+  it('down removes the project from every host', async () => {
     const down = await runCli(['down', '-p', PROJECT], env);
     assert.equal(down.code, 0, down.stderr);
     for (const host of hosts) assert.deepEqual(await projectContainers(host.docker, PROJECT), [], host.name);
