@@ -25,7 +25,7 @@ import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy
 import { PlacementError, hostPart, placeServices, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, failureType, observeAndPlan, routeTo, type HostPlan, type Route } from './apply';
-import { changedServices, failAfterRollback, revisionImageIds, type Undo } from './revisions';
+import { changedServices, failAfterRollback, revisionImageIds, rollbackTarget, type Undo } from './revisions';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
 import { parseWorkflowInput } from './input';
@@ -279,23 +279,9 @@ export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> 
   const routeOf = router(input.hostSilenceSeconds);
   const registered = sorted(input.hosts.map((h) => h.name));
   const { revisions, unreachable } = await revisionsAcrossHosts(routeOf, input.project, registered, progress);
-  const current = revisions.at(-1);
-  if (!current) {
-    const reached = registered.filter((h) => !unreachable.includes(h));
-    throw ApplicationFailure.nonRetryable(
-      `project ${input.project} has no revisions in the ledgers of ${reached.length ? reached.join(', ') : 'any host'}${unreachable.length ? `; ${notReached(unreachable)}` : ''}`,
-      ErrorType.invalidSpec,
-    );
-  }
-  const target = input.to === undefined ? revisions.at(-2) : revisions.find((r) => r.number === input.to);
-  if (!target) {
-    throw ApplicationFailure.nonRetryable(
-      input.to === undefined
-        ? `project ${input.project} has only revision ${current.number}: nothing earlier to roll back to`
-        : `project ${input.project} has no revision ${input.to} (kept: ${revisions.map((r) => r.number).join(', ')})`,
-      ErrorType.invalidSpec,
-    );
-  }
+  const reached = registered.filter((h) => !unreachable.includes(h));
+  const where = `the ledgers of ${reached.length ? reached.join(', ') : 'no host'}${unreachable.length ? ` (${notReached(unreachable)})` : ''}`;
+  const { current, target } = rollbackTarget(input.project, revisions, input.to, where);
   const targetHosts = sorted(Object.values(target.placement ?? {}));
   if (targetHosts.length > 0 && targetHosts.every((h) => unreachable.includes(h))) {
     throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number}: none of its hosts answered; ${notReached(unreachable)}`, OperationFailure.hostSilent);

@@ -117,3 +117,24 @@ export async function failAfterRollback(
   const paused = err instanceof RolloutFailure ? ' (update paused: containers replaced so far keep the new version)' : '';
   throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed${paused}: ${cause}`, failureType(err, OperationFailure.deployFailed));
 }
+
+/**
+ * The revision a rollback starts from (the latest) and the one it goes to
+ * (`to`, else the one before the latest), from a ledger's revisions oldest
+ * first; a non-retryable failure when either is missing. `where` names the
+ * ledgers read ("this host's ledger", "the ledgers of host-1, host-2").
+ */
+export function rollbackTarget(project: string, revisions: Revision[], to: number | undefined, where: string): { current: Revision; target: Revision } {
+  const current = revisions.at(-1);
+  if (!current) throw ApplicationFailure.nonRetryable(`project ${project} has no revisions in ${where}`, ErrorType.invalidSpec);
+  const target = to === undefined ? revisions.at(-2) : revisions.find((r) => r.number === to);
+  if (!target) {
+    throw ApplicationFailure.nonRetryable(
+      to === undefined
+        ? `project ${project} has only revision ${current.number}: nothing earlier to roll back to`
+        : `project ${project} has no revision ${to} (kept: ${revisions.map((r) => r.number).join(', ')})`,
+      ErrorType.invalidSpec,
+    );
+  }
+  return { current, target };
+}

@@ -7,11 +7,11 @@ import { ApplicationFailure, CancelledFailure, isCancellation, patched } from '@
 import { HistoryInput, RollbackInput } from '../src/model/input';
 import { describeChange, summarize, type RevisionSummary } from '../src/model/revision';
 import { formatPlan } from '../src/plan/deploy-plan';
-import { ErrorType, OperationFailure } from '../src/errors';
+import { OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
 import { docker, failureType, host } from './apply';
-import { changedServices, recordRevision, restoreRevision, revisionImageIds } from './revisions';
+import { changedServices, recordRevision, restoreRevision, revisionImageIds, rollbackTarget } from './revisions';
 import { acquireProjectLock } from './lock';
 import { rollbackWithData } from './rollback-data';
 import { backupForRevision } from '../src/backup/revision-backup';
@@ -47,17 +47,7 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
   if (input.hosts) return rollbackAcrossHosts({ ...input, hosts: input.hosts }, progress);
 
   const revisions = await host.listRevisions(input.project);
-  const current = revisions.at(-1);
-  if (!current) throw ApplicationFailure.nonRetryable(`project ${input.project} has no revisions in this host's ledger`, ErrorType.invalidSpec);
-  const target = input.to === undefined ? revisions.at(-2) : revisions.find((r) => r.number === input.to);
-  if (!target) {
-    throw ApplicationFailure.nonRetryable(
-      input.to === undefined
-        ? `project ${input.project} has only revision ${current.number}: nothing earlier to roll back to`
-        : `project ${input.project} has no revision ${input.to} (kept: ${revisions.map((r) => r.number).join(', ')})`,
-      ErrorType.invalidSpec,
-    );
-  }
+  const { current, target } = rollbackTarget(input.project, revisions, input.to, "this host's ledger");
   if (input.withData && patched(ROLLBACK_DATA_PATCH)) return rollbackWithData(input, revisions, current, target, progress);
   progress.phase('executing');
   let plan;
