@@ -15,7 +15,7 @@
  */
 import { ApplicationFailure, CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { z as zod } from 'zod';
-import type { DeployOptions, DownInput, RollbackInput } from '../src/model/input';
+import type { DeployOptions, DownInput, RollbackInput, UpdateInput } from '../src/model/input';
 import type { z } from 'zod';
 import { HostInfo, hostTaskQueue } from '../src/model/hosts';
 import { ProjectName } from '../src/model/names';
@@ -24,13 +24,15 @@ import type { StackSpec } from '../src/model/spec';
 import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
 import { PlacementError, hostPart, placeServices, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
-import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, failureType, observeAndPlan, routeTo, type HostPlan, type Route } from './apply';
+import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, type ApplyOptions, failureType, observeAndPlan, routeTo, type HostPlan, type Route } from './apply';
 import { changedServices, failAfterRollback, revisionImageIds, rollbackTarget, type Undo } from './revisions';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
 import { parseWorkflowInput } from './input';
 import type { DeployResult } from './deploy';
 import type { RollbackResult } from './rollback';
+import type { UpdateResult } from './update';
+import { updatedSpec } from './update-spec';
 
 /** Where one host's steps go, for one operation: its queue, and how long its worker may stay silent. */
 type RouteOf = (host: string) => Route;
@@ -101,7 +103,7 @@ async function latestRevision(routeOf: RouteOf, project: string, hosts: string[]
 async function recordEverywhere(
   routeOf: RouteOf,
   progress: ProgressTracker,
-  input: { project: string; operation: 'deploy' | 'rollback'; spec: StackSpec; imageIds: Record<string, string>; changed: string[]; restoredFrom?: number },
+  input: { project: string; operation: 'deploy' | 'update' | 'rollback'; spec: StackSpec; imageIds: Record<string, string>; changed: string[]; restoredFrom?: number },
   placement: Placement,
   number: number,
   unreachable: string[] = [],
@@ -220,30 +222,103 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
     return result;
   }
 
+  const revision = await changeAcrossHosts(
+    routeOf,
+    'deploy',
+    { spec, placement, imageIds, previous, involved, parts, hosts: input.hosts },
+    { removeOrphans: input.removeOrphans, wait: input.wait, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes },
+    progress,
+  );
+  progress.phase('done');
+  return { ...result, revision: revision.number };
+}
+
+/** A change planned on every host it involves, with the revision it starts from. */
+interface HostChange {
+  spec: StackSpec;
+  placement: Placement;
+  imageIds: Record<string, string>;
+  previous?: Revision;
+  /** Hosts planned: those the new placement uses and those the previous revision used. */
+  involved: string[];
+  parts: HostPlan[];
+  hosts: HostInfo[];
+}
+
+/**
+ * Run a planned change on every host as one, and record it as the next
+ * stack revision on each (an unchanged redeploy is not a new revision). On
+ * failure: a silent host leaves the others to go back without it;
+ * failure_action rollback puts every host back to the previous revision;
+ * anything else stops and says which host is on which revision.
+ */
+async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update', change: HostChange, options: ApplyOptions, progress: ProgressTracker): Promise<Revision> {
+  const { spec, placement, imageIds, previous, involved, parts, hosts } = change;
   progress.phase('executing');
   const undo: Undo = {
-    restore: (revision) => restoreAcrossHosts(routeOf, revision, input.hosts, involved, progress),
+    restore: (revision) => restoreAcrossHosts(routeOf, revision, hosts, involved, progress),
     removeAll: async () => {
-      const removed = await Promise.all(involved.map((h) => progress.step(`remove what this deploy created on ${h}`, () => routeOf(h).docker.downProject({ project: spec.project, volumes: false }))));
+      const removed = await Promise.all(involved.map((h) => progress.step(`remove what this ${operation} created on ${h}`, () => routeOf(h).docker.downProject({ project: spec.project, volumes: false }))));
       return removed.flatMap((r) => r.removed);
     },
   };
   try {
-    await executeHostPlans(spec, parts, { removeOrphans: input.removeOrphans, wait: input.wait, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes }, progress);
+    await executeHostPlans(spec, parts, options, progress);
   } catch (err) {
-    if (err instanceof HostSilent && previous) return failWithoutHost('deploy', spec.project, err, previous, routeOf, input.hosts, involved, progress);
+    if (err instanceof HostSilent && previous) return failWithoutHost(operation, spec.project, err, previous, routeOf, hosts, involved, progress);
     try {
-      return await failAfterRollback('deploy', spec.project, err, previous, progress, undo);
+      return await failAfterRollback(operation, spec.project, err, previous, progress, undo);
     } catch (failure) {
-      throw await sayWhereHostsAre(failure, routeOf, { spec, placement, imageIds, previous, involved }, progress);
+      throw await sayWhereHostsAre(failure, routeOf, change, progress);
     }
   }
-  const unchanged = operations === 0 && previous && JSON.stringify(previous.placement) === JSON.stringify(placement.hostOf);
-  const revision = unchanged
-    ? previous
-    : await recordEverywhere(routeOf, progress, { project: spec.project, operation: 'deploy', spec, imageIds, changed: parts.flatMap((p) => changedServices(p.plan)) }, placement, (previous?.number ?? 0) + 1);
+  const operations = parts.reduce((n, p) => n + countOperations(p.plan), 0);
+  if (operations === 0 && previous && JSON.stringify(previous.placement) === JSON.stringify(placement.hostOf)) return previous;
+  const changed = parts.flatMap((p) => changedServices(p.plan));
+  return recordEverywhere(routeOf, progress, { project: spec.project, operation, spec, imageIds, changed }, placement, (previous?.number ?? 0) + 1);
+}
+
+/**
+ * update across hosts: the current stack revision (the latest in any host's
+ * ledger) with the service's new image or replica count, placed where that
+ * revision placed it, rolled out with its update_config (overridable per
+ * call), and recorded on every host. No deploy hooks run across hosts yet.
+ */
+export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<UpdateResult> {
+  const routeOf = router(input.hostSilenceSeconds);
+  const registered = sorted(input.hosts.map((h) => h.name));
+  const current = await latestRevision(routeOf, input.project, registered, progress);
+  if (!current) {
+    throw ApplicationFailure.nonRetryable(`project ${input.project} has no revision in the ledgers of ${registered.join(', ')}: deploy it with dockflow deploy first`, ErrorType.invalidSpec);
+  }
+  const spec = updatedSpec(current, input);
+  const placement: Placement = current.placement
+    ? { hostOf: current.placement, hosts: sorted(Object.values(current.placement)), notes: [] }
+    : place(spec, input.hosts, undefined);
+  const serviceHost = placement.hostOf[input.service];
+  // The revision passed each host's policy when it was recorded; the policy may have been tightened since.
+  for (const host of placement.hosts) {
+    await progress.step(`check the policy of ${host} for revision ${current.number}`, () => routeOf(host).host.checkPolicy(hostPart(spec, placement.hostOf, host), { revision: current.number }));
+  }
+  const imageIds = revisionImageIds(current);
+  if (input.image !== undefined) {
+    const part = hostPart(spec, placement.hostOf, serviceHost);
+    const resolved = await progress.step(`pull ${input.image} on ${serviceHost}`, () =>
+      routeOf(serviceHost).images.ensureImages({ spec: part, services: [input.service], forceBuild: false, lookupOnly: false }),
+    );
+    imageIds[input.service] = resolved[input.service]!;
+  }
+  progress.phase('planning');
+  const parts = await planHosts(routeOf, spec, placement, placement.hosts, imageIds, false, progress);
+  const revision = await changeAcrossHosts(
+    routeOf,
+    'update',
+    { spec, placement, imageIds, previous: current, involved: placement.hosts, parts, hosts: input.hosts },
+    { removeOrphans: false, wait: true, rollout: input.rollout, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes },
+    progress,
+  );
   progress.phase('done');
-  return { ...result, revision: revision.number };
+  return { project: input.project, service: input.service, plan: formatHostPlans(parts), revision: revision.number, hosts: placement.hostOf };
 }
 
 /**
@@ -362,7 +437,7 @@ async function failWithoutHost(
  */
 async function describeHostRevisions(
   routeOf: RouteOf,
-  change: { spec: StackSpec; placement: Placement; imageIds: Record<string, string>; previous?: Revision; involved: string[] },
+  change: Pick<HostChange, 'spec' | 'placement' | 'imageIds' | 'previous' | 'involved'>,
   progress: ProgressTracker,
 ): Promise<string[]> {
   const { spec, placement, imageIds, previous, involved } = change;

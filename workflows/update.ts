@@ -8,7 +8,6 @@ import { UpdateInput } from '../src/model/input';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
-import { containerNameReplicasProblem, impossibleSpecProblems } from '../src/model/feasibility';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
@@ -17,6 +16,8 @@ import { acquireProjectLock } from './lock';
 import { checkPolicyNow } from './policy';
 import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy } from './hooks';
 import { planWithHooks } from '../src/model/hooks';
+import { updatedSpec } from './update-spec';
+import { updateAcrossHosts } from './hosts';
 
 export interface UpdateResult {
   project: string;
@@ -25,6 +26,8 @@ export interface UpdateResult {
   revision: number;
   /** A post_deploy hook that failed with failure_action continue. */
   warnings?: string[];
+  /** Across hosts: the host of every service. */
+  hosts?: Record<string, string>;
 }
 
 export async function update(rawInput: unknown): Promise<UpdateResult> {
@@ -32,6 +35,8 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
   const input = parseWorkflowInput(UpdateInput, rawInput, 'update');
   progress.project = input.project;
   await acquireProjectLock(input.project, 'update', input.waitForLock, progress);
+  // Only an input that names hosts goes there: every other update runs below, as it always did.
+  if (input.hosts) return updateAcrossHosts({ ...input, hosts: input.hosts }, progress);
 
   const current = await host.getRevision({ project: input.project });
   if (!current) {
@@ -40,33 +45,8 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
       ErrorType.invalidSpec,
     );
   }
-  // The workflow sandbox has no structuredClone; the spec is plain JSON anyway.
-  const spec: typeof current.spec = JSON.parse(JSON.stringify(current.spec));
-  // Own keys only: "constructor" or "__proto__" would otherwise find Object's members and change them.
-  const service = Object.hasOwn(spec.services, input.service) ? spec.services[input.service] : undefined;
-  if (!service) {
-    throw ApplicationFailure.nonRetryable(
-      `project ${input.project} has no service ${input.service} (services: ${Object.keys(spec.services).sort().join(', ')})`,
-      ErrorType.invalidSpec,
-    );
-  }
-  // A replica count Docker cannot give (container_name) fails here, before anything is touched.
-  const scaleProblem = input.scale !== undefined ? containerNameReplicasProblem(input.service, service.containerName, input.scale) : undefined;
-  if (scaleProblem) throw ApplicationFailure.nonRetryable(`invalid update input:\ninput.scale: ${scaleProblem}`, ErrorType.invalidSpec);
+  const spec = updatedSpec(current, input);
   const imageIds = revisionImageIds(current);
-  if (input.image !== undefined) {
-    service.image = input.image;
-    delete service.build;
-  }
-  if (input.scale !== undefined) service.deploy = { ...service.deploy, replicas: input.scale };
-  // A revision recorded before these checks existed may itself be impossible; deploy fixed compose files instead.
-  const impossible = impossibleSpecProblems(spec);
-  if (impossible.length > 0) {
-    throw ApplicationFailure.nonRetryable(
-      `revision ${current.number} of ${input.project} cannot be true on a host; deploy corrected compose files:\n${impossible.map((p) => `${p.path.join('.')}: ${p.message}`).join('\n')}`,
-      ErrorType.invalidSpec,
-    );
-  }
   // Pure: a revision's hooks passed the loader, but a revision recorded before hooks were checked may hold a bad one.
   const hooks = readHooks(spec);
   // The revision passed the policy when it was recorded; the policy may have been tightened since.

@@ -253,6 +253,7 @@ Example:
     .option('--allow-stop-first', 'fall back to stop-first when a fixed host port makes start-first impossible')
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
+    .addOption(new Option('--host-timeout <seconds>', 'with several hosts: a host whose worker leaves one of its steps untaken this long counts as failed (default 60)').argParser(positiveWholeNumberArg))
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow update -p shop web --image shop-web:2 --order start-first --monitor 10s\n  dockflow update -p shop worker --scale 4')
@@ -267,8 +268,9 @@ Example:
         ...(opts.allowStopFirst ? { allowStopFirst: true } : {}),
       };
       const { startUpdate } = await import('../client/operations');
-      await runOperation(opts, (client, queue) =>
+      await runOperation(opts, async (client, queue) =>
         startUpdate(client, queue, {
+          ...(await everyHost(client, opts.hostTimeout)),
           project: opts.projectName,
           service,
           ...(opts.image ? { image: opts.image } : {}),

@@ -117,6 +117,9 @@ export const UpdateInput = z.strictObject({
   waitForLock: z.boolean().default(false),
   /** Recreated containers get fresh anonymous volumes, and the old ones are removed (compose's -V/--renew-anon-volumes). Default false: they are carried over. */
   renewAnonVolumes: z.boolean().default(false),
+  /** The registered Docker hosts (what the CLI sends when there are any); absent: this workflow's own host. */
+  hosts: z.array(HostInfo).min(1).optional(),
+  hostSilenceSeconds: z.number().int().positive().optional(),
 });
 export type UpdateInput = z.input<typeof UpdateInput>;
 

@@ -259,6 +259,23 @@ describe('one stack across three hosts', () => {
     assert.deepEqual(status.hosts.map((h) => [h.host, h.ledgerRevision, h.drift]), [['host-1', 5, []], ['host-2', 5, []], ['host-3', 5, []]]);
   });
 
+  it('update scales a service on its host and records the revision on every host', async () => {
+    const run = await runCli(['update', 'api', '-p', PROJECT, '--scale', '2', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { revision: number; hosts: Record<string, string>; plan: string };
+    assert.equal(result.revision, 6);
+    assert.deepEqual(result.hosts, { api: 'host-2', db: 'host-1', web: 'host-3' });
+    assert.match(result.plan, /^host-2:\n(?: {2}.*\n)*? {2}create container:hosts-it-api-2 \(missing\)$/m);
+    assert.deepEqual(await versions(hosts[1].docker), { 'hosts-it-api-1': '2', 'hosts-it-api-2': '2' });
+    assert.deepEqual(await versions(hosts[0].docker), { 'hosts-it-db-1': '2' });
+    assert.deepEqual(await versions(hosts[2].docker), { 'hosts-it-web-1': '2' });
+    for (const host of hosts) {
+      const revision = JSON.parse(fs.readFileSync(path.join(host.stateDir, 'projects', PROJECT, 'revisions', '000006.json'), 'utf8'));
+      assert.equal(revision.operation, 'update', host.name);
+      assert.equal(revision.spec.services.api.deploy.replicas, 2, host.name);
+    }
+  });
+
   it('down removes the project from every host', async () => {
     const down = await runCli(['down', '-p', PROJECT], env);
     assert.equal(down.code, 0, down.stderr);
