@@ -12,7 +12,7 @@ import { countOperations, formatPlan } from '../src/plan/deploy-plan';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
-import { changedServices, failAfterRollback, recordRevision } from './revisions';
+import { changedServices, failAfterRollback, loadDeploySpec, recordRevision } from './revisions';
 import { acquireProjectLock } from './lock';
 import { deployAcrossHosts } from './hosts';
 import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy } from './hooks';
@@ -42,18 +42,7 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
   if (input.hosts) return deployAcrossHosts({ ...input, hosts: input.hosts }, progress);
 
   progress.phase('loading');
-  const { spec, warnings } = input.spec
-    ? { spec: input.spec, warnings: [] as string[] }
-    : await progress.step('load compose files', () =>
-        host.loadProject({
-          composeFiles: input.composeFiles,
-          stack: input.stack,
-          project: input.project,
-          profiles: input.profiles,
-          envFiles: input.envFiles,
-          projectDirectory: input.projectDirectory,
-        }),
-      );
+  const { spec, warnings } = await loadDeploySpec(input, host, 'load compose files', progress);
   progress.project = spec.project;
   // Pure: an inline spec (the UI, the CLI) did not necessarily come through the loader that checks hooks.
   const hooks = readHooks(spec);

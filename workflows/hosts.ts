@@ -25,7 +25,7 @@ import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy
 import { PlacementError, hostPart, placeServices, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, type ApplyOptions, failureType, observeAndPlan, routeTo, type HostPlan, type Route } from './apply';
-import { changedServices, failAfterRollback, revisionImageIds, rollbackTarget, type Undo } from './revisions';
+import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, rollbackTarget, type Undo } from './revisions';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
 import { parseWorkflowInput } from './input';
@@ -169,18 +169,7 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
   // Compose files are read where the default host's worker runs (the only one, or --host).
   const loader = input.host ?? registered[0];
   progress.phase('loading');
-  const { spec, warnings } = input.spec
-    ? { spec: input.spec, warnings: [] as string[] }
-    : await progress.step(`load compose files on ${loader}`, () =>
-        routeOf(loader).host.loadProject({
-          composeFiles: input.composeFiles,
-          stack: input.stack,
-          project: input.project,
-          profiles: input.profiles,
-          envFiles: input.envFiles,
-          projectDirectory: input.projectDirectory,
-        }),
-      );
+  const { spec, warnings } = await loadDeploySpec(input, routeOf(loader).host, `load compose files on ${loader}`, progress);
   progress.project = spec.project;
   const placement = place(spec, input.hosts, input.host);
   // Each host's worker decides for its own part (capabilities, binds, roots).

@@ -8,6 +8,7 @@ import type { StackSpec } from '../src/model/spec';
 import type { DeployPlan } from '../src/plan/deploy-plan';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { docker, executePlan, failureType, HostMismatch, host, observeAndPlan, RolloutFailure } from './apply';
+import type { DeployOptions } from '../src/model/input';
 import { rootMessage, type ProgressTracker } from './progress';
 import { checkPolicyNow } from './policy';
 import { HookFailure } from './hooks';
@@ -137,4 +138,23 @@ export function rollbackTarget(project: string, revisions: Revision[], to: numbe
     );
   }
   return { current, target };
+}
+
+/**
+ * The stack a deploy applies: its inline spec, or its compose files read by
+ * `hosts` (this workflow's own worker on one host; the default host's across
+ * hosts), under the step title `title`.
+ */
+export async function loadDeploySpec(input: DeployOptions, hosts: typeof host, title: string, progress: ProgressTracker): Promise<{ spec: StackSpec; warnings: string[] }> {
+  if (input.spec) return { spec: input.spec, warnings: [] };
+  return progress.step(title, () =>
+    hosts.loadProject({
+      composeFiles: input.composeFiles,
+      stack: input.stack,
+      project: input.project,
+      profiles: input.profiles,
+      envFiles: input.envFiles,
+      projectDirectory: input.projectDirectory,
+    }),
+  );
 }
