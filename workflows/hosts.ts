@@ -23,6 +23,7 @@ import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
 import { PlacementError, hostPart, placeServices, type Placement } from '../src/plan/placement';
+import { describeHostRevision } from '../src/plan/host-revisions';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, type ApplyOptions, failureType, observeAndPlan, routeTo, type HostPlan, type Route } from './apply';
 import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, rollbackTarget, type Undo } from './revisions';
@@ -442,20 +443,11 @@ async function describeHostRevisions(
           progress.step(`verify ${host} against the new spec`, () => route.docker.verifyProject({ spec: now, imageIds })),
           then ? progress.step(`verify ${host} against revision ${previous!.number}`, () => route.docker.verifyProject({ spec: then, imageIds: beforeIds })) : Promise.resolve([]),
         ]);
-        const services = sorted([...Object.keys(now.services), ...Object.keys(then?.services ?? {})]);
-        const offNow = new Set(differNow.map((d) => d.service));
-        const offThen = new Set(differThen.map((d) => d.service));
-        const where = (service: string): string => {
-          if (service in now.services && !offNow.has(service)) return 'new';
-          if (then && service in then.services && !offThen.has(service)) return `revision ${previous!.number}`;
-          return 'neither';
-        };
-        const states = services.map(where);
-        const revisionOfHost = states.every((w) => w === states[0]) ? states[0] : undefined;
-        if (services.length === 0) return `${host}: nothing of the project`;
-        if (revisionOfHost === 'new') return `${host}: new spec (not recorded as a revision)`;
-        if (revisionOfHost !== undefined && revisionOfHost !== 'neither') return `${host}: ${revisionOfHost}`;
-        return `${host}: mixed (${services.map((svc, i) => `${svc} ${states[i] === 'new' ? 'new spec' : states[i]}`).join(', ')})`;
+        return describeHostRevision({
+          host,
+          now: { services: Object.keys(now.services), differing: differNow.map((d) => d.service) },
+          ...(then && previous ? { then: { number: previous.number, services: Object.keys(then.services), differing: differThen.map((d) => d.service) } } : {}),
+        });
       } catch (err) {
         if (err instanceof HostSilent) return `${host}: not reached`;
         throw err;
