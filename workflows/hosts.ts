@@ -14,9 +14,8 @@
  * never does, so its commands are exactly those it always issued.
  */
 import { ApplicationFailure, CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
-import { z as zod } from 'zod';
 import type { DeployOptions, DownInput, RollbackInput, UpdateInput } from '../src/model/input';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { HostInfo, hostTaskQueue } from '../src/model/hosts';
 import { ProjectName } from '../src/model/names';
 import type { Revision } from '../src/model/revision';
@@ -485,11 +484,11 @@ async function sayWhereHostsAre(
 }
 
 /** `dockflow ps` across hosts: each host's ledger and containers against the stack's current revision. */
-export const StackHostsInput = zod.strictObject({
+export const StackHostsInput = z.strictObject({
   project: ProjectName,
-  hosts: zod.array(HostInfo).min(1),
+  hosts: z.array(HostInfo).min(1),
   /** How long each host's worker may leave a read untaken before the host is reported as not answering. */
-  hostSilenceSeconds: zod.number().int().positive().default(10),
+  hostSilenceSeconds: z.number().int().positive().default(10),
 });
 
 export interface HostDrift {
