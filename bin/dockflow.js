@@ -11,7 +11,20 @@ const { cliEntry } = require('./build-stamp');
 require('node:module').enableCompileCache?.();
 
 const entry = cliEntry(path.resolve(__dirname, '..'), process.env);
-if (!entry.compiled) require('tsx/cjs');
-require(entry.file).main().then((code) => {
-  process.exitCode = code;
-});
+if (entry.compiled) {
+  require(entry.file).main().then((code) => {
+    process.exitCode = code;
+  });
+} else {
+  // The sources need tsx's loader for both require() and the lazy import()s
+  // the CLI uses to load only what a command needs; only `--import tsx` at
+  // start installs both, so the sources run in a child Node with it.
+  const { spawn } = require('node:child_process');
+  const runner = path.join(__dirname, 'run-sources.js');
+  const child = spawn(process.execPath, ['--import', 'tsx', runner, entry.file, ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => {
+    if (signal) process.kill(process.pid, signal);
+    else process.exitCode = code ?? 1;
+  });
+}

@@ -71,6 +71,20 @@ describe('bin/dockflow.js: compiled CLI only while it matches the sources', () =
       assert.deepEqual(cliEntry(root, {}), { compiled: false, file: path.join(root, 'src', 'cli', 'main.ts') });
     });
   }
+
+  it('from the sources, a command whose modules load lazily (import()) still runs', () => {
+    // `deploy` loads the compose loader with import(); under a require-only
+    // hook that import() failed with "Cannot find module", whatever the input.
+    const missing = path.join(os.tmpdir(), `cli-startup-missing-${process.pid}.yml`);
+    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'dockflow.js'), 'deploy', '-p', 'startup', '-f', missing], {
+      env: { ...process.env, DOCKFLOW_FROM_SOURCE: '1', NO_COLOR: '1' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /compose file not found/);
+    assert.doesNotMatch(run.stderr, /Cannot find module/);
+  });
 });
 
 /** Modules whose loading cost 0.1 to 0.3 s each; a command that needs none must not load them. */
