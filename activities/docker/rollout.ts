@@ -44,7 +44,11 @@ export function createRolloutActivities({ docker }: { docker: Docker }) {
      * back the address it just released, so connections already open to it
      * finish instead of hanging, while DNS stops handing it out. The new one
      * answers for the alias before the old one stops doing so, so the alias
-     * never resolves to nothing.
+     * never resolves to nothing. Known cost (bench/dns-window.ts): Docker
+     * takes the old interface down at the start of the disconnect and drops
+     * its DNS record only at the end, so a client that resolved the alias
+     * then loses its SYN and resends it after Linux's 1 s initial RTO; the
+     * Engine API has no way to drop the record first.
      */
     async promoteReplacement(input: { spec: StackSpec; service: string; number: number; configHash: string }): Promise<void> {
       const { spec } = input;
