@@ -40,6 +40,8 @@ export interface BackupActivityDeps {
    * could swap an encrypted backup for a forged plain one.
    */
   requireEncryption?: boolean;
+  /** Archives proven to decompress while written (default: a new, empty registry per worker). */
+  roundTrips?: RoundTripRegistry;
 }
 
 /** Label on helper containers (value: backup | restore), so they are found and removed whatever happened. */
@@ -100,6 +102,35 @@ export function checkedEntry(raw: ArchiveEntry, where: string): ArchiveEntry {
 
 export type BackupContext = ReturnType<typeof createBackupContext>;
 
+/** Archives a registry remembers at most (the newest); older ones are verified by decompressing them again. */
+const ROUND_TRIPS_KEPT = 256;
+
+/**
+ * Archive contents this worker proved to decompress to their tar while
+ * writing them (src/backup/parallel-gzip.ts `verify`: every gzip member
+ * decompressed and compared with its input). Keyed by the archive's sha256
+ * and size: the property belongs to those bytes, wherever they are stored,
+ * so a read-back that finds the same sha256 and size proves the stored
+ * archive decompresses to the same tar without decompressing it again.
+ * In memory only: another worker, or this one after a restart, does not
+ * find it and decompresses the archive as before.
+ */
+export class RoundTripRegistry {
+  private readonly proven = new Map<string, number>();
+
+  remember(sha256: string, archiveBytes: number, contentBytes: number): void {
+    const key = `${sha256}:${archiveBytes}`;
+    this.proven.delete(key);
+    this.proven.set(key, contentBytes);
+    while (this.proven.size > ROUND_TRIPS_KEPT) this.proven.delete(this.proven.keys().next().value!);
+  }
+
+  /** Whether an archive with this sha256 and size was proven to decompress to exactly `contentBytes` of tar. */
+  proves(archive: { sha256: string; archiveBytes: number; contentBytes: number }): boolean {
+    return this.proven.get(`${archive.sha256}:${archive.archiveBytes}`) === archive.contentBytes;
+  }
+}
+
 /** The worker's settings and the checks every backup activity module uses. */
 export function createBackupContext({
   docker,
@@ -109,6 +140,7 @@ export function createBackupContext({
   pollIntervalMs = 500,
   archiveKeys = () => keysFromEnv(process.env),
   requireEncryption = process.env.DOCKFLOW_BACKUP_REQUIRE_ENCRYPTION === '1',
+  roundTrips = new RoundTripRegistry(),
 }: BackupActivityDeps) {
   /**
    * The worker's keys for an archive encrypted with `keyId` (undefined: any,
@@ -169,7 +201,7 @@ export function createBackupContext({
     return present;
   }
 
-  return { docker, pollIntervalMs, requireEncryption, keysFor, decryptorFor, destinationOf, firstImageOnHost };
+  return { docker, pollIntervalMs, requireEncryption, keysFor, decryptorFor, destinationOf, firstImageOnHost, roundTrips };
 }
 
 /**

@@ -35,7 +35,7 @@ import { createRestoreActivities } from './restore';
 import { createDataContainerActivities } from './data-containers';
 import { createOneOffActivities } from './one-off';
 
-export { HELPER_LABEL, defaultBackupDir, type BackupActivityDeps } from './context';
+export { HELPER_LABEL, RoundTripRegistry, defaultBackupDir, type BackupActivityDeps } from './context';
 export { ONE_OFF_LABEL, type OneOffInput, type WaitOneOffResult } from './one-off';
 export type { ArchiveTargetInput, ArchiveResult, VerifyInput } from './archives';
 export type { HookResult } from './data-containers';

@@ -15,11 +15,16 @@
  *    Otherwise settle what restores of other workflows left (as in 4, with
  *    their IDs), remove `new` (an earlier attempt's partial extraction) and
  *    `old` (left by an earlier attempt that finished), create `new`.
- * 2. The archive is streamed into `new` through the Docker API, then read
- *    back and compared with the archive (src/backup/tar-digest.ts). The old
- *    contents have not been touched.
- * 3. `commit`: rename `new` to `ready`. From here the restore only goes
- *    forward.
+ * 2. The archive is streamed into `new` through the Docker API as a tar
+ *    that ends with one more entry, `new/.dockflow-restore-extracted`,
+ *    sent only once the whole archive matched its manifest entry (sha256,
+ *    size, tar size: src/backup/restore-stream.ts). The engine extracts in
+ *    stream order, so the marker's presence in the data set proves that
+ *    every entry before it was extracted there. The old contents have not
+ *    been touched.
+ * 3. `commit`: refuse (exit 4, nothing changed) when `new` has no marker (a
+ *    stopping engine can acknowledge a write and keep nothing), else rename
+ *    `new` to `ready`. From here the restore only goes forward.
  * 4. `finish` (also what `commit` does next): move every current entry into
  *    `oldpart`, rename it to `old`, move every entry of the restored tree
  *    into place, give the data set's root the archive's owner and mode,
@@ -52,6 +57,12 @@ export function stagingDirName(restoreId: string): string {
 export function keptAsideDirName(restoreId: string): string {
   return `.dockflow-restore-old-${restoreId}`;
 }
+
+/** The last entry of what a restore extracts, at the top of the staging directory: the whole archive went in. */
+export const EXTRACTED_MARKER = '.dockflow-restore-extracted';
+
+/** The commit step's exit status when the staging copy has no marker: not committed, extract again. */
+export const NOT_EXTRACTED_EXIT = 4;
 
 export type RestoreStep = 'begin' | 'commit' | 'finish';
 
@@ -126,7 +137,10 @@ case "$1" in
     mkdir -- "$new"
     echo staged ;;
   commit)
-    if [ ! -d "$ready" ]; then mv -- "$new" "$ready"; fi
+    if [ ! -d "$ready" ]; then
+      if [ ! -f "$new/${EXTRACTED_MARKER}" ]; then echo "the extracted copy has no ${EXTRACTED_MARKER}: it is not whole, not committed" >&2; exit ${NOT_EXTRACTED_EXIT}; fi
+      mv -- "$new" "$ready"
+    fi
     finish ;;
   finish)
     finish ;;

@@ -13,6 +13,13 @@
  * Understands ustar, PAX (`x`, `g`) and GNU long names (`L`, `K`), and
  * base-256 numbers. Stops at the end-of-archive blocks. Pure streaming
  * logic, no I/O.
+ *
+ * `safeBytes()` tells how much of the stream fed so far is entries (headers,
+ * content, padding) rather than end-of-archive blocks, so a stream can be
+ * passed on without its end (src/backup/restore-stream.ts appends an entry).
+ * With `{ contents: false }` the content of entries is not hashed (the
+ * lines then carry an empty content digest): for a caller that only needs
+ * the structure checked and the entries counted.
  */
 import { createHash, type Hash } from 'node:crypto';
 
@@ -88,6 +95,19 @@ export class TarDigest {
   private longLink: string | undefined;
   private ended = false;
   private zeroBlocks = 0;
+  /** Stream offset of the first of the zero blocks seen last (the end-of-archive, once `ended`). */
+  private zeroStart = 0;
+  private readonly contents: boolean;
+
+  constructor(options: { contents?: boolean } = {}) {
+    this.contents = options.contents ?? true;
+  }
+
+  /** Bytes fed so far that belong to entries: everything before the end-of-archive blocks (or blocks that may turn out to be them). */
+  safeBytes(): number {
+    if (this.ended) return this.zeroStart;
+    return this.bytes - this.partial.length - (this.current ? 0 : this.zeroBlocks * BLOCK);
+  }
 
   write(chunk: Buffer): void {
     this.bytes += chunk.length;
@@ -120,13 +140,15 @@ export class TarDigest {
         return;
       }
       const header = data.subarray(0, BLOCK);
+      const at = this.bytes - data.length;
       data = data.subarray(BLOCK);
-      this.startEntry(Buffer.from(header));
+      this.startEntry(Buffer.from(header), at);
     }
   }
 
-  private startEntry(header: Buffer): void {
+  private startEntry(header: Buffer, at: number): void {
     if (header.every((b) => b === 0)) {
+      if (this.zeroBlocks === 0) this.zeroStart = at;
       this.zeroBlocks += 1;
       if (this.zeroBlocks >= 2) this.ended = true;
       return;
@@ -142,7 +164,7 @@ export class TarDigest {
     const declared = meta ? numberField(header, 124, 12) : size;
     const entry: Pending = { header, remaining: declared, padding: (BLOCK - (declared % BLOCK)) % BLOCK };
     if (meta) entry.collect = [];
-    else entry.hash = createHash('sha256');
+    else if (this.contents) entry.hash = createHash('sha256');
     this.current = entry;
     if (declared === 0) {
       this.finishEntry(entry);

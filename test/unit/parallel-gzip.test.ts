@@ -35,7 +35,7 @@ describe('parallelGzip', () => {
   for (let at = 0, size = 1; at < input.length; at += size, size = (size * 7 + 3) % 65_521 || 1) chunks.push(input.subarray(at, at + size));
 
   it('decompresses to exactly the input, one member per block, in order', async () => {
-    const gz = await compress(chunks, { blockBytes: 100_000, concurrency: 3 });
+    const gz = await compress(chunks, { blockBytes: 100_000, concurrency: 3, storeIncompressible: false });
     assert.deepEqual(zlib.gunzipSync(gz), input);
     // zlib is deterministic, so the output must be exactly the blocks gzipped one by one, in order.
     const blocks: Buffer[] = [];
@@ -70,5 +70,33 @@ describe('parallelGzip', () => {
     const gz = await compress([text, text, text], { blockBytes: 256 * 1024 });
     const single = zlib.gzipSync(Buffer.concat([text, text, text]));
     assert.ok(gz.length < single.length * 1.5 + 200, `${gz.length} bytes against ${single.length}`);
+  });
+
+  it('stores blocks that do not compress, compresses the others, and still gives the input back', async () => {
+    const blockBytes = 256 * 1024;
+    const noise = randomBytes(blockBytes);
+    const log = text.subarray(0, blockBytes);
+    const gz = await compress([noise, log], { blockBytes, concurrency: 2 });
+    assert.deepEqual(zlib.gunzipSync(gz), Buffer.concat([noise, log]));
+    // The gzip header's XFL byte (offset 8) is 4 for the fastest levels (0 and 1) and 0 for level 6.
+    const noiseOnly = await compress([noise], { blockBytes });
+    const logOnly = await compress([log], { blockBytes });
+    assert.equal(noiseOnly[8], 4, 'the random block is stored, not searched for matches at level 6');
+    assert.equal(logOnly[8], 0, 'the text block is compressed at the default level');
+    assert.ok(noiseOnly.length < blockBytes * 1.001, `a stored member costs only its framing (${noiseOnly.length} bytes for ${blockBytes})`);
+    assert.ok(logOnly.length < blockBytes / 10, `text still compresses (${logOnly.length} bytes for ${blockBytes})`);
+    assert.equal(gz.length, noiseOnly.length + logOnly.length);
+  });
+
+  it('fails the stream when a member does not decompress to its block, and counts the input it proved', async () => {
+    const tampered = (block: Buffer, level: number) => {
+      const wrong = Buffer.from(block);
+      if (wrong.length > 10) wrong[10] ^= 1;
+      return Promise.resolve(zlib.gzipSync(wrong, { level }));
+    };
+    await assert.rejects(compress([input], { blockBytes: 100_000, compressMember: tampered }), /gzip member 0 does not decompress to its 100000 bytes of input \(it gives 100000 bytes that differ\)/);
+    const stream = parallelGzip({ blockBytes: 100_000 });
+    await pipeline(Readable.from([input]), stream, new Writable({ write: (_c, _e, done) => done() }));
+    assert.equal(stream.verifiedBytes(), input.length);
   });
 });

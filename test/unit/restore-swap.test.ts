@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RESTORE_SCRIPT, keptAsideDirName, restoreIdFor, stagingDirName } from '../../src/backup/restore-swap';
+import { EXTRACTED_MARKER, NOT_EXTRACTED_EXIT, RESTORE_SCRIPT, keptAsideDirName, restoreIdFor, stagingDirName } from '../../src/backup/restore-swap';
 import { TarDigest, TarFormatError } from '../../src/backup/tar-digest';
 import { hostTree } from '../support/host-tree';
 
@@ -48,18 +48,37 @@ function dataSet(): { root: string; oldTree: Record<string, string>; newTree: Re
   return { root, oldTree: hostTree(root), newTree };
 }
 
-/** What step 2 (the Docker API extraction) does: the archive's tree under <staging>/dockflow-volume. */
-function extract(root: string, files = NEW): void {
+/** What step 2 (the Docker API extraction) does: the archive's tree under <staging>/dockflow-volume, then the marker (unless cut short before it). */
+function extract(root: string, files = NEW, whole = true): void {
   const into = path.join(root, stagingDirName(ID), 'dockflow-volume');
   fs.mkdirSync(into, { recursive: true });
   write(into, files);
   fs.symlinkSync('a.txt', path.join(into, 'link'));
+  if (whole) fs.writeFileSync(path.join(root, stagingDirName(ID), EXTRACTED_MARKER), 'sha256\n');
 }
 
 describe('the restore swap script', () => {
   it('a whole run: begin, extract, commit leaves exactly the restored tree, nothing else', () => {
     const { root, newTree } = dataSet();
     assert.deepEqual(step(root, 'begin'), { status: 0, out: 'staged', err: '' });
+    extract(root);
+    assert.deepEqual(step(root, 'commit'), { status: 0, out: 'finished', err: '' });
+    assert.deepEqual(hostTree(root), newTree);
+  });
+
+  it('commit refuses a staging copy without the marker (an extraction that did not reach the end): nothing changes, a retry starts over', () => {
+    const { root, oldTree, newTree } = dataSet();
+    step(root, 'begin');
+    extract(root, NEW, false);
+    const refused = step(root, 'commit');
+    assert.equal(refused.status, NOT_EXTRACTED_EXIT);
+    assert.match(refused.err, new RegExp(`has no ${EXTRACTED_MARKER}: it is not whole, not committed`));
+    assert.ok(fs.existsSync(path.join(root, stagingDirName(ID))), 'still staging, not the commit point');
+    assert.ok(!fs.existsSync(path.join(root, READY)));
+    assert.deepEqual(step(root, 'finish').out, 'discarded');
+    assert.deepEqual(hostTree(root), oldTree);
+    // The retry: a whole extraction commits.
+    step(root, 'begin');
     extract(root);
     assert.deepEqual(step(root, 'commit'), { status: 0, out: 'finished', err: '' });
     assert.deepEqual(hostTree(root), newTree);
