@@ -141,7 +141,10 @@ export function createDataContainerActivities(ctx: BackupContext) {
       const deadline = Date.now() + hook.timeoutMs;
       for (;;) {
         const state = await exec.inspect();
-        if (!state.Running) {
+        // Not running and no exit code yet: the process has not started (an inspect right after the
+        // start can come first, and a hook then read as exiting with no code) or its exit is not recorded.
+        const exited = !state.Running && state.ExitCode !== null && state.ExitCode !== undefined;
+        if (exited) {
           await Promise.race([ended, sleep(1000)]);
           // The hijacked connection can stay half-open after the process ended; it must not outlive the hook.
           stream.destroy();
