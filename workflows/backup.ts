@@ -31,6 +31,7 @@ import { docker, failureType, host, onHost } from './apply';
 import { LOCAL_DATA, archives, type DataRoute } from './data-route';
 import { acquireProjectLock } from './lock';
 import { checkDataPolicyNow } from './policy';
+import { backupAcrossHosts } from './data-hosts';
 
 /** The archive and hook activities, with their timeouts, live with the routes (workflows/data-route.ts). */
 export { archives };
@@ -110,8 +111,8 @@ export interface RunBackupOptions {
  */
 export interface AcrossHosts {
   routeOf: (host: string) => DataRoute;
-  /** The host of every data set the plan may take, by data set key. */
-  hostOfTarget: (target: BackupTarget) => string;
+  /** The host of a data set the plan takes; undefined for one no host holds (a declared volume no service mounts), which is left out. */
+  hostOfTarget: (target: BackupTarget) => string | undefined;
   ledgerHosts: string[];
 }
 
@@ -221,6 +222,7 @@ function shares(plan: BackupPlan, across: AcrossHosts | undefined): HostShare[] 
   const byHost = new Map<string, BackupTarget[]>();
   for (const target of plan.targets) {
     const host = across.hostOfTarget(target);
+    if (host === undefined) continue;
     byHost.set(host, [...(byHost.get(host) ?? []), target]);
   }
   return [...byHost.keys()].sort().map((host) => {
@@ -527,7 +529,10 @@ export async function backup(rawInput: unknown): Promise<BackupResult> {
   const progress = new ProgressTracker('backup', '');
   const input: BackupOptions = parseWorkflowInput(BackupInput, rawInput, 'backup');
   progress.project = input.project;
+  // One lock per project, whatever the hosts: it covers them all.
   await acquireProjectLock(input.project, 'backup', input.waitForLock, progress);
+  // Only an input that names hosts goes there: every other backup runs below, as it always did.
+  if (input.hosts) return backupAcrossHosts({ ...input, hosts: input.hosts }, progress);
   const { spec, revision } = await resolveStack(input, progress);
   const taken = await runBackup(
     {
