@@ -114,6 +114,13 @@ export interface AcrossHosts {
   /** The host of a data set the plan takes; undefined for one no host holds (a declared volume no service mounts), which is left out. */
   hostOfTarget: (target: BackupTarget) => string | undefined;
   ledgerHosts: string[];
+  /**
+   * Hosts that answered, which also keep a copy of the manifest (without
+   * archives): a restore then finds it, and can name the data sets of a
+   * host that went silent since, and `dockflow backups` lists it whichever
+   * host's worker answers.
+   */
+  manifestHosts: string[];
 }
 
 export interface BackupResult {
@@ -406,6 +413,7 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
 
   let manifest: BackupManifest | undefined;
   let where = '';
+  const copyProblems: string[] = [];
   await CancellationScope.nonCancellable(async () => {
     if (failure === undefined) {
       manifest = {
@@ -429,6 +437,15 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
       for (const part of touched) {
         const recorded = await progress.step(`record manifest of backup ${backupId}${onHost(part.route.name)}`, () => part.route.docker.commitManifest({ destination: options.destination, manifest: m }));
         where ||= part.route.name === undefined ? recorded : `${recorded} on ${part.route.name}`;
+      }
+      const holders = new Set(touched.map((p) => p.route.name));
+      for (const copy of (options.across?.manifestHosts ?? []).filter((h) => !holders.has(h))) {
+        try {
+          await progress.step(`record a copy of the manifest of backup ${backupId} on ${copy}`, () => options.across!.routeOf(copy).docker.commitManifest({ destination: options.destination, manifest: m }));
+        } catch (err) {
+          // A copy only: the backup is whole without it.
+          copyProblems.push(`no copy of the manifest on ${copy}: ${rootMessage(err)}`);
+        }
       }
     } else {
       for (const part of touched) {
@@ -491,7 +508,7 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
       archives: listing.archives.map((a) => ({ key: a.key, kind: a.kind, archiveBytes: a.archiveBytes, contentBytes: a.contentBytes, sha256: a.sha256, ...(a.host !== undefined ? { host: a.host } : {}) })),
       stopped: listing.stopped,
       pruned,
-      warnings: [...listing.warnings, ...rejected],
+      warnings: [...listing.warnings, ...copyProblems, ...rejected],
       ...(options.revision !== undefined ? { revision: options.revision } : {}),
     },
   };

@@ -23,7 +23,7 @@ import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
-import { BackupPlanError, planBackup, selectArchives, type BackupTarget } from '../src/backup/plan';
+import { BackupPlanError, dataSets, planBackup, selectArchives, type BackupTarget } from '../src/backup/plan';
 import { retentionOf } from '../src/backup/retention';
 import { hostPart } from '../src/plan/placement';
 import { ErrorType, OperationFailure, firstFailureType } from '../src/errors';
@@ -143,6 +143,7 @@ function across(stack: StackOnHosts): AcrossHosts {
     routeOf: stack.routeOf,
     hostOfTarget: (target) => hostOfTarget(stack, target),
     ledgerHosts: stack.ledgerHosts,
+    manifestHosts: stack.registered.filter((h) => !stack.silent.includes(h)),
   };
 }
 
@@ -271,6 +272,19 @@ export async function restoreAcrossHosts(
     }
   }
   if (!manifest) {
+    // The hosts that could hold it did not answer: name what the stack keeps there.
+    const silentData = new Map<string, string[]>();
+    for (const [key, set] of dataSets(stack.spec)) {
+      let host: string | undefined;
+      try {
+        host = hostOfTarget(stack, { ...set, optional: true });
+      } catch {
+        continue;
+      }
+      if (host !== undefined && stack.silent.includes(host)) silentData.set(host, [...(silentData.get(host) ?? []), `${set.kind} ${key}`]);
+    }
+    const [first] = [...silentData.keys()].sort();
+    if (first !== undefined) throw refuseSilent('restore', input.project, first, silentData.get(first)!, seconds);
     const unanswered = stack.silent.length ? `; ${sorted(stack.silent).join(', ')} did not answer within ${seconds} s` : '';
     throw ApplicationFailure.nonRetryable(
       `project ${input.project} has no complete backup ${input.backupId} on ${order.join(', ') || 'any host that answered'}${unanswered}${notFound ? ` (${rootMessage(notFound)})` : ''}`,
