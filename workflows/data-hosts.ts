@@ -23,7 +23,8 @@ import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
-import { BackupPlanError, dataSets, planBackup, selectArchives, type BackupTarget } from '../src/backup/plan';
+import { dataSets, planBackup, selectArchives } from '../src/backup/plan';
+import { hostOfDataSet, type PlacedDataSet } from '../src/backup/hosts';
 import { retentionOf } from '../src/backup/retention';
 import { hostPart } from '../src/plan/placement';
 import { ErrorType, OperationFailure, firstFailureType } from '../src/errors';
@@ -113,21 +114,8 @@ export async function stackOnHosts(input: StackSource & HostsInput, progress: Pr
 }
 
 /** The host of a data set: the one that runs the services mounting it. */
-function hostOfTarget(stack: StackOnHosts, target: Pick<BackupTarget, 'kind' | 'key' | 'services'> & { optional?: boolean }): string | undefined {
-  const hosts = sorted(target.services.map((s) => stack.hostOf[s]).filter((h) => h !== undefined));
-  const what = `${target.kind === 'volume' ? 'volume' : 'bind mount'} ${target.key}`;
-  if (hosts.length === 0) {
-    // A declared volume no service mounts is created on no host: there is nothing to take.
-    if (target.optional) return undefined;
-    throw new BackupPlanError(`project ${stack.spec.project}: ${what} is mounted by no service, so no host holds it`);
-  }
-  if (hosts.length > 1) {
-    const where = target.services.map((s) => `${s} on ${stack.hostOf[s]}`).join(', ');
-    throw new BackupPlanError(
-      `project ${stack.spec.project}: ${what} is mounted by services on different hosts (${where}): each host has a volume of its own, so dockflow cannot tell which one to take; place them on one host`,
-    );
-  }
-  return hosts[0];
+function hostOfTarget(stack: StackOnHosts, target: PlacedDataSet): string | undefined {
+  return hostOfDataSet(stack.spec.project, target, stack.hostOf);
 }
 
 /** Refuse, naming the data sets and the host, when a host holding some of them did not answer. */

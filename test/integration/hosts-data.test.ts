@@ -136,4 +136,19 @@ describe('backup, restore and migrate across two hosts', () => {
     assert.equal(await dataDigest(hosts[1].docker), before, 'the data is as it was (migrated.txt still there)');
     assert.equal((await hosts[1].docker.getContainer(DB).inspect()).State.StartedAt, startedAt, 'db was not stopped');
   });
+
+  it('refuses a restore whose volume was taken on a host that is not registered, naming both, and changes nothing', async () => {
+    // As if the backup came from a host since removed: every copy of its manifest names hd-host-9.
+    for (const host of hosts) {
+      const file = path.join(host.stateDir, 'backups', PROJECT, backupId, 'manifest.json');
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replaceAll(`"host": "${H2}"`, '"host": "hd-host-9"'));
+    }
+    const before = await dataDigest(hosts[1].docker);
+    const startedAt = (await hosts[1].docker.getContainer(DB).inspect()).State.StartedAt;
+    const run = await runCli(['restore', '-p', PROJECT, backupId], env);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, new RegExp(`restore of ${PROJECT} refused before anything was touched: volume data of backup ${backupId} was taken on host hd-host-9, which is not registered \\(hosts: ${H1}, ${H2}\\)`));
+    assert.equal(await dataDigest(hosts[1].docker), before);
+    assert.equal((await hosts[1].docker.getContainer(DB).inspect()).State.StartedAt, startedAt, 'db was not stopped');
+  });
 });
