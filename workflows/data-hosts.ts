@@ -236,7 +236,7 @@ async function restoreOnHosts(
   return { project, backupId, restored, restarted };
 }
 
-export async function restoreAcrossHosts(
+export async function restoreBackupAcrossHosts(
   input: StackSource & HostsInput & { backupId: string; volumes: string[]; destination?: string; healthTimeoutSeconds?: number },
   progress: ProgressTracker,
 ): Promise<RestoreResult> {

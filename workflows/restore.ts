@@ -30,7 +30,7 @@ import { LOCAL_DATA, type DataRoute } from './data-route';
 import { acquireProjectLock } from './lock';
 import { invalid, resolveStack, startAgain } from './backup';
 import { checkDataPolicyNow } from './policy';
-import { restoreAcrossHosts } from './data-hosts';
+import { restoreBackupAcrossHosts } from './data-hosts';
 
 /** Restore resolves the project's spec and checks the manifest against it before reading the backup. */
 export const RESTORE_SPEC_PATCH = 'dockflow-restore-spec';
@@ -167,7 +167,7 @@ export async function restore(rawInput: unknown): Promise<RestoreResult> {
   progress.project = input.project;
   await acquireProjectLock(input.project, 'restore', input.waitForLock, progress);
   // Only an input that names hosts goes there: every other restore runs below, as it always did.
-  if (input.hosts) return restoreAcrossHosts({ ...input, hosts: input.hosts }, progress);
+  if (input.hosts) return restoreBackupAcrossHosts({ ...input, hosts: input.hosts }, progress);
   let spec: StackSpec | undefined;
   if (patched(RESTORE_SPEC_PATCH)) ({ spec } = await resolveStack(input, progress));
   const manifest = await progress.step(`read backup ${input.backupId} of ${input.project}`, () =>
