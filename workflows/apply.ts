@@ -103,7 +103,7 @@ function isScheduleToStartTimeout(err: unknown): boolean {
 }
 
 /** The proxy's activities, with a step its host's worker never took reported as HostSilent. */
-function naming<T extends object>(proxy: T, host: string, seconds: number): T {
+export function naming<T extends object>(proxy: T, host: string, seconds: number): T {
   return new Proxy(proxy, {
     get(target, activity) {
       const call = (target as Record<string | symbol, (...args: unknown[]) => Promise<unknown>>)[activity];

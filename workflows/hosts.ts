@@ -42,7 +42,7 @@ function router(silenceSeconds: number | undefined): RouteOf {
 }
 
 /** Placement, or a non-retryable failure naming the service and the key, before anything starts. */
-function place(spec: StackSpec, hosts: HostInfo[], defaultHost: string | undefined): Placement {
+export function place(spec: StackSpec, hosts: HostInfo[], defaultHost: string | undefined): Placement {
   try {
     return placeServices(spec, hosts, defaultHost);
   } catch (err) {

@@ -18,7 +18,9 @@
  * same container and waits for its exit.
  */
 import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
-import { MigrateInput } from '../src/model/backup-input';
+import { MigrateInput, type MigrateOptions } from '../src/model/backup-input';
+import type { BackupManifest } from '../src/backup/manifest';
+import type { Revision } from '../src/model/revision';
 import { serviceSlice } from '../src/model/slice';
 import type { StackSpec } from '../src/model/spec';
 import { oneOffName } from '../src/backup/ids';
@@ -27,10 +29,12 @@ import { retentionOf } from '../src/backup/retention';
 import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
-import { docker, host, images, waits } from './apply';
+import { onHost } from './apply';
+import { LOCAL_DATA, type DataRoute } from './data-route';
+import { migrationSiteAcrossHosts } from './data-hosts';
 import { runOneOff, type OneOffOutcome } from './one-off';
 import { acquireProjectLock } from './lock';
-import { resolveStack, runBackup, startAgain } from './backup';
+import { resolveStack, runBackup, startAgain, type AcrossHosts } from './backup';
 import { runRestore } from './restore';
 
 const DEFAULT_HEALTH_TIMEOUT_S = 120;
@@ -58,44 +62,87 @@ function runMigrationOneOff(
   kind: 'run' | 'dryrun',
   command: string[],
   progress: ProgressTracker,
+  route: DataRoute,
   deadline?: number,
 ): Promise<OneOffOutcome> {
   const operation = workflowInfo().workflowId;
   const name = oneOffName(spec.project, service, kind, operation);
   const label = kind === 'run' ? 'migration' : 'dry run';
-  return runOneOff(spec, { service, imageId, name, kind, command, label, ...(deadline !== undefined ? { deadline } : {}) }, operation, progress);
+  return runOneOff(spec, { service, imageId, name, kind, command, label, ...(deadline !== undefined ? { deadline } : {}) }, operation, progress, route);
+}
+
+/** Own keys only: "constructor" is `in` every object. */
+export function assertService(spec: StackSpec, service: string): void {
+  if (!Object.hasOwn(spec.services, service)) {
+    throw ApplicationFailure.nonRetryable(
+      `project ${spec.project} has no service ${service} (services: ${Object.keys(spec.services).sort().join(', ')})`,
+      ErrorType.invalidSpec,
+    );
+  }
+}
+
+/**
+ * Where a migration runs. On one host: this workflow's own queue, as always.
+ * Across hosts (workflows/data-hosts.ts): the service's host, with the
+ * backup taken where each data set lives and restored there.
+ */
+export interface MigrationSite {
+  spec: StackSpec;
+  revision?: Revision;
+  /** The host that runs the service. */
+  route: DataRoute;
+  /** What that host's policy is checked against. */
+  policySpec: StackSpec;
+  across?: AcrossHosts;
+  /** Put the backup back (the compensation of a failed migration). */
+  restoreBackup: (manifest: BackupManifest) => Promise<unknown>;
 }
 
 export async function migrate(rawInput: unknown): Promise<MigrateResult> {
   const progress = new ProgressTracker('migrate', '');
   const input = parseWorkflowInput(MigrateInput, rawInput, 'migrate');
-  const { project, service } = input;
+  const { project } = input;
   progress.project = project;
   await acquireProjectLock(project, 'migrate', input.waitForLock, progress);
-  const { spec, revision } = await resolveStack(input, progress);
-  // The one-off container gets the service's capabilities and mounts: the same policy as a deploy.
-  await progress.step("check the worker's policy", () => host.checkPolicy(spec));
-  // Own keys only: "constructor" is `in` every object.
-  if (!Object.hasOwn(spec.services, service)) {
-    throw ApplicationFailure.nonRetryable(
-      `project ${project} has no service ${service} (services: ${Object.keys(spec.services).sort().join(', ')})`,
-      ErrorType.invalidSpec,
-    );
+  let site: MigrationSite;
+  if (input.hosts) site = await migrationSiteAcrossHosts({ ...input, hosts: input.hosts }, progress);
+  else {
+    const { spec, revision } = await resolveStack(input, progress);
+    site = {
+      spec,
+      revision,
+      route: LOCAL_DATA,
+      policySpec: spec,
+      restoreBackup: (manifest) =>
+        runRestore({ project, manifest, spec, volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress),
+    };
   }
+  return runMigration(input, site, progress);
+}
+
+/** The migration itself, on the service's host; the caller holds the project lock. */
+export async function runMigration(input: MigrateOptions, site: MigrationSite, progress: ProgressTracker): Promise<MigrateResult> {
+  const { project, service } = input;
+  const { spec, revision, route } = site;
+  const on = onHost(route.name);
+  const { docker, images, waits } = route;
+  // The one-off container gets the service's capabilities and mounts: the same policy as a deploy.
+  await progress.step(route.name === undefined ? "check the worker's policy" : `check the policy of ${route.name}`, () => route.host.checkPolicy(site.policySpec));
+  assertService(spec, service);
   const slice = serviceSlice(spec, service);
   const imageId =
     revision?.spec === spec && revision.images[service]
       ? revision.images[service].id
-      : await progress.step(`look up image ${spec.services[service].image}`, () => images.ensureImage({ spec: slice, service, forceBuild: false, lookupOnly: true }));
+      : await progress.step(`look up image ${spec.services[service].image}${on}`, () => images.ensureImage({ spec: slice, service, forceBuild: false, lookupOnly: true }));
   if (!imageId) {
     throw ApplicationFailure.nonRetryable(
-      `service ${service} of project ${project}: image ${spec.services[service].image} is not on this host; deploy the project first`,
+      `service ${service} of project ${project}: image ${spec.services[service].image} is not on ${route.name ?? 'this host'}; deploy the project first`,
       ErrorType.imageUnavailable,
     );
   }
   const warnings: string[] = [];
   // What runs now must run when the migration ends, whatever happened to the host meanwhile.
-  const before = await progress.step(`observe containers of ${project}`, () => docker.observeDataContainers(project));
+  const before = await progress.step(`observe containers of ${project}${on}`, () => docker.observeDataContainers(project));
 
   progress.phase('backup');
   const taken = await runBackup(
@@ -108,16 +155,17 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
       reason: 'migrate',
       migration: { service, command: input.command },
       allowEmpty: true,
+      ...(site.across ? { across: site.across } : {}),
     },
     progress,
   );
   if (!taken) warnings.push(`service ${service} has no named volume or data directory: no backup was taken, so a failed migration cannot be undone`);
-  await progress.step('ensure networks and volumes', () => docker.ensureNetworksAndVolumes(slice));
+  await progress.step(`ensure networks and volumes${on}`, () => docker.ensureNetworksAndVolumes(slice));
 
   let dryRunOutput: string | undefined;
   if (input.dryRunCommand) {
     progress.phase('dry run');
-    const dry = await runMigrationOneOff(spec, service, imageId, 'dryrun', input.dryRunCommand, progress);
+    const dry = await runMigrationOneOff(spec, service, imageId, 'dryrun', input.dryRunCommand, progress, route);
     dryRunOutput = dry.tail;
     await docker.removeContainer({ name: dry.name });
     if (dry.exitCode !== 0) {
@@ -135,7 +183,7 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
   let cancelled: unknown;
   let broken: unknown;
   try {
-    outcome = await runMigrationOneOff(spec, service, imageId, 'run', input.command, progress, deadline);
+    outcome = await runMigrationOneOff(spec, service, imageId, 'run', input.command, progress, route, deadline);
   } catch (err) {
     // Whatever stopped us from following the migration, it may have changed the data: undo it too.
     if (isCancellation(err)) cancelled = err;
@@ -160,13 +208,13 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
       if (!taken) restored = 'no backup to restore';
       else {
         try {
-          await runRestore({ project, manifest: taken.manifest, spec, volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds }, progress);
+          await site.restoreBackup(taken.manifest);
           restored = `backup ${taken.manifest.id} was restored`;
         } catch (err) {
           restored = `restoring backup ${taken.manifest.id} failed too (${rootMessage(err)}); restore it with dockflow restore -p ${project} ${taken.manifest.id}`;
         }
       }
-      await startAgain(project, before, [], progress).catch(() => undefined);
+      await startAgain(project, before, [], progress, route).catch(() => undefined);
       return restored;
     });
     const summary = `migration of service ${service} (project ${project}) ${why}; ${undone}`;
@@ -181,22 +229,26 @@ export async function migrate(rawInput: unknown): Promise<MigrateResult> {
   }
 
   await docker.removeContainer({ name: container });
-  await startAgain(project, before, [], progress);
+  await startAgain(project, before, [], progress, route);
   let restarted: string[] = [];
   if (input.restart) {
-    restarted = await progress.step(`restart ${service}`, () => docker.nudgeService({ project, service, restart: true }));
+    restarted = await progress.step(`restart ${service}${on}`, () => docker.nudgeService({ project, service, restart: true }));
     const containers = await docker.observeDataContainers(project);
     const budgetMs = (input.healthTimeoutSeconds ?? DEFAULT_HEALTH_TIMEOUT_S) * 1000;
     await Promise.all(
       containers
         .filter((c) => c.service === service && !c.oneoff && c.running && c.hasHealthcheck)
-        .map((c) => progress.step(`wait healthy ${c.name}`, () => waits.waitHealthy({ service, name: c.name, budgetMs }))),
+        .map((c) => progress.step(`wait healthy ${c.name}${on}`, () => waits.waitHealthy({ service, name: c.name, budgetMs }))),
     );
   }
   if (revision) {
     const number = revision.number;
     const id = workflowInfo().workflowId;
-    await progress.step(`record migration ${id} in revision ${number}`, () => host.linkToRevision({ project, number, kind: 'migrations', id }));
+    // Across hosts, every ledger that keeps a copy of the revision records it.
+    const ledgers = site.across ? site.across.ledgerHosts.map((h) => site.across!.routeOf(h)) : [route];
+    for (const ledger of ledgers) {
+      await progress.step(`record migration ${id} in revision ${number}${onHost(ledger.name)}`, () => ledger.host.linkToRevision({ project, number, kind: 'migrations', id }));
+    }
   }
   progress.phase('done');
   return {

@@ -12,7 +12,7 @@ import { serviceSlice } from '../src/model/slice';
 import { MAX_OUTPUT_STEPS, outputStepTitle, shellQuote } from '../src/backup/output';
 import type { OneOffInput } from '../activities/backup';
 import type { ProgressTracker } from './progress';
-import { docker, waits } from './apply';
+import { LOCAL, onHost, type Route } from './apply';
 
 /** How long one waitOneOff call waits before handing the output so far to the workflow. */
 const OUTPUT_POLL_MS = 3000;
@@ -37,11 +37,16 @@ export interface OneOffRun {
   deadline?: number;
 }
 
-/** Start (exactly once) a one-off container and follow it to its exit, its output becoming progress lines. */
-export async function runOneOff(spec: StackSpec, run: OneOffRun, operation: string, progress: ProgressTracker): Promise<OneOffOutcome> {
+/**
+ * Start (exactly once) a one-off container and follow it to its exit, its
+ * output becoming progress lines. `route` is where the service runs: this
+ * workflow's own host by default; across hosts, the service's host.
+ */
+export async function runOneOff(spec: StackSpec, run: OneOffRun, operation: string, progress: ProgressTracker, route: Route & { name?: string } = LOCAL): Promise<OneOffOutcome> {
   const { service, imageId, name, command, kind } = run;
+  const { docker, waits } = route;
   await progress.step(
-    `start ${run.label} in one-off container ${name}: ${shellQuote(command)}`,
+    `start ${run.label} in one-off container ${name}${onHost(route.name)}: ${shellQuote(command)}`,
     () => docker.startOneOff({ spec: serviceSlice(spec, service), service, imageId, name, command, operation, kind, ...(run.env ? { env: run.env } : {}) }),
     { service, container: name },
   );

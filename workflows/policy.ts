@@ -27,8 +27,9 @@ export async function checkPolicyNow(progress: ProgressTracker, spec: StackSpec,
   );
 }
 
-/** Check the host directories a backup reads or a restore writes; nothing to check without any. */
-export async function checkDataPolicyNow(progress: ProgressTracker, input: DataPolicyInput): Promise<void> {
+/** Check the host directories a backup reads or a restore writes (on `on`'s host, default this worker's); nothing to check without any. */
+export async function checkDataPolicyNow(progress: ProgressTracker, input: DataPolicyInput, on: { host: typeof host; name?: string } = { host }): Promise<void> {
   if (input.paths.length === 0 || !patched(POLICY_PATCH)) return;
-  await progress.step(`check the worker's policy for ${input.paths.map((p) => p.source).join(', ')}`, () => host.checkDataPolicy(input));
+  const whose = on.name === undefined ? "the worker's policy" : `the policy of ${on.name}`;
+  await progress.step(`check ${whose} for ${input.paths.map((p) => p.source).join(', ')}`, () => on.host.checkDataPolicy(input));
 }

@@ -25,10 +25,12 @@ import { helperImages, mountsTarget, selectArchives, startOrder } from '../src/b
 import { ErrorType, OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker, rootMessage } from './progress';
-import { docker, failureType, waits } from './apply';
+import { docker, failureType, onHost } from './apply';
+import { LOCAL_DATA, type DataRoute } from './data-route';
 import { acquireProjectLock } from './lock';
-import { archives, invalid, resolveStack, startAgain } from './backup';
+import { invalid, resolveStack, startAgain } from './backup';
 import { checkDataPolicyNow } from './policy';
+import { restoreBackupAcrossHosts } from './data-hosts';
 
 /** Restore resolves the project's spec and checks the manifest against it before reading the backup. */
 export const RESTORE_SPEC_PATCH = 'dockflow-restore-spec';
@@ -55,11 +57,17 @@ export interface RunRestoreOptions {
   volumes: string[];
   destination?: string;
   healthTimeoutSeconds?: number;
+  /** Where the data sets are: default this workflow's own host, as always; across hosts, the one host they were taken on. */
+  route?: DataRoute;
+  /** The caller already checked the policy and read every archive back (across hosts: on every host, before any is touched). */
+  checked?: boolean;
 }
 
 /** The restore itself, shared by restore and migrate (as its compensation); the caller holds the project lock. */
 export async function runRestore(options: RunRestoreOptions, progress: ProgressTracker): Promise<RestoreResult> {
   const { project, manifest } = options;
+  const route = options.route ?? LOCAL_DATA;
+  const on = onHost(route.name);
   const backupId = manifest.id;
   const operation = workflowInfo().workflowId;
   let entries: ArchiveEntry[];
@@ -71,15 +79,10 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
     if (err instanceof ManifestError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.backupCorrupt);
     throw invalid(err, project);
   }
-  // A restore writes into bind-mounted host directories: only where the worker's policy allows them now.
-  const binds = entries.filter((e) => e.kind === 'bind').map((e) => ({ key: `archive ${e.archive} (${e.key})`, source: e.source }));
-  await checkDataPolicyNow(progress, { project, operation: `restore of backup ${backupId}`, paths: binds });
-  await progress.step(`verify ${entries.length} archive(s) of backup ${backupId}`, () =>
-    archives.verifyArchives({ project, backupId, destination: options.destination, archives: entries, checksumOnly: true }),
-  );
+  if (!options.checked) await checkRestorable(project, backupId, entries, options.destination, route, progress);
 
   progress.phase(`restoring backup ${backupId} of ${project}`);
-  const containers = await progress.step(`observe containers of ${project}`, () => docker.observeDataContainers(project));
+  const containers = await progress.step(`observe containers of ${project}${on}`, () => route.docker.observeDataContainers(project));
   const users = startOrder(containers.filter((c) => !c.oneoff && c.running && entries.some((e) => mountsTarget(c, e))));
   const refs = users.map((c) => ({ id: c.id, name: c.name }));
   const imagesFor = (entry: ArchiveEntry) => [...helperImages(entry, containers), ...(entry.images ?? [])];
@@ -87,12 +90,12 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   let failure: unknown;
   try {
     if (refs.length > 0) {
-      await progress.step(`stop ${refs.map((r) => r.name).join(', ')}`, () => docker.stopContainers({ project, containers: [...refs].reverse() }));
+      await progress.step(`stop ${refs.map((r) => r.name).join(', ')}${on}`, () => route.docker.stopContainers({ project, containers: [...refs].reverse() }));
     }
     for (const entry of entries) {
       touched.push(entry);
-      await progress.step(`restore ${entry.kind} ${entry.key} from ${entry.archive}`, () =>
-        archives.restoreTarget({ project, backupId, operation, destination: options.destination, entry, images: imagesFor(entry) }),
+      await progress.step(`restore ${entry.kind} ${entry.key} from ${entry.archive}${on}`, () =>
+        route.archives.restoreTarget({ project, backupId, operation, destination: options.destination, entry, images: imagesFor(entry) }),
       );
     }
   } catch (err) {
@@ -105,7 +108,7 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
       // a verified copy is swapped in, anything else discarded, before its users start again.
       for (const entry of touched) {
         try {
-          await progress.step(`settle ${entry.kind} ${entry.key}`, () => archives.settleRestore({ project, operation, entry, images: imagesFor(entry) }));
+          await progress.step(`settle ${entry.kind} ${entry.key}${on}`, () => route.archives.settleRestore({ project, operation, entry, images: imagesFor(entry) }));
         } catch (err) {
           undoProblems.push(rootMessage(err));
         }
@@ -113,11 +116,11 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
     }
     try {
       // Every container that ran before, not only the data's users: a daemon restart meanwhile stops them all.
-      await startAgain(project, containers, users, progress);
+      await startAgain(project, containers, users, progress, route);
     } catch (err) {
       undoProblems.push(rootMessage(err));
     }
-    await docker.removeHelpers({ project, operation });
+    await route.docker.removeHelpers({ project, operation });
   });
   if (failure !== undefined) {
     const also = undoProblems.length ? `; also: ${undoProblems.join('; ')}` : '';
@@ -139,9 +142,23 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   await Promise.all(
     users
       .filter((c) => c.hasHealthcheck)
-      .map((c) => progress.step(`wait healthy ${c.name}`, () => waits.waitHealthy({ service: c.service, name: c.name, budgetMs }))),
+      .map((c) => progress.step(`wait healthy ${c.name}${on}`, () => route.waits.waitHealthy({ service: c.service, name: c.name, budgetMs }))),
   );
   return { project, backupId, restored: entries.map((e) => e.key), restarted: refs.map((r) => r.name) };
+}
+
+/**
+ * What a restore checks before it touches anything: the policy of the host
+ * for the bind-mounted directories it writes, and every archive read back
+ * and compared with its checksum.
+ */
+export async function checkRestorable(project: string, backupId: string, entries: ArchiveEntry[], destination: string | undefined, route: DataRoute, progress: ProgressTracker): Promise<void> {
+  // A restore writes into bind-mounted host directories: only where the worker's policy allows them now.
+  const binds = entries.filter((e) => e.kind === 'bind').map((e) => ({ key: `archive ${e.archive} (${e.key})`, source: e.source }));
+  await checkDataPolicyNow(progress, { project, operation: `restore of backup ${backupId}`, paths: binds }, route);
+  await progress.step(`verify ${entries.length} archive(s) of backup ${backupId}${onHost(route.name)}`, () =>
+    route.archives.verifyArchives({ project, backupId, destination, archives: entries, checksumOnly: true }),
+  );
 }
 
 export async function restore(rawInput: unknown): Promise<RestoreResult> {
@@ -149,6 +166,8 @@ export async function restore(rawInput: unknown): Promise<RestoreResult> {
   const input = parseWorkflowInput(RestoreInput, rawInput, 'restore');
   progress.project = input.project;
   await acquireProjectLock(input.project, 'restore', input.waitForLock, progress);
+  // Only an input that names hosts goes there: every other restore runs below, as it always did.
+  if (input.hosts) return restoreBackupAcrossHosts({ ...input, hosts: input.hosts }, progress);
   let spec: StackSpec | undefined;
   if (patched(RESTORE_SPEC_PATCH)) ({ spec } = await resolveStack(input, progress));
   const manifest = await progress.step(`read backup ${input.backupId} of ${input.project}`, () =>

@@ -80,6 +80,12 @@ export const ArchiveEntry = z
      * ciphertext's, contentBytes the tar's inside.
      */
     encryption: z.strictObject({ scheme: z.literal(ARCHIVE_ENCRYPTION), keyId: z.string().regex(/^[0-9a-f]{12}$/, 'a key ID (12 hex digits)') }).optional(),
+    /**
+     * Across several Docker hosts: the host the data set was archived on
+     * (where the services mounting it ran); a restore puts it back there.
+     * Absent on a single host.
+     */
+    host: z.string().regex(PROJECT_NAME_PATTERN, 'a host name').optional(),
     /** For a volume: how to create it again if it is gone at restore time. */
     volume: z
       .strictObject({

@@ -157,12 +157,27 @@ export function destination(dest: string | undefined): string | undefined {
 
 function describeBackup(r: BackupResult, formatBytes: (bytes: number) => string): string {
   const lines = [`${r.project}: backup ${r.backupId} verified, in ${r.destination}`];
-  for (const a of r.archives) lines.push(`  ${a.kind} ${a.key}: ${formatBytes(a.archiveBytes)} (${formatBytes(a.contentBytes)} uncompressed) sha256 ${a.sha256.slice(0, 16)}…`);
+  for (const a of r.archives) lines.push(`  ${a.kind} ${a.key}${a.host !== undefined ? ` on ${a.host}` : ''}: ${formatBytes(a.archiveBytes)} (${formatBytes(a.contentBytes)} uncompressed) sha256 ${a.sha256.slice(0, 16)}…`);
   if (r.stopped.length) lines.push(`  stopped during the backup and started again: ${r.stopped.join(', ')}`);
   if (r.pruned.length) lines.push(`  pruned: ${r.pruned.join(', ')}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   return lines.join('\n');
 }
+
+/**
+ * With registered hosts, a data operation names them all (each data set is
+ * handled on the host that runs its services); without, nothing is added
+ * and it runs on the worker's host as always.
+ */
+async function onEveryHost<I extends object>(client: WorkflowClient, input: I, hostTimeout: number | undefined): Promise<I> {
+  const { registeredHosts } = await import('../client/hosts');
+  const registered = await registeredHosts(client);
+  if (registered.length === 0) return input;
+  return { ...input, hosts: registered.map(({ name, labels }) => ({ name, labels })), ...(hostTimeout !== undefined ? { hostSilenceSeconds: hostTimeout } : {}) };
+}
+
+const hostTimeoutOption = () =>
+  new Option('--host-timeout <seconds>', 'with several hosts: a host whose worker leaves one of its steps untaken this long counts as silent (default 60)').argParser(positiveWholeNumberArg);
 
 export function registerBackupCommands(program: Command): void {
   const backupCommand = program
@@ -175,6 +190,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--encrypt', 'encrypt the archives with the worker\'s key (DOCKFLOW_ENCRYPTION_KEY(_FILE)): AES-256-GCM, restore needs the same key');
   addRetentionOptions(backupCommand)
     .option('-f, --file <file>', 'compose file, for a project dockflow has not deployed (repeatable)', collect)
+    .addOption(hostTimeoutOption())
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
@@ -212,7 +228,7 @@ export function registerBackupCommands(program: Command): void {
       });
       await runWorkflow<BackupResult>(
         opts,
-        (client, queue) => startBackup(client, queue, input),
+        async (client, queue) => startBackup(client, queue, await onEveryHost(client, input, opts.hostTimeout)),
         (r) => describeBackup(r, formatBytes),
       );
     });
@@ -253,6 +269,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--volume <volume>', 'restore only this data set (repeatable; default: all in the backup)', collect)
     .option('--dest <dir|url>', `${DEST_HELP}: the one the backup is in`)
     .addOption(numberOption('--health-timeout <seconds>', 'upper bound for each health wait afterwards (default 120)'))
+    .addOption(hostTimeoutOption())
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
@@ -272,7 +289,7 @@ export function registerBackupCommands(program: Command): void {
       });
       await runWorkflow<RestoreResult>(
         opts,
-        (client, queue) => startRestore(client, queue, input),
+        async (client, queue) => startRestore(client, queue, await onEveryHost(client, input, opts.hostTimeout)),
         (r) => `${r.project}: restored ${r.restored.join(', ')} from backup ${r.backupId}${r.restarted.length ? `; started again: ${r.restarted.join(', ')}` : ''}`,
       );
     });
@@ -288,6 +305,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--restart', 'restart the service after a successful migration')
     .addOption(durationOption('--timeout <duration>', 'stop the migration and restore the backup after this long (default: no limit)'))
     .option('--dest <dir|url>', DEST_HELP)
+    .addOption(hostTimeoutOption())
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
@@ -312,7 +330,7 @@ export function registerBackupCommands(program: Command): void {
       });
       await runWorkflow<MigrateResult>(
         opts,
-        (client, queue) => startMigrate(client, queue, input),
+        async (client, queue) => startMigrate(client, queue, await onEveryHost(client, input, opts.hostTimeout)),
         (r) =>
           [
             `${r.project}: migration of ${r.service} succeeded${r.backupId ? ` (backup ${r.backupId} taken first)` : ''}${r.revision !== undefined ? `, recorded in revision ${r.revision}` : ''}`,

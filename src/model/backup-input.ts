@@ -12,6 +12,7 @@ import { StackName } from './input';
 import { ProjectName } from './names';
 import { BACKUP_ID_PATTERN, BackupReason } from './backup-ids';
 import { destinationProblem } from './s3-url';
+import { HostInfo } from './hosts';
 
 /**
  * Where the stack's definition comes from. Default (neither given): the
@@ -57,6 +58,17 @@ const Retention = {
   keepDays: z.number().positive().optional(),
 };
 
+/**
+ * The registered Docker hosts (what the CLI sends when there are any): the
+ * operation acts on each data set on the host that runs its services.
+ * Absent: this workflow's own host, as always.
+ */
+const Hosts = {
+  hosts: z.array(HostInfo).min(1).optional(),
+  /** With hosts: how long a host's worker may leave one of its steps untaken before the host counts as silent. Default 60. */
+  hostSilenceSeconds: z.number().int().positive().optional(),
+};
+
 const oneSource = (v: { spec?: unknown; composeFiles?: unknown; stack?: unknown }) => [v.spec, v.composeFiles, v.stack].filter((x) => x !== undefined).length <= 1;
 const sourceMessage = { message: 'give at most one of "stack", "composeFiles" or "spec" (none: the ledger\'s current revision)' };
 const sameProject = (v: { project: string; spec?: { project: string } }) => v.spec === undefined || v.spec.project === v.project;
@@ -81,6 +93,7 @@ export const BackupInput = z
     reason: BackupReason.default('manual'),
     /** When another operation holds the project, wait for it instead of failing. Default false (Schedules send true). */
     waitForLock: z.boolean().default(false),
+    ...Hosts,
   })
   .refine(oneSource, sourceMessage)
   .refine(sameProject, sameProjectMessage);
@@ -102,6 +115,7 @@ export const RestoreInput = z
     /** Upper bound for each health wait after the services start again, in seconds. Default 120. */
     healthTimeoutSeconds: z.number().positive().optional(),
     waitForLock: z.boolean().default(false),
+    ...Hosts,
   })
   .refine(oneSource, sourceMessage)
   .refine(sameProject, sameProjectMessage);
@@ -126,6 +140,7 @@ export const MigrateInput = z
     ...Retention,
     healthTimeoutSeconds: z.number().positive().optional(),
     waitForLock: z.boolean().default(false),
+    ...Hosts,
   })
   .refine(oneSource, sourceMessage)
   .refine(sameProject, sameProjectMessage);

@@ -1,0 +1,307 @@
+/**
+ * backup, restore and migrate across several Docker hosts: one workflow per
+ * project, under one project lock, each data set handled on the host that
+ * runs the services mounting it (its worker's queue, `<queue>@<host>`).
+ *
+ * A data set lives where its services are placed: the placement recorded
+ * with the project's revision (every host's ledger keeps a copy), or, for a
+ * stack given inline or as compose files that the revision does not cover,
+ * the placement of its constraints (src/plan/placement.ts). A backup's
+ * manifest names each archive's host, and every host that holds archives
+ * keeps the whole manifest beside them. A restore puts each data set back on
+ * the host its archive names, and refuses, naming the data set and the host,
+ * before anything is touched when that host is not registered or its worker
+ * does not answer within the bound. A migration runs on the service's host.
+ *
+ * Only inputs that name hosts come here: a single-host operation never does,
+ * so its commands are exactly those it always issued.
+ */
+import { ApplicationFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import type { BackupOptions, MigrateOptions } from '../src/model/backup-input';
+import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
+import type { Revision } from '../src/model/revision';
+import type { StackSpec } from '../src/model/spec';
+import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
+import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
+import { dataSets, planBackup, selectArchives } from '../src/backup/plan';
+import { hostOfDataSet, type PlacedDataSet } from '../src/backup/hosts';
+import { retentionOf } from '../src/backup/retention';
+import { hostPart } from '../src/plan/placement';
+import { ErrorType, OperationFailure, firstFailureType } from '../src/errors';
+import { HOST_SILENCE_SECONDS, HostSilent } from './apply';
+import { dataRouteTo, type DataRoute } from './data-route';
+import { place } from './hosts';
+import { invalid, runBackup, type AcrossHosts, type BackupResult, type StackSource } from './backup';
+import { checkRestorable, runRestore, type RestoreResult } from './restore';
+import { assertService, type MigrationSite } from './migrate';
+import { rootMessage, type ProgressTracker } from './progress';
+
+interface HostsInput {
+  hosts: HostInfo[];
+  hostSilenceSeconds?: number;
+}
+
+/** The project's stack as the hosts know it, where each service runs, and which hosts answered. */
+export interface StackOnHosts {
+  spec: StackSpec;
+  revision?: Revision;
+  hostOf: Record<string, string>;
+  routeOf: (host: string) => DataRoute;
+  registered: string[];
+  /** Hosts whose worker took no step within the bound when their ledger was read. */
+  silent: string[];
+  /** Hosts whose ledger holds the revision (each gets the backup or migration linked). */
+  ledgerHosts: string[];
+}
+
+function sorted(names: Iterable<string>): string[] {
+  return [...new Set(names)].sort();
+}
+
+/**
+ * Read every host's ledger, load the stack, and place it. A silent host is
+ * noted, not fatal: the others keep copies of the same revision, and the
+ * operation refuses only if it needs that host.
+ */
+export async function stackOnHosts(input: StackSource & HostsInput, progress: ProgressTracker): Promise<StackOnHosts> {
+  const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
+  const routeOf = (host: string) => dataRouteTo(hostTaskQueue(workflowInfo().taskQueue, host), host, seconds);
+  const registered = sorted(input.hosts.map((h) => h.name));
+  const silent: string[] = [];
+  const found = await Promise.all(
+    registered.map(async (host) => {
+      try {
+        return await progress.step(`read the ledger of ${host}`, () => routeOf(host).host.getRevision({ project: input.project }));
+      } catch (err) {
+        if (!(err instanceof HostSilent)) throw err;
+        silent.push(host);
+        return undefined;
+      }
+    }),
+  );
+  const revision = found.reduce<Revision | undefined>((best, r) => (r && (!best || r.number > best.number) ? r : best), undefined);
+  const ledgerHosts = registered.filter((_, i) => revision !== undefined && found[i]?.number === revision.number);
+  let spec: StackSpec;
+  if (input.spec) spec = input.spec;
+  else if (input.composeFiles || input.stack) {
+    const loader = registered.find((h) => !silent.includes(h)) ?? registered[0];
+    ({ spec } = await progress.step(`load compose files on ${loader}`, () =>
+      routeOf(loader).host.loadProject({
+        composeFiles: input.composeFiles,
+        stack: input.stack,
+        project: input.project,
+        profiles: input.profiles,
+        envFiles: input.envFiles,
+        projectDirectory: input.projectDirectory,
+      }),
+    ));
+    if (spec.project !== input.project) {
+      const source = input.stack !== undefined ? `stack ${input.stack}` : `compose files ${input.composeFiles!.join(', ')}`;
+      throw ApplicationFailure.nonRetryable(`${source} describes project ${spec.project}, not ${input.project}`, ErrorType.invalidSpec);
+    }
+  } else if (revision) spec = revision.spec;
+  else {
+    const unread = silent.length ? ` (${silent.join(', ')} did not answer)` : '';
+    throw ApplicationFailure.nonRetryable(
+      `project ${input.project} has no revision in the ledgers of ${registered.join(', ')}${unread}: deploy it with dockflow first, or pass its compose files (-f, or "composeFiles")`,
+      ErrorType.invalidSpec,
+    );
+  }
+  // Where the last deploy put each service, if it placed them all; else where the constraints put them.
+  const recorded = revision?.placement;
+  const hostOf = recorded && Object.keys(spec.services).every((s) => recorded[s] !== undefined) ? recorded : place(spec, input.hosts, undefined).hostOf;
+  return { spec, revision, hostOf, routeOf, registered, silent: silent.sort(), ledgerHosts };
+}
+
+/** The host of a data set: the one that runs the services mounting it. */
+function hostOfTarget(stack: StackOnHosts, target: PlacedDataSet): string | undefined {
+  return hostOfDataSet(stack.spec.project, target, stack.hostOf);
+}
+
+/** Refuse, naming the data sets and the host, when a host holding some of them did not answer. */
+function refuseSilent(operation: string, project: string, host: string, what: string[], seconds: number): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `${operation} of ${project} refused before anything was touched: ${what.join(', ')} ${what.length === 1 ? 'is' : 'are'} on host ${host}, whose worker took no step within ${seconds} s (is "dockflow worker --host ${host}" running?)`,
+    OperationFailure.hostSilent,
+  );
+}
+
+function across(stack: StackOnHosts): AcrossHosts {
+  return {
+    routeOf: stack.routeOf,
+    hostOfTarget: (target) => hostOfTarget(stack, target),
+    ledgerHosts: stack.ledgerHosts,
+    manifestHosts: stack.registered.filter((h) => !stack.silent.includes(h)),
+  };
+}
+
+export async function backupAcrossHosts(input: BackupOptions & HostsInput, progress: ProgressTracker): Promise<BackupResult> {
+  const stack = await stackOnHosts(input, progress);
+  const selection = { volumes: input.volumes, services: input.services };
+  // Pure, before anything is touched: every data set has one host, and that host answered.
+  try {
+    const byHost = new Map<string, string[]>();
+    for (const target of planBackup(stack.spec, selection).targets) {
+      const host = hostOfTarget(stack, target);
+      if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), `${target.kind} ${target.key}`]);
+    }
+    for (const [host, what] of byHost) if (stack.silent.includes(host)) throw refuseSilent('backup', stack.spec.project, host, what, input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS);
+  } catch (err) {
+    throw invalid(err, stack.spec.project);
+  }
+  const taken = await runBackup(
+    {
+      spec: stack.spec,
+      revision: stack.revision?.number,
+      selection,
+      destination: input.destination,
+      retention: retentionOf(input),
+      reason: input.reason,
+      allowEmpty: false,
+      encrypt: input.encrypt,
+      across: across(stack),
+    },
+    progress,
+  );
+  progress.phase('done');
+  return taken!.result;
+}
+
+/**
+ * Put a backup's data sets back, each on its host. Every host involved is
+ * checked first (registered, answering, its policy, its archives read back);
+ * only then is any data set touched, one host after another.
+ */
+async function restoreOnHosts(
+  stack: StackOnHosts,
+  manifest: BackupManifest,
+  options: { volumes: string[]; destination?: string; healthTimeoutSeconds?: number; seconds: number },
+  progress: ProgressTracker,
+): Promise<RestoreResult> {
+  const project = stack.spec.project;
+  const backupId = manifest.id;
+  let entries: ArchiveEntry[];
+  try {
+    entries = trustedRestoreEntries(manifest, stack.spec, `manifest of backup ${backupId} of project ${project}`, selectArchives(manifest, options.volumes));
+  } catch (err) {
+    if (err instanceof ManifestError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.backupCorrupt);
+    throw invalid(err, project);
+  }
+  const byHost = new Map<string, ArchiveEntry[]>();
+  for (const entry of entries) {
+    // Taken on one host before hosts were registered: it belongs where its services run now.
+    let host = entry.host;
+    try {
+      host ??= hostOfTarget(stack, entry);
+    } catch (err) {
+      throw invalid(err, project);
+    }
+    if (host === undefined) throw ApplicationFailure.nonRetryable(`restore of ${project}: ${entry.kind} ${entry.key} of backup ${backupId} is mounted by no service, so no host holds it`, ErrorType.invalidSpec);
+    if (!stack.registered.includes(host)) {
+      throw ApplicationFailure.nonRetryable(
+        `restore of ${project} refused before anything was touched: ${entry.kind} ${entry.key} of backup ${backupId} was taken on host ${host}, which is not registered (hosts: ${stack.registered.join(', ')})`,
+        ErrorType.invalidSpec,
+      );
+    }
+    byHost.set(host, [...(byHost.get(host) ?? []), entry]);
+  }
+  const hosts = [...byHost.keys()].sort();
+  const describe = (host: string) => byHost.get(host)!.map((e) => `${e.kind} ${e.key}`);
+  for (const host of hosts) if (stack.silent.includes(host)) throw refuseSilent('restore', project, host, describe(host), options.seconds);
+  for (const host of hosts) {
+    try {
+      await checkRestorable(project, backupId, byHost.get(host)!, options.destination, stack.routeOf(host), progress);
+    } catch (err) {
+      if (err instanceof HostSilent) throw refuseSilent('restore', project, host, describe(host), options.seconds);
+      throw err;
+    }
+  }
+  const restored: string[] = [];
+  const restarted: string[] = [];
+  const done: string[] = [];
+  for (const host of hosts) {
+    try {
+      const r = await runRestore(
+        { project, manifest: { ...manifest, archives: byHost.get(host)! }, spec: stack.spec, volumes: [], destination: options.destination, healthTimeoutSeconds: options.healthTimeoutSeconds, route: stack.routeOf(host), checked: true },
+        progress,
+      );
+      restored.push(...r.restored);
+      restarted.push(...r.restarted);
+      done.push(host);
+    } catch (err) {
+      if (isCancellation(err) || done.length === 0) throw err;
+      throw ApplicationFailure.nonRetryable(`${rootMessage(err)} (already restored: ${done.map((h) => `${describe(h).join(', ')} on ${h}`).join('; ')})`, firstFailureType(err) ?? OperationFailure.restoreFailed);
+    }
+  }
+  return { project, backupId, restored, restarted };
+}
+
+export async function restoreBackupAcrossHosts(
+  input: StackSource & HostsInput & { backupId: string; volumes: string[]; destination?: string; healthTimeoutSeconds?: number },
+  progress: ProgressTracker,
+): Promise<RestoreResult> {
+  const stack = await stackOnHosts(input, progress);
+  const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
+  // The manifest is beside the archives: read it from a host that runs services with data, else any that answers.
+  const withData = sorted(Object.values(stack.hostOf));
+  const order = [...withData, ...stack.registered.filter((h) => !withData.includes(h))].filter((h) => !stack.silent.includes(h));
+  let manifest: BackupManifest | undefined;
+  let notFound: unknown;
+  for (const host of order) {
+    try {
+      manifest = await progress.step(`read backup ${input.backupId} of ${input.project} on ${host}`, () =>
+        stack.routeOf(host).docker.readBackup({ project: input.project, backupId: input.backupId, destination: input.destination, spec: stack.spec }),
+      );
+      break;
+    } catch (err) {
+      if (err instanceof HostSilent) stack.silent.push(err.host);
+      else if (firstFailureType(err) === ErrorType.backupNotFound) notFound ??= err;
+      else throw err;
+    }
+  }
+  if (!manifest) {
+    // The hosts that could hold it did not answer: name what the stack keeps there.
+    const silentData = new Map<string, string[]>();
+    for (const [key, set] of dataSets(stack.spec)) {
+      let host: string | undefined;
+      try {
+        host = hostOfTarget(stack, { ...set, optional: true });
+      } catch {
+        continue;
+      }
+      if (host !== undefined && stack.silent.includes(host)) silentData.set(host, [...(silentData.get(host) ?? []), `${set.kind} ${key}`]);
+    }
+    const [first] = [...silentData.keys()].sort();
+    if (first !== undefined) throw refuseSilent('restore', input.project, first, silentData.get(first)!, seconds);
+    const unanswered = stack.silent.length ? `; ${sorted(stack.silent).join(', ')} did not answer within ${seconds} s` : '';
+    throw ApplicationFailure.nonRetryable(
+      `project ${input.project} has no complete backup ${input.backupId} on ${order.join(', ') || 'any host that answered'}${unanswered}${notFound ? ` (${rootMessage(notFound)})` : ''}`,
+      ErrorType.backupNotFound,
+    );
+  }
+  const result = await restoreOnHosts(stack, manifest, { volumes: input.volumes, destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds, seconds }, progress);
+  progress.phase('done');
+  return result;
+}
+
+/** Where a migration runs across hosts: the service's host, with the backup across hosts and its restore there. */
+export async function migrationSiteAcrossHosts(input: MigrateOptions & HostsInput, progress: ProgressTracker): Promise<MigrationSite> {
+  const stack = await stackOnHosts(input, progress);
+  assertService(stack.spec, input.service);
+  const host = stack.hostOf[input.service];
+  const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
+  if (stack.silent.includes(host)) {
+    throw ApplicationFailure.nonRetryable(
+      `migrate of ${stack.spec.project} refused before anything was touched: service ${input.service} runs on host ${host}, whose worker took no step within ${seconds} s (is "dockflow worker --host ${host}" running?)`,
+      OperationFailure.hostSilent,
+    );
+  }
+  return {
+    spec: stack.spec,
+    revision: stack.revision,
+    route: stack.routeOf(host),
+    policySpec: hostPart(stack.spec, stack.hostOf, host),
+    across: across(stack),
+    restoreBackup: (manifest) => restoreOnHosts(stack, manifest, { volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds, seconds }, progress),
+  };
+}
