@@ -8,11 +8,11 @@
 import type Docker from 'dockerode';
 import { Context } from '@temporalio/activity';
 import type { StackSpec } from '../../src/model/spec';
-import { isStartedByCompose, Label } from '../../src/model/labels';
+import { Label } from '../../src/model/labels';
+import { slotHolder } from '../../src/docker/slot';
 import { containerName } from '../../src/model/names';
 
-/** Docker's StartedAt of a container that never ran. */
-export const NOT_STARTED = '0001-01-01T00:00:00Z';
+export { NOT_STARTED, slotHolder } from '../../src/docker/slot';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,15 +54,6 @@ export async function imageIdOrUndefined(docker: Docker, ref: string): Promise<s
 
 export async function listProjectContainers(docker: Docker, project: string, extra: string[] = []): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${Label.project}=${project}`, ...extra] } });
-}
-
-/**
- * The container that holds a slot now, the one a recreate replaces: the one
- * with the canonical name, else one docker compose started (under
- * compose's own name), the same rule as the planner's (planSlot).
- */
-export function slotHolder(slot: Docker.ContainerInfo[], canonical: string): Docker.ContainerInfo | undefined {
-  return slot.find((c) => (c.Names?.[0] ?? '').replace(/^\//, '') === canonical) ?? slot.find((c) => isStartedByCompose(c.Labels));
 }
 
 /** slotHolder for a slot given by project, service and number, inspected (undefined when the slot is empty). */
