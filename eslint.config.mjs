@@ -10,6 +10,13 @@ const forbiddenInWorkflows = [
   'dockerode',
 ];
 
+// One way to connect a Temporal client (src/client/connect.ts): the namespace and the data converter
+// (the payload codec) are set in one place, so no command talks to Temporal without them.
+const oneClientConnect = {
+  selector: "CallExpression[callee.object.name='Connection'][callee.property.name='connect']",
+  message: 'connect through connectClient (src/client/connect.ts): one client connect, with the namespace and the data converter.',
+};
+
 export default tseslint.config(
   // test/seeds/<stack>/ holds a user's files (their own app code), not dockflow's.
   { ignores: ['node_modules/**', 'dist/**', '.dockflow/**', 'bin/**', 'test/seeds/*/**'] },
@@ -70,8 +77,13 @@ export default tseslint.config(
       'no-restricted-syntax': ['error', {
         selector: 'ImportExpression[source.value=/(^|\\/)activities(\\/|$)/]',
         message: 'the CLI is a Temporal client: it starts workflows, it does not run activities (Docker reads it shares with them live in src/engine).',
-      }],
+      }, oneClientConnect],
     },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**', 'src/client/connect.ts'],
+    rules: { 'no-restricted-syntax': ['error', oneClientConnect] },
   },
   {
     // Plain CommonJS run by node before anything is compiled (scripts/build.js at npm install).

@@ -10,7 +10,6 @@ import type { Duration } from '@temporalio/common';
 import { temporalSettings, type TemporalSettings } from '../temporal/settings';
 import { Label } from '../model/labels';
 import { progressQuery, type Progress } from '../messages';
-import type { HistoryEntry } from '../../workflows/rollback';
 import type { StackHosts } from '../../workflows/hosts';
 import type { ObservedProject } from '../model/observed';
 import type { DockerReads } from '../engine/reads';
@@ -24,15 +23,15 @@ import { renderStackHosts } from './hosts-render';
  * step), loaded once one of them runs rather than at every CLI start (see main.ts).
  */
 async function loadRuntime() {
-  const [temporalClient, { cliDataConverter }, operations, { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE }] = await Promise.all([
+  const [{ WorkflowFailedError }, { connectClient }, { executeOperation }, operations, { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE }] = await Promise.all([
     import('@temporalio/client'),
-    import('../temporal/dev-key'),
+    import('../client/connect'),
+    import('../client/typed-starts'),
     import('../client/operations'),
     import('../temporal/search-attributes'),
   ]);
-  const { Connection, Client, WorkflowFailedError } = temporalClient;
   const { failureMessage, follow, operationId } = operations;
-  return { Connection, Client, WorkflowFailedError, cliDataConverter, failureMessage, follow, operationId, OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE };
+  return { WorkflowFailedError, connectClient, executeOperation, failureMessage, follow, operationId, OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE };
 }
 let loadedRuntime: ReturnType<typeof loadRuntime> | undefined;
 const runtime = () => (loadedRuntime ??= loadRuntime());
@@ -42,9 +41,8 @@ function write(json: boolean, value: unknown, text: string): void {
 }
 
 async function connect(settings: TemporalSettings, connectTimeout?: Duration) {
-  const { Connection, Client, cliDataConverter } = await runtime();
-  const connection = await Connection.connect({ address: settings.address, ...(connectTimeout ? { connectTimeout } : {}) });
-  return { connection, client: new Client({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }) };
+  const { connectClient } = await runtime();
+  return connectClient(settings, connectTimeout ? { connectTimeout } : {});
 }
 
 export function table(headers: string[], rows: string[][]): string {
@@ -115,11 +113,11 @@ async function runningOperations(client: Client, project: string): Promise<Runni
 
 /** The current revision from the worker host's ledger, through the `history` workflow (bounded: no worker, no answer). */
 async function currentRevision(client: Client, taskQueue: string, project: string): Promise<ProjectStatus['revision']> {
-  const { operationId } = await runtime();
-  const entries = await client.workflow.execute<() => Promise<HistoryEntry[]>>('history', {
+  const { executeOperation, operationId } = await runtime();
+  const entries = await executeOperation(client.workflow, 'history', {
     taskQueue,
     workflowId: operationId('history', project),
-    args: [{ project }] as never,
+    input: { project },
     workflowExecutionTimeout: '15s',
   });
   const last = entries.at(-1);
