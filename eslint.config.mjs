@@ -10,6 +10,13 @@ const forbiddenInWorkflows = [
   'dockerode',
 ];
 
+// One way to connect a Temporal client (src/client/connect.ts): the namespace and the data converter
+// (the payload codec) are set in one place, so no command talks to Temporal without them.
+const oneClientConnect = {
+  selector: "CallExpression[callee.object.name='Connection'][callee.property.name='connect']",
+  message: 'connect through connectClient (src/client/connect.ts): one client connect, with the namespace and the data converter.',
+};
+
 export default tseslint.config(
   // test/seeds/<stack>/ holds a user's files (their own app code), not dockflow's.
   { ignores: ['node_modules/**', 'dist/**', '.dockflow/**', 'bin/**', 'test/seeds/*/**'] },
@@ -25,7 +32,8 @@ export default tseslint.config(
   //   src/plan             pure decisions (plan, hash, order)  src/model
   //   workflows            deterministic orchestration         src/model, src/plan, the pure parts of src/backup and src/temporal; activities as types only
   //   activities, src/*    Node-side work                      anything below; workflows as types only
-  //   src/cli, workers     entry points                        anything; nothing imports them
+  //                        (src/engine: Docker reads shared by activities and the CLI)
+  //   src/cli, workers     entry points                        anything but activities for src/cli (a client only); nothing imports them
   {
     files: ['src/model/**/*.ts'],
     rules: {
@@ -62,10 +70,20 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [
           { group: ['**/workflows/*', '**/workflows'], allowTypeImports: true, message: 'the CLI is a Temporal client: workflow code as types only.' },
-          { group: ['**/activities/*', '**/activities'], allowTypeImports: true, message: 'the CLI is a Temporal client: it starts workflows, it does not run activities.' },
+          { group: ['**/activities/*', '**/activities', '**/activities/**'], message: 'the CLI is a Temporal client: it starts workflows, it does not run activities (Docker reads it shares with them live in src/engine).' },
         ],
       }],
+      // The same for import(), which the CLI uses to load a command's modules lazily.
+      'no-restricted-syntax': ['error', {
+        selector: 'ImportExpression[source.value=/(^|\\/)activities(\\/|$)/]',
+        message: 'the CLI is a Temporal client: it starts workflows, it does not run activities (Docker reads it shares with them live in src/engine).',
+      }, oneClientConnect],
     },
+  },
+  {
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli/**', 'src/client/connect.ts'],
+    rules: { 'no-restricted-syntax': ['error', oneClientConnect] },
   },
   {
     // Plain CommonJS run by node before anything is compiled (scripts/build.js at npm install).
@@ -82,7 +100,7 @@ export default tseslint.config(
           { group: ['**/activities/*', '**/activities'], allowTypeImports: true, message: 'import activities with `import type` only.' },
           {
             group: [
-              '../src/compose', '../src/compose/*', '../src/cli/*', '../src/client/*', '../src/docker/*', '../src/files/*', '../src/policy/*', '../workers/*',
+              '../src/compose', '../src/compose/*', '../src/cli/*', '../src/client/*', '../src/docker/*', '../src/engine/*', '../src/files/*', '../src/policy/*', '../workers/*',
               '../src/backup/destination', '../src/backup/parallel-gzip', '../src/backup/tar-digest', '../src/backup/restore-stream', '../src/backup/client',
               '../src/notify/targets', '../src/notify/message',
               '../src/temporal/*', '!../src/temporal/search-attributes',

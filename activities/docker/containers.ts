@@ -6,7 +6,8 @@ import type Docker from 'dockerode';
 import type { StackSpec } from '../../src/model/spec';
 import { Label } from '../../src/model/labels';
 import { containerName, replacementName } from '../../src/model/names';
-import { heartbeat, inspectOrUndefined, listProjectContainers, NOT_STARTED, slotHolder } from './shared';
+import { convergeSlot, mustStart, slotLeftovers, stopTimeoutSec } from '../../src/docker/slot';
+import { heartbeat, inspectOrUndefined, listProjectContainers } from './shared';
 import { connectExtraNetworks, createContainer, removeById, removeWithAnonymousVolumes, startContainer } from './container-ops';
 
 export interface ConvergeInput {
@@ -31,13 +32,6 @@ export interface ContainerRef {
   name: string;
 }
 
-export interface WaitInput {
-  service: string;
-  name: string;
-  /** Give up this long after the container started (Docker's StartedAt), so retries keep the same deadline. */
-  budgetMs: number;
-}
-
 export interface RemoveInput {
   name: string;
   id?: string;
@@ -60,36 +54,26 @@ export function createContainerActivities({ docker }: { docker: Docker }) {
       const canonical = containerName(spec.project, service, input.number);
       const next = replacementName(canonical, input.configHash);
       const slot = await listProjectContainers(docker, spec.project, [`${Label.service}=${input.service}`, `${Label.containerNumber}=${input.number}`]);
-      const nameOf = (c: Docker.ContainerInfo) => (c.Names?.[0] ?? '').replace(/^\//, '');
-      const hashOf = (c: Docker.ContainerInfo) => c.Labels?.[Label.configHash];
-      let current = slotHolder(slot, canonical);
+      const step = convergeSlot(slot, { canonical, next }, input.configHash);
 
-      if (current && hashOf(current) !== input.configHash) {
+      if (step.kind === 'replace') {
         // Old container still in place: make sure its replacement exists first.
-        const replacement = slot.find((c) => nameOf(c) === next);
-        const replacementId = replacement?.Id ?? (await createContainer(docker, spec, input, next, true, current.Id));
+        const replacementId = step.replacementId ?? (await createContainer(docker, spec, input, next, true, step.holderId));
         heartbeat({ step: `stop ${canonical}` });
-        const stopTimeoutSec = service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined;
-        if (input.renewAnonVolumes) await removeWithAnonymousVolumes(docker, current.Id, stopTimeoutSec);
-        else await removeById(docker, current.Id, stopTimeoutSec);
+        if (input.renewAnonVolumes) await removeWithAnonymousVolumes(docker, step.holderId, stopTimeoutSec(service));
+        else await removeById(docker, step.holderId, stopTimeoutSec(service));
         await docker.getContainer(replacementId).rename({ name: canonical });
-        current = undefined;
-      } else if (!current) {
-        const replacement = slot.find((c) => nameOf(c) === next);
-        if (replacement) await docker.getContainer(replacement.Id).rename({ name: canonical });
-        else await createContainer(docker, spec, input, canonical);
+      } else if (step.kind === 'rename') {
+        await docker.getContainer(step.replacementId).rename({ name: canonical });
+      } else if (step.kind === 'create') {
+        await createContainer(docker, spec, input, canonical);
       }
 
       const info = await inspectOrUndefined(docker, canonical);
       if (!info) throw new Error(`container ${canonical} disappeared while converging; retrying`);
-      for (const c of slot) {
-        if (c.Id !== info.Id) await removeById(docker, c.Id, 0);
-      }
+      for (const id of slotLeftovers(slot, info.Id)) await removeById(docker, id, 0);
       await connectExtraNetworks(docker, spec, input.service, info.Id);
-      const neverStarted = info.State.StartedAt === NOT_STARTED || info.State.StartedAt === '';
-      // A one-shot job that already ran must not run again on a retried attempt.
-      const shouldStart = input.oneShot ? neverStarted || (input.action === 'start' && info.State.ExitCode !== 0) : !info.State.Running;
-      if (shouldStart) {
+      if (mustStart(info.State, input)) {
         heartbeat({ step: `start ${canonical}` });
         return { id: await startContainer(docker, input.service, info.Id, canonical), name: canonical };
       }

@@ -5,8 +5,7 @@
  * worker). What the CLI uses, and what any script can use.
  */
 import {
-  Client,
-  Connection,
+  type Client,
   ScheduleAlreadyRunning,
   ScheduleOverlapPolicy,
   type ScheduleDescription,
@@ -18,28 +17,29 @@ import { operationId } from '../client/operations';
 import { retentionOf } from './retention';
 import { assertProjectName } from '../model/names';
 import type { TemporalSettings } from '../temporal/settings';
-import { cliDataConverter } from '../temporal/dev-key';
+import { connectClient } from '../client/connect';
+import { startOperation, type OperationWorkflow } from '../client/typed-starts';
 import type { BackupInput, ListBackupsInput, MigrateInput, RestoreInput } from '../model/backup-input';
 
+/** connectClient (src/client/connect.ts): the one connect, under the name the backup commands know. */
 export async function connectTemporal(settings: TemporalSettings): Promise<{ client: Client; close: () => Promise<void> }> {
-  const connection = await Connection.connect({ address: settings.address });
-  return { client: new Client({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }), close: () => connection.close() };
+  return connectClient(settings);
 }
 
-export function startBackup(client: WorkflowClient, taskQueue: string, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('backup', { taskQueue, workflowId: operationId('backup', input.project), args: [input] });
+export function startBackup(client: WorkflowClient, taskQueue: string, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'backup'>>> {
+  return startOperation(client, 'backup', { taskQueue, workflowId: operationId('backup', input.project), input });
 }
 
-export function startListBackups(client: WorkflowClient, taskQueue: string, input: ListBackupsInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('backups', { taskQueue, workflowId: operationId('backups', input.project), args: [input] });
+export function startListBackups(client: WorkflowClient, taskQueue: string, input: ListBackupsInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'backups'>>> {
+  return startOperation(client, 'backups', { taskQueue, workflowId: operationId('backups', input.project), input });
 }
 
-export function startRestore(client: WorkflowClient, taskQueue: string, input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('restore', { taskQueue, workflowId: operationId('restore', input.project), args: [input] });
+export function startRestore(client: WorkflowClient, taskQueue: string, input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'restore'>>> {
+  return startOperation(client, 'restore', { taskQueue, workflowId: operationId('restore', input.project), input });
 }
 
-export function startMigrate(client: WorkflowClient, taskQueue: string, input: MigrateInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('migrate', { taskQueue, workflowId: operationId('migrate', input.project), args: [input] });
+export function startMigrate(client: WorkflowClient, taskQueue: string, input: MigrateInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'migrate'>>> {
+  return startOperation(client, 'migrate', { taskQueue, workflowId: operationId('migrate', input.project), input });
 }
 
 /** One backup schedule per project: `dockflow-backup-<project>`. */

@@ -188,7 +188,7 @@ Example:
       const [{ connectClient }, { hostStatuses }] = await Promise.all([import('../client/operations'), import('../client/hosts')]);
       const { client, close } = await connectClient(settings);
       try {
-        const hosts = await hostStatuses(client, settings.taskQueue);
+        const hosts = await hostStatuses(client.workflow, settings.taskQueue);
         const text = hosts.length
           ? hosts.map((h) => [
               `${h.name}  queue ${h.taskQueue}  last poll ${h.lastPoll ?? 'never'}`,
@@ -361,7 +361,7 @@ Example:
       const settings = temporalSettings();
       const { client, close } = await connectClient(settings);
       try {
-        await client.getHandle(workflowId).cancel();
+        await client.workflow.getHandle(workflowId).cancel();
         out(Boolean(opts.json), { workflowId, cancellationRequested: true }, `cancellation requested for ${workflowId}`);
       } catch (err) {
         throw new OperationFailed(failureMessage(err));
@@ -489,7 +489,7 @@ async function runOperation<R>(
   const settings = temporalSettings();
   const { client, close } = await connectClient(settings);
   try {
-    const handle = await start(client, settings.taskQueue);
+    const handle = await start(client.workflow, settings.taskQueue);
     if (opts.detach) {
       out(Boolean(opts.json), workflowResultJson(handle, {}), handle.workflowId);
       return;

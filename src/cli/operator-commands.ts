@@ -5,14 +5,14 @@
  * operations).
  */
 import type { Command } from 'commander';
-import type Docker from 'dockerode';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { temporalSettings, type TemporalSettings } from '../temporal/settings';
 import { Label } from '../model/labels';
 import { progressQuery, type Progress } from '../messages';
-import type { HistoryEntry } from '../../workflows/rollback';
 import type { StackHosts } from '../../workflows/hosts';
+import type { ObservedProject } from '../model/observed';
+import type { DockerReads } from '../engine/reads';
 import { outputAwarePrinter } from './backup-commands';
 import { projectNameOption } from './options';
 import { PROJECT_NAME_RULE, isProjectName } from '../model/project-name';
@@ -23,33 +23,26 @@ import { renderStackHosts } from './hosts-render';
  * step), loaded once one of them runs rather than at every CLI start (see main.ts).
  */
 async function loadRuntime() {
-  const [temporalClient, { cliDataConverter }, operations, { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE }] = await Promise.all([
+  const [{ WorkflowFailedError }, { connectClient }, { executeOperation }, operations, { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE }] = await Promise.all([
     import('@temporalio/client'),
-    import('../temporal/dev-key'),
+    import('../client/connect'),
+    import('../client/typed-starts'),
     import('../client/operations'),
     import('../temporal/search-attributes'),
   ]);
-  const { Connection, Client, WorkflowFailedError } = temporalClient;
   const { failureMessage, follow, operationId } = operations;
-  return { Connection, Client, WorkflowFailedError, cliDataConverter, failureMessage, follow, operationId, OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE };
+  return { WorkflowFailedError, connectClient, executeOperation, failureMessage, follow, operationId, OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE };
 }
 let loadedRuntime: ReturnType<typeof loadRuntime> | undefined;
 const runtime = () => (loadedRuntime ??= loadRuntime());
-
-/** dockerode, loaded by the commands that read the Docker engine. */
-async function dockerClient(): Promise<Docker> {
-  const { default: DockerClient } = await import('dockerode');
-  return new DockerClient();
-}
 
 function write(json: boolean, value: unknown, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
 }
 
 async function connect(settings: TemporalSettings, connectTimeout?: Duration) {
-  const { Connection, Client, cliDataConverter } = await runtime();
-  const connection = await Connection.connect({ address: settings.address, ...(connectTimeout ? { connectTimeout } : {}) });
-  return { connection, client: new Client({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }) };
+  const { connectClient } = await runtime();
+  return connectClient(settings, connectTimeout ? { connectTimeout } : {});
 }
 
 export function table(headers: string[], rows: string[][]): string {
@@ -120,23 +113,20 @@ async function runningOperations(client: Client, project: string): Promise<Runni
 
 /** The current revision from the worker host's ledger, through the `history` workflow (bounded: no worker, no answer). */
 async function currentRevision(client: Client, taskQueue: string, project: string): Promise<ProjectStatus['revision']> {
-  const { operationId } = await runtime();
-  const entries = await client.workflow.execute<() => Promise<HistoryEntry[]>>('history', {
+  const { executeOperation, operationId } = await runtime();
+  const entries = await executeOperation(client.workflow, 'history', {
     taskQueue,
     workflowId: operationId('history', project),
-    args: [{ project }] as never,
+    input: { project },
     workflowExecutionTimeout: '15s',
   });
   const last = entries.at(-1);
   return last ? { number: last.number, operation: last.operation, createdAt: last.createdAt, workflowId: last.workflowId } : undefined;
 }
 
-async function projectStatus(docker: Docker, client: Client | undefined, taskQueue: string, project: string, unreachable?: string): Promise<ProjectStatus> {
-  // Left to do (#18): `ps` reads the local host through the observe activity's code, run in-process;
-  // it belongs in a Docker-side module both share, so that the CLI stays a client only.
-  const [{ createDockerActivities }, { failureMessage }] = await Promise.all([import('../../activities/docker'), runtime()]);
-  const observed = await createDockerActivities({ docker }).observeProject(project);
-  const statusOf = (c: (typeof observed.containers)[number]): ContainerStatus => ({
+/** A project's containers as `ps` shows them (from the local engine), before Temporal is asked. */
+function containerStatus(observed: ObservedProject): ProjectStatus {
+  const statusOf = (c: ObservedProject['containers'][number]): ContainerStatus => ({
     service: c.service,
     container: c.name,
     state: c.state,
@@ -145,12 +135,17 @@ async function projectStatus(docker: Docker, client: Client | undefined, taskQue
     imageId: c.imageId.replace(/^sha256:/, '').slice(0, 12),
     oneoff: c.oneoff,
   });
-  const status: ProjectStatus = {
-    project,
+  return {
+    project: observed.project,
     running: [],
     containers: observed.containers.filter((c) => !c.oneoff).map(statusOf),
     oneOffs: observed.containers.filter((c) => c.oneoff).map((c) => ({ ...statusOf(c), remove: `docker rm -f ${c.name}` })),
   };
+}
+
+/** Adds what Temporal and the worker know (running operations, current revision), or why that is unknown. */
+async function withOperations(status: ProjectStatus, client: Client | undefined, taskQueue: string, unreachable?: string): Promise<ProjectStatus> {
+  const { project } = status;
   if (!client) {
     status.unknown = unreachable;
     return status;
@@ -160,15 +155,30 @@ async function projectStatus(docker: Docker, client: Client | undefined, taskQue
     status.unknown = `${JSON.stringify(project)} is not a valid project name (${PROJECT_NAME_RULE}): not deployed by dockflow`;
     return status;
   }
-  try {
-    status.running = await runningOperations(client, project);
-    status.revision = await currentRevision(client, taskQueue, project);
-    const { stackHostsStatus } = await import('../client/hosts');
-    const across = await stackHostsStatus(client.workflow, taskQueue, project);
-    if (across) Object.assign(status, { hosts: across.hosts, ...(across.revision !== undefined ? { stackRevision: across.revision } : {}) });
-  } catch (err) {
-    status.unknown = `Temporal or the worker did not answer: ${failureMessage(err)}`;
+  const [{ failureMessage }, { stackHostsStatus }] = await Promise.all([runtime(), import('../client/hosts')]);
+  // Asked side by side (three round trips become one); reported as when asked in turn: what
+  // comes after the first question Temporal or the worker did not answer stays unknown.
+  const [running, revision, across] = await Promise.allSettled([
+    runningOperations(client, project),
+    currentRevision(client, taskQueue, project),
+    stackHostsStatus(client.workflow, taskQueue, project),
+  ]);
+  const unanswered = (reason: unknown) => `Temporal or the worker did not answer: ${failureMessage(reason)}`;
+  if (running.status === 'rejected') {
+    status.unknown = unanswered(running.reason);
+    return status;
   }
+  status.running = running.value;
+  if (revision.status === 'rejected') {
+    status.unknown = unanswered(revision.reason);
+    return status;
+  }
+  status.revision = revision.value;
+  if (across.status === 'rejected') {
+    status.unknown = unanswered(across.reason);
+    return status;
+  }
+  if (across.value) Object.assign(status, { hosts: across.value.hosts, ...(across.value.revision !== undefined ? { stackRevision: across.value.revision } : {}) });
   return status;
 }
 
@@ -213,7 +223,7 @@ function renderStatus(s: ProjectStatus): string {
 }
 
 /** Compose projects with containers on this host (the compose project label). */
-async function projectsOnHost(docker: Docker): Promise<string[]> {
+async function projectsOnHost(docker: Pick<DockerReads, 'listContainers'>): Promise<string[]> {
   const containers = await docker.listContainers({ all: true, filters: { label: [Label.project] } });
   return [...new Set(containers.map((c) => c.Labels[Label.project]))].sort();
 }
@@ -289,13 +299,19 @@ export function registerOperatorCommands(program: Command): void {
     .addHelpText('after', '\nContainers come from the local Docker engine; the revision and running operations from Temporal and the worker.\nExamples:\n  dockflow ps\n  dockflow status -p shop --json')
     .action(async (opts) => {
       const settings = temporalSettings();
-      const docker = await dockerClient();
+      // Only what ps needs, loaded here: the engine reads (no dockerode for a local socket) and the observation.
+      const [{ engineReads }, { observeProject }] = await Promise.all([import('../engine/socket-reads'), import('../engine/observe')]);
+      const docker = await engineReads();
       const projects = opts.projectName ? [opts.projectName as string] : await projectsOnHost(docker);
       // No project on this host: nothing to ask Temporal, so no connection (nor its wait when it does not answer).
       if (projects.length === 0) {
         write(Boolean(opts.json), [], 'no compose projects on this host');
         return;
       }
+      // The engine's requests go out first; the Temporal client, the heaviest module ps loads,
+      // loads while the engine answers them.
+      const observing = Promise.all(projects.map((project) => observeProject(docker, project)));
+      observing.catch(() => undefined);
       const { failureMessage } = await runtime();
       let connected: Awaited<ReturnType<typeof connect>> | undefined;
       let unreachable: string | undefined;
@@ -306,7 +322,8 @@ export function registerOperatorCommands(program: Command): void {
       }
       try {
         // Projects are independent: asked side by side, printed in their sorted order.
-        const statuses = await Promise.all(projects.map((project) => projectStatus(docker, connected?.client, settings.taskQueue, project, unreachable)));
+        const observed = await observing;
+        const statuses = await Promise.all(observed.map((o) => withOperations(containerStatus(o), connected?.client, settings.taskQueue, unreachable)));
         write(Boolean(opts.json), opts.projectName ? statuses[0] : statuses, statuses.map(renderStatus).join('\n\n'));
       } finally {
         await connected?.connection.close();

@@ -2,17 +2,13 @@
  * Starting and following dockflow operations from a Temporal client: what the
  * CLI uses, and what any script can use.
  */
-import { Connection, WorkflowClient, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
-import type { TemporalSettings } from '../temporal/settings';
-import { cliDataConverter } from '../temporal/dev-key';
+import { WorkflowFailedError, type WorkflowClient, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { DeployInput, DownInput, HistoryInput, RollbackInput, UpdateInput } from '../model/input';
+import { startOperation, type OperationWorkflow } from './typed-starts';
 import { progressQuery, type Progress } from '../messages';
 import { firstFailureType, rootMessage } from '../errors';
 
-export async function connectClient(settings: TemporalSettings): Promise<{ client: WorkflowClient; close: () => Promise<void> }> {
-  const connection = await Connection.connect({ address: settings.address });
-  return { client: new WorkflowClient({ connection, namespace: settings.namespace, dataConverter: cliDataConverter(settings.address) }), close: () => connection.close() };
-}
+export { connectClient } from './connect';
 
 /** Workflow IDs say what runs on which project, so the UI's list reads well. */
 export function operationId(kind: string, project: string, now = new Date()): string {
@@ -21,24 +17,24 @@ export function operationId(kind: string, project: string, now = new Date()): st
   return `${kind}-${project}-${stamp}`;
 }
 
-export async function startDeploy(client: WorkflowClient, taskQueue: string, project: string, input: DeployInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('deploy', { taskQueue, workflowId: operationId(input.dryRun ? 'plan' : 'deploy', project), args: [input] });
+export async function startDeploy(client: WorkflowClient, taskQueue: string, project: string, input: DeployInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'deploy'>>> {
+  return startOperation(client, 'deploy', { taskQueue, workflowId: operationId(input.dryRun ? 'plan' : 'deploy', project), input });
 }
 
-export async function startUpdate(client: WorkflowClient, taskQueue: string, input: UpdateInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('update', { taskQueue, workflowId: operationId('update', input.project), args: [input] });
+export async function startUpdate(client: WorkflowClient, taskQueue: string, input: UpdateInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'update'>>> {
+  return startOperation(client, 'update', { taskQueue, workflowId: operationId('update', input.project), input });
 }
 
-export async function startRollback(client: WorkflowClient, taskQueue: string, input: RollbackInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('rollback', { taskQueue, workflowId: operationId('rollback', input.project), args: [input] });
+export async function startRollback(client: WorkflowClient, taskQueue: string, input: RollbackInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'rollback'>>> {
+  return startOperation(client, 'rollback', { taskQueue, workflowId: operationId('rollback', input.project), input });
 }
 
-export async function startHistory(client: WorkflowClient, taskQueue: string, input: HistoryInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('history', { taskQueue, workflowId: operationId('history', input.project), args: [input] });
+export async function startHistory(client: WorkflowClient, taskQueue: string, input: HistoryInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'history'>>> {
+  return startOperation(client, 'history', { taskQueue, workflowId: operationId('history', input.project), input });
 }
 
-export async function startDown(client: WorkflowClient, taskQueue: string, input: DownInput): Promise<WorkflowHandleWithFirstExecutionRunId> {
-  return client.start('down', { taskQueue, workflowId: operationId('down', input.project), args: [input] });
+export async function startDown(client: WorkflowClient, taskQueue: string, input: DownInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'down'>>> {
+  return startOperation(client, 'down', { taskQueue, workflowId: operationId('down', input.project), input });
 }
 
 /**
