@@ -75,7 +75,22 @@ export interface ReclaimOptions {
   taskQueue: string;
   identity: string;
   log?: (line: string) => void;
+  /** At most this many running workflows are described (default RECLAIM_LIMITS.maxWorkflows). */
+  maxWorkflows?: number;
+  /** Give up after this long (default RECLAIM_LIMITS.timeLimitMs): what is left waits for the heartbeat timeout. */
+  timeLimitMs?: number;
+  /** Workflows described at once (default RECLAIM_LIMITS.concurrency). */
+  concurrency?: number;
 }
+
+/**
+ * The take-back runs while a worker starts: bounded so that a namespace with
+ * thousands of running workflows on this queue (host registrations, long
+ * waits) neither delays the start nor floods the server with describes.
+ * Whatever is beyond the bound is not lost: Temporal retries it after its
+ * heartbeat timeout, as it would without the take-back.
+ */
+export const RECLAIM_LIMITS = { maxWorkflows: 500, timeLimitMs: 10_000, concurrency: 8, pageSize: 100 } as const;
 
 export interface Reclaimed {
   workflowId: string;
@@ -84,53 +99,98 @@ export interface Reclaimed {
   deadWorker: string;
 }
 
-/** Fail the started activities of dead workers of this host on `taskQueue`'s running workflows, and reset their sticky queues. */
-export async function reclaimFromDeadWorkers(options: ReclaimOptions): Promise<Reclaimed[]> {
+export interface ReclaimReport {
+  reclaimed: Reclaimed[];
+  /** Running workflows of the task queue described. */
+  examined: number;
+  /** Set when a bound stopped the scan before the last page: what was left unexamined is retried after its heartbeat timeout. */
+  stoppedBy?: 'maxWorkflows' | 'timeLimit';
+}
+
+const escapeQueryString = (value: string) => value.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+
+/** Fail the started activities of dead workers of this host on `taskQueue`'s running workflows, and reset their sticky queues; bounded (RECLAIM_LIMITS). */
+export async function reclaimFromDeadWorkers(options: ReclaimOptions): Promise<ReclaimReport> {
   const { connection, namespace, taskQueue, identity } = options;
+  const maxWorkflows = options.maxWorkflows ?? RECLAIM_LIMITS.maxWorkflows;
+  const concurrency = Math.max(1, options.concurrency ?? RECLAIM_LIMITS.concurrency);
+  const deadline = Date.now() + (options.timeLimitMs ?? RECLAIM_LIMITS.timeLimitMs);
   const service = connection.workflowService;
-  const reclaimed: Reclaimed[] = [];
-  let nextPageToken: Uint8Array | undefined;
-  do {
-    const page = await service.listWorkflowExecutions({
-      namespace,
-      query: `ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue.replace(/'/g, "\\'")}'`,
-      pageSize: 200,
-      ...(nextPageToken?.length ? { nextPageToken } : {}),
-    });
-    for (const execution of page.executions ?? []) {
-      const workflowId = execution.execution?.workflowId;
-      const runId = execution.execution?.runId;
-      if (!workflowId || !runId) continue;
-      const description = await service.describeWorkflowExecution({ namespace, execution: { workflowId, runId } });
-      let touched = false;
-      for (const pending of description.pendingActivities ?? []) {
-        const worker = pending.lastWorkerIdentity ?? '';
-        // STARTED (2): an attempt some worker holds; only a dead worker of ours is failed.
-        if (Number(pending.state) !== 2 || !pending.activityId || !isDeadWorkerOfThisHost(worker, identity)) continue;
-        try {
-          await service.respondActivityTaskFailedById({
+  // Every call carries the scan's deadline: a server slow to answer cannot hold the worker's start past it.
+  const call = <T>(fn: () => Promise<T>) => connection.withDeadline(deadline, fn);
+  const report: ReclaimReport = { reclaimed: [], examined: 0 };
+  const query = `ExecutionStatus = 'Running' AND TaskQueue = '${escapeQueryString(taskQueue)}'`;
+
+  const reclaimWorkflow = async (workflowId: string, runId: string): Promise<void> => {
+    let description: Awaited<ReturnType<typeof service.describeWorkflowExecution>>;
+    try {
+      description = await call(() => service.describeWorkflowExecution({ namespace, execution: { workflowId, runId } }));
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      // Closed (or gone) since it was listed: nothing of it to take back.
+      options.log?.(`dockflow worker: could not describe ${workflowId}: ${(err as Error).message}`);
+      return;
+    }
+    let touched = false;
+    for (const pending of description.pendingActivities ?? []) {
+      const worker = pending.lastWorkerIdentity ?? '';
+      // STARTED (2): an attempt some worker holds; only a dead worker of ours is failed.
+      if (Number(pending.state) !== 2 || !pending.activityId || !isDeadWorkerOfThisHost(worker, identity)) continue;
+      try {
+        await call(() =>
+          service.respondActivityTaskFailedById({
             namespace,
             workflowId,
             runId,
-            activityId: pending.activityId,
+            activityId: pending.activityId!,
             identity,
             failure: {
               message: `the worker running this attempt (${worker}) is gone; ${identity} took it back`,
               applicationFailureInfo: { type: RetryableFailure.workerLost, nonRetryable: false },
             },
-          });
-          touched = true;
-          reclaimed.push({ workflowId, activityId: pending.activityId, activityType: pending.activityType?.name ?? '?', deadWorker: worker });
-        } catch (err) {
-          // The attempt ended or timed out meanwhile: nothing left to take back.
-          options.log?.(`dockflow worker: could not take back activity ${pending.activityId} of ${workflowId}: ${(err as Error).message}`);
-        }
-      }
-      if (touched) {
-        await service.resetStickyTaskQueue({ namespace, execution: { workflowId, runId } }).catch(() => undefined);
+          }),
+        );
+        touched = true;
+        report.reclaimed.push({ workflowId, activityId: pending.activityId, activityType: pending.activityType?.name ?? '?', deadWorker: worker });
+      } catch (err) {
+        // The attempt ended or timed out meanwhile: nothing left to take back.
+        options.log?.(`dockflow worker: could not take back activity ${pending.activityId} of ${workflowId}: ${(err as Error).message}`);
       }
     }
-    nextPageToken = page.nextPageToken ?? undefined;
-  } while (nextPageToken && nextPageToken.length > 0);
-  return reclaimed;
+    if (touched) await call(() => service.resetStickyTaskQueue({ namespace, execution: { workflowId, runId } })).catch(() => undefined);
+  };
+
+  let nextPageToken: Uint8Array | undefined;
+  try {
+    do {
+      if (report.examined >= maxWorkflows) {
+        report.stoppedBy = 'maxWorkflows';
+        break;
+      }
+      const page = await call(() =>
+        service.listWorkflowExecutions({
+          namespace,
+          query,
+          pageSize: Math.min(RECLAIM_LIMITS.pageSize, maxWorkflows - report.examined),
+          ...(nextPageToken?.length ? { nextPageToken } : {}),
+        }),
+      );
+      const executions = (page.executions ?? [])
+        .map((e) => ({ workflowId: e.execution?.workflowId, runId: e.execution?.runId }))
+        .filter((e): e is { workflowId: string; runId: string } => Boolean(e.workflowId && e.runId))
+        .slice(0, maxWorkflows - report.examined);
+      for (let i = 0; i < executions.length; i += concurrency) {
+        const batch = executions.slice(i, i + concurrency);
+        await Promise.all(batch.map((e) => reclaimWorkflow(e.workflowId, e.runId)));
+        report.examined += batch.length;
+      }
+      nextPageToken = page.nextPageToken ?? undefined;
+      // A server may hand out a full page with a token to an empty next one: the count bound ends it either way.
+      if (nextPageToken?.length && report.examined >= maxWorkflows) report.stoppedBy = 'maxWorkflows';
+    } while (nextPageToken && nextPageToken.length > 0 && !report.stoppedBy);
+  } catch (err) {
+    if (Date.now() < deadline) throw err;
+    report.stoppedBy = 'timeLimit';
+  }
+  return report;
 }

@@ -90,8 +90,13 @@ export async function createDockflowWorker(
     options.reclaim === false
       ? Promise.resolve()
       : reclaimFromDeadWorkers({ connection, namespace: options.namespace, taskQueue: options.taskQueue, identity, log: console.error }).then(
-          (reclaimed) => {
+          ({ reclaimed, examined, stoppedBy }) => {
             for (const r of reclaimed) console.error(`dockflow worker: took back ${r.activityType} (activity ${r.activityId}) of ${r.workflowId} from ${r.deadWorker}, which is gone`);
+            if (stoppedBy) {
+              console.error(
+                `dockflow worker: looked at ${examined} running workflow(s) for work of dead workers and stopped (${stoppedBy === 'timeLimit' ? 'time limit' : 'workflow limit'}); the rest are retried after their heartbeat timeout`,
+              );
+            }
           },
           (err: Error) => console.error(`dockflow worker: could not look for work of dead workers (${err.message}); their steps are retried after the heartbeat timeout`),
         );

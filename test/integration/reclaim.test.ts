@@ -58,12 +58,12 @@ services:
 
     // A worker of another host, or one still alive, is never touched: nothing is reclaimed while the worker lives.
     const me = workerIdentity();
-    const whileAlive = await reclaimFromDeadWorkers({ connection: bed.env.nativeConnection, namespace: 'default', taskQueue: TASK_QUEUE, identity: me });
+    const { reclaimed: whileAlive } = await reclaimFromDeadWorkers({ connection: bed.env.nativeConnection, namespace: 'default', taskQueue: TASK_QUEUE, identity: me });
     assert.deepEqual(whileAlive, []);
 
     await killHard(workers[0]);
     const killedAt = Date.now();
-    const reclaimed = await reclaimFromDeadWorkers({ connection: bed.env.nativeConnection, namespace: 'default', taskQueue: TASK_QUEUE, identity: me });
+    const { reclaimed } = await reclaimFromDeadWorkers({ connection: bed.env.nativeConnection, namespace: 'default', taskQueue: TASK_QUEUE, identity: me });
     const tookMs = Date.now() - killedAt;
     assert.deepEqual(reclaimed.map((r) => r.activityType).sort(), ['waitHealthy', 'waitHealthy'], JSON.stringify(reclaimed));
     assert.ok(tookMs < 3000, `reclaimed ${tookMs} ms after the kill`);
@@ -77,5 +77,36 @@ services:
     const result = (await handle.result()) as DeployResult;
     assert.deepEqual(result.services, { slow: [`${PROJECT}-slow-1`, `${PROJECT}-slow-2`] });
     assert.deepEqual((await projectContainers(bed.docker, PROJECT)).map(nameOf), [`${PROJECT}-slow-1`, `${PROJECT}-slow-2`]);
+  });
+
+  it('looks at no more running workflows than its bounds allow (count and time), and at all of them within the bounds', async () => {
+    // Idle workflows on a queue no worker polls: Running, with nothing to take back.
+    const queue = 'it-reclaim-bound';
+    const count = 25;
+    const handles = await Promise.all(
+      Array.from({ length: count }, (_, i) => bed.env.client.workflow.start('reclaimBoundIdle', { taskQueue: queue, workflowId: `it-reclaim-bound-${i}-${Date.now()}`, args: [] })),
+    );
+    try {
+      const scan = (bounds: { maxWorkflows?: number; timeLimitMs?: number }) =>
+        reclaimFromDeadWorkers({ connection: bed.env.nativeConnection, namespace: 'default', taskQueue: queue, identity: workerIdentity(), ...bounds });
+      // Visibility catches up with the starts within moments.
+      let all = await scan({});
+      for (let i = 0; i < 50 && all.examined < count; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        all = await scan({});
+      }
+      assert.deepEqual({ examined: all.examined, stoppedBy: all.stoppedBy, reclaimed: all.reclaimed }, { examined: count, stoppedBy: undefined, reclaimed: [] });
+
+      const capped = await scan({ maxWorkflows: 10 });
+      assert.deepEqual({ examined: capped.examined, stoppedBy: capped.stoppedBy }, { examined: 10, stoppedBy: 'maxWorkflows' });
+
+      const started = Date.now();
+      const timed = await scan({ timeLimitMs: 1 });
+      assert.equal(timed.stoppedBy, 'timeLimit');
+      assert.ok(timed.examined < count, `examined ${timed.examined}`);
+      assert.ok(Date.now() - started < 2000, `gave up after ${Date.now() - started} ms`);
+    } finally {
+      await Promise.all(handles.map((h) => h.terminate('test over').catch(() => undefined)));
+    }
   });
 });
