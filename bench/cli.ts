@@ -10,13 +10,11 @@
  *   npm run bench:cli -- --cli /tmp/old/bin/dockflow.js   # another checkout's CLI (before/after)
  *   npm run bench:cli -- --sizes 3,7   # only these stack sizes
  *
- * Run alone, it writes its raw figures to bench/results/cli-<time>.json and
- * adds a dated section to bench/RESULTS.md below the analysis marker (so a
- * later full `npm run bench` keeps it, and earlier sections stay).
+ * Run alone, it writes its raw figures to bench/results/cli-<time>.json
+ * (bench/raw.ts); `npm run bench:report` puts them in bench/RESULTS.md.
  * `npm run bench` runs the same section (`--only cli`) among the others.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import type Docker from 'dockerode';
@@ -24,16 +22,9 @@ import { chainStack } from './stacks';
 import { eventMs, sh, waitAllHealthy } from './support';
 import { killHard, projectDir, removeProject, REPO_ROOT, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
 import { cliEntry } from '../bin/build-stamp';
+import { beginRun, writeRaw, type Figure } from './raw';
 
-export interface CliFigure {
-  section: string;
-  what: string;
-  tool: string;
-  values: number[];
-  unit: string;
-  anchorOf?: string;
-  note?: string;
-}
+export type CliFigure = Figure;
 
 export const DEPLOY_SECTION = 'Deploy from the command line: process start to all healthy';
 export const STARTUP_SECTION = 'Command line start-up: process start to exit';
@@ -203,16 +194,13 @@ export function cliTables(figures: CliFigure[]): string[] {
   return lines;
 }
 
-const ANALYSIS_MARKER = '<!-- analysis: kept across runs, re-check it against the figures above -->';
-
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
   const runs = quick ? 1 : 3;
   const cli = argv.includes('--cli') ? path.resolve(argv[argv.indexOf('--cli') + 1]) : undefined;
   const sizes = argv.includes('--sizes') ? argv[argv.indexOf('--sizes') + 1].split(',').map(Number) : undefined;
-  const started = new Date();
-  const loadBefore = os.loadavg().map((l) => round(l)).join(' ');
+  const begun = beginRun();
   execFileSync('bash', [path.join(__dirname, 'setup.sh')], { stdio: 'inherit' });
   if (!cli && !cliEntry(REPO_ROOT, process.env).compiled) {
     // What `npm install` leaves: the bench measures the CLI users get.
@@ -221,40 +209,18 @@ async function main(): Promise<void> {
   const bed = await startTestBed('bench-cli');
   const worker = await spawnWorker(bed);
   let result: Awaited<ReturnType<typeof cliSection>>;
+  let engine: string;
   try {
     result = await cliSection(bed, bed.docker, { runs, quick, ...(cli ? { cli } : {}), ...(sizes ? { sizes } : {}) });
+    engine = (await bed.docker.version()).Version;
   } finally {
     await killHard(worker);
     await bed.teardown();
   }
-  const loadAfter = os.loadavg().map((l) => round(l)).join(' ');
-  const commit = sh('git', ['rev-parse', '--short', 'HEAD'], REPO_ROOT).trim();
-  const stamp = started.toISOString().replace(/:\d\d\.\d+Z$/, 'Z').replace(':', '-');
-  const resultsDir = path.join(__dirname, 'results');
-  fs.mkdirSync(resultsDir, { recursive: true });
-  const rawFile = path.join(resultsDir, `cli-${stamp}${quick ? '-quick' : ''}${cli ? '-other-cli' : ''}.json`);
-  const versions = { node: process.version, 'docker-compose': sh('docker-compose', ['version', '--short']).trim(), 'Docker engine': (await bed.docker.version()).Version };
-  fs.writeFileSync(rawFile, `${JSON.stringify({ started: started.toISOString(), commit, runs, quick, loadAverage: { before: loadBefore, after: loadAfter }, cpus: os.cpus().length, versions, notes: result.notes, figures: result.figures }, null, 2)}\n`);
-  const section = [
-    `## Command line, as users run it (${started.toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
-    '',
-    `\`npm run bench:cli -- ${argv.join(' ')}\` at commit ${commit}, ${runs} run(s) per deploy figure, ${Math.max(runs, 5)} per start-up figure; min is the best run. ` +
-      `Load average (1/5/15 min) before ${loadBefore}, after ${loadAfter}, on ${os.cpus().length} CPUs shared with other users: expect noise. ` +
-      `Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}. Raw figures: \`bench/results/${path.basename(rawFile)}\`.`,
-    '',
-    ...result.notes.map((n) => `- ${n}`),
-    '',
-    ...cliTables(result.figures),
-  ].join('\n');
-  console.log(section);
-  if (quick) return;
-  const file = path.join(__dirname, 'RESULTS.md');
-  const text = fs.readFileSync(file, 'utf8');
-  const at = text.indexOf(ANALYSIS_MARKER);
-  // Below the marker: `npm run bench` regenerates what is above it and keeps the rest.
-  const updated = at < 0 ? `${text.trimEnd()}\n\n${ANALYSIS_MARKER}\n${section}\n` : `${text.slice(0, at + ANALYSIS_MARKER.length)}\n${section}\n${text.slice(at + ANALYSIS_MARKER.length + 1)}`;
-  fs.writeFileSync(file, updated);
-  log(`written to ${file} and ${rawFile}`);
+  const versions = { node: process.version, 'docker-compose': sh('docker-compose', ['version', '--short']).trim(), 'Docker engine': engine };
+  const file = writeRaw(begun, { kind: 'cli', ...(cli ? { series: 'other-cli' } : {}), runs, quick, versions, notes: result.notes, figures: result.figures });
+  console.log(cliTables(result.figures).join('\n'));
+  log(`raw figures written to ${file}; \`npm run bench:report\` puts them in bench/RESULTS.md`);
 }
 
 if (require.main === module) {

@@ -13,7 +13,8 @@
  * split along that chain: the tool's reaction (dependency healthy → next
  * container created), create → start, start → healthy (the app's 1 s plus
  * Docker's health interval), and the tail (last container healthy → the
- * tool reports done). Prints a Markdown report; writes nothing.
+ * tool reports done). Prints a Markdown report and writes its raw figures to
+ * bench/results/timeline-<time>.json (bench/raw.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,6 +25,7 @@ import { loadStack } from '../src/compose';
 import { eventMs, numericFlag } from './support';
 import { killHard, projectDir, removeProject, spawnWorker, startTestBed } from '../test/support/harness';
 import { chainLevel, chainStack } from './stacks';
+import { beginRun, writeRaw, type Figure } from './raw';
 
 const RUNS = numericFlag('--runs', 3);
 const N = numericFlag('--services', 50);
@@ -155,6 +157,7 @@ async function waitAllHealthy(docker: Docker, project: string, expected: number)
 }
 
 async function main(): Promise<void> {
+  const begun = beginRun();
   execFileSync('bash', [path.join(__dirname, 'setup.sh')], { stdio: 'inherit' });
   const bed = await startTestBed(TASK_QUEUE);
   const worker = await spawnWorker(bed);
@@ -212,6 +215,22 @@ async function main(): Promise<void> {
   for (const l of latencies) for (const [type, v] of Object.entries(l.startToClose)) (byType[type] ??= []).push(...v);
   for (const [type, v] of Object.entries(byType).sort((a, b) => b[1].length - a[1].length)) out.push(`| ${type} | ${v.length} | ${r(median(v), 0)} | ${r(p90(v), 0)} |`);
   console.log(out.join('\n'));
+
+  // The same figures, every run's value kept, for bench/RESULTS.md (bench/report.ts).
+  const section = `Where a ${N}-service, depth-${DEPTH} deploy's time goes (seconds along the critical chain)`;
+  const parts: [keyof Split, string][] = [['total', 'total'], ['reaction', 'reaction (dependency healthy → create)'], ['createToStart', 'create → start'], ['startToHealthy', 'start → healthy'], ['tail', 'tail (last healthy → done)']];
+  const figures: Figure[] = [];
+  for (const [key, what] of parts) {
+    for (const tool of ['docker-compose up -d + wait', 'dockflow deploy']) {
+      figures.push({ section, what, tool, values: rows.filter((row) => row.tool === tool).map((row) => r(row.split[key])), unit: 's', ...(tool === 'dockflow deploy' ? { anchorOf: 'docker-compose up -d + wait' } : {}) });
+    }
+  }
+  const activitySection = `Where a ${N}-service, depth-${DEPTH} deploy's time goes: dockflow's activities (all runs)`;
+  figures.push({ section: activitySection, what: 'activity schedule → start', tool: 'dockflow', values: all.map((v) => r(v, 0)), unit: 'ms' });
+  figures.push({ section: activitySection, what: 'workflow task schedule → start', tool: 'dockflow', values: wt.map((v) => r(v, 0)), unit: 'ms' });
+  for (const [type, v] of Object.entries(byType)) figures.push({ section: activitySection, what: `${type}: start → close`, tool: 'dockflow', values: v.map((x) => r(x, 0)), unit: 'ms' });
+  const file = writeRaw(begun, { kind: 'timeline', runs: RUNS, quick: N !== 50 || DEPTH !== 5, versions: { node: process.version }, notes: [], figures, details: { rows } });
+  console.error(`[timeline] raw figures written to ${file}`);
 }
 
 main().then(

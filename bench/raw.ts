@@ -29,6 +29,8 @@ export interface Figure {
 export interface RawResult {
   /** Which bench wrote it: bench (run.ts), cli, scale, timeline, backup-phases, ... */
   kind: string;
+  /** A comparison kept beside the main figures (e.g. "other-cli", "before"); the report shows the newest file of each series. */
+  series?: string;
   started: string;
   finished: string;
   command: string;
@@ -63,6 +65,7 @@ export function writeRaw(
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: __dirname, encoding: 'utf8' }).stdout.trim() !== '';
   const raw: RawResult = {
     kind: result.kind,
+    ...(result.series ? { series: result.series } : {}),
     started: begun.started.toISOString(),
     finished: new Date().toISOString(),
     command: result.command ?? `tsx ${path.relative(path.join(__dirname, '..'), process.argv[1] ?? '')} ${process.argv.slice(2).join(' ')}`.trim(),
@@ -78,7 +81,7 @@ export function writeRaw(
   };
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const stamp = begun.started.toISOString().replace(/:\d\d\.\d+Z$/, 'Z').replace(':', '-');
-  const file = path.join(RESULTS_DIR, `${raw.kind}-${stamp}${raw.quick ? '-quick' : ''}.json`);
+  const file = path.join(RESULTS_DIR, `${raw.kind}-${stamp}${raw.series ? `-${raw.series.replace(/[^a-z0-9]+/gi, '-')}` : ''}${raw.quick ? '-quick' : ''}.json`);
   fs.writeFileSync(file, `${JSON.stringify(raw, null, 2)}\n`);
   return path.relative(path.join(__dirname, '..'), file);
 }

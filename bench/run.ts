@@ -1,6 +1,8 @@
 /**
  * Benchmarks: dockflow side by side with its anchors on this machine, same
- * images, same compose files, one run. Writes bench/RESULTS.md.
+ * images, same compose files, one run. Writes its raw figures to
+ * bench/results/bench-<time>.json (bench/raw.ts), then bench/RESULTS.md from
+ * every file there and bench/ANALYSIS.md (bench/report.ts).
  *
  *   npm run bench                      # everything, 3 runs per figure
  *   npm run bench -- --quick           # 1 run, smaller sizes (to check the bench itself)
@@ -22,7 +24,10 @@ import { BASE_IMAGE } from '../src/demo/base-image';
 import { chainStack } from './stacks';
 import { eventMs, sh, waitAllHealthy } from './support';
 import { cliSection } from './cli';
-import { execIn, killHard, projectDir, removeProject, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
+import { scaleSection } from './scale';
+import { beginRun, writeRaw, type Figure } from './raw';
+import { cliEntry } from '../bin/build-stamp';
+import { execIn, killHard, projectDir, removeProject, REPO_ROOT, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
@@ -31,27 +36,10 @@ const RUNS = QUICK ? 1 : 3;
 const TASK_QUEUE = 'bench';
 const wants = (section: string) => !ONLY || ONLY.includes(section);
 
-interface Figure {
-  section: string;
-  what: string;
-  tool: string;
-  values: number[];
-  unit: string;
-  /** Lower is better unless false. */
-  lowerIsBetter?: boolean;
-  anchorOf?: string;
-  note?: string;
-}
 
-const ANALYSIS_MARKER = '<!-- analysis: kept across runs, re-check it against the figures above -->';
 const figures: Figure[] = [];
 const notes: string[] = [];
 const log = (line: string) => console.log(`[bench] ${line}`);
-
-function stats(values: number[]): { min: number; median: number; max: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], max: sorted[sorted.length - 1] };
-}
 
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -333,86 +321,13 @@ async function backupSection(bed: TestBed, docker: Docker): Promise<void> {
   figures.push({ section: 'Backup and restore throughput', what: `${what}: restore`, tool: 'dockflow restore (verified first)', values: dockflowRestore, unit: 'MB/s', lowerIsBetter: false, anchorOf: 'tar xzf in a container' });
 }
 
-async function scaleSection(bed: TestBed, docker: Docker): Promise<void> {
-  const count = QUICK ? 10 : 50;
-  const stacks = Array.from({ length: count }, (_, i) => `bench-sc${i}`);
-  for (const p of stacks) await removeProject(docker, p);
-  const worker = await spawnWorker(bed);
-  // A subnet each: the engine's default address pools hold about 30 bridge networks,
-  // and 22 of the first run's 50 deploys failed on exactly that (bench/RESULTS.md).
-  const specs = stacks.map((p, i) => loadStack({ files: [path.join(projectDir(p, { 'docker-compose.yml': chainStack(p, 2, 2, `10.240.${i}.0/24`) }), 'docker-compose.yml')], environment: {} }).spec);
-  const t = Date.now();
-  const handles = await Promise.all(specs.map((spec, i) => bed.env.client.workflow.start('deploy', { taskQueue: TASK_QUEUE, workflowId: `bench-scale-${i}-${Date.now()}`, args: [{ spec }] })));
-  const outcomes = await Promise.allSettled(handles.map((h) => h.result()));
-  const seconds = (Date.now() - t) / 1000;
-  const status = fs.readFileSync(`/proc/${worker.pid}/status`, 'utf8');
-  const peakMiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-  const perService: number[] = [];
-  for (const h of handles) perService.push((await h.fetchHistory()).events!.length / 2);
-  await killHard(worker);
-  for (const p of stacks) await removeProject(docker, p);
-  // A rejected result() can be the client's own call timing out on an overloaded server
-  // (DEADLINE_EXCEEDED) while the deploy itself completed: the workflow's status decides.
-  const statuses = await Promise.all(handles.map(async (h) => (await h.describe()).status.name));
-  const failed = statuses.filter((s) => s !== 'COMPLETED').length;
-  // Why they failed, by message (the innermost cause), so RESULTS.md can say.
-  const reasons = new Map<string, number>();
-  for (const [i, o] of outcomes.entries()) {
-    if (o.status !== 'rejected') continue;
-    if (statuses[i] === 'COMPLETED') {
-      const message = `completed, but the client's result() call failed: ${String((o.reason as Error)?.message ?? o.reason).slice(0, 200)}`;
-      reasons.set(message, (reasons.get(message) ?? 0) + 1);
-      continue;
-    }
-    let cause: unknown = o.reason;
-    while ((cause as { cause?: unknown })?.cause) cause = (cause as { cause: unknown }).cause;
-    const message = `failed with: ${String((cause as Error)?.message ?? cause).replace(/bench-sc\d+/g, 'bench-scN').slice(0, 300)}`;
-    reasons.set(message, (reasons.get(message) ?? 0) + 1);
-  }
-  for (const [message, n] of reasons) notes.push(`scale: ${n} deploy(s) ${message}`);
-  log(`scale: ${count} concurrent 2-service deploys: ${failed} failed, ${round(seconds)} s, worker peak RSS ${round(peakMiB)} MiB`);
-  const what = `${count} concurrent 2-service deploys, one worker`;
-  figures.push({ section: 'Scale', what, tool: 'dockflow: failed deploys', values: [failed], unit: 'deploys' });
-  figures.push({ section: 'Scale', what, tool: 'dockflow: total time', values: [round(seconds)], unit: 's' });
-  figures.push({ section: 'Scale', what, tool: 'dockflow: worker peak RSS (VmHWM)', values: [round(peakMiB)], unit: 'MiB' });
-  figures.push({ section: 'Scale', what, tool: 'dockflow: history events per service', values: perService.map((v) => round(v)), unit: 'events/service' });
-}
-
-function report(started: Date, versions: Record<string, string>, load: { before: string; after: string }): string {
-  const lines = [
-    '# Benchmark results',
-    '',
-    `Run of \`npm run bench${QUICK ? ' -- --quick' : ''}\` on ${started.toISOString().slice(0, 10)} (${started.toISOString()}), ${RUNS} run(s) per figure, shown as min / median / max.`,
-    '',
-    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}. Load average before ${load.before}, after ${load.after}.`,
-    '',
-    'Versions: ' + Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ') + '.',
-    '',
-  ];
-  const sections = [...new Set(figures.map((f) => f.section))];
-  for (const section of sections) {
-    lines.push(`## ${section}`, '', '| what | tool | min | median | max | unit | ratio to anchor (median) |', '|---|---|---|---|---|---|---|');
-    for (const f of figures.filter((x) => x.section === section)) {
-      const s = stats(f.values);
-      let ratio = '';
-      if (f.anchorOf) {
-        const anchor = figures.find((x) => x.section === section && x.what === f.what && x.tool === f.anchorOf);
-        if (anchor) ratio = `${round(s.median / stats(anchor.values).median, 2)}×`;
-      }
-      lines.push(`| ${f.what} | ${f.tool} | ${round(s.min, 2)} | ${round(s.median, 2)} | ${round(s.max, 2)} | ${f.unit} | ${ratio} |`);
-    }
-    const sectionNotes = figures.filter((x) => x.section === section && x.note).map((x) => `- ${x.tool}: ${x.note}`);
-    if (sectionNotes.length) lines.push('', ...[...new Set(sectionNotes)]);
-    lines.push('');
-  }
-  if (notes.length) lines.push('## Notes from the run', '', ...notes.map((n) => `- ${n}`), '');
-  return lines.join('\n');
-}
-
 async function main(): Promise<void> {
-  const started = new Date();
-  const loadBefore = os.loadavg().map((l) => round(l, 2)).join(' ');
+  const begun = beginRun();
   execFileSync('bash', [path.join(__dirname, 'setup.sh')], { stdio: 'inherit' });
+  if (!cliEntry(REPO_ROOT, process.env).compiled) {
+    // The CLI and the scale section's worker run as after `npm install`: compiled.
+    execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'build.js')], { stdio: 'inherit' });
+  }
   const bed = await startTestBed(TASK_QUEUE);
   const docker = bed.docker;
   const worker = await spawnWorker(bed);
@@ -422,6 +337,7 @@ async function main(): Promise<void> {
     Node: process.version,
     'Temporal CLI dev server': path.basename(path.dirname(process.env.TEMPORAL_CLI_PATH ?? '')) || 'see scripts/testbed.sh',
   };
+  const details: Record<string, unknown> = {};
   try {
     if (wants('deploy')) await deploySection(bed, docker);
     if (wants('cli')) {
@@ -434,19 +350,23 @@ async function main(): Promise<void> {
     if (wants('backup')) await backupSection(bed, docker);
     await killHard(worker);
     if (wants('recovery')) await recoverySection(bed, docker);
-    if (wants('scale')) await scaleSection(bed, docker);
+    if (wants('scale')) {
+      // Its own worker, as users run it (bench/scale.ts).
+      const scale = await scaleSection(bed, docker, { count: QUICK ? 10 : 50 });
+      figures.push(...scale.figures);
+      notes.push(...scale.notes);
+      details.scale = scale.details;
+    }
   } finally {
     await killHard(worker);
     await bed.teardown();
   }
-  const text = report(started, versions, { before: loadBefore, after: os.loadavg().map((l) => round(l, 2)).join(' ') });
-  const file = path.join(__dirname, QUICK ? 'RESULTS.quick.md' : 'RESULTS.md');
-  // The written analysis below the marker is kept: it is checked against the new figures by hand.
-  const previous = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const analysis = previous.includes(ANALYSIS_MARKER) ? previous.slice(previous.indexOf(ANALYSIS_MARKER)) : '';
-  fs.writeFileSync(file, analysis ? `${text}\n${analysis}` : text);
-  console.log(text);
-  log(`written to ${file}`);
+  const file = writeRaw(begun, { kind: 'bench', runs: RUNS, quick: QUICK, versions, notes, figures, details });
+  log(`raw figures written to ${file}`);
+  if (!QUICK) {
+    // RESULTS.md from every file in bench/results/ and the hand-written analysis (bench/report.ts).
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'report.ts')], { stdio: 'inherit' });
+  }
 }
 
 main().then(

@@ -97,7 +97,9 @@ export async function scaleSection(bed: TestBed, docker: Docker, options: ScaleO
   const stacks = Array.from({ length: count }, (_, i) => `${prefix}${i}`);
   for (const p of stacks) await removeProject(docker, p);
   const workerVia = options.tsx ? 'tsx workers/main.ts (as the tests spawn it)' : `dockflow worker (${cliEntry(REPO_ROOT, process.env).compiled ? 'compiled CLI, dist/' : 'TypeScript sources through tsx'})`;
-  const worker = options.tsx ? await spawnWorker(bed, options.workerEnv) : await spawnCliWorker(bed, options.workerEnv);
+  const workerEnv = { ...options.workerEnv, ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("BENCH_WORKER_")).map(([k, v]) => [k.slice("BENCH_WORKER_".length), v!])) };
+  if (Object.keys(workerEnv).length) notes.push(`scale: worker environment ${JSON.stringify(workerEnv)}`);
+  const worker = options.tsx ? await spawnWorker(bed, workerEnv) : await spawnCliWorker(bed, workerEnv);
   await sleep(2000);
   const idleRssMiB = memoryOf(worker.pid!)?.rssMiB ?? 0;
   // A subnet each: the engine's default address pools hold about 30 bridge networks,

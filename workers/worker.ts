@@ -133,6 +133,7 @@ export async function createDockflowWorker(
     // for 4 s): once a second keeps the server's view fresh, so a dead worker's step is
     // retried sooner and a cancellation reaches a running step within about a second.
     maxHeartbeatThrottleInterval: '1s',
+    ...workflowCacheOptions(process.env),
     ...options.workerOptions,
   });
   await reclaiming;
@@ -150,4 +151,13 @@ export async function runWorkers(worker: Worker, hostWorker?: Worker): Promise<v
     for (const w of [worker, hostWorker]) if (w.getState() === 'RUNNING') w.shutdown();
   };
   await Promise.all([worker.run().finally(stopBoth), hostWorker.run().finally(stopBoth)]);
+}
+
+/** DOCKFLOW_MAX_CACHED_WORKFLOWS: workflows kept in the worker's memory between their tasks (others are replayed from history). */
+export function workflowCacheOptions(env: Record<string, string | undefined>): Pick<WorkerOptions, 'maxCachedWorkflows'> {
+  const text = env.DOCKFLOW_MAX_CACHED_WORKFLOWS;
+  if (text === undefined || text === '') return {};
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`DOCKFLOW_MAX_CACHED_WORKFLOWS=${text}: expected a whole number (0 turns the cache off)`);
+  return { maxCachedWorkflows: n };
 }
