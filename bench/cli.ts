@@ -42,6 +42,7 @@ interface TimedRun {
   startedAt: number;
   exitedAt: number;
   stdout: string;
+  stderr: string;
 }
 
 /** One process, start to exit; throws unless it exits 0. */
@@ -51,16 +52,20 @@ function runTimed(command: string, args: string[], env: NodeJS.ProcessEnv, cwd: 
     const started = process.hrtime.bigint();
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
+    let stderr = '';
     let output = '';
     child.stdout!.on('data', (c) => {
       stdout += c;
       output += c;
     });
-    child.stderr!.on('data', (c) => (output += c));
+    child.stderr!.on('data', (c) => {
+      stderr += c;
+      output += c;
+    });
     child.on('error', reject);
     child.on('exit', (code) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code === 0) resolve({ seconds, startedAt, exitedAt: Date.now(), stdout });
+      if (code === 0) resolve({ seconds, startedAt, exitedAt: Date.now(), stdout, stderr });
       else reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${output.slice(-3000)}`));
     });
   });
@@ -108,13 +113,15 @@ export async function cliSection(bed: TestBed, docker: Docker, options: CliBench
       try {
         await removeProject(docker, project);
         let started = Date.now();
-        // From the project directory, as a user types it: the CLI reads and loads the compose file itself.
-        // --json names the workflow, for its event times; the CLI makes the same calls without it (it only prints less).
-        const run1 = await dockflowRun(['deploy', '-f', 'docker-compose.yml', '--json'], dir);
+        // From the project directory, as a user types it: the CLI reads and loads the compose file itself,
+        // and follows the deploy's progress (without --json, which skips the progress queries).
+        const run1 = await dockflowRun(['deploy', '-f', 'docker-compose.yml'], dir);
         await waitAllHealthy(docker, project, n);
         ours.push((Date.now() - started) / 1000);
-        // The workflow's own start and close (the server's clock, this host's) against the process's.
-        const { workflowId } = JSON.parse(run1.stdout) as { workflowId: string };
+        // The workflow's own start and close (the server's clock, this host's) against the process's;
+        // the CLI names the workflow on stderr as it starts following it ("deploying (workflow ID)").
+        const workflowId = /\(workflow (\S+)\)/.exec(run1.stderr)?.[1];
+        if (!workflowId) throw new Error(`dockflow deploy did not name its workflow:\n${run1.stderr.slice(-1000)}`);
         const events = (await bed.env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
         beforeStart.push((eventMs(events[0]?.eventTime) - run1.startedAt) / 1000);
         afterClose.push((run1.exitedAt - eventMs(events.at(-1)?.eventTime)) / 1000);
