@@ -5,6 +5,7 @@
  * serves Prometheus metrics. SIGINT/SIGTERM shut it down
  * gracefully: running activities finish or are handed back to Temporal.
  */
+import * as v8 from 'node:v8';
 import { temporalSettings } from '../src/temporal/settings';
 import { createDockflowWorker, runWorkers } from './worker';
 import { assertHostName, hostTaskQueue, parseHostLabel, type HostInfo } from '../src/model/hosts';
@@ -35,9 +36,26 @@ export function hostFromEnv(env: Record<string, string | undefined>, flags: { ho
   return { name: assertHostName(name, '--host'), labels: Object.fromEntries(labelTexts.map(parseHostLabel)) };
 }
 
+/**
+ * DOCKFLOW_WORKFLOW_HEAP_MIB: a limit (MiB) on the old generation of the
+ * isolates the worker creates, its workflow thread's above all, whose heap
+ * V8 otherwise lets grow towards a default limit of several GiB before it
+ * collects much (bench/RESULTS.md, Scale). Unset: V8's default.
+ */
+export function workflowHeapMiB(env: Record<string, string | undefined>): number | undefined {
+  const text = env.DOCKFLOW_WORKFLOW_HEAP_MIB;
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 64) throw new Error(`DOCKFLOW_WORKFLOW_HEAP_MIB=${text}: expected a whole number of MiB, at least 64`);
+  return n;
+}
+
 export async function runWorkerProcess(env: Record<string, string | undefined> = process.env, flags: { host?: string; labels?: string[] } = {}): Promise<void> {
   const host = hostFromEnv(env, flags);
   const settings = temporalSettings(env);
+  // Before the worker exists: V8 flags set now apply to the isolates created after, the workflow thread's among them.
+  const heapMiB = workflowHeapMiB(env);
+  if (heapMiB !== undefined) v8.setFlagsFromString(`--max-old-space-size=${heapMiB}`);
   if (keysFromEnv(env).length === 0) console.error(PLAIN_PAYLOADS_WARNING);
   // Before any connection: the runtime (and its Prometheus exporter) is process-wide.
   const metrics = installMetricsRuntime(env);
