@@ -51,25 +51,30 @@ export const RESULTS_DIR = path.join(__dirname, 'results');
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
-/** Call at the start of a run: the start time and load average, for writeRaw. */
-export function beginRun(): { started: Date; loadStart: number[] } {
-  return { started: new Date(), loadStart: os.loadavg().map(round2) };
+/** The checked-out commit, "+changes" when tracked files differ from it. */
+function currentCommit(): string {
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).stdout.trim();
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: __dirname, encoding: 'utf8' }).stdout.trim() !== '';
+  return `${commit}${dirty ? '+changes' : ''}`;
+}
+
+/** Call at the start of a run: the start time, load average and commit (the code that runs), for writeRaw. */
+export function beginRun(): { started: Date; loadStart: number[]; commit: string } {
+  return { started: new Date(), loadStart: os.loadavg().map(round2), commit: currentCommit() };
 }
 
 /** Writes the run's file and returns its path (relative to the repository). */
 export function writeRaw(
-  begun: { started: Date; loadStart: number[] },
+  begun: { started: Date; loadStart: number[]; commit: string },
   result: Omit<RawResult, 'started' | 'finished' | 'loadAverage' | 'machine' | 'commit' | 'command'> & { command?: string },
 ): string {
-  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).stdout.trim();
-  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: __dirname, encoding: 'utf8' }).stdout.trim() !== '';
   const raw: RawResult = {
     kind: result.kind,
     ...(result.series ? { series: result.series } : {}),
     started: begun.started.toISOString(),
     finished: new Date().toISOString(),
     command: result.command ?? `tsx ${path.relative(path.join(__dirname, '..'), process.argv[1] ?? '')} ${process.argv.slice(2).join(' ')}`.trim(),
-    commit: `${commit}${dirty ? '+changes' : ''}`,
+    commit: begun.commit,
     runs: result.runs,
     quick: result.quick,
     loadAverage: { start: begun.loadStart, end: os.loadavg().map(round2) },
