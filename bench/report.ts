@@ -25,7 +25,7 @@ export interface LoadedResult extends RawResult {
 /** Earlier files (the first bench:cli runs) have load averages as text and their kind only in the file name. */
 export function normalize(file: string, data: Record<string, unknown>): LoadedResult {
   const base = path.basename(file, '.json');
-  const kind = typeof data.kind === 'string' ? data.kind : base.split('-')[0];
+  const kind = typeof data.kind === 'string' ? data.kind : base.replace(/-\d{4}-\d\d-\d\dT.*$/, '');
   const load = (data.loadAverage ?? {}) as Record<string, unknown>;
   const numbers = (v: unknown) => (Array.isArray(v) ? v.map(Number) : typeof v === 'string' ? v.split(/\s+/).filter(Boolean).map(Number) : []);
   const series = typeof data.series === 'string' ? data.series : base.endsWith('-other-cli') ? 'other-cli' : '';
@@ -35,6 +35,8 @@ export function normalize(file: string, data: Record<string, unknown>): LoadedRe
     kind,
     series,
     command,
+    commit: typeof data.commit === 'string' && data.commit ? data.commit : '?',
+    started: typeof data.started === 'string' ? data.started : (/\d{4}-\d\d-\d\dT\d\d-\d\dZ/.exec(base)?.[0].replace(/T(\d\d)-(\d\d)Z/, 'T$1:$2:00Z') ?? '?'),
     file: `bench/results/${path.basename(file)}`,
     runs: Number(data.runs ?? 1),
     quick: Boolean(data.quick),
@@ -109,7 +111,7 @@ export function renderResults(results: LoadedResult[], analysis: string): string
   }
   const older = results.filter((r) => !used.has(r.file));
   if (older.length) {
-    lines.push('## Other runs kept in bench/results/', '', 'Quick runs, and full runs a newer file replaced:', '');
+    lines.push('## Other runs kept in bench/results/', '', 'Quick runs, full runs a newer file replaced, and files without figures in the common format (bench/raw.ts), which the analysis below may cite:', '');
     for (const r of [...older].reverse()) lines.push(`- \`${r.file}\`: ${r.kind}${r.quick ? ' (quick)' : ''}, ${r.started.slice(0, 16).replace('T', ' ')} UTC, ${r.commit}, load ${load(r.loadAverage.start)} → ${load(r.loadAverage.end)}`);
     lines.push('');
   }
