@@ -4,6 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { RetryableFailure } from '../src/errors';
 import { createComposeActivities } from './compose';
 import { createDockerActivities } from './docker';
+import { createBatchActivities } from './batch';
 import { createLedgerActivities } from './ledger';
 import { createTemporalActivities } from './temporal';
 import { createBackupActivities } from './backup';
@@ -96,10 +97,12 @@ async function waitForDaemon(docker: Docker, context: Context | undefined): Prom
 
 /** Every activity the dockflow worker registers, built from its dependencies. */
 export function createActivities(deps: ActivityDeps) {
+  const dockerActivities = createDockerActivities({ docker: deps.docker, pollIntervalMs: deps.pollIntervalMs });
   return withLiveness(
     {
     ...createComposeActivities(deps.env),
-    ...createDockerActivities({ docker: deps.docker, pollIntervalMs: deps.pollIntervalMs }),
+    ...dockerActivities,
+    ...createBatchActivities(dockerActivities),
     ...createLedgerActivities({ docker: deps.docker, stateDir: deps.stateDir }),
     ...createBackupActivities({ docker: deps.docker, stateDir: deps.stateDir, pollIntervalMs: deps.pollIntervalMs }),
     ...createPolicyActivities(),

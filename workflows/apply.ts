@@ -15,6 +15,9 @@ import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSet
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { ErrorType, NON_RETRYABLE_TYPES, OperationFailure, firstFailureType } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
+import { Batcher, fewerRoundTrips, quick } from './round-trips';
+import type { BatchWaitInput } from '../activities/batch';
+import type { ConvergeInput } from '../activities/docker';
 
 export const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
 
@@ -71,13 +74,15 @@ export interface Route {
   images: typeof images;
   waits: typeof waits;
   host: typeof host;
+  /** The same short steps as local activities: only on the workflow's own task queue (round-trips.ts). */
+  local?: typeof quick;
 }
 
 /**
  * The workflow's own task queue: a single-host operation's activities go
  * there, as they always did (no task queue in the command).
  */
-export const LOCAL: Route = { docker, images, waits, host };
+export const LOCAL: Route = { docker, images, waits, host, local: quick };
 
 const routes = new Map<string, Route>();
 
@@ -199,12 +204,17 @@ export async function observeAndPlan(
   host?: string,
 ): Promise<DeployPlan> {
   const observed = await progress.step(`observe project ${spec.project}${onHost(host)}`, async () => {
-    const found = await route.docker.observeProject(spec.project, resourceClaims(spec));
+    const found = await shortSteps(route).observeProject(spec.project, resourceClaims(spec));
     // Before the plan runs, so another project's (or nobody's) resource is never adopted and nothing is changed.
     if (found.foreign?.length) throw ApplicationFailure.nonRetryable(describeForeignResources(spec.project, found.foreign), ErrorType.notOwned);
     return found;
   });
   return planDeploy(spec, observed, imageIds, { removeOrphans });
+}
+
+/** Where a short Docker step goes: a local activity on the workflow's own host, else the route's activity. */
+export function shortSteps(route: Route): typeof docker {
+  return route.local && fewerRoundTrips() ? route.local.docker : route.docker;
 }
 
 /** Extra observe → plan → execute rounds after a plan ran, for a host that drifted meanwhile. */
@@ -268,7 +278,7 @@ export class HostMismatch extends ApplicationFailure {
  * `rollback` rely on every revision having really run.
  */
 async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, options: ApplyOptions, progress: ProgressTracker, route: Route, host?: string): Promise<void> {
-  const differences = await progress.step(`verify that the host matches project ${spec.project}${onHost(host)}`, () => route.docker.verifyProject({ spec, imageIds }));
+  const differences = await progress.step(`verify that the host matches project ${spec.project}${onHost(host)}`, () => shortSteps(route).verifyProject({ spec, imageIds }));
   if (differences.length === 0) return;
   // The differing services' own failure_action decides; rolling back never rolls back again.
   const rollback =
@@ -295,7 +305,13 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
     }
   }
   for (const part of parts) for (const op of part.plan.orphans) progress.expect(`op:${op.name}`, `remove ${op.name} (${op.cause})${onHost(part.host)}`, { container: op.name });
-  await Promise.all(parts.map((part) => progress.step(`ensure networks and volumes${onHost(part.host)}`, () => part.route.docker.ensureNetworksAndVolumes(part.spec))));
+  await Promise.all(parts.map((part) => progress.step(`ensure networks and volumes${onHost(part.host)}`, () => shortSteps(part.route).ensureNetworksAndVolumes(part.spec))));
+  // Container steps asked for together go to the host as one activity (round-trips.ts).
+  const batched = fewerRoundTrips();
+  const convergers = new Map(parts.map((part) => [part.route, new Batcher((inputs: ConvergeInput[]) => part.route.docker.convergeContainers(inputs))] as const));
+  const waitBatcher = (route: Route) => new Batcher((inputs: BatchWaitInput[]) => route.waits.waitContainers(inputs));
+  // The final waits have no dependant left to hold up: one batch per host for all of them.
+  const finalWaiters = new Map(parts.map((part) => [part.route, waitBatcher(part.route)] as const));
   const operation = workflowInfo().workflowId;
   const converged = new Map<string, Promise<void>>();
   const healthy = new Map<string, Promise<void>>();
@@ -306,7 +322,7 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   const steps = new Map(ordered.map((s) => [s.service, s]));
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
 
-  const waitFor = (cache: Map<string, Promise<void>>, service: string, kind: 'healthy' | 'completed'): Promise<void> => {
+  const waitFor = (cache: Map<string, Promise<void>>, service: string, kind: 'healthy' | 'completed', final = false): Promise<void> => {
     let pending = cache.get(service);
     if (!pending) {
       pending = (async () => {
@@ -315,11 +331,19 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
         // Untouched and already healthy (or completed) when observed: nothing to wait for.
         if (step.readyAsObserved) return;
         const budgetMs = waitBudgetMs(spec.services[service], options.healthTimeoutSeconds);
+        const route = routeOf(service);
+        // A dependant waits for this service's containers only, never for another service's.
+        const waiter = batched ? (final ? finalWaiters.get(route)! : waitBatcher(route)) : undefined;
         await Promise.all(
           step.containers.map((name) =>
             progress.step(
               `wait ${kind} ${name}`,
-              () => (kind === 'healthy' ? routeOf(service).waits.waitHealthy({ service, name, budgetMs }) : routeOf(service).waits.waitCompleted({ service, name, budgetMs })),
+              () =>
+                waiter
+                  ? waiter.add({ kind, service, name, budgetMs })
+                  : kind === 'healthy'
+                    ? route.waits.waitHealthy({ service, name, budgetMs })
+                    : route.waits.waitCompleted({ service, name, budgetMs }),
               { service, container: name },
             ),
           ),
@@ -346,7 +370,15 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
     // Replicas of one service are independent of each other.
     await Promise.all(
       direct.map((op) =>
-        progress.step(`${op.action} ${op.name} (${op.cause})`, () => applyOperation(slice, step, op, operation, options, route), { key: `op:${op.name}`, service: step.service, container: op.name }),
+        progress.step(
+          `${op.action} ${op.name} (${op.cause})`,
+          (): Promise<unknown> =>
+            // Create and start are idempotent, so they may share an activity; a restart or a removal keeps its own.
+            batched && (op.action === 'create' || op.action === 'start')
+              ? convergers.get(route)!.add(convergeInput(slice, step, op, operation, options))
+              : applyOperation(slice, step, op, operation, options, route),
+          { key: `op:${op.name}`, service: step.service, container: op.name },
+        ),
       ),
     );
     if (rolling.length > 0) {
@@ -367,7 +399,7 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   if (options.wait) {
     const finalWaits = ordered
       .filter((s) => s.hasHealthcheck && !s.oneShot && s.containers.length > 0)
-      .map((s) => waitFor(healthy, s.service, 'healthy'));
+      .map((s) => waitFor(healthy, s.service, 'healthy', true));
     await settleAll(finalWaits);
   }
   // Waits that only a dependant started must also have settled before we report.
@@ -398,7 +430,7 @@ function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperati
   }
 }
 
-function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions) {
+function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions): ConvergeInput {
   return {
     spec,
     service: step.service,

@@ -12,6 +12,7 @@ import { countOperations, formatPlan } from '../src/plan/deploy-plan';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
+import { fewerRoundTrips, quick } from './round-trips';
 import { changedServices, failAfterRollback, loadDeploySpec, recordRevision } from './revisions';
 import { acquireProjectLock } from './lock';
 import { deployAcrossHosts } from './hosts';
@@ -42,12 +43,14 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
   if (input.hosts) return deployAcrossHosts({ ...input, hosts: input.hosts }, progress);
 
   progress.phase('loading');
-  const { spec, warnings } = await loadDeploySpec(input, host, 'load compose files', progress);
+  // Short steps on this host run as local activities in runs started after that change (round-trips.ts).
+  const { host: hostSteps, images: imageSteps } = fewerRoundTrips() ? quick : { host, images };
+  const { spec, warnings } = await loadDeploySpec(input, hostSteps, 'load compose files', progress);
   progress.project = spec.project;
   // Pure: an inline spec (the UI, the CLI) did not necessarily come through the loader that checks hooks.
   const hooks = readHooks(spec);
   // The worker's policy (capabilities, Docker socket, bind roots) before anything is touched.
-  await progress.step("check the worker's policy", () => host.checkPolicy(spec));
+  await progress.step("check the worker's policy", () => hostSteps.checkPolicy(spec));
   // A dry run changes nothing, so it needs no lock.
   if (!input.dryRun) await acquireProjectLock(spec.project, 'deploy', input.waitForLock, progress);
 
@@ -56,7 +59,7 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
   const names = Object.keys(spec.services).sort();
   const what = [...new Set(names.map((name) => `${input.dryRun ? 'inspect' : spec.services[name].build ? 'build' : 'pull'} ${spec.services[name].image}`))];
   const resolved = await progress.step(`images: ${what.join(', ')}`, () =>
-    images.ensureImages({ spec, services: names, forceBuild: input.build, lookupOnly: input.dryRun }),
+    imageSteps.ensureImages({ spec, services: names, forceBuild: input.build, lookupOnly: input.dryRun }),
   );
   // In a dry run an image that is not there yet counts as changed.
   const imageIds: Record<string, string> = Object.fromEntries(names.map((name) => [name, resolved[name] ?? `unresolved:${spec.services[name].image}`]));
@@ -79,7 +82,7 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
     return result;
   }
 
-  const previous = await host.getRevision({ project: spec.project });
+  const previous = await hostSteps.getRevision({ project: spec.project });
   const hookContext = { project: spec.project, operation: 'deploy' as const, revision: (previous?.number ?? 0) + 1, previousRevision: previous?.number };
   await runPreDeployHooks(hooksRun, spec, imageIds, hookContext, progress);
   progress.phase('executing');

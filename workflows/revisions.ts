@@ -11,6 +11,7 @@ import { docker, executePlan, failureType, HostMismatch, host, observeAndPlan, R
 import type { DeployOptions } from '../src/model/input';
 import { rootMessage, type ProgressTracker } from './progress';
 import { checkPolicyNow } from './policy';
+import { fewerRoundTrips, quick } from './round-trips';
 import { HookFailure } from './hooks';
 
 export function changedServices(plan: DeployPlan): string[] {
@@ -25,7 +26,8 @@ export function recordRevision(
   progress: ProgressTracker,
   input: { project: string; operation: RevisionOperation; spec: StackSpec; imageIds: Record<string, string>; changed: string[]; restoredFrom?: number },
 ): Promise<Revision> {
-  return progress.step(`record revision of ${input.project}`, () => host.recordRevision({ ...input, workflowId: workflowInfo().workflowId }));
+  const steps = fewerRoundTrips() ? quick.host : host;
+  return progress.step(`record revision of ${input.project}`, () => steps.recordRevision({ ...input, workflowId: workflowInfo().workflowId }));
 }
 
 /**

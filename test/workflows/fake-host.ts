@@ -25,6 +25,7 @@ import { hostDifferences } from '../../src/plan/verify';
 import { ErrorType } from '../../src/errors';
 import { createTemporalActivities } from '../../activities/temporal';
 import { createNotifyActivities } from '../../activities/notify';
+import { createBatchActivities } from '../../activities/batch';
 import type { ConvergeInput, RemoveInput, WaitInput } from '../../activities/docker';
 
 export interface FakeContainer {
@@ -166,7 +167,7 @@ export class FakeHost {
 /** The fake host's activities, under the names the workflows call them by. */
 export function fakeActivities(host: FakeHost, client: () => Promise<WorkflowClient>): Record<string, (...args: never[]) => Promise<unknown>> {
   const { describeLock } = createTemporalActivities({ client });
-  return {
+  const activities = {
     describeLock,
     // No targets: every operation's end asks (workflows/notify.ts) and hears "none".
     ...createNotifyActivities([]),
@@ -356,4 +357,6 @@ export function fakeActivities(host: FakeHost, client: () => Promise<WorkflowCli
       host.record('stopOneOff', input.name);
     },
   };
+  // The batched steps run the fake's own single steps, as the worker's run the real ones.
+  return { ...activities, ...createBatchActivities(activities) };
 }
