@@ -49,9 +49,11 @@ async function main(): Promise<void> {
           .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name!);
         const markers = events.filter((e) => e.markerRecordedEventAttributes).length;
         // The history in order: event type, with the activity or marker it is about.
+        const at = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+        const t0 = events.length > 0 ? at(events[0]) : 0;
         const sequence = events.map((e) => {
           const what = e.activityTaskScheduledEventAttributes?.activityType?.name ?? e.markerRecordedEventAttributes?.markerName ?? '';
-          return what ? `${eventTypeName(e)}:${what}` : eventTypeName(e);
+          return `${at(e) - t0}ms ${eventTypeName(e)}${what ? `:${what}` : ''}`;
         });
         const row = { services: n, depth, run, events: events.length, eventsPerService: Math.round((events.length / n) * 10) / 10, seconds, byType, activities, markers, sequence };
         console.log(JSON.stringify({ ...row, sequence: undefined }));

@@ -3,18 +3,18 @@
  * update, rollback): observe → plan → execute, with rolling replacement of
  * changed containers. Deterministic: all Docker work goes through activities.
  */
-import { ActivityCancellationType, ActivityFailure, ApplicationFailure, TimeoutFailure, isCancellation, patched, proxyActivities, sleep, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, ApplicationFailure, TimeoutFailure, patched, proxyActivities, workflowInfo, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ServiceSpec, StackSpec, UpdateConfigSpec } from '../src/model/spec';
+import type { ServiceSpec, StackSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
-import { containerName, replacementName } from '../src/model/names';
-import { drainMs, publishesFixedHostPort, serviceExtension } from '../src/model/extensions';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { topologicalOrder } from '../src/plan/order';
-import { rolloutBatches, rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
+import { rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
+import { afterReplaceActions, planGraph, type PlanGraph } from '../src/plan/graph';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { ErrorType, NON_RETRYABLE_TYPES, OperationFailure, firstFailureType } from '../src/errors';
-import { rootMessage, type ProgressTracker } from './progress';
+import type { ProgressTracker } from './progress';
+import { afterReplace, rollingReplace } from './rolling';
 import { Batcher, fewerRoundTrips, quick } from './round-trips';
 import type { BatchWaitInput } from '../activities/batch';
 import type { ConvergeInput } from '../activities/docker';
@@ -321,6 +321,9 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   const ordered = parts.length === 1 ? parts[0].plan.services : topologicalOrder(spec).flatMap((name) => partOf.get(name)?.plan.services.filter((s) => s.service === name) ?? []);
   const steps = new Map(ordered.map((s) => [s.service, s]));
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
+  // Each host's plan as a graph: the executor takes its rollout decisions from there.
+  const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, part.plan, options)] as const));
+  const graphOf = (service: string): PlanGraph => graphs.get(partOf.get(service) ?? parts[0])!;
 
   const waitFor = (cache: Map<string, Promise<void>>, service: string, kind: 'healthy' | 'completed', final = false): Promise<void> => {
     let pending = cache.get(service);
@@ -382,8 +385,9 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
       ),
     );
     if (rolling.length > 0) {
-      const nudge = hasAfterReplace(spec, step.service) ? () => afterReplace(spec, step.service, progress, routeOf) : undefined;
-      const { nudged } = await rollingReplace(slice, step, rolling, options, operation, progress, route, nudge);
+      const graph = graphOf(step.service);
+      const nudge = afterReplaceActions(spec, step.service).length > 0 ? () => afterReplace(spec, step.service, progress, routeOf) : undefined;
+      const { nudged } = await rollingReplace(slice, step, graph.rollouts[step.service], graph.batches[step.service], options, operation, progress, route, nudge);
       if (!nudged) await afterReplace(spec, step.service, progress, routeOf);
     }
   };
@@ -430,7 +434,7 @@ function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperati
   }
 }
 
-function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions): ConvergeInput {
+export function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions): ConvergeInput {
   return {
     spec,
     service: step.service,
@@ -445,187 +449,7 @@ function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperatio
   };
 }
 
-/**
- * Replace a service's changed containers in batches of `parallelism`, with
- * `delay` between batches, honouring `order`, `monitor`,
- * `max_failure_ratio` and `failure_action`.
- */
-async function rollingReplace(
-  spec: StackSpec,
-  step: ServiceStep,
-  ops: ContainerOperation[],
-  options: ApplyOptions,
-  operation: string,
-  progress: ProgressTracker,
-  route: Route,
-  nudgeDependants?: () => Promise<void>,
-): Promise<{ nudged: boolean }> {
-  const { docker } = route;
-  const service = spec.services[step.service];
-  const base: UpdateConfigSpec | undefined = options.rollingBack ? (service.deploy.rollbackConfig ?? service.deploy.updateConfig) : service.deploy.updateConfig;
-  const settings = rolloutSettings(base, options.rollout);
-  let order = settings.order;
-  if (order === 'start-first' && publishesFixedHostPort(service)) {
-    if (!serviceExtension(service).update?.allow_stop_first && !options.rollout?.allowStopFirst) {
-      throw ApplicationFailure.nonRetryable(
-        `service ${step.service}: update order start-first needs the old and new container running at once, but the service publishes a fixed host port (or listens on the host's network) and a second bind fails. ` +
-          'Use deploy.update_config.order: stop-first, or allow the fallback with x-dockflow.update.allow_stop_first: true (or --allow-stop-first).',
-        ErrorType.invalidSpec,
-      );
-    }
-    order = 'stop-first';
-  }
-  const budgetMs = waitBudgetMs(service, options.healthTimeoutSeconds);
-  const drain = drainMs(service);
-  // Old containers drain and stop in the background while later batches proceed: they no longer serve.
-  const retirements: Promise<unknown>[] = [];
-  const retire = (retiring: string) => {
-    const retirement = progress.step(`drain and remove ${retiring}`, async () => {
-      await sleep(drain);
-      await docker.removeContainer({ name: retiring, stopTimeoutSec: stopTimeout(service), ...renewedVolumesGo(options) });
-    }, { service: step.service, container: retiring });
-    retirement.catch(() => undefined);
-    retirements.push(retirement);
-  };
-  // A proxy that resolved the service's address at start (nginx) still sends to the old
-  // containers after they left service discovery: it is nudged (after_replace) while they
-  // still answer, and only then do they drain and go. Retired first, they would leave the
-  // proxy pointing at nothing until the nudge: 502s. Stop-first has no such window to use.
-  const nudgeBeforeRetiring = order === 'start-first' && nudgeDependants !== undefined && patched('dockflow-after-replace-before-retire');
-  let nudged = false;
-  let failures = 0;
-  let firstFailure = '';
-  const batches = rolloutBatches(ops, settings.parallelism);
-  try {
-    for (const [index, batch] of batches.entries()) {
-      const retiringInBatch: string[] = [];
-      const results = await Promise.allSettled(
-        batch.map((op) =>
-          progress.step(`${order} replace ${op.name} (${op.cause})`, async () => {
-            if (order === 'stop-first') return replaceStopFirst(spec, step, op, settings, budgetMs, operation, options, route);
-            const retiring = await replaceStartFirst(spec, step, op, settings, budgetMs, operation, options, route);
-            if (retiring && nudgeBeforeRetiring) retiringInBatch.push(retiring);
-            else if (retiring) retire(retiring);
-          }, { key: `op:${op.name}`, service: step.service, container: op.name }),
-        ),
-      );
-      if (retiringInBatch.length > 0) {
-        try {
-          await nudgeDependants!();
-          nudged = true;
-        } finally {
-          // Nudged or not (a cancellation, a failed nudge), the old containers go.
-          for (const retiring of retiringInBatch) retire(retiring);
-        }
-      }
-      for (const r of results) {
-        // A cancellation is not a failed container: it goes up to the compensation.
-        if (r.status === 'rejected' && isCancellation(r.reason)) throw r.reason;
-        // Nor is a host whose worker went silent (only across hosts): the caller leaves that host out of the undo.
-        if (r.status === 'rejected' && r.reason instanceof HostSilent) throw r.reason;
-      }
-      for (const r of results) {
-        if (r.status === 'rejected') {
-          failures += 1;
-          firstFailure ||= rootMessage(r.reason);
-        }
-      }
-      if (failures / ops.length > settings.maxFailureRatio && settings.failureAction !== 'continue') {
-        throw new RolloutFailure(step.service, settings.failureAction, firstFailure);
-      }
-      if (settings.delayMs > 0 && index < batches.length - 1) await sleep(settings.delayMs);
-    }
-  } finally {
-    await Promise.allSettled(retirements);
-  }
-  await settleAll(retirements);
-  return { nudged };
-}
-
-/**
- * start-first for one container: the replacement starts beside the old one
- * without the service alias, passes its health gate and monitor window,
- * takes the alias, and only then does the old one leave service discovery.
- * Returns the old container's retiring name, still to be drained and removed.
- */
-async function replaceStartFirst(
-  spec: StackSpec,
-  step: ServiceStep,
-  op: ContainerOperation,
-  settings: RolloutSettings,
-  budgetMs: number,
-  operation: string,
-  options: ApplyOptions,
-  route: Route,
-): Promise<string | undefined> {
-  const { docker } = route;
-  const next = replacementName(containerName(spec.project, spec.services[step.service], op.number), step.configHash);
-  try {
-    await docker.startReplacement(convergeInput(spec, step, op, operation, options));
-    await gate(step, next, settings, budgetMs, route);
-  } catch (err) {
-    // The old container never stopped serving: dropping the replacement (created, started
-    // or not) is the whole undo.
-    // Volumes it took over stay: the old container still mounts them, and Docker refuses
-    // to remove a volume in use. Renewed ones were its own.
-    if (!isCancellation(err)) await docker.removeContainer({ name: next, ...renewedVolumesGo(options) });
-    throw err;
-  }
-  const target = { spec, service: step.service, number: op.number, configHash: step.configHash };
-  await docker.promoteReplacement(target);
-  const { retiring } = await docker.swapNames(target);
-  return retiring;
-}
-
-async function replaceStopFirst(
-  spec: StackSpec,
-  step: ServiceStep,
-  op: ContainerOperation,
-  settings: RolloutSettings,
-  budgetMs: number,
-  operation: string,
-  options: ApplyOptions,
-  route: Route,
-): Promise<void> {
-  const container = await route.docker.convergeContainer(convergeInput(spec, step, op, operation, options));
-  await gate(step, container.name, settings, budgetMs, route);
-}
-
-/**
- * With renewed anonymous volumes, a container leaving for good takes its
- * anonymous volumes with it; otherwise they stay, as compose leaves them.
- */
-function renewedVolumesGo(options: ApplyOptions): { anonymousVolumes?: true } {
-  return options.renewAnonVolumes ? { anonymousVolumes: true } : {};
-}
-
-/** Health gate then monitor window: the new container must be healthy and stay so. */
-async function gate(step: ServiceStep, name: string, settings: RolloutSettings, budgetMs: number, route: Route): Promise<void> {
-  if (step.hasHealthcheck) await route.waits.waitHealthy({ service: step.service, name, budgetMs });
-  if (settings.monitorMs > 0) await sleep(settings.monitorMs);
-  await route.docker.checkContainer({ service: step.service, name, budgetMs });
-}
-
-function hasAfterReplace(spec: StackSpec, serviceName: string): boolean {
-  return (serviceExtension(spec.services[serviceName]).after_replace ?? []).some((action) => action.service in spec.services);
-}
-
-/** x-dockflow.after_replace: e.g. SIGHUP nginx, whose upstream IP just changed. */
-async function afterReplace(spec: StackSpec, serviceName: string, progress: ProgressTracker, routeOf: (service: string) => Route): Promise<void> {
-  for (const action of serviceExtension(spec.services[serviceName]).after_replace ?? []) {
-    if (!(action.service in spec.services)) continue;
-    const what = 'signal' in action ? `send ${action.signal} to ${action.service}` : `restart ${action.service}`;
-    await progress.step(`${what} (after ${serviceName} was replaced)`, () =>
-      routeOf(action.service).docker.nudgeService({
-        project: spec.project,
-        service: action.service,
-        ...('signal' in action ? { signal: action.signal } : { restart: true }),
-      }),
-    );
-  }
-}
-
-function stopTimeout(service: ServiceSpec): number | undefined {
+export function stopTimeout(service: ServiceSpec): number | undefined {
   return service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined;
 }
 

@@ -9,6 +9,7 @@
  */
 import { DeployInput } from '../src/model/input';
 import { countOperations, formatPlan } from '../src/plan/deploy-plan';
+import { planGraph } from '../src/plan/graph';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
@@ -22,8 +23,14 @@ import { describeHook, planWithHooks } from '../src/model/hooks';
 export interface DeployResult {
   project: string;
   dryRun: boolean;
-  /** The plan as printed by --dry-run. */
+  /** The plan's operations, one line each (what the deploy reports after it ran). */
   plan: string;
+  /**
+   * Every step the executor takes, in order, each with its cause and what it
+   * runs after (src/plan/graph.ts): what --dry-run prints. Absent in results
+   * of runs recorded before it existed.
+   */
+  graph?: string;
   operations: number;
   /** Canonical container names per service after the deploy. */
   services: Record<string, string[]>;
@@ -72,6 +79,7 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
     project: spec.project,
     dryRun: input.dryRun,
     plan: planWithHooks(formatPlan(plan), hooksRun.pre, hooksRun.post),
+    graph: planWithHooks(planGraph(spec, plan, { wait: input.wait }).toString(), hooksRun.pre, hooksRun.post),
     operations,
     services: Object.fromEntries(plan.services.map((s) => [s.service, s.containers])),
     warnings: [...warnings, ...plan.notes],

@@ -233,7 +233,7 @@ Example:
             ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
             ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
           }),
-        (r) => (r.dryRun ? r.plan : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set(Object.values(r.hosts))].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`),
+        (r) => (r.dryRun ? (r.graph ?? r.plan) : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set(Object.values(r.hosts))].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`),
       );
     });
 
