@@ -97,6 +97,26 @@ describe('workflows against an in-memory host', { timeout: 120_000 }, () => {
     assert.deepEqual(host.project(project).map((c) => `${c.name} ${c.state} ${c.health}`), [`${project}-db-1 running healthy`, `${project}-web-1 running healthy`]);
   });
 
+  it('creates the containers of one dependency level in one activity and waits for them in one; the short steps run as local activities', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-trips');
+    const spec = stack(project, 1, '', '  api:\n    image: api:1\n    healthcheck: {test: ["CMD", "true"]}\n  worker:\n    image: worker:1\n    healthcheck: {test: ["CMD", "true"]}\n');
+    const { scheduled, events } = await withWorker(host, async (q) => {
+      const handle = await env.client.workflow.start('deploy', { taskQueue: q, workflowId: `deploy-${project}`, args: [{ spec }] });
+      await handle.result();
+      const history = (await handle.fetchHistory()).events ?? [];
+      return { scheduled: history.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []), events: history.length };
+    });
+    // Before: checkPolicy, ensureImages, observeProject, getRevision, ensureNetworksAndVolumes, 3 × convergeContainer,
+    // 3 × waitHealthy, observeProject, verifyProject, recordRevision (103 events).
+    assert.deepEqual(scheduled, ['convergeContainers', 'waitContainers']);
+    assert.ok(events / 3 <= 14, `${events} history events for 3 services`);
+    // Each container was still converged and waited for once.
+    assert.deepEqual(host.callsOf('convergeContainer').sort(), [`${project}-api-1`, `${project}-web-1`, `${project}-worker-1`]);
+    assert.deepEqual(host.callsOf('waitHealthy').sort(), [`${project}-api-1`, `${project}-web-1`, `${project}-worker-1`]);
+    assert.deepEqual(host.project(project).map((c) => `${c.name} ${c.state} ${c.health}`), ['api', 'web', 'worker'].map((s) => `${project}-${s}-1 running healthy`));
+  });
+
   it('rolls start-first in batches of `parallelism`: never more replacements at once, every old container retired', async () => {
     for (const parallelism of [1, 2]) {
       const host = new FakeHost(150);
