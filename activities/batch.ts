@@ -18,6 +18,11 @@ import type { ContainerRef, ConvergeInput, WaitInput } from './docker';
 /** One step's result in a batch: its value, or the failure that no retry can change. */
 export type BatchOutcome<T> = { ok: true; value: T } | { ok: false; message: string; type?: string };
 
+/** A container to converge; with waitHealthyMs, also waited for until healthy within that budget. */
+export interface BatchConvergeInput extends ConvergeInput {
+  waitHealthyMs?: number;
+}
+
 export interface BatchWaitInput extends WaitInput {
   kind: 'healthy' | 'completed';
 }
@@ -47,9 +52,16 @@ export async function settleBatch<I, T>(inputs: I[], step: (input: I) => Promise
 
 export function createBatchActivities(steps: BatchedSteps) {
   return {
-    /** convergeContainer for each input, all at once. */
-    async convergeContainers(inputs: ConvergeInput[]): Promise<BatchOutcome<ContainerRef>[]> {
-      return settleBatch(inputs, (input) => steps.convergeContainer(input));
+    /**
+     * convergeContainer for each input, all at once, each followed by its
+     * health wait when it asks for one (a service nothing else waits on).
+     */
+    async convergeContainers(inputs: BatchConvergeInput[]): Promise<BatchOutcome<ContainerRef>[]> {
+      return settleBatch(inputs, async ({ waitHealthyMs, ...input }) => {
+        const container = await steps.convergeContainer(input);
+        if (waitHealthyMs !== undefined) await steps.waitHealthy({ service: input.service, name: container.name, budgetMs: waitHealthyMs });
+        return container;
+      });
     },
 
     /** waitHealthy or waitCompleted for each input, all at once; each keeps its own budget. */

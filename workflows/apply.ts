@@ -16,7 +16,7 @@ import { ErrorType, NON_RETRYABLE_TYPES, OperationFailure, firstFailureType } fr
 import type { ProgressTracker } from './progress';
 import { afterReplace, rollingReplace } from './rolling';
 import { Batcher, fewerRoundTrips, quick } from './round-trips';
-import type { BatchWaitInput } from '../activities/batch';
+import type { BatchConvergeInput, BatchWaitInput } from '../activities/batch';
 import type { ConvergeInput } from '../activities/docker';
 
 export const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_TYPES };
@@ -308,7 +308,10 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   await Promise.all(parts.map((part) => progress.step(`ensure networks and volumes${onHost(part.host)}`, () => shortSteps(part.route).ensureNetworksAndVolumes(part.spec))));
   // Container steps asked for together go to the host as one activity (round-trips.ts).
   const batched = fewerRoundTrips();
-  const convergers = new Map(parts.map((part) => [part.route, new Batcher((inputs: ConvergeInput[]) => part.route.docker.convergeContainers(inputs))] as const));
+  const convergeBatcher = (route: Route) => new Batcher((inputs: BatchConvergeInput[]) => route.docker.convergeContainers(inputs));
+  const convergers = new Map(parts.map((part) => [part.route, convergeBatcher(part.route)] as const));
+  // Containers that are also waited for go in a batch of their own: a dependant never waits for their health.
+  const convergeAndWaiters = new Map(parts.map((part) => [part.route, convergeBatcher(part.route)] as const));
   const waitBatcher = (route: Route) => new Batcher((inputs: BatchWaitInput[]) => route.waits.waitContainers(inputs));
   // The final waits have no dependant left to hold up: one batch per host for all of them.
   const finalWaiters = new Map(parts.map((part) => [part.route, waitBatcher(part.route)] as const));
@@ -324,6 +327,18 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   // Each host's plan as a graph: the executor takes its rollout decisions from there.
   const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, part.plan, options)] as const));
   const graphOf = (service: string): PlanGraph => graphs.get(partOf.get(service) ?? parts[0])!;
+  const dependedOn = new Set(ordered.flatMap((s) => Object.keys(s.dependsOn)));
+  // A service nothing depends on, all of whose containers are created or started now and which
+  // --wait waits for at the end: each container is created and waited for in one step.
+  const convergesThenWaits = (step: ServiceStep): boolean =>
+    batched &&
+    options.wait &&
+    step.hasHealthcheck &&
+    !step.oneShot &&
+    !dependedOn.has(step.service) &&
+    step.containers.length > 0 &&
+    step.operations.length === step.containers.length &&
+    step.operations.every((op) => (op.action === 'create' || op.action === 'start') && step.containers.includes(op.name));
 
   const waitFor = (cache: Map<string, Promise<void>>, service: string, kind: 'healthy' | 'completed', final = false): Promise<void> => {
     let pending = cache.get(service);
@@ -370,6 +385,19 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
     const route = routeOf(step.service);
     const rolling = step.operations.filter((op) => op.action === 'recreate');
     const direct = step.operations.filter((op) => op.action !== 'recreate');
+    if (convergesThenWaits(step)) {
+      const budgetMs = waitBudgetMs(spec.services[step.service], options.healthTimeoutSeconds);
+      await Promise.all(
+        direct.map(async (op) => {
+          const both = convergeAndWaiters.get(route)!.add({ ...convergeInput(slice, step, op, operation, options), waitHealthyMs: budgetMs });
+          both.catch(() => undefined);
+          const where = { service: step.service, container: op.name };
+          await progress.step(`${op.action} ${op.name} (${op.cause})`, () => both, { key: `op:${op.name}`, ...where });
+          await progress.step(`wait healthy ${op.name}`, () => both, where);
+        }),
+      );
+      return;
+    }
     // Replicas of one service are independent of each other.
     await Promise.all(
       direct.map((op) =>
@@ -397,6 +425,8 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
     const running = runService(step);
     running.catch(() => undefined);
     converged.set(step.service, running);
+    // Its containers were waited for as they were created: the final wait is that step.
+    if (convergesThenWaits(step)) healthy.set(step.service, running);
   }
   await settleAll([...converged.values()]);
 
