@@ -14,7 +14,8 @@ import type { RolloutSettings } from '../src/plan/rollout';
 import { afterReplaceActions, describeAfterReplace, type RolloutDecision } from '../src/plan/graph';
 import { ErrorType } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
-import { convergeInput, HostSilent, RolloutFailure, settleAll, stopTimeout, waitBudgetMs, type ApplyOptions, type Route } from './apply';
+import { convergeInput, RolloutFailure, settleAll, stopTimeout, waitBudgetMs, type ApplyOptions } from './apply';
+import { HostSilent, type Route } from './routes';
 
 /**
  * Replace a service's changed containers in batches of `parallelism`, with
