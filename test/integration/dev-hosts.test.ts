@@ -16,7 +16,6 @@ import { REPO_ROOT, TEST_IMAGE, buildImage, dockerOrFail, freePort, nameOf, proj
 import { ensureBaseImage } from '../../src/demo/base-image';
 import { forgetPlace, simulatedHostPlace } from '../../src/dev/simulated-hosts';
 
-console.log('T0', new Date().toISOString());
 const PROJECT = 'hosts-bed-dev';
 /** Built on the machine's engine only: host-2 gets it when the deploy asks for it. */
 const APP_IMAGE = 'hosts-bed-dev/app:1';
@@ -112,7 +111,7 @@ describe('dockflow dev --hosts 2', () => {
     }
     await docker?.getImage(APP_IMAGE).remove().catch(() => undefined);
     fs.rmSync(stateDir, { recursive: true, force: true });
-    console.log(`dev-hosts.test.ts took ${Date.now() - started} ms`, new Date().toISOString());
+    console.log(`dev-hosts.test.ts took ${Date.now() - started} ms`);
   });
 
   it('starts host-1 and host-2, each with its socket under the state dir and a worker', async () => {
