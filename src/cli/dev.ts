@@ -51,7 +51,7 @@ export interface DevOptions {
   hosts?: number;
 }
 
-/** At most this many simulated hosts: each is a dockerd with its containerd (about 60 MB and a second of CPU to start). */
+/** At most this many simulated hosts: each is a dockerd with its containerd (about 120 MB resident, seconds to start). */
 export const MAX_DEV_HOSTS = 20;
 
 interface PayloadProtection {
