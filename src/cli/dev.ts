@@ -145,7 +145,10 @@ export async function runDev(options: DevOptions): Promise<void> {
   });
   const running = worker.run();
   // Hosts an earlier `dev --hosts N` registered would draw the CLI's deploys to workers that are gone.
-  const gone = await forgetOtherHosts(new WorkflowClient({ connection: env.connection, namespace: 'default', dataConverter }), new Set());
+  const gone = await forgetOtherHosts(new WorkflowClient({ connection: env.connection, namespace: 'default', dataConverter }), new Set()).catch((err: Error) => {
+    process.stderr.write(`could not look for hosts an earlier dev --hosts registered (${err.message}); \`dockflow hosts\` lists them\n`);
+    return [] as string[];
+  });
   // CLI commands started in this directory read it to find the key (src/temporal/dev-key.ts).
   writeDevServerRecord(options.stateDir, { port: loopbackPort(env.address) ?? options.port, ...(protection.encrypt && protection.keyFile ? { keyFile: protection.keyFile } : {}) });
   process.stderr.write(
