@@ -139,6 +139,15 @@ export async function stopSimulatedHosts(hosts: SimulatedHost[], options: { forg
 
 /** Delete a stopped daemon's data root, run dir and network namespace. */
 export function forgetPlace(place: DaemonPlace): void {
+  // dockerd bind-mounts its data root onto itself, and a killed daemon's container mounts
+  // stay behind too: such mounts outlive the daemon and make the directory busy.
+  for (const mount of mountsUnder([place.dataRoot, place.runDir])) {
+    try {
+      execFileSync('umount', ['-l', mount], { stdio: 'ignore' });
+    } catch {
+      // Gone already (a lazy unmount of its parent took it).
+    }
+  }
   fs.rmSync(place.dataRoot, { recursive: true, force: true });
   fs.rmSync(place.runDir, { recursive: true, force: true });
   try {
@@ -146,4 +155,14 @@ export function forgetPlace(place: DaemonPlace): void {
   } catch {
     // Already gone.
   }
+}
+
+/** Mount points at or under any of `roots`, deepest first. */
+function mountsUnder(roots: string[]): string[] {
+  const points = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((point): point is string => !!point && roots.some((root) => point === root || point.startsWith(`${root}/`)));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
 }
