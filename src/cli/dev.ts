@@ -7,6 +7,10 @@
  * DOCKFLOW_ENCRYPTION_KEY(_FILE) when set, else with a key created once under
  * the state dir), the UI decodes through a loopback codec server, and CLI
  * commands run from the same directory find the key (src/temporal/dev-key.ts).
+ *
+ * With `hosts` (`dockflow dev --hosts N`): N simulated Docker hosts `host-1`
+ * … `host-N` instead of the machine's engine (src/dev/simulated-hosts.ts), a
+ * worker per host, and the stack operations spread over them by placement.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +18,7 @@ import { createDockerClient } from '../../workers/docker-client';
 import { startDevServer } from '../temporal/dev-server';
 import { DEFAULT_TASK_QUEUE } from '../temporal/settings';
 import { createDockflowWorker } from '../../workers/worker';
-import { ensureBaseImage } from '../demo/base-image';
+import { BASE_IMAGE, ensureBaseImage } from '../demo/base-image';
 import { loadStack } from '../compose';
 import { follow, startDeploy } from '../client/operations';
 import { progressPrinter } from './render';
@@ -25,6 +29,13 @@ import { devKeyFile, ensureDevKey, loopbackPort, writeDevServerRecord } from '..
 import { createCodecServer } from '../temporal/codec-server';
 import { installMetricsRuntime } from '../temporal/metrics';
 import { packageRoot } from '../files/package-root';
+import { loadImages, numberedHosts, startSimulatedHosts, stopSimulatedHosts, type SimulatedHost } from '../dev/simulated-hosts';
+import { startHostWorkers, type HostWorkers } from '../../workers/host-workers';
+import { registeredHosts } from '../client/hosts';
+import { hostRegistrationId, hostTaskQueue } from '../model/hosts';
+import type Docker from 'dockerode';
+import type { DataConverter } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 
 export interface DevOptions {
   demo: boolean;
@@ -36,7 +47,12 @@ export interface DevOptions {
   codecPort: number;
   /** Write plain payloads (no encryption): Temporal's history then holds every environment value in clear. */
   insecurePlainPayloads?: boolean;
+  /** Simulated Docker hosts to run (`--hosts N`); 0 or absent: the machine's engine, one host. */
+  hosts?: number;
 }
+
+/** At most this many simulated hosts: each is a dockerd with its containerd (about 120 MB resident, seconds to start). */
+export const MAX_DEV_HOSTS = 20;
 
 interface PayloadProtection {
   /** Keys the worker and the codec server hold; with `encrypt` false they only decode. */
@@ -113,6 +129,10 @@ export async function runDev(options: DevOptions): Promise<void> {
   }
   process.stderr.write('starting the Temporal dev server...\n');
   const env = await startDevServer({ dbFilename: path.join(options.stateDir, 'temporal.db'), port: options.port, uiPort: options.uiPort, uiCodecEndpoint: codecEndpoint });
+  if (options.hosts) {
+    await runDevHosts(options, docker, env, dataConverter, protection, metrics, codecEndpoint);
+    return;
+  }
   const { worker } = await createDockflowWorker({
     address: env.address,
     namespace: 'default',
@@ -124,6 +144,11 @@ export async function runDev(options: DevOptions): Promise<void> {
     stateDir: process.env.DOCKFLOW_STATE_DIR || options.stateDir,
   });
   const running = worker.run();
+  // Hosts an earlier `dev --hosts N` registered would draw the CLI's deploys to workers that are gone.
+  const gone = await forgetOtherHosts(new WorkflowClient({ connection: env.connection, namespace: 'default', dataConverter }), new Set()).catch((err: Error) => {
+    process.stderr.write(`could not look for hosts an earlier dev --hosts registered (${err.message}); \`dockflow hosts\` lists them\n`);
+    return [] as string[];
+  });
   // CLI commands started in this directory read it to find the key (src/temporal/dev-key.ts).
   writeDevServerRecord(options.stateDir, { port: loopbackPort(env.address) ?? options.port, ...(protection.encrypt && protection.keyFile ? { keyFile: protection.keyFile } : {}) });
   process.stderr.write(
@@ -133,6 +158,7 @@ export async function runDev(options: DevOptions): Promise<void> {
       ...protection.banner,
       ...(codecEndpoint ? [`codec server:     ${codecEndpoint} (the UI decodes payloads through it)`] : []),
       ...(metrics ? [`metrics:          http://${metrics}/metrics`] : []),
+      ...(gone.length ? [`forgot hosts no longer simulated: ${gone.join(', ')} (one host: this machine's engine)`] : []),
       `worker polling task queue "${DEFAULT_TASK_QUEUE}"; Ctrl-C to stop`,
       '',
     ].join('\n'),
@@ -156,4 +182,73 @@ export async function runDev(options: DevOptions): Promise<void> {
     await running.catch(() => undefined);
     await env.teardown();
   }
+}
+
+/**
+ * `dockflow dev --hosts N`: the simulated hosts, a worker per host (host-1's
+ * also runs the workflows, as any host's worker process does), until Ctrl-C,
+ * which stops the workers and then the hosts' daemons (their containers stop
+ * with them; their images, volumes and ledgers stay for the next start).
+ *
+ * Images: the machine's engine is the simulated hosts' registry (a pull on a
+ * host loads the image from it when it has it); dockflow's base image is
+ * loaded into every host at start, so a build FROM it works on any host.
+ */
+async function runDevHosts(
+  options: DevOptions,
+  docker: Docker,
+  env: TestWorkflowEnvironment,
+  dataConverter: DataConverter | undefined,
+  protection: PayloadProtection,
+  metrics: string | undefined,
+  codecEndpoint: string | undefined,
+): Promise<void> {
+  let hosts: SimulatedHost[] = [];
+  let workers: HostWorkers | undefined;
+  try {
+    await ensureBaseImage(docker);
+    process.stderr.write(`starting ${options.hosts} simulated Docker hosts...\n`);
+    hosts = await startSimulatedHosts(options.stateDir, numberedHosts(options.hosts!), { registry: docker, clientFor: (socketPath) => createDockerClient({ socketPath }) });
+    for (const host of hosts) await loadImages(docker, host.docker, [BASE_IMAGE]);
+    workers = await startHostWorkers(
+      { address: env.address, namespace: 'default', taskQueue: DEFAULT_TASK_QUEUE, connection: env.nativeConnection, ...(dataConverter ? { dataConverter } : {}) },
+      hosts,
+    );
+    const client = new WorkflowClient({ connection: env.connection, namespace: 'default', dataConverter });
+    const gone = await forgetOtherHosts(client, new Set(hosts.map((h) => h.name)));
+    writeDevServerRecord(options.stateDir, { port: loopbackPort(env.address) ?? options.port, ...(protection.encrypt && protection.keyFile ? { keyFile: protection.keyFile } : {}) });
+    process.stderr.write(
+      [
+        `Temporal UI:      http://127.0.0.1:${options.uiPort}`,
+        `Temporal address: ${env.address} (export TEMPORAL_ADDRESS=${env.address} for the CLI)`,
+        ...protection.banner,
+        ...(codecEndpoint ? [`codec server:     ${codecEndpoint} (the UI decodes payloads through it)`] : []),
+        ...(metrics ? [`metrics:          http://${metrics}/metrics`] : []),
+        ...hosts.map((h) => `${h.name}:${' '.repeat(Math.max(1, 17 - h.name.length))}DOCKER_HOST=unix://${h.daemon.socketPath}, worker on "${hostTaskQueue(DEFAULT_TASK_QUEUE, h.name)}"`),
+        ...(gone.length ? [`forgot hosts no longer simulated: ${gone.join(', ')}`] : []),
+        `workers polling task queue "${DEFAULT_TASK_QUEUE}" and one queue per host; Ctrl-C to stop`,
+        '',
+      ].join('\n'),
+    );
+    await workers.settled();
+  } finally {
+    await workers?.stopAll();
+    await stopSimulatedHosts(hosts);
+    await env.teardown();
+  }
+}
+
+/**
+ * End the registration of every host this dev server knows but does not
+ * simulate now (an earlier `--hosts 3` followed by `--hosts 2`): a deploy
+ * would otherwise place services on a host no worker serves, and wait for it.
+ */
+async function forgetOtherHosts(client: WorkflowClient, keep: Set<string>): Promise<string[]> {
+  const gone: string[] = [];
+  for (const host of await registeredHosts(client)) {
+    if (keep.has(host.name)) continue;
+    await client.getHandle(hostRegistrationId(host.name)).terminate('dockflow dev: this host is no longer simulated');
+    gone.push(host.name);
+  }
+  return gone;
 }

@@ -115,6 +115,7 @@ Colours only on a terminal, and never with NO_COLOR set.`,
     .addOption(new Option('--ui-port <port>', 'Temporal UI port').argParser(portArg).default(8233))
     .addOption(new Option('--codec-port <port>', 'port of the loopback codec server the UI decodes payloads through').argParser(portArg).default(8234))
     .option('--insecure-plain-payloads', "do not encrypt payloads: every environment value is then stored in clear in Temporal's history")
+    .addOption(new Option('--hosts <n>', 'run N simulated Docker hosts host-1 … host-N (a private dockerd each, in its own network namespace; needs root) with a worker each, instead of this machine\'s engine').argParser(positiveWholeNumberArg))
     .addHelpText(
       'after',
       `
@@ -124,6 +125,7 @@ directory find it while this dev server runs on its port; elsewhere export the D
 
 Examples:
   dockflow dev --demo                 what npm start runs
+  dockflow dev --hosts 3              three simulated hosts, sockets under <state-dir>/hosts/<name>/docker.sock
   DOCKFLOW_STACKS_DIR=$PWD/stacks dockflow dev --ui-port 9233`,
     )
     .action(async (opts) => {
@@ -131,6 +133,9 @@ Examples:
       if (opts.insecurePlainPayloads && keysFromEnv().length > 0) {
         throw new UsageError('--insecure-plain-payloads contradicts DOCKFLOW_ENCRYPTION_KEY(_FILE): unset the key or drop the flag');
       }
+      const { MAX_DEV_HOSTS } = await import('./dev');
+      if (opts.hosts !== undefined && opts.hosts > MAX_DEV_HOSTS) throw new UsageError(`--hosts: at most ${MAX_DEV_HOSTS} simulated hosts, not ${opts.hosts}`);
+      if (opts.hosts !== undefined && opts.demo) throw new UsageError('--demo runs on one host (its port is published on this machine): drop --hosts, or deploy to the hosts with dockflow deploy');
       await runDev({
         demo: Boolean(opts.demo),
         exitAfterDemo: Boolean(opts.exitAfterDemo),
@@ -139,6 +144,7 @@ Examples:
         uiPort: opts.uiPort,
         codecPort: opts.codecPort,
         insecurePlainPayloads: Boolean(opts.insecurePlainPayloads),
+        hosts: opts.hosts,
       });
     });
 

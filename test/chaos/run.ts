@@ -4,9 +4,12 @@
  * `--operation deploy` (or rollback, backup, restore, migrate) runs only that operation.
  * `--restore-runs M` adds M restores with a fault inside the archive's stream (default 8; 0 skips them),
  * `--runs 0` skips the main harness.
+ * `--hosts N` (N ≥ 2) runs the multi-host mode instead (./hosts-chaos.ts): one service per simulated
+ * host, `--runs` deploys, each hit by a host's worker kill, a host's dockerd restart or a Temporal restart.
  */
 import { FAULT_KINDS, OPERATIONS, runChaos, summarize, type FaultKind, type Operation } from './harness';
 import { runRestoreChaos, summarizeRestores } from './restore-chaos';
+import { runHostsChaos, summarizeHosts } from './hosts-chaos';
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -26,6 +29,14 @@ async function main(): Promise<void> {
   const runs = arg('runs', 20);
   const restoreRuns = arg('restore-runs', 8);
   let violations = 0;
+  const hosts = arg('hosts', 0);
+  if (hosts > 0) {
+    if (hosts < 2) throw new Error('--hosts needs at least 2 hosts');
+    const results = await runHostsChaos({ seed, runs, hosts, log: (l) => console.log(l) });
+    console.log(`\n${summarizeHosts(results, seed)}`);
+    process.exitCode = results.some((r) => r.violations.length > 0) ? 1 : 0;
+    return;
+  }
   if (runs > 0) {
     const fault: FaultKind | undefined = choice('fault', FAULT_KINDS);
     const operation: Operation | undefined = choice('operation', OPERATIONS);
