@@ -32,6 +32,7 @@ import { LOCAL_DATA, archives, type DataRoute } from './data-route';
 import { acquireProjectLock } from './lock';
 import { checkDataPolicyNow } from './policy';
 import { backupAcrossHosts } from './data-hosts';
+import { loadComposeSource, requireProject } from './compose-source';
 
 /** The archive and hook activities, with their timeouts, live with the routes (workflows/data-route.ts). */
 export { archives };
@@ -62,20 +63,8 @@ export async function resolveStack(input: StackSource, progress: ProgressTracker
   const revision = await host.getRevision({ project: input.project });
   if (input.spec) return { spec: input.spec, revision };
   if (input.composeFiles || input.stack) {
-    const { spec } = await progress.step('load compose files', () =>
-      host.loadProject({
-        composeFiles: input.composeFiles,
-        stack: input.stack,
-        project: input.project,
-        profiles: input.profiles,
-        envFiles: input.envFiles,
-        projectDirectory: input.projectDirectory,
-      }),
-    );
-    if (spec.project !== input.project) {
-      const source = input.stack !== undefined ? `stack ${input.stack}` : `compose files ${input.composeFiles!.join(', ')}`;
-      throw ApplicationFailure.nonRetryable(`${source} describes project ${spec.project}, not ${input.project}`, ErrorType.invalidSpec);
-    }
+    const { spec } = await loadComposeSource(input, host, 'load compose files', progress);
+    requireProject(input, spec);
     return { spec, revision };
   }
   if (!revision) {

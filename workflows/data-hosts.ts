@@ -35,6 +35,7 @@ import { invalid, runBackup, type AcrossHosts, type BackupResult, type StackSour
 import { checkRestorable, runRestore, type RestoreResult } from './restore';
 import { assertService, type MigrationSite } from './migrate';
 import { rootMessage, type ProgressTracker } from './progress';
+import { loadComposeSource, requireProject } from './compose-source';
 
 interface HostsInput {
   hosts: HostInfo[];
@@ -85,20 +86,8 @@ export async function stackOnHosts(input: StackSource & HostsInput, progress: Pr
   if (input.spec) spec = input.spec;
   else if (input.composeFiles || input.stack) {
     const loader = registered.find((h) => !silent.includes(h)) ?? registered[0];
-    ({ spec } = await progress.step(`load compose files on ${loader}`, () =>
-      routeOf(loader).host.loadProject({
-        composeFiles: input.composeFiles,
-        stack: input.stack,
-        project: input.project,
-        profiles: input.profiles,
-        envFiles: input.envFiles,
-        projectDirectory: input.projectDirectory,
-      }),
-    ));
-    if (spec.project !== input.project) {
-      const source = input.stack !== undefined ? `stack ${input.stack}` : `compose files ${input.composeFiles!.join(', ')}`;
-      throw ApplicationFailure.nonRetryable(`${source} describes project ${spec.project}, not ${input.project}`, ErrorType.invalidSpec);
-    }
+    ({ spec } = await loadComposeSource(input, routeOf(loader).host, `load compose files on ${loader}`, progress));
+    requireProject(input, spec);
   } else if (revision) spec = revision.spec;
   else {
     const unread = silent.length ? ` (${silent.join(', ')} did not answer)` : '';

@@ -13,6 +13,7 @@ import { rootMessage, type ProgressTracker } from './progress';
 import { checkPolicyNow } from './policy';
 import { fewerRoundTrips, quick } from './round-trips';
 import { HookFailure } from './hooks';
+import { loadComposeSource } from './compose-source';
 
 export function changedServices(plan: DeployPlan): string[] {
   return plan.services.filter((s) => s.operations.length > 0).map((s) => s.service);
@@ -149,14 +150,5 @@ export function rollbackTarget(project: string, revisions: Revision[], to: numbe
  */
 export async function loadDeploySpec(input: DeployOptions, hosts: typeof host, title: string, progress: ProgressTracker): Promise<{ spec: StackSpec; warnings: string[] }> {
   if (input.spec) return { spec: input.spec, warnings: [] };
-  return progress.step(title, () =>
-    hosts.loadProject({
-      composeFiles: input.composeFiles,
-      stack: input.stack,
-      project: input.project,
-      profiles: input.profiles,
-      envFiles: input.envFiles,
-      projectDirectory: input.projectDirectory,
-    }),
-  );
+  return loadComposeSource(input, hosts, title, progress);
 }
