@@ -30,7 +30,7 @@ import { hostPart } from '../src/plan/placement';
 import { ErrorType, OperationFailure, firstFailureType } from '../src/errors';
 import { HOST_SILENCE_SECONDS, HostSilent } from './apply';
 import { dataRouteTo, type DataRoute } from './data-route';
-import { place } from './hosts';
+import { place } from './host-routes';
 import { invalid, runBackup, type AcrossHosts, type BackupResult, type StackSource } from './backup';
 import { checkRestorable, runRestore, type RestoreResult } from './restore';
 import { assertService, type MigrationSite } from './migrate';

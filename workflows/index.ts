@@ -9,4 +9,4 @@ export { restore } from './restore';
 export { migrate } from './migrate';
 export { notifyOperation } from './notify';
 export { hostRegistration, describeHosts } from './host-registry';
-export { stackHosts } from './hosts';
+export { stackHosts } from './host-status';

@@ -1,5 +1,5 @@
 /** How `dockflow ps` shows a project across hosts (types only: nothing heavy loads at CLI start). */
-import type { StackHosts } from '../../workflows/hosts';
+import type { StackHosts } from '../../workflows/host-status';
 
 /** ps lines for a project across hosts: one a host, with what it drifted by. */
 export function renderStackHosts(status: StackHosts): string[] {

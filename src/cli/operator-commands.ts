@@ -10,7 +10,7 @@ import type { Duration } from '@temporalio/common';
 import { temporalSettings, type TemporalSettings } from '../temporal/settings';
 import { Label } from '../model/labels';
 import { progressQuery, type Progress } from '../messages';
-import type { StackHosts } from '../../workflows/hosts';
+import type { StackHosts } from '../../workflows/host-status';
 import type { ObservedProject } from '../model/observed';
 import type { DockerReads } from '../engine/reads';
 import { outputAwarePrinter } from './backup-commands';

@@ -7,7 +7,7 @@ import type { WorkflowClient } from '@temporalio/client';
 import { HostRegistration, hostRegistrationId, hostTaskQueue, type HostInfo, type HostStatus } from '../model/hosts';
 import { hostRegistrationQuery } from '../messages';
 import type { HostDescription } from '../../activities/hosts';
-import type { StackHosts } from '../../workflows/hosts';
+import type { StackHosts } from '../../workflows/host-status';
 import { operationId } from './operations';
 
 /** Register (or re-register, with new labels) a host: its registration workflow replaces any earlier one. */
