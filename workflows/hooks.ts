@@ -8,6 +8,10 @@
  * container changes (a failure aborts with no container touched),
  * post_deploy after the plan ran and the stack is healthy (a failure follows
  * the service's failure_action). Rollbacks run no hooks.
+ *
+ * Across hosts (workflows/hosts.ts) each hook runs on the host that runs its
+ * service, through that host's route; a single-host operation passes no
+ * HookHosts and issues exactly the commands it always did.
  */
 import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
@@ -17,8 +21,15 @@ import { tailLines } from '../src/backup/output';
 import { rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
 import { ErrorType, HOOK_CONTINUE_WARNING } from '../src/errors';
 import type { ProgressTracker } from './progress';
-import { docker } from './apply';
+import { LOCAL, docker, onHost, type Route } from './apply';
 import { runOneOff } from './one-off';
+
+/** Across hosts: where each service runs, each host's route and its part of the stack (its networks and volumes). */
+export interface HookHosts {
+  hostOf: Record<string, string>;
+  routeOf: (host: string) => Route;
+  partOf: (host: string) => StackSpec;
+}
 
 /** patched() ID of deploy hooks in deploy and update (docs/workflow-changes.md). */
 export const HOOKS_PATCH = 'dockflow-deploy-hooks';
@@ -80,6 +91,7 @@ export async function runHooks(
   context: Omit<HookContext, 'workflowId'>,
   progress: ProgressTracker,
   rollout?: RolloutOverrides,
+  across?: HookHosts,
 ): Promise<void> {
   if (hooks.length === 0) return;
   const workflowId = workflowInfo().workflowId;
@@ -87,10 +99,18 @@ export async function runHooks(
   if (phase === 'pre_deploy') {
     // The one-off containers attach to the service's networks and mount its volumes; a first deploy has
     // none yet. Creating them is what `docker compose run` does too; no container of the stack changes.
-    await progress.step('ensure networks and volumes', () => docker.ensureNetworksAndVolumes(spec));
+    if (!across) await progress.step('ensure networks and volumes', () => docker.ensureNetworksAndVolumes(spec));
+    else {
+      // Only the hosts that run a hook, each with its own part: a network or volume exists where its services run.
+      for (const host of [...new Set(hooks.map((h) => across.hostOf[h.service]))].sort()) {
+        await progress.step(`ensure networks and volumes on ${host}`, () => across.routeOf(host).docker.ensureNetworksAndVolumes(across.partOf(host)));
+      }
+    }
   }
   for (const hook of hooks) {
     const name = hookContainerName(spec.project, hook.service, phase, workflowId, hook.origin);
+    const host = across?.hostOf[hook.service];
+    const route: Route & { name?: string } = across && host !== undefined ? { ...across.routeOf(host), name: host } : LOCAL;
     let outcome;
     try {
       outcome = await runOneOff(
@@ -107,14 +127,15 @@ export async function runHooks(
         },
         workflowId,
         progress,
+        route,
       );
     } catch (err) {
       // A hook left running after its operation ended would race whatever comes next (the compensation, the next deploy).
-      if (isCancellation(err)) await CancellationScope.nonCancellable(() => docker.stopOneOff({ name }));
+      if (isCancellation(err)) await CancellationScope.nonCancellable(() => route.docker.stopOneOff({ name }));
       throw err;
     }
     if (!outcome.timedOut && outcome.exitCode === 0) {
-      await docker.removeContainer({ name });
+      await route.docker.removeContainer({ name });
       continue;
     }
     const why = outcome.timedOut ? `did not finish within its timeout (${hook.timeoutMs / 1000} s)` : `exited with code ${outcome.exitCode}`;
@@ -123,7 +144,7 @@ export async function runHooks(
       ? `. Last lines of ${name} (kept for docker logs; ${removal}):\n${tailLines(outcome.tail, 20)}`
       : `. ${name} is kept for docker logs; ${removal}`;
     const failureAction = rolloutSettings(spec.services[hook.service].deploy.updateConfig, rollout).failureAction;
-    throw new HookFailure(hook, failureAction, `${phase} hook of service ${hook.service} (${hook.origin}) ${why}${kept}`);
+    throw new HookFailure(hook, failureAction, `${phase} hook of service ${hook.service} (${hook.origin})${onHost(host)} ${why}${kept}`);
   }
 }
 
@@ -135,10 +156,11 @@ export async function runPreDeployHooks(
   context: Omit<HookContext, 'workflowId'>,
   progress: ProgressTracker,
   rollout?: RolloutOverrides,
+  across?: HookHosts,
 ): Promise<void> {
   if (!hooksRun.enabled) return;
   try {
-    await runHooks('pre_deploy', hooksRun.pre, spec, imageIds, context, progress, rollout);
+    await runHooks('pre_deploy', hooksRun.pre, spec, imageIds, context, progress, rollout, across);
   } catch (err) {
     if (!(err instanceof HookFailure)) throw err;
     progress.phase('failed');
@@ -159,10 +181,11 @@ export async function runPostDeployHooks(
   context: Omit<HookContext, 'workflowId'>,
   progress: ProgressTracker,
   rollout?: RolloutOverrides,
+  across?: HookHosts,
 ): Promise<HookFailure | undefined> {
   if (!hooksRun.enabled) return undefined;
   try {
-    await runHooks('post_deploy', hooksRun.post, spec, imageIds, context, progress, rollout);
+    await runHooks('post_deploy', hooksRun.post, spec, imageIds, context, progress, rollout, across);
     return undefined;
   } catch (err) {
     if (err instanceof HookFailure && err.failureAction !== 'rollback') return err;

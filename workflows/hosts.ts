@@ -10,6 +10,10 @@
  * Every host's ledger records a copy of each stack revision (same number on
  * every host, with the placement) and tags the images of its own services.
  *
+ * deploy and update run the stack's deploy hooks as on one host (same
+ * choice, order, names, timeouts and failure semantics), each on the host
+ * that runs its service.
+ *
  * Only operations whose input names hosts come here: a single-host operation
  * never does, so its commands are exactly those it always issued.
  */
@@ -30,6 +34,10 @@ import type { DeployResult } from './deploy';
 import type { RollbackResult } from './rollback';
 import type { UpdateResult } from './update';
 import { updatedSpec } from './update-spec';
+import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy, type HookHosts, type HookPlan } from './hooks';
+import { describeHook, planWithHooks, type HookContext } from '../src/model/hooks';
+import type { RolloutOverrides } from '../src/plan/rollout';
+import { topologicalOrder } from '../src/plan/order';
 import { place, router, sorted, type RouteOf } from './host-routes';
 import { sayWhereHostsAre } from './host-status';
 
@@ -149,6 +157,8 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
   progress.phase('loading');
   const { spec, warnings } = await loadDeploySpec(input, routeOf(loader).host, `load compose files on ${loader}`, progress);
   progress.project = spec.project;
+  // Pure: an inline spec did not necessarily come through the loader that checks hooks.
+  const hooks = readHooks(spec);
   const placement = place(spec, input.hosts, input.host);
   // Each host's worker decides for its own part (capabilities, binds, roots).
   for (const host of placement.hosts) {
@@ -175,14 +185,16 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
   const involved = sorted([...placement.hosts, ...Object.values(previous?.placement ?? {}).filter((h) => registered.includes(h))]);
   const parts = await planHosts(routeOf, spec, placement, involved, imageIds, input.removeOrphans, progress);
   const operations = parts.reduce((n, p) => n + countOperations(p.plan), 0);
+  const hooksRun = planHooks(hooks, changedAcrossHosts(spec, parts), operations > 0, input.dryRun);
   const result: DeployResult = {
     project: spec.project,
     dryRun: input.dryRun,
-    plan: formatHostPlans(parts),
+    plan: planWithHooks(formatHostPlans(parts), hooksRun.pre, hooksRun.post),
     operations,
     services: Object.fromEntries(parts.flatMap((p) => p.plan.services.map((s) => [s.service, s.containers]))),
     warnings: [...warnings, ...placement.notes, ...parts.flatMap((p) => p.plan.notes)],
     hosts: placement.hostOf,
+    ...(hooksRun.pre.length + hooksRun.post.length > 0 ? { hooks: [...hooksRun.pre, ...hooksRun.post].map(describeHook) } : {}),
   };
   if (input.dryRun) {
     progress.phase('done');
@@ -192,7 +204,17 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
   const revision = await changeAcrossHosts(
     routeOf,
     'deploy',
-    { spec, placement, imageIds, previous, involved, parts, hosts: input.hosts },
+    {
+      spec,
+      placement,
+      imageIds,
+      previous,
+      involved,
+      parts,
+      hosts: input.hosts,
+      hooks: { run: hooksRun, context: { project: spec.project, operation: 'deploy', revision: (previous?.number ?? 0) + 1, previousRevision: previous?.number } },
+      warnings: result.warnings,
+    },
     { removeOrphans: input.removeOrphans, wait: input.wait, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes },
     progress,
   );
@@ -210,6 +232,16 @@ interface HostChange {
   involved: string[];
   parts: HostPlan[];
   hosts: HostInfo[];
+  /** The deploy hooks this change runs, each on its service's host. */
+  hooks: { run: HookPlan; context: Omit<HookContext, 'workflowId'>; rollout?: RolloutOverrides };
+  /** Where a post_deploy failure with failure_action continue leaves its warning. */
+  warnings: string[];
+}
+
+/** The services a change alters on any host, in dependency order: the order their hooks run in, as on one host. */
+function changedAcrossHosts(spec: StackSpec, parts: HostPlan[]): string[] {
+  const changed = new Set(parts.flatMap((p) => changedServices(p.plan)));
+  return topologicalOrder(spec).filter((s) => changed.has(s));
 }
 
 /**
@@ -220,7 +252,10 @@ interface HostChange {
  * anything else stops and says which host is on which revision.
  */
 async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update', change: HostChange, options: ApplyOptions, progress: ProgressTracker): Promise<Revision> {
-  const { spec, placement, imageIds, previous, involved, parts, hosts } = change;
+  const { spec, placement, imageIds, previous, involved, parts, hosts, hooks } = change;
+  const across: HookHosts = { hostOf: placement.hostOf, routeOf, partOf: (host) => hostPart(spec, placement.hostOf, host) };
+  // A failed pre_deploy hook fails here, before any host's containers change.
+  await runPreDeployHooks(hooks.run, spec, imageIds, hooks.context, progress, hooks.rollout, across);
   progress.phase('executing');
   const undo: Undo = {
     restore: (revision) => restoreAcrossHosts(routeOf, revision, hosts, involved, progress),
@@ -229,8 +264,11 @@ async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update
       return removed.flatMap((r) => r.removed);
     },
   };
+  let hookProblem;
   try {
     await executeHostPlans(spec, parts, options, progress);
+    // A post_deploy failure with failure_action rollback puts every host back, as a failed rollout does.
+    hookProblem = await runPostDeployHooks(hooks.run, spec, imageIds, hooks.context, progress, hooks.rollout, across);
   } catch (err) {
     if (err instanceof HostSilent && previous) return failWithoutHost(operation, spec.project, err, previous, routeOf, hosts, involved, progress);
     try {
@@ -242,14 +280,17 @@ async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update
   const operations = parts.reduce((n, p) => n + countOperations(p.plan), 0);
   if (operations === 0 && previous && JSON.stringify(previous.placement) === JSON.stringify(placement.hostOf)) return previous;
   const changed = parts.flatMap((p) => changedServices(p.plan));
-  return recordEverywhere(routeOf, progress, { project: spec.project, operation, spec, imageIds, changed }, placement, (previous?.number ?? 0) + 1);
+  const revision = await recordEverywhere(routeOf, progress, { project: spec.project, operation, spec, imageIds, changed }, placement, (previous?.number ?? 0) + 1);
+  settlePostDeploy(hookProblem, operation, spec.project, revision.number, change.warnings, progress);
+  return revision;
 }
 
 /**
  * update across hosts: the current stack revision (the latest in any host's
  * ledger) with the service's new image or replica count, placed where that
  * revision placed it, rolled out with its update_config (overridable per
- * call), and recorded on every host. No deploy hooks run across hosts yet.
+ * call), and recorded on every host; its deploy hooks run as on one host,
+ * each on its service's host.
  */
 export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<UpdateResult> {
   const routeOf = router(input.hostSilenceSeconds);
@@ -259,6 +300,8 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
     throw ApplicationFailure.nonRetryable(`project ${input.project} has no revision in the ledgers of ${registered.join(', ')}: deploy it with dockflow deploy first`, ErrorType.invalidSpec);
   }
   const spec = updatedSpec(current, input);
+  // Pure: a revision recorded before hooks were checked may hold a bad one.
+  const hooks = readHooks(spec);
   const placement: Placement = current.placement
     ? { hostOf: current.placement, hosts: sorted(Object.values(current.placement)), notes: [] }
     : place(spec, input.hosts, undefined);
@@ -277,15 +320,34 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
   }
   progress.phase('planning');
   const parts = await planHosts(routeOf, spec, placement, placement.hosts, imageIds, false, progress);
+  const hooksRun = planHooks(hooks, changedAcrossHosts(spec, parts), parts.some((p) => countOperations(p.plan) > 0));
+  const warnings: string[] = [];
   const revision = await changeAcrossHosts(
     routeOf,
     'update',
-    { spec, placement, imageIds, previous: current, involved: placement.hosts, parts, hosts: input.hosts },
+    {
+      spec,
+      placement,
+      imageIds,
+      previous: current,
+      involved: placement.hosts,
+      parts,
+      hosts: input.hosts,
+      hooks: { run: hooksRun, context: { project: input.project, operation: 'update', revision: current.number + 1, previousRevision: current.number }, rollout: input.rollout },
+      warnings,
+    },
     { removeOrphans: false, wait: true, rollout: input.rollout, healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes },
     progress,
   );
   progress.phase('done');
-  return { project: input.project, service: input.service, plan: formatHostPlans(parts), revision: revision.number, hosts: placement.hostOf };
+  return {
+    project: input.project,
+    service: input.service,
+    plan: planWithHooks(formatHostPlans(parts), hooksRun.pre, hooksRun.post),
+    revision: revision.number,
+    hosts: placement.hostOf,
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
 }
 
 /**
