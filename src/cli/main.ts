@@ -16,7 +16,9 @@ import type { Progress } from '../messages';
 import type { HostInfo } from '../model/hosts';
 import type { StackSpec } from '../model/spec';
 import type { DeployResult } from '../../workflows/deploy';
-import { DEST_HELP, destination, registerBackupCommands } from './backup-commands';
+import { registerBackupCommands } from './backup-commands';
+import { DEST_HELP, destination } from './backup-shared';
+import { registerScheduleCommands } from './schedule-commands';
 import { registerOperatorCommands } from './operator-commands';
 import { ErrorType, HOOK_CONTINUE_WARNING } from '../errors';
 import { durationArg, portArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
@@ -394,6 +396,7 @@ Example:
     });
 
   registerBackupCommands(program);
+  registerScheduleCommands(program);
   registerOperatorCommands(program);
 
   program
