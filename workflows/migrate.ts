@@ -34,7 +34,9 @@ import { LOCAL_DATA, type DataRoute } from './data-route';
 import { migrationSiteAcrossHosts } from './data-hosts';
 import { runOneOff, type OneOffOutcome } from './one-off';
 import { acquireProjectLock } from './lock';
-import { resolveStack, runBackup, startAgain, type AcrossHosts } from './backup';
+import { resolveStack, startAgain } from './data-common';
+import { runBackup } from './backup-run';
+import type { AcrossHosts } from './backup-share';
 import { runRestore } from './restore';
 
 const DEFAULT_HEALTH_TIMEOUT_S = 120;

@@ -28,7 +28,7 @@ import { ProgressTracker, rootMessage } from './progress';
 import { docker, failureType, onHost } from './apply';
 import { LOCAL_DATA, type DataRoute } from './data-route';
 import { acquireProjectLock } from './lock';
-import { invalid, resolveStack, startAgain } from './backup';
+import { invalid, resolveStack, startAgain } from './data-common';
 import { checkDataPolicyNow } from './policy';
 import { restoreBackupAcrossHosts } from './data-hosts';
 

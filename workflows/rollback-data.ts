@@ -38,7 +38,9 @@ import type { RollbackInput } from '../src/model/input';
 import type { z } from 'zod';
 import { rootMessage, type ProgressTracker } from './progress';
 import { docker, failureType } from './apply';
-import { archives, runBackup, startAgain } from './backup';
+import { archives } from './data-route';
+import { startAgain } from './data-common';
+import { runBackup } from './backup-run';
 import { checkDataPolicyNow } from './policy';
 import { changedServices, checkRevisionRunnable, recordRevision, restoreRevision, revisionImageIds } from './revisions';
 

@@ -13,7 +13,7 @@ import { progressQuery, type Progress } from '../messages';
 import type { StackHosts } from '../../workflows/host-status';
 import type { ObservedProject } from '../model/observed';
 import type { DockerReads } from '../engine/reads';
-import { outputAwarePrinter } from './backup-commands';
+import { outputAwarePrinter } from './backup-shared';
 import { projectNameOption } from './options';
 import { PROJECT_NAME_RULE, isProjectName } from '../model/project-name';
 import { renderStackHosts } from './hosts-render';
