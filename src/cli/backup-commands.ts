@@ -10,9 +10,9 @@ import * as path from 'node:path';
 import type { RestoreResult } from '../../workflows/restore';
 import type { MigrateResult } from '../../workflows/migrate';
 import type { StackSpec } from '../model/spec';
-import { projectNameOption } from './options';
+import { collect, projectNameOption } from './options';
 import type { BackupListing, BackupResult } from '../../workflows/backup';
-import { DEST_HELP, addRetentionOptions, checked, collect, describeBackup, destination, durationOption, hostTimeoutOption, numberOption, onEveryHost, retentionFlags, runWorkflow, runtime, usage } from './backup-shared';
+import { DEST_HELP, addRetentionOptions, checked, describeBackup, destination, durationOption, hostTimeoutOption, numberOption, onEveryHost, retentionFlags, runWorkflow, runtime, usage } from './backup-shared';
 
 export function registerBackupCommands(program: Command): void {
   const backupCommand = program

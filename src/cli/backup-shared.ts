@@ -18,8 +18,6 @@ import type { BackupResult } from '../../workflows/backup';
 
 const EXIT_USAGE = 2;
 
-export const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 /**
  * What these commands run with (zod schemas, the compose loader, the Temporal
  * client), loaded once the first of them runs rather than at every CLI start

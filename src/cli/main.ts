@@ -13,8 +13,8 @@ import { registerStackCommands } from './stack-commands';
 import { registerBackupCommands } from './backup-commands';
 import { registerScheduleCommands } from './schedule-commands';
 import { registerOperatorCommands } from './operator-commands';
-import { positiveWholeNumberArg, portArg } from './options';
-import { OperationFailed, UsageError, collect, out } from './run-operation';
+import { collect, positiveWholeNumberArg, portArg } from './options';
+import { OperationFailed, UsageError, out } from './run-operation';
 
 /** Exit codes: 0 success, 1 the operation failed, 2 bad usage or input. */
 const EXIT_FAILED = 1;

@@ -68,3 +68,6 @@ export function durationArg(value: string): number {
     throw new InvalidArgumentError(`expected a duration such as 10s, 6h or 1m30s, got ${JSON.stringify(value)}.`);
   }
 }
+
+/** A repeatable option (`-f a -f b`): every value, in the order given. */
+export const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -8,8 +8,6 @@ import { progressPrinter, workflowFailureJson, workflowResultJson } from './rend
 import type { Progress } from '../messages';
 import { ErrorType } from '../errors';
 
-export const collect = (value: string, previous: string[] = []) => [...previous, value];
-
 export class UsageError extends Error {}
 
 export class OperationFailed extends Error {}

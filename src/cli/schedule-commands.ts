@@ -4,8 +4,8 @@
  */
 import type { Command } from 'commander';
 import { temporalSettings } from '../temporal/settings';
-import { projectNameOption } from './options';
-import { DEST_HELP, addRetentionOptions, collect, destination, durationOption, retentionFlags, runtime, usage, write } from './backup-shared';
+import { collect, projectNameOption } from './options';
+import { DEST_HELP, addRetentionOptions, destination, durationOption, retentionFlags, runtime, usage, write } from './backup-shared';
 
 export function registerScheduleCommands(program: Command): void {
   const schedule = program.command('schedule').description('scheduled operations, as Temporal Schedules (see the Temporal UI\'s Schedules page)');

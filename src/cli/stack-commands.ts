@@ -13,8 +13,8 @@ import type { StackSpec } from '../model/spec';
 import type { DeployResult } from '../../workflows/deploy';
 import { DEST_HELP, destination } from './backup-shared';
 import { HOOK_CONTINUE_WARNING } from '../errors';
-import { durationArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
-import { OperationFailed, UsageError, collect, out, runOperation } from './run-operation';
+import { collect, durationArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
+import { OperationFailed, UsageError, out, runOperation } from './run-operation';
 
 interface ComposeFlags {
   file?: string[];
