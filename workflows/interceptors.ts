@@ -1,6 +1,6 @@
 /**
  * Workflow interceptors the worker installs (workers/worker.ts lists this
- * module). Every scheduled activity gets a one-line summary, which the
+ * module). Every scheduled activity, local or not, gets a one-line summary, which the
  * Temporal UI shows in the workflow's timeline instead of a bare type name.
  * Summaries are user metadata: they do not take part in replay's determinism
  * checks, so changing their wording never breaks a running workflow.
@@ -44,6 +44,11 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
   outbound: [
     {
       scheduleActivity(input, next) {
+        if (input.options.summary) return next(input);
+        return next({ ...input, options: { ...input.options, summary: activitySummary(input.activityType, input.args) } });
+      },
+      // Local activities (workflows/round-trips.ts) show in the timeline as markers, with the same summaries.
+      scheduleLocalActivity(input, next) {
         if (input.options.summary) return next(input);
         return next({ ...input, options: { ...input.options, summary: activitySummary(input.activityType, input.args) } });
       },

@@ -36,6 +36,14 @@ function names(list: unknown): string {
   return items.length > 4 ? `${items.slice(0, 4).join(', ')} and ${items.length - 4} more` : items.join(', ');
 }
 
+function items(list: unknown): Input[] {
+  return Array.isArray(list) ? list.filter((c): c is Input => typeof c === 'object' && c !== null) : [];
+}
+
+function joined(steps: string[]): string {
+  return steps.length > 4 ? `${steps.slice(0, 4).join(', ')} and ${steps.length - 4} more` : steps.join(', ');
+}
+
 const SUMMARIES: Record<string, (input: Input, raw: unknown[]) => string> = {
   loadProject: (i) => `load ${(i.composeFiles as string[] | undefined)?.join(', ') ?? 'compose files'}`,
   checkPolicy: (i) => `check worker policy for ${i.project ?? 'the stack'}`,
@@ -49,6 +57,9 @@ const SUMMARIES: Record<string, (input: Input, raw: unknown[]) => string> = {
   },
   ensureNetworksAndVolumes: (i) => `networks and volumes of ${i.project ?? i.spec?.project ?? 'the project'}`,
   convergeContainer: (i) => `${i.action ?? 'converge'} ${canonical(i)}`,
+  // A batch: the steps of one dependency level in one activity (workflows/round-trips.ts).
+  convergeContainers: (_i, raw) => joined(items(raw[0]).map((c) => `${c.action ?? 'converge'} ${canonical(c)}${typeof c.waitHealthyMs === 'number' ? ' and wait healthy' : ''}`)),
+  waitContainers: (_i, raw) => joined(items(raw[0]).map((c) => (c.kind === 'completed' ? `wait for ${c.name} to exit 0` : `wait healthy ${c.name}`))),
   startReplacement: (i) => `start replacement for ${canonical(i)}`,
   promoteReplacement: (i) => `promote replacement of ${canonical(i)}`,
   swapNames: (i) => `rename replacement to ${canonical(i)}`,

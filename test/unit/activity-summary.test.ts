@@ -14,6 +14,17 @@ describe('activity summaries', () => {
     assert.equal(activitySummary('waitHealthy', [{ service: 'db', name: 'shop-db-1', budgetMs: 1000 }]), 'wait healthy shop-db-1');
   });
 
+  it('names every step of a batched activity: the containers one dependency level converges or waits for', () => {
+    assert.equal(
+      activitySummary('convergeContainers', [[{ spec, service: 'web', number: 1, action: 'create' }, { spec, service: 'db', number: 1, action: 'start', waitHealthyMs: 5000 }]]),
+      'create shop-web-1, start shop-database and wait healthy',
+    );
+    assert.equal(
+      activitySummary('waitContainers', [[{ kind: 'healthy', service: 'db', name: 'shop-db-1', budgetMs: 1 }, { kind: 'completed', service: 'job', name: 'shop-job-1', budgetMs: 1 }]]),
+      'wait healthy shop-db-1, wait for shop-job-1 to exit 0',
+    );
+  });
+
   it('lists images, shortening long lists', () => {
     assert.equal(activitySummary('ensureImages', [{ spec, services: ['db', 'web'] }]), 'pull or build postgres:16, shop-web:2');
     const many = { project: 'p', services: Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`s${i}`, { image: `img${i}` }])) };
