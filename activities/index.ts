@@ -45,7 +45,10 @@ function withLiveness<T extends Record<string, (...args: never[]) => Promise<unk
       } catch {
         // Called directly (tests, the CLI's status): nothing to heartbeat to.
       }
-      const timer = context ? setInterval(() => context!.heartbeat(), LIVENESS_HEARTBEAT_MS) : undefined;
+      // A local activity cannot heartbeat (the server does not know it; core logs
+      // UnknownActivity for each beat): its liveness is the workflow task's.
+      const beats = context !== undefined && !context.info.isLocal;
+      const timer = beats ? setInterval(() => context!.heartbeat(), LIVENESS_HEARTBEAT_MS) : undefined;
       try {
         return await fn(...args);
       } catch (err) {

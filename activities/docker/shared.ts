@@ -30,7 +30,9 @@ export function throwIfCancelled(): void {
 
 export function heartbeat(details?: unknown) {
   try {
-    Context.current().heartbeat(details);
+    const context = Context.current();
+    // A local activity has no heartbeat to send (the server does not know it).
+    if (!context.info.isLocal) context.heartbeat(details);
   } catch {
     // Called outside an activity (unit use): nothing to report to.
   }
