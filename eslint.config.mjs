@@ -113,4 +113,15 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  {
+    // One patch marker per run (workflows/patches.ts): every patch decision goes through isPatched.
+    files: ['workflows/**/*.ts'],
+    ignores: ['workflows/patches.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "ImportDeclaration[source.value='@temporalio/workflow'] ImportSpecifier[imported.name=/^(patched|deprecatePatch)$/]",
+        message: 'ask for a patch through isPatched (workflows/patches.ts): a run records one marker for the patches it covers.',
+      }],
+    },
+  },
 );

@@ -3,7 +3,7 @@
  * update, rollback): observe → plan → execute, with rolling replacement of
  * changed containers. Deterministic: all Docker work goes through activities.
  */
-import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import type { ServiceSpec, StackSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
@@ -11,6 +11,8 @@ import { topologicalOrder } from '../src/plan/order';
 import { rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
 import { afterReplaceActions, planGraph, type PlanGraph } from '../src/plan/graph';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
+import { hostDifferences } from '../src/plan/verify';
+import type { ObservedProject } from '../src/model/observed';
 import { ErrorType, OperationFailure, firstFailureType } from '../src/errors';
 import type { ProgressTracker } from './progress';
 import { afterReplace, rollingReplace } from './rolling';
@@ -18,6 +20,7 @@ import { Batcher, fewerRoundTrips } from './round-trips';
 import { LOCAL, onHost, type HostPlan, type Route, type docker } from './routes';
 import type { BatchConvergeInput, BatchWaitInput } from '../activities/batch';
 import type { ConvergeInput } from '../activities/docker';
+import { isPatched, oneMarkerRun } from './patches';
 
 // The proxies and routes lived here first; every workflow still imports them from here.
 export { HOST_SILENCE_SECONDS, HostSilent, LIVENESS_TIMEOUT, LOCAL, docker, host, images, naming, onHost, retry, routeTo, waits, type HostPlan, type Route } from './routes';
@@ -63,13 +66,18 @@ export async function observeAndPlan(
   route: Route = LOCAL,
   host?: string,
 ): Promise<DeployPlan> {
+  return (await observeForPlan(spec, imageIds, removeOrphans, progress, route, host)).plan;
+}
+
+/** observeAndPlan, with the observation the plan was made from. */
+async function observeForPlan(spec: StackSpec, imageIds: Record<string, string>, removeOrphans: boolean, progress: ProgressTracker, route: Route, host?: string): Promise<{ observed: ObservedProject; plan: DeployPlan }> {
   const observed = await progress.step(`observe project ${spec.project}${onHost(host)}`, async () => {
     const found = await shortSteps(route).observeProject(spec.project, resourceClaims(spec));
     // Before the plan runs, so another project's (or nobody's) resource is never adopted and nothing is changed.
     if (found.foreign?.length) throw ApplicationFailure.nonRetryable(describeForeignResources(spec.project, found.foreign), ErrorType.notOwned);
     return found;
   });
-  return planDeploy(spec, observed, imageIds, { removeOrphans });
+  return { observed, plan: planDeploy(spec, observed, imageIds, { removeOrphans }) };
 }
 
 /** Where a short Docker step goes: a local activity on the workflow's own host, else the route's activity. */
@@ -100,10 +108,16 @@ export async function executePlan(spec: StackSpec, plan: DeployPlan, options: Ap
 export async function executeHostPlans(whole: StackSpec, parts: HostPlan[], options: ApplyOptions, progress: ProgressTracker): Promise<void> {
   await applyPlans(whole, parts, options, progress);
   const imageIdsOf = (p: HostPlan) => Object.fromEntries(p.plan.services.map((s) => [s.service, s.imageId]));
+  // The observations of a last pass that found nothing to converge: what the host holds now.
+  let settled: ObservedProject[] | undefined;
   for (let pass = 1; pass <= MAX_RECONVERGE_PASSES; pass++) {
-    const again = await Promise.all(parts.map(async (p): Promise<HostPlan> => ({ ...p, plan: await observeAndPlan(p.spec, imageIdsOf(p), options.removeOrphans, progress, p.route, p.host) })));
+    const observations = await Promise.all(parts.map((p) => observeForPlan(p.spec, imageIdsOf(p), options.removeOrphans, progress, p.route, p.host)));
+    const again = parts.map((p, i): HostPlan => ({ ...p, plan: observations[i].plan }));
     const drifted = again.filter((p) => countOperations(p.plan) > 0);
-    if (drifted.length === 0) break;
+    if (drifted.length === 0) {
+      settled = observations.map((o) => o.observed);
+      break;
+    }
     const what = drifted.map((p) => formatPlan(p.plan).split('\n').join(', ')).join(', ');
     const which = drifted.length === 1 && drifted[0].host === undefined ? 'the host' : `${drifted.map((p) => p.host).join(', ')}`;
     await progress.step(`${which} drifted during the operation; converging again (${what})`, () =>
@@ -111,7 +125,7 @@ export async function executeHostPlans(whole: StackSpec, parts: HostPlan[], opti
     );
   }
   // Histories recorded before this check reported success here without looking.
-  if (patched(VERIFY_PATCH)) await Promise.all(parts.map((p) => verifyHost(p.spec, imageIdsOf(p), options, progress, p.route, p.host)));
+  if (isPatched(VERIFY_PATCH)) await Promise.all(parts.map((p, i) => verifyHost(p.spec, imageIdsOf(p), options, progress, p.route, p.host, settled?.[i])));
 }
 
 /** patched() ID of the host verification that ends every executePlan (docs/workflow-changes.md). */
@@ -137,8 +151,12 @@ export class HostMismatch extends ApplicationFailure {
  * recorded as true that the host does not show: the ledger, `history` and
  * `rollback` rely on every revision having really run.
  */
-async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, options: ApplyOptions, progress: ProgressTracker, route: Route, host?: string): Promise<void> {
-  const differences = await progress.step(`verify that the host matches project ${spec.project}${onHost(host)}`, () => shortSteps(route).verifyProject({ spec, imageIds }));
+async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, options: ApplyOptions, progress: ProgressTracker, route: Route, host?: string, observed?: ObservedProject): Promise<void> {
+  // Since ONE_MARKER_PATCH, the observation the last converge pass just took (nothing was changed after it) is
+  // compared with the spec here, by the same pure function verifyProject runs on a fresh one: one read less.
+  const differences = await progress.step(`verify that the host matches project ${spec.project}${onHost(host)}`, async () =>
+    observed && oneMarkerRun() ? hostDifferences(spec, imageIds, observed) : shortSteps(route).verifyProject({ spec, imageIds }),
+  );
   if (differences.length === 0) return;
   // The differing services' own failure_action decides; rolling back never rolls back again.
   const rollback =

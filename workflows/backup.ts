@@ -17,7 +17,7 @@ import { ListBackupsInput, BackupInput, type BackupOptions } from '../src/model/
 import type { BackupSummary } from '../src/backup/manifest';
 import { retentionOf } from '../src/backup/retention';
 import { parseWorkflowInput } from './input';
-import { ProgressTracker } from './progress';
+import { trackOperation } from './progress';
 import { docker } from './apply';
 import { acquireProjectLock } from './lock';
 import { backupAcrossHosts } from './data-hosts';
@@ -28,8 +28,7 @@ import { runBackup, type BackupResult } from './backup-run';
 export type { BackupResult };
 
 export async function backup(rawInput: unknown): Promise<BackupResult> {
-  const progress = new ProgressTracker('backup', '');
-  const input: BackupOptions = parseWorkflowInput(BackupInput, rawInput, 'backup');
+  const { progress, input } = trackOperation('backup', (): BackupOptions => parseWorkflowInput(BackupInput, rawInput, 'backup'), (i) => i.project);
   progress.project = input.project;
   // One lock per project, whatever the hosts: it covers them all.
   await acquireProjectLock(input.project, 'backup', input.waitForLock, progress);

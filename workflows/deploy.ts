@@ -11,7 +11,7 @@ import { DeployInput } from '../src/model/input';
 import { countOperations, formatPlan } from '../src/plan/deploy-plan';
 import { planGraph } from '../src/plan/graph';
 import { parseWorkflowInput } from './input';
-import { ProgressTracker } from './progress';
+import { trackOperation } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
 import { fewerRoundTrips, quick } from './round-trips';
 import { changedServices, failAfterRollback, loadDeploySpec, recordRevision } from './revisions';
@@ -44,8 +44,8 @@ export interface DeployResult {
 }
 
 export async function deploy(rawInput: unknown): Promise<DeployResult> {
-  const progress = new ProgressTracker('deploy', '');
-  const input = parseWorkflowInput(DeployInput, rawInput, 'deploy');
+  // An inline spec names its project at once; compose files name it once loaded (below).
+  const { progress, input } = trackOperation('deploy', () => parseWorkflowInput(DeployInput, rawInput, 'deploy'), (i) => i.spec?.project);
   // Only an input that names hosts goes there: every other deploy runs below, as it always did.
   if (input.hosts) return deployAcrossHosts({ ...input, hosts: input.hosts }, progress);
 

@@ -3,7 +3,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DownInput } from '../src/model/input';
 import { parseWorkflowInput } from './input';
-import { ProgressTracker } from './progress';
+import { trackOperation } from './progress';
 import { acquireProjectLock } from './lock';
 import { downAcrossHosts } from './hosts';
 import { LIVENESS_TIMEOUT, retry } from './apply';
@@ -15,8 +15,7 @@ const docker = proxyActivities<Activities>({
 });
 
 export async function down(rawInput: unknown): Promise<{ project: string; removed: string[] }> {
-  const progress = new ProgressTracker('down', '');
-  const input = parseWorkflowInput(DownInput, rawInput, 'down');
+  const { progress, input } = trackOperation('down', () => parseWorkflowInput(DownInput, rawInput, 'down'), (i) => i.project);
   progress.project = input.project;
   await acquireProjectLock(input.project, 'down', input.waitForLock, progress);
   // Only an input that names hosts goes there: every other down runs below, as it always did.

@@ -13,7 +13,7 @@
  * service, through that host's route; a single-host operation passes no
  * HookHosts and issues exactly the commands it always did.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
 import { HookSettingsError, hookEnvironment, hooksToRun, stackHooks, type DeployHook, type DeployHookPhase, type HookContext } from '../src/model/hooks';
 import { hookContainerName } from '../src/backup/ids';
@@ -23,6 +23,7 @@ import { ErrorType, HOOK_CONTINUE_WARNING } from '../src/errors';
 import type { ProgressTracker } from './progress';
 import { LOCAL, docker, onHost, type Route } from './apply';
 import { runOneOff } from './one-off';
+import { isPatched } from './patches';
 
 /** Across hosts: where each service runs, each host's route and its part of the stack (its networks and volumes). */
 export interface HookHosts {
@@ -56,7 +57,7 @@ export function planHooks(hooks: DeployHook[], changed: string[], anythingChange
   const pre = hooksToRun(hooks, 'pre_deploy', changed, anythingChanged);
   const post = hooksToRun(hooks, 'post_deploy', changed, anythingChanged);
   // Only a run with hooks to execute looks at the patch: runs without any issue the commands they always did.
-  const enabled = !dryRun && pre.length + post.length > 0 && patched(HOOKS_PATCH);
+  const enabled = !dryRun && pre.length + post.length > 0 && isPatched(HOOKS_PATCH);
   return { pre, post, enabled };
 }
 

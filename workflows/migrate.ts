@@ -28,7 +28,7 @@ import { tailLines } from '../src/backup/output';
 import { retentionOf } from '../src/backup/retention';
 import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
-import { ProgressTracker, rootMessage } from './progress';
+import { type ProgressTracker, rootMessage, trackOperation } from './progress';
 import { onHost } from './apply';
 import { LOCAL_DATA, type DataRoute } from './data-route';
 import { migrationSiteAcrossHosts } from './data-hosts';
@@ -101,8 +101,7 @@ export interface MigrationSite {
 }
 
 export async function migrate(rawInput: unknown): Promise<MigrateResult> {
-  const progress = new ProgressTracker('migrate', '');
-  const input = parseWorkflowInput(MigrateInput, rawInput, 'migrate');
+  const { progress, input } = trackOperation('migrate', () => parseWorkflowInput(MigrateInput, rawInput, 'migrate'), (i) => i.project);
   const { project } = input;
   progress.project = project;
   await acquireProjectLock(project, 'migrate', input.waitForLock, progress);

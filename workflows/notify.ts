@@ -26,7 +26,6 @@ import {
   isCancellation,
   log,
   metricMeter,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   startChild,
@@ -39,6 +38,7 @@ import { isNotifyOperation, MAX_ERROR_MESSAGE, resultFacts, type NotificationEve
 import { PROJECT_ATTRIBUTE } from '../src/temporal/search-attributes';
 import { LIVENESS_TIMEOUT } from './apply';
 import { firstFailureType, NotificationFailure, rootMessage } from '../src/errors';
+import { isPatched } from './patches';
 
 /**
  * Operations finished before notifications existed have no local activity
@@ -107,7 +107,7 @@ export async function notifyOutcome(args: unknown[], outcome: { result: unknown 
   const input = args[0] as { dryRun?: unknown; project?: unknown } | undefined;
   // A dry run changes nothing, so there is nothing to report.
   if (input?.dryRun === true) return;
-  if (!patched(NOTIFY_PATCH)) return;
+  if (!isPatched(NOTIFY_PATCH)) return;
   const event = outcomeEvent(input, outcome);
   await CancellationScope.nonCancellable(async () => {
     try {

@@ -7,11 +7,11 @@
  * Backups and restores read and write bind-mounted host directories, which
  * must lie where the policy allows.
  */
-import { patched } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
 import type { DataPolicyInput } from '../activities/policy';
 import { host } from './apply';
 import type { ProgressTracker } from './progress';
+import { isPatched } from './patches';
 
 /**
  * Operations started before these checks existed have no such activity in
@@ -21,7 +21,7 @@ export const POLICY_PATCH = 'dockflow-policy-every-operation';
 
 /** Check a (revision's) spec against the policy now; `revision` names it in the refusal. */
 export async function checkPolicyNow(progress: ProgressTracker, spec: StackSpec, revision?: number): Promise<void> {
-  if (!patched(POLICY_PATCH)) return;
+  if (!isPatched(POLICY_PATCH)) return;
   await progress.step(`check the worker's policy${revision !== undefined ? ` for revision ${revision}` : ''}`, () =>
     host.checkPolicy(spec, revision !== undefined ? { revision } : {}),
   );
@@ -29,7 +29,7 @@ export async function checkPolicyNow(progress: ProgressTracker, spec: StackSpec,
 
 /** Check the host directories a backup reads or a restore writes (on `on`'s host, default this worker's); nothing to check without any. */
 export async function checkDataPolicyNow(progress: ProgressTracker, input: DataPolicyInput, on: { host: typeof host; name?: string } = { host }): Promise<void> {
-  if (input.paths.length === 0 || !patched(POLICY_PATCH)) return;
+  if (input.paths.length === 0 || !isPatched(POLICY_PATCH)) return;
   const whose = on.name === undefined ? "the worker's policy" : `the policy of ${on.name}`;
   await progress.step(`check ${whose} for ${input.paths.map((p) => p.source).join(', ')}`, () => on.host.checkDataPolicy(input));
 }

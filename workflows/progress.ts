@@ -2,10 +2,11 @@
  * Step-by-step progress that the `progress` query returns. Times are workflow
  * time, so replays reproduce the same values.
  */
-import { patched, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { progressQuery, type Progress, type ProgressStep } from '../src/messages';
 import { OPERATION_ATTRIBUTE, PROJECT_ATTRIBUTE } from '../src/temporal/search-attributes';
 import { rootMessage } from '../src/errors';
+import { isPatched, oneMarkerRun } from './patches';
 
 /**
  * Operations started before search attributes existed have no upsert in
@@ -27,7 +28,7 @@ export class ProgressTracker {
   constructor(operation: string, project: string) {
     this.state = { operation, project, phase: 'starting', steps: [] };
     setHandler(progressQuery, () => this.state);
-    if (patched(SEARCH_ATTRIBUTES_PATCH)) {
+    if (isPatched(SEARCH_ATTRIBUTES_PATCH)) {
       upsertSearchAttributes([{ key: OPERATION_ATTRIBUTE, value: operation }, ...(project ? [{ key: PROJECT_ATTRIBUTE, value: project }] : [])]);
     }
     setCurrentDetails(this.details());
@@ -37,7 +38,7 @@ export class ProgressTracker {
   set project(project: string) {
     if (project === this.state.project) return;
     this.state.project = project;
-    if (project && patched(SEARCH_ATTRIBUTES_PATCH)) upsertSearchAttributes([{ key: PROJECT_ATTRIBUTE, value: project }]);
+    if (project && isPatched(SEARCH_ATTRIBUTES_PATCH)) upsertSearchAttributes([{ key: PROJECT_ATTRIBUTE, value: project }]);
     setCurrentDetails(this.details());
   }
 
@@ -89,6 +90,29 @@ export class ProgressTracker {
       setCurrentDetails(this.details());
     }
   }
+}
+
+/**
+ * Start tracking an operation and read its input. In runs since
+ * ONE_MARKER_PATCH (workflows/patches.ts) the input is read first, so the
+ * operation and the project its input names go to the search attributes in
+ * one upsert instead of two (the same values, in the same workflow task). An
+ * input that does not parse still gets the operation's search attribute and
+ * the progress query before its failure, as before.
+ */
+export function trackOperation<T>(operation: string, read: () => T, projectOf: (input: T) => string | undefined): { progress: ProgressTracker; input: T } {
+  if (!oneMarkerRun()) {
+    const progress = new ProgressTracker(operation, '');
+    return { progress, input: read() };
+  }
+  let input: T;
+  try {
+    input = read();
+  } catch (err) {
+    void new ProgressTracker(operation, '');
+    throw err;
+  }
+  return { progress: new ProgressTracker(operation, projectOf(input) ?? ''), input };
 }
 
 /** The innermost cause's message: what the user needs to read (src/errors.ts walks the causes). */

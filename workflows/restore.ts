@@ -16,7 +16,7 @@
  * containers are started again whatever happens, inside a scope
  * cancellation cannot reach.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { RestoreInput } from '../src/model/backup-input';
 import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
@@ -24,13 +24,14 @@ import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-che
 import { helperImages, mountsTarget, selectArchives, startOrder } from '../src/backup/plan';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
-import { ProgressTracker, rootMessage } from './progress';
+import { type ProgressTracker, rootMessage, trackOperation } from './progress';
 import { docker, failureType, onHost } from './apply';
 import { LOCAL_DATA, type DataRoute } from './data-route';
 import { acquireProjectLock } from './lock';
 import { invalid, resolveStack, startAgain } from './data-common';
 import { checkDataPolicyNow } from './policy';
 import { restoreBackupAcrossHosts } from './data-hosts';
+import { isPatched } from './patches';
 
 /** Restore resolves the project's spec and checks the manifest against it before reading the backup. */
 export const RESTORE_SPEC_PATCH = 'dockflow-restore-spec';
@@ -103,7 +104,7 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   }
   const undoProblems: string[] = [];
   await CancellationScope.nonCancellable(async () => {
-    if (failure !== undefined && touched.length > 0 && patched(RESTORE_SETTLE_PATCH)) {
+    if (failure !== undefined && touched.length > 0 && isPatched(RESTORE_SETTLE_PATCH)) {
       // The data set being restored when it stopped holds a staging copy or a swap half-way:
       // a verified copy is swapped in, anything else discarded, before its users start again.
       for (const entry of touched) {
@@ -162,14 +163,13 @@ export async function checkRestorable(project: string, backupId: string, entries
 }
 
 export async function restore(rawInput: unknown): Promise<RestoreResult> {
-  const progress = new ProgressTracker('restore', '');
-  const input = parseWorkflowInput(RestoreInput, rawInput, 'restore');
+  const { progress, input } = trackOperation('restore', () => parseWorkflowInput(RestoreInput, rawInput, 'restore'), (i) => i.project);
   progress.project = input.project;
   await acquireProjectLock(input.project, 'restore', input.waitForLock, progress);
   // Only an input that names hosts goes there: every other restore runs below, as it always did.
   if (input.hosts) return restoreBackupAcrossHosts({ ...input, hosts: input.hosts }, progress);
   let spec: StackSpec | undefined;
-  if (patched(RESTORE_SPEC_PATCH)) ({ spec } = await resolveStack(input, progress));
+  if (isPatched(RESTORE_SPEC_PATCH)) ({ spec } = await resolveStack(input, progress));
   const manifest = await progress.step(`read backup ${input.backupId} of ${input.project}`, () =>
     docker.readBackup({ project: input.project, backupId: input.backupId, destination: input.destination, ...(spec ? { spec } : {}) }),
   );

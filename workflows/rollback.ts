@@ -3,13 +3,13 @@
  * with its exact image IDs, rolling, and record that as a new revision. It
  * needs nothing from Temporal's past: the ledger is on the host.
  */
-import { ApplicationFailure, CancelledFailure, isCancellation, patched } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, isCancellation } from '@temporalio/workflow';
 import { HistoryInput, RollbackInput } from '../src/model/input';
 import { describeChange, summarize, type RevisionSummary } from '../src/model/revision';
 import { formatPlan } from '../src/plan/deploy-plan';
 import { OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
-import { ProgressTracker, rootMessage } from './progress';
+import { trackOperation, rootMessage } from './progress';
 import { docker, failureType, host } from './apply';
 import { changedServices, recordRevision, restoreRevision, revisionImageIds, rollbackTarget } from './revisions';
 import { acquireProjectLock } from './lock';
@@ -17,6 +17,7 @@ import { rollbackWithData } from './rollback-data';
 import { backupForRevision } from '../src/backup/revision-backup';
 import type { BackupReason } from '../src/backup/manifest';
 import { rollbackAcrossHosts } from './hosts';
+import { isPatched } from './patches';
 
 /** Marks rollbacks with data (a path only an input with "withData": true takes; no earlier history reaches it). */
 export const ROLLBACK_DATA_PATCH = 'dockflow-rollback-with-data';
@@ -39,8 +40,7 @@ export interface RollbackResult {
 }
 
 export async function rollback(rawInput: unknown): Promise<RollbackResult> {
-  const progress = new ProgressTracker('rollback', '');
-  const input = parseWorkflowInput(RollbackInput, rawInput, 'rollback');
+  const { progress, input } = trackOperation('rollback', () => parseWorkflowInput(RollbackInput, rawInput, 'rollback'), (i) => i.project);
   progress.project = input.project;
   await acquireProjectLock(input.project, 'rollback', input.waitForLock, progress);
   // Only an input that names hosts goes there: every other rollback runs below, as it always did.
@@ -48,7 +48,7 @@ export async function rollback(rawInput: unknown): Promise<RollbackResult> {
 
   const revisions = await host.listRevisions(input.project);
   const { current, target } = rollbackTarget(input.project, revisions, input.to, "this host's ledger");
-  if (input.withData && patched(ROLLBACK_DATA_PATCH)) return rollbackWithData(input, revisions, current, target, progress);
+  if (input.withData && isPatched(ROLLBACK_DATA_PATCH)) return rollbackWithData(input, revisions, current, target, progress);
   progress.phase('executing');
   let plan;
   try {
@@ -88,7 +88,7 @@ export async function history(rawInput: unknown): Promise<HistoryEntry[]> {
   const { project, destination } = parseWorkflowInput(HistoryInput, rawInput, 'history');
   const revisions = await host.listRevisions(project);
   let backups: Awaited<ReturnType<typeof docker.listBackups>>['backups'] | undefined;
-  if (patched(HISTORY_BACKUPS_PATCH)) {
+  if (isPatched(HISTORY_BACKUPS_PATCH)) {
     try {
       ({ backups } = await docker.listBackups({ project, destination }));
     } catch (err) {

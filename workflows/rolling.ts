@@ -5,7 +5,7 @@
  * with each batch's health gates, monitor window, failure ratio and
  * after_replace nudges.
  */
-import { ApplicationFailure, isCancellation, patched, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, sleep } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
 import { containerName, replacementName } from '../src/model/names';
 import { drainMs } from '../src/model/extensions';
@@ -16,6 +16,7 @@ import { ErrorType } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
 import { convergeInput, RolloutFailure, settleAll, stopTimeout, waitBudgetMs, type ApplyOptions } from './apply';
 import { HostSilent, type Route } from './routes';
+import { isPatched } from './patches';
 
 /**
  * Replace a service's changed containers in batches of `parallelism`, with
@@ -55,7 +56,7 @@ export async function rollingReplace(
   // containers after they left service discovery: it is nudged (after_replace) while they
   // still answer, and only then do they drain and go. Retired first, they would leave the
   // proxy pointing at nothing until the nudge: 502s. Stop-first has no such window to use.
-  const nudgeBeforeRetiring = order === 'start-first' && nudgeDependants !== undefined && patched('dockflow-after-replace-before-retire');
+  const nudgeBeforeRetiring = order === 'start-first' && nudgeDependants !== undefined && isPatched('dockflow-after-replace-before-retire');
   let nudged = false;
   let failures = 0;
   let firstFailure = '';

@@ -13,10 +13,11 @@
  *   dependency level, the final health waits) go to the worker as one
  *   activity (activities/batch.ts).
  */
-import { ApplicationFailure, patched, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
+import { ApplicationFailure, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { BatchOutcome } from '../activities/batch';
 import { NON_RETRYABLE_TYPES } from '../src/errors';
+import { isPatched } from './patches';
 
 /** patched() ID of local activities and batched container steps (docs/workflow-changes.md). */
 export const FEWER_ROUND_TRIPS_PATCH = 'dockflow-fewer-round-trips';
@@ -32,7 +33,7 @@ export const quick = {
 
 /** True in runs started after the change; false when replaying a history recorded before it. */
 export function fewerRoundTrips(): boolean {
-  return patched(FEWER_ROUND_TRIPS_PATCH);
+  return isPatched(FEWER_ROUND_TRIPS_PATCH);
 }
 
 /**

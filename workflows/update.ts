@@ -9,7 +9,7 @@ import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan } from '../src/plan/deploy-plan';
 import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
-import { ProgressTracker } from './progress';
+import { trackOperation } from './progress';
 import { executePlan, host, images, observeAndPlan } from './apply';
 import { changedServices, failAfterRollback, recordRevision, revisionImageIds } from './revisions';
 import { acquireProjectLock } from './lock';
@@ -31,8 +31,7 @@ export interface UpdateResult {
 }
 
 export async function update(rawInput: unknown): Promise<UpdateResult> {
-  const progress = new ProgressTracker('update', '');
-  const input = parseWorkflowInput(UpdateInput, rawInput, 'update');
+  const { progress, input } = trackOperation('update', () => parseWorkflowInput(UpdateInput, rawInput, 'update'), (i) => i.project);
   progress.project = input.project;
   await acquireProjectLock(input.project, 'update', input.waitForLock, progress);
   // Only an input that names hosts goes there: every other update runs below, as it always did.

@@ -101,17 +101,35 @@ describe('workflows against an in-memory host', { timeout: 120_000 }, () => {
     const host = new FakeHost();
     const project = projectName('wf-trips');
     const spec = stack(project, 1, '', '  api:\n    image: api:1\n    healthcheck: {test: ["CMD", "true"]}\n  worker:\n    image: worker:1\n    healthcheck: {test: ["CMD", "true"]}\n');
-    const { scheduled, events } = await withWorker(host, async (q) => {
-      const handle = await env.client.workflow.start('deploy', { taskQueue: q, workflowId: `deploy-${project}`, args: [{ spec }] });
+    const workflowId = `deploy-${project}`;
+    const { scheduled, events, patches, upserts, locals, history } = await withWorker(host, async (q) => {
+      const handle = await env.client.workflow.start('deploy', { taskQueue: q, workflowId, args: [{ spec }] });
       await handle.result();
-      const history = (await handle.fetchHistory()).events ?? [];
-      return { scheduled: history.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []), events: history.length };
+      const history = await handle.fetchHistory();
+      const all = history.events ?? [];
+      const markers = all.flatMap((e) => e.markerRecordedEventAttributes ?? []);
+      const payload = (m: (typeof markers)[number], key: string) => JSON.parse(Buffer.from(m.details?.[key]?.payloads?.[0]?.data ?? []).toString('utf8'));
+      return {
+        scheduled: all.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []),
+        events: all.length,
+        patches: markers.filter((m) => m.markerName === 'core_patch').map((m) => payload(m, 'patch-data').id as string),
+        upserts: all.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length,
+        locals: markers.filter((m) => m.markerName === 'core_local_activity').map((m) => payload(m, 'data').activity_type as string),
+        history,
+      };
     });
     // Before: checkPolicy, ensureImages, observeProject, getRevision, ensureNetworksAndVolumes, 3 × convergeContainer,
     // 3 × waitHealthy, observeProject, verifyProject, recordRevision (103 events).
     // Nothing depends on these services and --wait waits for them: each is created and waited for in one step.
     assert.deepEqual(scheduled, ['convergeContainers']);
-    assert.ok(events / 3 <= 12, `${events} history events for 3 services`);
+    // One patch marker stands for every patch the run takes (workflows/patches.ts), one upsert for it beside the
+    // one that names operation and project; the last observation is verified in the workflow (no verifyProject).
+    assert.deepEqual(patches, ['dockflow-one-patch-marker']);
+    assert.equal(upserts, 2);
+    assert.deepEqual(locals, ['checkPolicy', 'ensureImages', 'observeProject', 'getRevision', 'ensureNetworksAndVolumes', 'observeProject', 'recordRevision', 'notificationTargets']);
+    assert.ok(events / 3 <= 10, `${events} history events for 3 services`);
+    // The new command sequence replays through the same code.
+    await Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath } }, history, workflowId);
     // Each container was still converged and waited for once.
     assert.deepEqual(host.callsOf('convergeContainer').sort(), [`${project}-api-1`, `${project}-web-1`, `${project}-worker-1`]);
     assert.deepEqual(host.callsOf('waitHealthy').sort(), [`${project}-api-1`, `${project}-web-1`, `${project}-worker-1`]);
@@ -198,7 +216,26 @@ describe('workflows against an in-memory host', { timeout: 120_000 }, () => {
     assert.equal(result.revision, 1);
     assert.deepEqual(host.callsOf('convergeContainer').filter((n) => n === `${project}-worker-1`).length, 2, 'started again');
     assert.equal(host.byName(`${project}-worker-1`)?.state, 'running');
-    assert.ok(host.calls.findIndex((c) => c.activity === 'verifyProject') < host.calls.findIndex((c) => c.activity === 'recordRevision'));
+    // The observation after the second converge found nothing to do: it is what the workflow verified, before recording.
+    const observes = host.calls.flatMap((c, i) => (c.activity === 'observeProject' ? [i] : []));
+    assert.equal(observes.length, 3, 'plan, drift found, nothing left');
+    assert.ok(observes[2] < host.calls.findIndex((c) => c.activity === 'recordRevision'));
+    assert.equal(host.callsOf('verifyProject').length, 0);
+  });
+
+  it('verifies the last observation in the workflow: a container whose image is not the one the spec resolves to fails the deploy', async () => {
+    const host = new FakeHost();
+    const project = projectName('wf-verify-image');
+    const spec = stack(project, 1, '');
+    // The plan goes by config hash, which still matches; only the verification compares image IDs.
+    host.beforeObserve = (p, count) => {
+      const web = host.byName(`${project}-web-1`);
+      if (p === project && count >= 1 && web) web.imageId = `sha256:${'f'.repeat(64)}`;
+    };
+    const failure = await withWorker(host, (q) => failureOf(deploy(q, spec)));
+    assert.match(failure.message, new RegExp(`${project}-web-1 runs image ffffffffffff, the spec resolves to`));
+    assert.equal(host.callsOf('verifyProject').length, 0, 'verified from the last observation');
+    assert.equal(host.revisions.get(project), undefined, 'no revision recorded');
   });
 
   it('records nothing the host does not show: a replica missing at the end fails the deploy', async () => {
