@@ -23,14 +23,17 @@ import { acquireProjectLock } from './lock';
 import { backupAcrossHosts } from './data-hosts';
 import { resolveStack } from './data-common';
 import { runBackup, type BackupResult } from './backup-run';
+import { planBackupRun, type DataDryRun } from './data-dry-run';
 
 /** The backup's result type, imported from here by the CLI and the tests. */
-export type { BackupResult };
+export type { BackupResult, DataDryRun };
 
-export async function backup(rawInput: unknown): Promise<BackupResult> {
+export async function backup(rawInput: unknown): Promise<BackupResult | DataDryRun> {
   const progress = new ProgressTracker('backup', '');
   const input: BackupOptions = parseWorkflowInput(BackupInput, rawInput, 'backup');
   progress.project = input.project;
+  // Reads only, and takes no lock: every other backup goes on below with the commands it always issued.
+  if (input.dryRun) return planBackupRun(input, progress);
   // One lock per project, whatever the hosts: it covers them all.
   await acquireProjectLock(input.project, 'backup', input.waitForLock, progress);
   // Only an input that names hosts goes there: every other backup runs below, as it always did.

@@ -27,7 +27,7 @@ export async function connectTemporal(settings: TemporalSettings): Promise<{ cli
 }
 
 export function startBackup(client: WorkflowClient, taskQueue: string, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'backup'>>> {
-  return startOperation(client, 'backup', { taskQueue, workflowId: operationId('backup', input.project), input });
+  return startOperation(client, 'backup', { taskQueue, workflowId: operationId(input.dryRun ? 'plan-backup' : 'backup', input.project), input });
 }
 
 export function startListBackups(client: WorkflowClient, taskQueue: string, input: ListBackupsInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'backups'>>> {
@@ -35,7 +35,7 @@ export function startListBackups(client: WorkflowClient, taskQueue: string, inpu
 }
 
 export function startRestore(client: WorkflowClient, taskQueue: string, input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'restore'>>> {
-  return startOperation(client, 'restore', { taskQueue, workflowId: operationId('restore', input.project), input });
+  return startOperation(client, 'restore', { taskQueue, workflowId: operationId(input.dryRun ? 'plan-restore' : 'restore', input.project), input });
 }
 
 export function startMigrate(client: WorkflowClient, taskQueue: string, input: MigrateInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'migrate'>>> {
