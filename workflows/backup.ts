@@ -18,7 +18,8 @@ import type { BackupSummary } from '../src/backup/manifest';
 import { retentionOf } from '../src/backup/retention';
 import { parseWorkflowInput } from './input';
 import { ProgressTracker } from './progress';
-import { docker } from './apply';
+import { docker, host } from './apply';
+import type { HostInfo } from '../src/model/hosts';
 import { acquireProjectLock } from './lock';
 import { backupAcrossHosts } from './data-hosts';
 import { resolveStack } from './data-common';
@@ -36,8 +37,10 @@ export async function backup(rawInput: unknown): Promise<BackupResult | DataDryR
   if (input.dryRun) return planBackupRun(input, progress);
   // One lock per project, whatever the hosts: it covers them all.
   await acquireProjectLock(input.project, 'backup', input.waitForLock, progress);
-  // Only an input that names hosts goes there: every other backup runs below, as it always did.
-  if (input.hosts) return backupAcrossHosts({ ...input, hosts: input.hosts }, progress);
+  // A scheduled backup looks the hosts up at each run; none registered is a single-host setup.
+  const hosts = input.hosts ?? (input.lookUpHosts ? await registeredHostsNow(progress) : undefined);
+  // Only an input that names hosts (or looks them up) goes there: every other backup runs below, as it always did.
+  if (hosts) return backupAcrossHosts({ ...input, hosts }, progress);
   const { spec, revision } = await resolveStack(input, progress);
   const taken = await runBackup(
     {
@@ -54,6 +57,12 @@ export async function backup(rawInput: unknown): Promise<BackupResult | DataDryR
   );
   progress.phase('done');
   return taken!.result;
+}
+
+/** The registered hosts, or undefined when there are none. */
+async function registeredHostsNow(progress: ProgressTracker): Promise<HostInfo[] | undefined> {
+  const hosts = await progress.step('look up the registered hosts', () => host.registeredHosts());
+  return hosts.length > 0 ? hosts : undefined;
 }
 
 export interface BackupListing {

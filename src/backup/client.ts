@@ -90,6 +90,8 @@ function scheduleParts(o: BackupScheduleOptions) {
     reason: 'scheduled',
     // A backup due while a deploy runs waits for it rather than being lost.
     waitForLock: true,
+    // Every run backs up the data sets of the hosts registered then (each on its host); none registered: the worker's own.
+    lookUpHosts: true,
     ...(o.volumes?.length ? { volumes: o.volumes } : {}),
     ...(o.services?.length ? { services: o.services } : {}),
     ...(o.destination ? { destination: o.destination } : {}),

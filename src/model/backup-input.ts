@@ -91,6 +91,11 @@ export const BackupInput = z
     encrypt: z.boolean().default(false),
     /** Print the plan (per host: the data sets, the containers stopped and started again, the destination) and change nothing. Default false. */
     dryRun: z.boolean().default(false),
+    /**
+     * Look the registered hosts up when the backup runs (Schedules send true): a schedule then
+     * backs up every host's data sets, on the hosts registered at each run. Ignored when "hosts" is given.
+     */
+    lookUpHosts: z.boolean().optional(),
     /** Why the backup is taken; Schedules send "scheduled". Default "manual". */
     reason: BackupReason.default('manual'),
     /** When another operation holds the project, wait for it instead of failing. Default false (Schedules send true). */

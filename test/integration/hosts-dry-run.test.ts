@@ -5,9 +5,11 @@
  * backup ID), and nothing changed: no archive or backup folder written, no
  * container stopped, restarted or created, no volume created or touched.
  *
- * On the same three hosts: a rollback whose hosts did not answer (their
- * workers stopped) is refused, naming them, and no host's containers or
- * ledger change.
+ * On the same three hosts: a scheduled backup (a Temporal Schedule) backs
+ * up the volume on the host that runs its service, looking the hosts up at
+ * each run; and a rollback whose hosts did not answer (their workers
+ * stopped) is refused, naming them, and no host's containers or ledger
+ * change.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +18,8 @@ import * as path from 'node:path';
 import type Docker from 'dockerode';
 import { TEST_IMAGE, execIn, projectDir, removeProject, runCli, startTestBed, startWorker, type TestBed } from '../support/harness';
 import { Label } from '../../src/model/labels';
+import { backupScheduleHandle } from '../../src/backup/client';
+import type { BackupManifest } from '../../src/backup/manifest';
 import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
 
 // Names of their own: other test files simulate hosts and deploy projects on the same engine.
@@ -111,6 +115,7 @@ describe('backup and restore --dry-run across three hosts, and a rollback refuse
   });
 
   after(async () => {
+    if (bed) await backupScheduleHandle(bed.env.client, PROJECT).delete().catch(() => undefined);
     for (const host of hosts ?? []) await removeProject(host.docker, PROJECT).catch(() => undefined);
     await workers?.stopAll();
     await stopSimulatedHosts(hosts ?? []);
@@ -182,6 +187,47 @@ describe('backup and restore --dry-run across three hosts, and a rollback refuse
     } finally {
       await workers.start(H2);
     }
+  });
+
+  it('a scheduled backup archives the volume on the host that runs its service, at every run', async () => {
+    const created = await runCli(['schedule', 'backup', '-p', PROJECT, '--every', '3s', '--json'], env);
+    assert.equal(created.code, 0, created.stderr);
+    const handle = backupScheduleHandle(bed.env.client, PROJECT);
+    const deadline = Date.now() + 90_000;
+    let runs: { action: { workflow: { workflowId: string } } }[] = [];
+    for (;;) {
+      const d = await handle.describe();
+      if (d.info.recentActions.length >= 2 && d.info.runningActions.length === 0) {
+        runs = d.info.recentActions;
+        break;
+      }
+      assert.ok(Date.now() < deadline, `two scheduled backups did not finish in time: ${JSON.stringify(d.info.recentActions)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await handle.pause('test done');
+    // A run may have started between the last look and the pause: let it finish before the next test takes the lock.
+    while ((await handle.describe()).info.runningActions.length > 0) await new Promise((r) => setTimeout(r, 250));
+
+    const results = (await Promise.all(runs.map((r) => bed.env.client.workflow.getHandle(r.action.workflow.workflowId).result()))) as {
+      backupId: string;
+      archives: { key: string; host?: string }[];
+      stopped: string[];
+    }[];
+    for (const result of results) {
+      assert.deepEqual(result.archives.map((a) => [a.key, a.host]), [['data', H2]], 'the volume is archived on h5h-2, where db runs');
+      assert.deepEqual(result.stopped, [`${PROJECT}-db-1`]);
+      const dir = path.join(hosts[1].stateDir, 'backups', PROJECT, result.backupId);
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as BackupManifest;
+      assert.equal(manifest.reason, 'scheduled');
+      assert.ok(fs.existsSync(path.join(dir, manifest.archives[0].archive)), 'the archive is on h5h-2');
+      // h5h-1 and h5h-3 keep a copy of the manifest, without the archive (no empty volume archived there).
+      for (const other of [hosts[0], hosts[2]]) {
+        const copy = path.join(other.stateDir, 'backups', PROJECT, result.backupId);
+        assert.deepEqual(fs.readdirSync(copy).filter((f) => f !== 'manifest.json' && f !== 'SHA256SUMS'), [], other.name);
+        assert.ok(fs.existsSync(path.join(copy, 'manifest.json')), other.name);
+      }
+    }
+    for (const host of [hosts[0], hosts[2]]) assert.deepEqual((await host.docker.listVolumes()).Volumes ?? [], [], `no volume created on ${host.name}`);
   });
 
   it('a rollback whose hosts do not answer is refused, naming them, and no host changes', async () => {
