@@ -34,7 +34,7 @@ export async function backup(rawInput: unknown): Promise<BackupResult | DataDryR
   const input: BackupOptions = parseWorkflowInput(BackupInput, rawInput, 'backup');
   progress.project = input.project;
   // Reads only, and takes no lock: every other backup goes on below with the commands it always issued.
-  if (input.dryRun) return planBackupRun(input, progress);
+  if (input.dryRun) return planBackupRun({ ...input, hosts: input.hosts ?? (input.lookUpHosts ? await registeredHostsNow(progress) : undefined) }, progress);
   // One lock per project, whatever the hosts: it covers them all.
   await acquireProjectLock(input.project, 'backup', input.waitForLock, progress);
   // A scheduled backup looks the hosts up at each run; none registered is a single-host setup.
