@@ -4,6 +4,8 @@
  */
 import { WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import type { LockHolder } from '../src/model/lock';
+import type { HostInfo } from '../src/model/hosts';
+import { registeredHosts } from '../src/client/hosts';
 
 export interface TemporalActivityDeps {
   /** Connects lazily, on the first call that needs it. */
@@ -23,6 +25,11 @@ export function createTemporalActivities({ client }: TemporalActivityDeps) {
         if (err instanceof WorkflowNotFoundError) return undefined;
         throw err;
       }
+    },
+
+    /** The hosts registered now, by name, as the CLI sends them to an operation (none: a single-host setup). */
+    async registeredHosts(): Promise<HostInfo[]> {
+      return (await registeredHosts(await client())).map(({ name, labels }) => ({ name, labels }));
     },
   };
 }

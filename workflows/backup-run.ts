@@ -72,10 +72,7 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
   }
   if (plan.targets.length === 0) {
     if (options.allowEmpty) return undefined;
-    throw ApplicationFailure.nonRetryable(
-      `project ${project} has nothing to back up: no named volumes and no bind-mounted data directories inside ${spec.workingDir} (name one with --volume)`,
-      ErrorType.invalidSpec,
-    );
+    throw nothingToBackUp(spec);
   }
 
   // Bind-mounted directories are read from the host: only where its worker's policy allows, as it is now.
@@ -211,6 +208,14 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
       ...(options.revision !== undefined ? { revision: options.revision } : {}),
     },
   };
+}
+
+/** A backup whose selection takes no data set: refused before anything is touched. */
+export function nothingToBackUp(spec: StackSpec): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `project ${spec.project} has nothing to back up: no named volumes and no bind-mounted data directories inside ${spec.workingDir} (name one with --volume)`,
+    ErrorType.invalidSpec,
+  );
 }
 
 /**

@@ -132,6 +132,12 @@ export function shares(plan: BackupPlan, across: AcrossHosts | undefined): HostS
   });
 }
 
+/** The containers a share stops for a consistent copy (and starts again): running ones of its services marked stop, in start order. */
+export function containersToStop(plan: BackupPlan, containers: DataContainer[]): DataContainer[] {
+  const stopServices = new Set(plan.stop.map((s) => s.service));
+  return startOrder(containers.filter((c) => !c.oneoff && c.running && stopServices.has(c.service)));
+}
+
 export interface ShareOutcome {
   entries?: ArchiveEntry[];
   /** When its last archive was written (before it was read back). */
@@ -159,7 +165,7 @@ export async function archiveShare(
   const project = spec.project;
   const containers = await progress.step(`observe containers of ${project}${onHost(route.name)}`, () => route.docker.observeDataContainers(project));
   const stopServices = new Map(plan.stop.map((s) => [s.service, s.origin]));
-  const toStop = startOrder(containers.filter((c) => !c.oneoff && c.running && stopServices.has(c.service)));
+  const toStop = containersToStop(plan, containers);
   const undo: Undo[] = [];
   let entries: ArchiveEntry[] | undefined;
   let completedAt: string | undefined;

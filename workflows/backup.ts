@@ -17,23 +17,29 @@ import { ListBackupsInput, BackupInput, type BackupOptions } from '../src/model/
 import type { BackupSummary } from '../src/backup/manifest';
 import { retentionOf } from '../src/backup/retention';
 import { parseWorkflowInput } from './input';
-import { trackOperation } from './progress';
-import { docker } from './apply';
+import { trackOperation, type ProgressTracker } from './progress';
+import { docker, host } from './apply';
+import type { HostInfo } from '../src/model/hosts';
 import { acquireProjectLock } from './lock';
 import { backupAcrossHosts } from './data-hosts';
 import { resolveStack } from './data-common';
 import { runBackup, type BackupResult } from './backup-run';
+import { planBackupRun, type DataDryRun } from './data-dry-run';
 
 /** The backup's result type, imported from here by the CLI and the tests. */
-export type { BackupResult };
+export type { BackupResult, DataDryRun };
 
-export async function backup(rawInput: unknown): Promise<BackupResult> {
+export async function backup(rawInput: unknown): Promise<BackupResult | DataDryRun> {
   const { progress, input } = trackOperation('backup', (): BackupOptions => parseWorkflowInput(BackupInput, rawInput, 'backup'), (i) => i.project);
   progress.project = input.project;
+  // Reads only, and takes no lock: every other backup goes on below with the commands it always issued.
+  if (input.dryRun) return planBackupRun({ ...input, hosts: input.hosts ?? (input.lookUpHosts ? await registeredHostsNow(progress) : undefined) }, progress);
   // One lock per project, whatever the hosts: it covers them all.
   await acquireProjectLock(input.project, 'backup', input.waitForLock, progress);
-  // Only an input that names hosts goes there: every other backup runs below, as it always did.
-  if (input.hosts) return backupAcrossHosts({ ...input, hosts: input.hosts }, progress);
+  // A scheduled backup looks the hosts up at each run; none registered is a single-host setup.
+  const hosts = input.hosts ?? (input.lookUpHosts ? await registeredHostsNow(progress) : undefined);
+  // Only an input that names hosts (or looks them up) goes there: every other backup runs below, as it always did.
+  if (hosts) return backupAcrossHosts({ ...input, hosts }, progress);
   const { spec, revision } = await resolveStack(input, progress);
   const taken = await runBackup(
     {
@@ -50,6 +56,12 @@ export async function backup(rawInput: unknown): Promise<BackupResult> {
   );
   progress.phase('done');
   return taken!.result;
+}
+
+/** The registered hosts, or undefined when there are none. */
+async function registeredHostsNow(progress: ProgressTracker): Promise<HostInfo[] | undefined> {
+  const hosts = await progress.step('look up the registered hosts', () => host.registeredHosts());
+  return hosts.length > 0 ? hosts : undefined;
 }
 
 export interface BackupListing {

@@ -23,7 +23,7 @@ import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
-import { dataSets, planBackup, selectArchives } from '../src/backup/plan';
+import { dataSets, planBackup, selectArchives, type BackupSelection } from '../src/backup/plan';
 import { hostOfDataSet, type PlacedDataSet } from '../src/backup/hosts';
 import { retentionOf } from '../src/backup/retention';
 import { hostPart } from '../src/plan/placement';
@@ -117,7 +117,7 @@ function refuseSilent(operation: string, project: string, host: string, what: st
   );
 }
 
-function across(stack: StackOnHosts): AcrossHosts {
+export function across(stack: StackOnHosts): AcrossHosts {
   return {
     routeOf: stack.routeOf,
     hostOfTarget: (target) => hostOfTarget(stack, target),
@@ -126,20 +126,27 @@ function across(stack: StackOnHosts): AcrossHosts {
   };
 }
 
-export async function backupAcrossHosts(input: BackupOptions & HostsInput, progress: ProgressTracker): Promise<BackupResult> {
-  const stack = await stackOnHosts(input, progress);
-  const selection = { volumes: input.volumes, services: input.services };
-  // Pure, before anything is touched: every data set has one host, and that host answered.
+/**
+ * Pure, before anything is touched: every data set the selection takes has
+ * one host, and that host answered. Throws the refusal naming both.
+ */
+export function checkBackupHosts(stack: StackOnHosts, selection: BackupSelection, seconds: number): void {
   try {
     const byHost = new Map<string, string[]>();
     for (const target of planBackup(stack.spec, selection).targets) {
       const host = hostOfTarget(stack, target);
       if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), `${target.kind} ${target.key}`]);
     }
-    for (const [host, what] of byHost) if (stack.silent.includes(host)) throw refuseSilent('backup', stack.spec.project, host, what, input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS);
+    for (const [host, what] of byHost) if (stack.silent.includes(host)) throw refuseSilent('backup', stack.spec.project, host, what, seconds);
   } catch (err) {
     throw invalid(err, stack.spec.project);
   }
+}
+
+export async function backupAcrossHosts(input: BackupOptions & HostsInput, progress: ProgressTracker): Promise<BackupResult> {
+  const stack = await stackOnHosts(input, progress);
+  const selection = { volumes: input.volumes, services: input.services };
+  checkBackupHosts(stack, selection, input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS);
   const taken = await runBackup(
     {
       spec: stack.spec,
@@ -158,22 +165,26 @@ export async function backupAcrossHosts(input: BackupOptions & HostsInput, progr
   return taken!.result;
 }
 
+/** A restore's data sets by the host each goes back to, sorted by host. */
+export interface RestoreShares {
+  byHost: Map<string, ArchiveEntry[]>;
+  hosts: string[];
+  /** "volume data", … of one host. */
+  describe: (host: string) => string[];
+}
+
 /**
- * Put a backup's data sets back, each on its host. Every host involved is
- * checked first (registered, answering, its policy, its archives read back);
- * only then is any data set touched, one host after another.
+ * Pure, before anything is touched: the manifest's chosen data sets checked
+ * against the stack, each given its host (the one it was taken on, or where
+ * its services run now), refused naming both when that host is not
+ * registered or did not answer.
  */
-async function restoreOnHosts(
-  stack: StackOnHosts,
-  manifest: BackupManifest,
-  options: { volumes: string[]; destination?: string; healthTimeoutSeconds?: number; seconds: number },
-  progress: ProgressTracker,
-): Promise<RestoreResult> {
+export function restoreShares(stack: StackOnHosts, manifest: BackupManifest, volumes: string[], seconds: number): RestoreShares {
   const project = stack.spec.project;
   const backupId = manifest.id;
   let entries: ArchiveEntry[];
   try {
-    entries = trustedRestoreEntries(manifest, stack.spec, `manifest of backup ${backupId} of project ${project}`, selectArchives(manifest, options.volumes));
+    entries = trustedRestoreEntries(manifest, stack.spec, `manifest of backup ${backupId} of project ${project}`, selectArchives(manifest, volumes));
   } catch (err) {
     if (err instanceof ManifestError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.backupCorrupt);
     throw invalid(err, project);
@@ -198,7 +209,24 @@ async function restoreOnHosts(
   }
   const hosts = [...byHost.keys()].sort();
   const describe = (host: string) => byHost.get(host)!.map((e) => `${e.kind} ${e.key}`);
-  for (const host of hosts) if (stack.silent.includes(host)) throw refuseSilent('restore', project, host, describe(host), options.seconds);
+  for (const host of hosts) if (stack.silent.includes(host)) throw refuseSilent('restore', project, host, describe(host), seconds);
+  return { byHost, hosts, describe };
+}
+
+/**
+ * Put a backup's data sets back, each on its host. Every host involved is
+ * checked first (registered, answering, its policy, its archives read back);
+ * only then is any data set touched, one host after another.
+ */
+async function restoreOnHosts(
+  stack: StackOnHosts,
+  manifest: BackupManifest,
+  options: { volumes: string[]; destination?: string; healthTimeoutSeconds?: number; seconds: number },
+  progress: ProgressTracker,
+): Promise<RestoreResult> {
+  const project = stack.spec.project;
+  const backupId = manifest.id;
+  const { byHost, hosts, describe } = restoreShares(stack, manifest, options.volumes, options.seconds);
   for (const host of hosts) {
     try {
       await checkRestorable(project, backupId, byHost.get(host)!, options.destination, stack.routeOf(host), progress);
@@ -227,49 +255,59 @@ async function restoreOnHosts(
   return { project, backupId, restored, restarted };
 }
 
-export async function restoreBackupAcrossHosts(
-  input: StackSource & HostsInput & { backupId: string; volumes: string[]; destination?: string; healthTimeoutSeconds?: number },
+/**
+ * A backup's manifest across hosts: it is beside the archives, so it is read
+ * from a host that runs services with data first, else any that answers.
+ * Refuses, naming the host and its data sets, when the hosts that could hold
+ * it did not answer.
+ */
+export async function readManifestAcrossHosts(
+  stack: StackOnHosts,
+  input: { project: string; backupId: string; destination?: string },
+  seconds: number,
   progress: ProgressTracker,
-): Promise<RestoreResult> {
-  const stack = await stackOnHosts(input, progress);
-  const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
-  // The manifest is beside the archives: read it from a host that runs services with data, else any that answers.
+): Promise<BackupManifest> {
   const withData = sorted(Object.values(stack.hostOf));
   const order = [...withData, ...stack.registered.filter((h) => !withData.includes(h))].filter((h) => !stack.silent.includes(h));
-  let manifest: BackupManifest | undefined;
   let notFound: unknown;
   for (const host of order) {
     try {
-      manifest = await progress.step(`read backup ${input.backupId} of ${input.project} on ${host}`, () =>
+      return await progress.step(`read backup ${input.backupId} of ${input.project} on ${host}`, () =>
         stack.routeOf(host).docker.readBackup({ project: input.project, backupId: input.backupId, destination: input.destination, spec: stack.spec }),
       );
-      break;
     } catch (err) {
       if (err instanceof HostSilent) stack.silent.push(err.host);
       else if (firstFailureType(err) === ErrorType.backupNotFound) notFound ??= err;
       else throw err;
     }
   }
-  if (!manifest) {
-    // The hosts that could hold it did not answer: name what the stack keeps there.
-    const silentData = new Map<string, string[]>();
-    for (const [key, set] of dataSets(stack.spec)) {
-      let host: string | undefined;
-      try {
-        host = hostOfTarget(stack, { ...set, optional: true });
-      } catch {
-        continue;
-      }
-      if (host !== undefined && stack.silent.includes(host)) silentData.set(host, [...(silentData.get(host) ?? []), `${set.kind} ${key}`]);
+  // The hosts that could hold it did not answer: name what the stack keeps there.
+  const silentData = new Map<string, string[]>();
+  for (const [key, set] of dataSets(stack.spec)) {
+    let host: string | undefined;
+    try {
+      host = hostOfTarget(stack, { ...set, optional: true });
+    } catch {
+      continue;
     }
-    const [first] = [...silentData.keys()].sort();
-    if (first !== undefined) throw refuseSilent('restore', input.project, first, silentData.get(first)!, seconds);
-    const unanswered = stack.silent.length ? `; ${sorted(stack.silent).join(', ')} did not answer within ${seconds} s` : '';
-    throw ApplicationFailure.nonRetryable(
-      `project ${input.project} has no complete backup ${input.backupId} on ${order.join(', ') || 'any host that answered'}${unanswered}${notFound ? ` (${rootMessage(notFound)})` : ''}`,
-      ErrorType.backupNotFound,
-    );
+    if (host !== undefined && stack.silent.includes(host)) silentData.set(host, [...(silentData.get(host) ?? []), `${set.kind} ${key}`]);
   }
+  const [first] = [...silentData.keys()].sort();
+  if (first !== undefined) throw refuseSilent('restore', input.project, first, silentData.get(first)!, seconds);
+  const unanswered = stack.silent.length ? `; ${sorted(stack.silent).join(', ')} did not answer within ${seconds} s` : '';
+  throw ApplicationFailure.nonRetryable(
+    `project ${input.project} has no complete backup ${input.backupId} on ${order.join(', ') || 'any host that answered'}${unanswered}${notFound ? ` (${rootMessage(notFound)})` : ''}`,
+    ErrorType.backupNotFound,
+  );
+}
+
+export async function restoreBackupAcrossHosts(
+  input: StackSource & HostsInput & { backupId: string; volumes: string[]; destination?: string; healthTimeoutSeconds?: number },
+  progress: ProgressTracker,
+): Promise<RestoreResult> {
+  const stack = await stackOnHosts(input, progress);
+  const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
+  const manifest = await readManifestAcrossHosts(stack, input, seconds, progress);
   const result = await restoreOnHosts(stack, manifest, { volumes: input.volumes, destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds, seconds }, progress);
   progress.phase('done');
   return result;

@@ -26,8 +26,9 @@ import type { StackSpec } from '../src/model/spec';
 import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
 import { hostPart, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
-import { HostSilent, executeHostPlans, type ApplyOptions, failureType, observeAndPlan, type HostPlan } from './apply';
-import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, rollbackTarget, type Undo } from './revisions';
+import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, type ApplyOptions, failureType, observeAndPlan, type HostPlan } from './apply';
+import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, type Undo } from './revisions';
+import { notReached, rollbackTargetAcrossHosts } from './host-rollback';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
 import type { DeployResult } from './deploy';
@@ -350,46 +351,10 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
   };
 }
 
-/**
- * Every host's ledger merged: one entry per revision number (the copies are
- * the same stack revision), oldest first. A host whose worker does not take
- * the read within the silence bound is left out and named in `unreachable`:
- * the others' copies of the stack revisions are enough to go on.
- */
-async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<{ revisions: Revision[]; unreachable: string[] }> {
-  const unreachable: string[] = [];
-  const lists = await Promise.all(
-    hosts.map(async (h) => {
-      try {
-        return await progress.step(`list revisions of ${project} on ${h}`, () => routeOf(h).host.listRevisions(project));
-      } catch (err) {
-        if (!(err instanceof HostSilent)) throw err;
-        unreachable.push(h);
-        return [];
-      }
-    }),
-  );
-  const byNumber = new Map<number, Revision>();
-  for (const list of lists) for (const r of list) if (!byNumber.has(r.number) || (r.placement && !byNumber.get(r.number)!.placement)) byNumber.set(r.number, r);
-  return { revisions: [...byNumber.values()].sort((a, b) => a.number - b.number), unreachable: unreachable.sort() };
-}
-
-/** What a rollback or a status says about hosts it could not reach. */
-export function notReached(unreachable: string[]): string {
-  return `${unreachable.join(', ')} ${unreachable.length === 1 ? 'was' : 'were'} not reached (${unreachable.length === 1 ? 'its' : 'their'} containers and ledger are as they were; the next operation converges ${unreachable.length === 1 ? 'it' : 'them'})`;
-}
-
 export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<RollbackResult> {
   const routeOf = router(input.hostSilenceSeconds);
   const registered = sorted(input.hosts.map((h) => h.name));
-  const { revisions, unreachable } = await revisionsAcrossHosts(routeOf, input.project, registered, progress);
-  const reached = registered.filter((h) => !unreachable.includes(h));
-  const where = `the ledgers of ${reached.length ? reached.join(', ') : 'no host'}${unreachable.length ? ` (${notReached(unreachable)})` : ''}`;
-  const { current, target } = rollbackTarget(input.project, revisions, input.to, where);
-  const targetHosts = sorted(Object.values(target.placement ?? {}));
-  if (targetHosts.length > 0 && targetHosts.every((h) => unreachable.includes(h))) {
-    throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number}: none of its hosts answered; ${notReached(unreachable)}`, OperationFailure.hostSilent);
-  }
+  const { current, target, unreachable } = await rollbackTargetAcrossHosts(routeOf, input.project, registered, input.to, input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS, progress);
   progress.phase('executing');
   // Hosts the current revision uses lose what the target does not place there.
   const alsoOn = Object.values(current.placement ?? {}).filter((h) => registered.includes(h) && !unreachable.includes(h));

@@ -21,7 +21,7 @@ import { RestoreInput } from '../src/model/backup-input';
 import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
-import { helperImages, mountsTarget, selectArchives, startOrder } from '../src/backup/plan';
+import { helperImages, mountsTarget, selectArchives, startOrder, type DataContainer } from '../src/backup/plan';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { type ProgressTracker, rootMessage, trackOperation } from './progress';
@@ -32,6 +32,7 @@ import { invalid, resolveStack, startAgain } from './data-common';
 import { checkDataPolicyNow } from './policy';
 import { restoreBackupAcrossHosts } from './data-hosts';
 import { isPatched } from './patches';
+import { planRestoreRun, type DataDryRun } from './data-dry-run';
 
 /** Restore resolves the project's spec and checks the manifest against it before reading the backup. */
 export const RESTORE_SPEC_PATCH = 'dockflow-restore-spec';
@@ -84,7 +85,7 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
 
   progress.phase(`restoring backup ${backupId} of ${project}`);
   const containers = await progress.step(`observe containers of ${project}${on}`, () => route.docker.observeDataContainers(project));
-  const users = startOrder(containers.filter((c) => !c.oneoff && c.running && entries.some((e) => mountsTarget(c, e))));
+  const users = restoreUsers(containers, entries);
   const refs = users.map((c) => ({ id: c.id, name: c.name }));
   const imagesFor = (entry: ArchiveEntry) => [...helperImages(entry, containers), ...(entry.images ?? [])];
   const touched: ArchiveEntry[] = [];
@@ -148,6 +149,11 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   return { project, backupId, restored: entries.map((e) => e.key), restarted: refs.map((r) => r.name) };
 }
 
+/** The containers a restore stops (and starts again): running ones that mount a data set it puts back, in start order. */
+export function restoreUsers(containers: DataContainer[], entries: ArchiveEntry[]): DataContainer[] {
+  return startOrder(containers.filter((c) => !c.oneoff && c.running && entries.some((e) => mountsTarget(c, e))));
+}
+
 /**
  * What a restore checks before it touches anything: the policy of the host
  * for the bind-mounted directories it writes, and every archive read back
@@ -162,9 +168,11 @@ export async function checkRestorable(project: string, backupId: string, entries
   );
 }
 
-export async function restore(rawInput: unknown): Promise<RestoreResult> {
+export async function restore(rawInput: unknown): Promise<RestoreResult | DataDryRun> {
   const { progress, input } = trackOperation('restore', () => parseWorkflowInput(RestoreInput, rawInput, 'restore'), (i) => i.project);
   progress.project = input.project;
+  // Reads only, and takes no lock: every other restore goes on below with the commands it always issued.
+  if (input.dryRun) return planRestoreRun(input, progress);
   await acquireProjectLock(input.project, 'restore', input.waitForLock, progress);
   // Only an input that names hosts goes there: every other restore runs below, as it always did.
   if (input.hosts) return restoreBackupAcrossHosts({ ...input, hosts: input.hosts }, progress);

@@ -27,7 +27,7 @@ export async function connectTemporal(settings: TemporalSettings): Promise<{ cli
 }
 
 export function startBackup(client: WorkflowClient, taskQueue: string, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'backup'>>> {
-  return startOperation(client, 'backup', { taskQueue, workflowId: operationId('backup', input.project), input });
+  return startOperation(client, 'backup', { taskQueue, workflowId: operationId(input.dryRun ? 'plan-backup' : 'backup', input.project), input });
 }
 
 export function startListBackups(client: WorkflowClient, taskQueue: string, input: ListBackupsInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'backups'>>> {
@@ -35,7 +35,7 @@ export function startListBackups(client: WorkflowClient, taskQueue: string, inpu
 }
 
 export function startRestore(client: WorkflowClient, taskQueue: string, input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'restore'>>> {
-  return startOperation(client, 'restore', { taskQueue, workflowId: operationId('restore', input.project), input });
+  return startOperation(client, 'restore', { taskQueue, workflowId: operationId(input.dryRun ? 'plan-restore' : 'restore', input.project), input });
 }
 
 export function startMigrate(client: WorkflowClient, taskQueue: string, input: MigrateInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'migrate'>>> {
@@ -90,6 +90,8 @@ function scheduleParts(o: BackupScheduleOptions) {
     reason: 'scheduled',
     // A backup due while a deploy runs waits for it rather than being lost.
     waitForLock: true,
+    // Every run backs up the data sets of the hosts registered then (each on its host); none registered: the worker's own.
+    lookUpHosts: true,
     ...(o.volumes?.length ? { volumes: o.volumes } : {}),
     ...(o.services?.length ? { services: o.services } : {}),
     ...(o.destination ? { destination: o.destination } : {}),

@@ -11,8 +11,8 @@ import type { RestoreResult } from '../../workflows/restore';
 import type { MigrateResult } from '../../workflows/migrate';
 import type { StackSpec } from '../model/spec';
 import { collect, projectNameOption } from './options';
-import type { BackupListing, BackupResult } from '../../workflows/backup';
-import { DEST_HELP, addRetentionOptions, checked, describeBackup, destination, durationOption, hostTimeoutOption, numberOption, onEveryHost, retentionFlags, runWorkflow, runtime, usage } from './backup-shared';
+import type { BackupListing, BackupResult, DataDryRun } from '../../workflows/backup';
+import { DEST_HELP, DRY_RUN_HELP, addRetentionOptions, checked, describeBackup, describeDryRun, destination, durationOption, hostTimeoutOption, numberOption, onEveryHost, retentionFlags, runWorkflow, runtime, usage } from './backup-shared';
 
 export function registerBackupCommands(program: Command): void {
   const backupCommand = program
@@ -26,6 +26,7 @@ export function registerBackupCommands(program: Command): void {
   addRetentionOptions(backupCommand)
     .option('-f, --file <file>', 'compose file, for a project dockflow has not deployed (repeatable)', collect)
     .addOption(hostTimeoutOption())
+    .option('--dry-run', DRY_RUN_HELP)
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
@@ -34,6 +35,7 @@ export function registerBackupCommands(program: Command): void {
       [
         '\nExamples:',
         '  dockflow backup -p shop',
+        '  dockflow backup -p shop --dry-run',
         '  dockflow backup -p shop --service db --keep-last 7',
         '  dockflow backup -p shop --volume ./data --dest /srv/backups',
         '  dockflow backup -p shop --dest s3://backups/site-a --encrypt --keep-daily 7 --keep-weekly 4 --keep-monthly 12',
@@ -60,11 +62,12 @@ export function registerBackupCommands(program: Command): void {
         ...retentionFlags(cmd, opts),
         ...(opts.encrypt ? { encrypt: true } : {}),
         waitForLock: Boolean(opts.wait),
+        ...(opts.dryRun ? { dryRun: true } : {}),
       });
-      await runWorkflow<BackupResult>(
-        opts,
+      await runWorkflow<BackupResult | DataDryRun>(
+        { ...opts, quiet: Boolean(opts.dryRun) },
         async (client, queue) => startBackup(client, queue, await onEveryHost(client, input, opts.hostTimeout)),
-        (r) => describeBackup(r, formatBytes),
+        (r) => ('dryRun' in r ? describeDryRun(r) : describeBackup(r, formatBytes)),
       );
     });
 
@@ -105,12 +108,13 @@ export function registerBackupCommands(program: Command): void {
     .option('--dest <dir|url>', `${DEST_HELP}: the one the backup is in`)
     .addOption(numberOption('--health-timeout <seconds>', 'upper bound for each health wait afterwards (default 120)'))
     .addOption(hostTimeoutOption())
+    .option('--dry-run', DRY_RUN_HELP)
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
-      '\nExamples:\n  dockflow restore -p shop 20261122-030000-1a2b3c4d\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --volume db-data\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --dest s3://backups/site-a',
+      '\nExamples:\n  dockflow restore -p shop 20261122-030000-1a2b3c4d\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --dry-run\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --volume db-data\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --dest s3://backups/site-a',
     )
     .action(async (backupId: string, opts, cmd: Command) => {
       const { RestoreInput, startRestore } = await runtime();
@@ -121,11 +125,15 @@ export function registerBackupCommands(program: Command): void {
         ...(opts.dest ? { destination: destination(opts.dest) } : {}),
         ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
         waitForLock: Boolean(opts.wait),
+        ...(opts.dryRun ? { dryRun: true } : {}),
       });
-      await runWorkflow<RestoreResult>(
-        opts,
+      await runWorkflow<RestoreResult | DataDryRun>(
+        { ...opts, quiet: Boolean(opts.dryRun) },
         async (client, queue) => startRestore(client, queue, await onEveryHost(client, input, opts.hostTimeout)),
-        (r) => `${r.project}: restored ${r.restored.join(', ')} from backup ${r.backupId}${r.restarted.length ? `; started again: ${r.restarted.join(', ')}` : ''}`,
+        (r) =>
+          'dryRun' in r
+            ? describeDryRun(r)
+            : `${r.project}: restored ${r.restored.join(', ')} from backup ${r.backupId}${r.restarted.length ? `; started again: ${r.restarted.join(', ')}` : ''}`,
       );
     });
 

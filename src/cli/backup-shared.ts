@@ -14,7 +14,7 @@ import { progressPrinter, workflowFailureJson, workflowResultJson } from './rend
 import { durationArg, positiveNumberArg, positiveWholeNumberArg } from './options';
 import { isOutputStep } from '../backup/output';
 import { retentionOf } from '../backup/retention';
-import type { BackupResult } from '../../workflows/backup';
+import type { BackupResult, DataDryRun } from '../../workflows/backup';
 
 const EXIT_USAGE = 2;
 
@@ -155,6 +155,27 @@ export function describeBackup(r: BackupResult, formatBytes: (bytes: number) => 
   if (r.stopped.length) lines.push(`  stopped during the backup and started again: ${r.stopped.join(', ')}`);
   if (r.pruned.length) lines.push(`  pruned: ${r.pruned.join(', ')}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  return lines.join('\n');
+}
+
+export const DRY_RUN_HELP = 'print the plan per host (data sets, containers stopped and started again, destination, backup ID) and change nothing';
+
+/** A backup's or restore's dry run, host by host. */
+export function describeDryRun(r: DataDryRun): string {
+  const what = r.operation === 'backup' ? 'archived' : 'restored';
+  const lines = [
+    r.operation === 'backup'
+      ? `${r.project}: backup plan (dry run, nothing was changed); backup ID ${r.backupId} if it started now (each run names its own)${r.revision !== undefined ? `, linked to revision ${r.revision}` : ''}`
+      : `${r.project}: plan to restore backup ${r.backupId} (dry run, nothing was changed)`,
+  ];
+  for (const h of r.hosts) {
+    lines.push(`  ${h.host !== undefined ? `on ${h.host}, ` : ''}${h.destination}:`);
+    lines.push(`    ${what}: ${h.dataSets.join(', ')}`);
+    lines.push(`    stopped, then started again: ${h.stop.length ? h.stop.join(', ') : 'none'}`);
+    for (const hook of h.hooks) lines.push(`    ${hook}`);
+    if (h.prune.length) lines.push(`    pruned by retention afterwards: ${h.prune.join(', ')}`);
+  }
+  if (r.untouched?.length) lines.push(`  untouched: ${r.untouched.join(', ')}`);
   return lines.join('\n');
 }
 

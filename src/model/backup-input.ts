@@ -89,6 +89,13 @@ export const BackupInput = z
      * AES-256-GCM in authenticated chunks (src/backup/archive-crypto.ts). Default false.
      */
     encrypt: z.boolean().default(false),
+    /** Print the plan (per host: the data sets, the containers stopped and started again, the destination) and change nothing. Default false. */
+    dryRun: z.boolean().default(false),
+    /**
+     * Look the registered hosts up when the backup runs (Schedules send true): a schedule then
+     * backs up every host's data sets, on the hosts registered at each run. Ignored when "hosts" is given.
+     */
+    lookUpHosts: z.boolean().optional(),
     /** Why the backup is taken; Schedules send "scheduled". Default "manual". */
     reason: BackupReason.default('manual'),
     /** When another operation holds the project, wait for it instead of failing. Default false (Schedules send true). */
@@ -115,11 +122,14 @@ export const RestoreInput = z
     /** Upper bound for each health wait after the services start again, in seconds. Default 120. */
     healthTimeoutSeconds: z.number().positive().optional(),
     waitForLock: z.boolean().default(false),
+    /** Print the plan (per host: the data sets, the containers stopped and started again, the destination) and change nothing. Default false. */
+    dryRun: z.boolean().default(false),
     ...Hosts,
   })
   .refine(oneSource, sourceMessage)
   .refine(sameProject, sameProjectMessage);
 export type RestoreInput = z.input<typeof RestoreInput>;
+export type RestoreOptions = z.output<typeof RestoreInput>;
 
 export const MigrateInput = z
   .strictObject({

@@ -308,8 +308,9 @@ describe('container output as progress', () => {
 });
 
 describe('workflow inputs', () => {
-  it('defaults a backup to everything, manual, without waiting for the lock', () => {
-    assert.deepEqual(BackupInput.parse({ project: 'shop' }), { project: 'shop', volumes: [], services: [], encrypt: false, reason: 'manual', waitForLock: false });
+  it('defaults a backup to everything, manual, for real (not a dry run), without waiting for the lock', () => {
+    assert.deepEqual(BackupInput.parse({ project: 'shop' }), { project: 'shop', volumes: [], services: [], encrypt: false, dryRun: false, reason: 'manual', waitForLock: false });
+    assert.equal(RestoreInput.parse({ project: 'shop', backupId: '20261122-030000-1a2b3c4d' }).dryRun, false);
   });
 
   it('rejects what could escape the destination or contradict itself', () => {
