@@ -30,9 +30,7 @@ import { HostSilent, executeHostPlans, type ApplyOptions, failureType, observeAn
 import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, rollbackTarget, type Undo } from './revisions';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
-import type { DeployResult } from './deploy';
-import type { RollbackResult } from './rollback';
-import type { UpdateResult } from './update';
+import type { DeployResult, RollbackResult, UpdateResult } from './results';
 import { updatedSpec } from './update-spec';
 import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy, type HookHosts, type HookPlan } from './hooks';
 import { describeHook, planWithHooks, type HookContext } from '../src/model/hooks';
