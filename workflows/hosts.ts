@@ -16,17 +16,22 @@
  *
  * Only operations whose input names hosts come here: a single-host operation
  * never does, so its commands are exactly those it always issued.
+ *
+ * Here the operations themselves; their parts beside: host-plans.ts (each
+ * host planned, every host put back to a revision), host-ledger.ts (every
+ * host's ledger), host-routes.ts (placement and routes), host-status.ts
+ * (where each host is).
  */
-import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope } from '@temporalio/workflow';
 import type { DeployOptions, DownInput, RollbackInput, UpdateInput } from '../src/model/input';
 import type { z } from 'zod';
 import type { HostInfo } from '../src/model/hosts';
 import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
-import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
+import { countOperations } from '../src/plan/deploy-plan';
 import { hostPart, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
-import { HostSilent, executeHostPlans, type ApplyOptions, failureType, observeAndPlan, type HostPlan } from './apply';
+import { HostSilent, executeHostPlans, type ApplyOptions, failureType, type HostPlan } from './apply';
 import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, rollbackTarget, type Undo } from './revisions';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
@@ -35,117 +40,10 @@ import { updatedSpec } from './update-spec';
 import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy, type HookHosts, type HookPlan } from './hooks';
 import { describeHook, planWithHooks, type HookContext } from '../src/model/hooks';
 import type { RolloutOverrides } from '../src/plan/rollout';
-import { topologicalOrder } from '../src/plan/order';
 import { place, router, sorted, type RouteOf } from './host-routes';
 import { sayWhereHostsAre } from './host-status';
-
-/** The plan text, one block per host. */
-export function formatHostPlans(parts: HostPlan[]): string {
-  return parts.map((p) => `${p.host}:\n${formatPlan(p.plan).split('\n').map((line) => `  ${line}`).join('\n')}`).join('\n');
-}
-
-/**
- * Observe and plan every host of `hosts` for its part of `spec`. A service the
- * stack still has but placed elsewhere is removed from its old host (it
- * moved); one the stack no longer has is an orphan, removed only with
- * `removeOrphans`, as on one host.
- */
-async function planHosts(
-  routeOf: RouteOf,
-  spec: StackSpec,
-  placement: Placement,
-  hosts: string[],
-  imageIds: Record<string, string>,
-  removeOrphans: boolean,
-  progress: ProgressTracker,
-): Promise<HostPlan[]> {
-  return Promise.all(
-    hosts.map(async (host): Promise<HostPlan> => {
-      const part = hostPart(spec, placement.hostOf, host);
-      const route = routeOf(host);
-      const ids = Object.fromEntries(Object.keys(part.services).map((s) => [s, imageIds[s]]));
-      const full = await observeAndPlan(part, ids, true, progress, route, host);
-      const orphans: DeployPlan['orphans'] = [];
-      const notes = full.notes.filter((n) => !n.startsWith('orphan container'));
-      for (const op of full.orphans) {
-        const movedTo = placement.hostOf[op.service];
-        if (movedTo !== undefined) orphans.push({ ...op, cause: `service ${op.service} now runs on ${movedTo}` });
-        else if (removeOrphans) orphans.push(op);
-        else notes.push(`orphan container ${op.name} on ${host} (service ${op.service} is not in the compose file); pass --remove-orphans to remove it`);
-      }
-      return { host, spec: part, route, plan: { ...full, orphans, notes } };
-    }),
-  );
-}
-
-/** The latest revision any of the hosts' ledgers holds. */
-async function latestRevision(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<Revision | undefined> {
-  const found = await Promise.all(hosts.map((h) => progress.step(`read the ledger of ${h}`, () => routeOf(h).host.getRevision({ project }))));
-  return found.reduce<Revision | undefined>((best, r) => (r && (!best || r.number > best.number) ? r : best), undefined);
-}
-
-async function recordEverywhere(
-  routeOf: RouteOf,
-  progress: ProgressTracker,
-  input: { project: string; operation: 'deploy' | 'update' | 'rollback'; spec: StackSpec; imageIds: Record<string, string>; changed: string[]; restoredFrom?: number },
-  placement: Placement,
-  number: number,
-  unreachable: string[] = [],
-): Promise<Revision> {
-  const workflowId = workflowInfo().workflowId;
-  const recorded = await Promise.all(
-    placement.hosts.filter((h) => !unreachable.includes(h)).map((host) =>
-      progress.step(`record revision ${number} of ${input.project} on ${host}`, () =>
-        routeOf(host).host.recordRevision({
-          ...input,
-          workflowId,
-          placement: placement.hostOf,
-          number,
-          tagServices: Object.keys(placement.hostOf).filter((s) => placement.hostOf[s] === host),
-        }),
-      ),
-    ),
-  );
-  return recorded[0];
-}
-
-/**
- * Put every host back to `revision`: its services where they were, with its
- * exact image IDs, rolled with rollback_config; hosts in `alsoOn` that the
- * revision did not use lose the project's containers.
- */
-async function restoreAcrossHosts(
-  routeOf: RouteOf,
-  revision: Revision,
-  hosts: HostInfo[],
-  alsoOn: string[],
-  progress: ProgressTracker,
-  options: { healthTimeoutSeconds?: number; renewAnonVolumes?: boolean } = {},
-  unreachable: string[] = [],
-): Promise<HostPlan[]> {
-  const placement: Placement = revision.placement
-    ? { hostOf: revision.placement, hosts: sorted(Object.values(revision.placement)), notes: [] }
-    : place(revision.spec, hosts, undefined);
-  const imageIds = revisionImageIds(revision);
-  // A host that did not answer is left out: the others go back all the same, and the caller says so.
-  const reachable = placement.hosts.filter((h) => !unreachable.includes(h));
-  for (const host of reachable) {
-    const part = hostPart(revision.spec, placement.hostOf, host);
-    // The policy of each host as it is now, and the revision's exact images on it.
-    await progress.step(`check the policy of ${host} for revision ${revision.number}`, () => routeOf(host).host.checkPolicy(part, { revision: revision.number }));
-    for (const service of Object.keys(part.services)) {
-      if (!(await routeOf(host).docker.imageExists(imageIds[service]))) {
-        throw ApplicationFailure.nonRetryable(
-          `revision ${revision.number} of ${revision.project}: image ${imageIds[service]} of service ${service} (${revision.images[service].ref}) is no longer on ${host}`,
-          ErrorType.imageUnavailable,
-        );
-      }
-    }
-  }
-  const parts = await planHosts(routeOf, revision.spec, placement, sorted([...placement.hosts, ...alsoOn]).filter((h) => !unreachable.includes(h)), imageIds, true, progress);
-  await executeHostPlans(revision.spec, parts, { removeOrphans: true, wait: true, rollingBack: true, ...options }, progress);
-  return parts;
-}
+import { changedAcrossHosts, formatHostPlans, planHosts, restoreAcrossHosts } from './host-plans';
+import { latestRevision, notReached, recordEverywhere, revisionsAcrossHosts } from './host-ledger';
 
 export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<DeployResult> {
   const routeOf = router(input.hostSilenceSeconds);
@@ -234,12 +132,6 @@ interface HostChange {
   hooks: { run: HookPlan; context: Omit<HookContext, 'workflowId'>; rollout?: RolloutOverrides };
   /** Where a post_deploy failure with failure_action continue leaves its warning. */
   warnings: string[];
-}
-
-/** The services a change alters on any host, in dependency order: the order their hooks run in, as on one host. */
-function changedAcrossHosts(spec: StackSpec, parts: HostPlan[]): string[] {
-  const changed = new Set(parts.flatMap((p) => changedServices(p.plan)));
-  return topologicalOrder(spec).filter((s) => changed.has(s));
 }
 
 /**
@@ -346,35 +238,6 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
     hosts: placement.hostOf,
     ...(warnings.length > 0 ? { warnings } : {}),
   };
-}
-
-/**
- * Every host's ledger merged: one entry per revision number (the copies are
- * the same stack revision), oldest first. A host whose worker does not take
- * the read within the silence bound is left out and named in `unreachable`:
- * the others' copies of the stack revisions are enough to go on.
- */
-async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<{ revisions: Revision[]; unreachable: string[] }> {
-  const unreachable: string[] = [];
-  const lists = await Promise.all(
-    hosts.map(async (h) => {
-      try {
-        return await progress.step(`list revisions of ${project} on ${h}`, () => routeOf(h).host.listRevisions(project));
-      } catch (err) {
-        if (!(err instanceof HostSilent)) throw err;
-        unreachable.push(h);
-        return [];
-      }
-    }),
-  );
-  const byNumber = new Map<number, Revision>();
-  for (const list of lists) for (const r of list) if (!byNumber.has(r.number) || (r.placement && !byNumber.get(r.number)!.placement)) byNumber.set(r.number, r);
-  return { revisions: [...byNumber.values()].sort((a, b) => a.number - b.number), unreachable: unreachable.sort() };
-}
-
-/** What a rollback or a status says about hosts it could not reach. */
-export function notReached(unreachable: string[]): string {
-  return `${unreachable.join(', ')} ${unreachable.length === 1 ? 'was' : 'were'} not reached (${unreachable.length === 1 ? 'its' : 'their'} containers and ledger are as they were; the next operation converges ${unreachable.length === 1 ? 'it' : 'them'})`;
 }
 
 export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<RollbackResult> {
