@@ -22,7 +22,7 @@
  * host's ledger), host-routes.ts (placement and routes), host-status.ts
  * (where each host is).
  */
-import { ApplicationFailure, CancellationScope } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { DeployOptions, DownInput, RollbackInput, UpdateInput } from '../src/model/input';
 import type { z } from 'zod';
 import type { HostInfo } from '../src/model/hosts';
@@ -32,7 +32,7 @@ import { countOperations } from '../src/plan/deploy-plan';
 import { hostPart, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { HostSilent, executeHostPlans, type ApplyOptions, failureType, type HostPlan } from './apply';
-import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, rollbackTarget, type Undo } from './revisions';
+import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, rollbackTarget, type PutBack } from './revisions';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
 import type { DeployResult, RollbackResult, UpdateResult } from './results';
@@ -44,6 +44,7 @@ import { place, router, sorted, type RouteOf } from './host-routes';
 import { sayWhereHostsAre } from './host-status';
 import { changedAcrossHosts, formatHostPlans, planHosts, restoreAcrossHosts } from './host-plans';
 import { latestRevision, notReached, recordEverywhere, revisionsAcrossHosts } from './host-ledger';
+import { Compensations } from './compensations';
 
 export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<DeployResult> {
   const routeOf = router(input.hostSilenceSeconds);
@@ -147,7 +148,7 @@ async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update
   // A failed pre_deploy hook fails here, before any host's containers change.
   await runPreDeployHooks(hooks.run, spec, imageIds, hooks.context, progress, hooks.rollout, across);
   progress.phase('executing');
-  const undo: Undo = {
+  const putBack: PutBack = {
     restore: (revision) => restoreAcrossHosts(routeOf, revision, hosts, involved, progress),
     removeAll: async () => {
       const removed = await Promise.all(involved.map((h) => progress.step(`remove what this ${operation} created on ${h}`, () => routeOf(h).docker.downProject({ project: spec.project, volumes: false }))));
@@ -162,7 +163,7 @@ async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update
   } catch (err) {
     if (err instanceof HostSilent && previous) return failWithoutHost(operation, spec.project, err, previous, routeOf, hosts, involved, progress);
     try {
-      return await failAfterRollback(operation, spec.project, err, previous, progress, undo);
+      return await failAfterRollback(operation, spec.project, err, previous, progress, putBack);
     } catch (failure) {
       throw await sayWhereHostsAre(failure, routeOf, change, progress);
     }
@@ -305,11 +306,14 @@ async function failWithoutHost(
 ): Promise<never> {
   progress.phase(`rolling back every host but ${err.host}`);
   const others = involved.filter((h) => h !== err.host);
-  try {
-    await CancellationScope.nonCancellable(() => restoreAcrossHosts(routeOf, previous, hosts, others, progress, {}, [err.host]));
-  } catch (undoErr) {
+  // A compensation (compensations.ts) whose failure is reported with the host's.
+  const undo = new Compensations();
+  const back = undo.push({ title: `roll the other hosts back to revision ${previous.number}`, run: () => restoreAcrossHosts(routeOf, previous, hosts, others, progress, {}, [err.host]) });
+  await undo.run();
+  const undoFailure = undo.failureOf(back);
+  if (undoFailure !== undefined) {
     progress.phase('failed');
-    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed: ${err.message}; rolling the other hosts back to revision ${previous.number} failed too: ${rootMessage(undoErr)}`, OperationFailure.hostSilent);
+    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed: ${err.message}; rolling the other hosts back to revision ${previous.number} failed too: ${undoFailure}`, OperationFailure.hostSilent);
   }
   progress.phase('rolled back except one host');
   throw ApplicationFailure.nonRetryable(

@@ -6,7 +6,7 @@
  * Apart from migrate.ts, so that data-hosts.ts uses its parts without
  * importing the workflow that imports it.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { MigrateOptions } from '../src/model/backup-input';
 import type { BackupManifest } from '../src/backup/manifest';
 import type { Revision } from '../src/model/revision';
@@ -22,6 +22,7 @@ import type { DataRoute } from './data-route';
 import { runOneOff, type OneOffOutcome } from './one-off';
 import { startAgain } from './data-common';
 import { runBackup } from './backup-run';
+import { Compensations } from './compensations';
 import type { AcrossHosts } from './backup-share';
 
 const DEFAULT_HEALTH_TIMEOUT_S = 120;
@@ -108,6 +109,11 @@ export async function runMigration(input: MigrateOptions, site: MigrationSite, p
   const warnings: string[] = [];
   // What runs now must run when the migration ends, whatever happened to the host meanwhile.
   const before = await progress.step(`observe containers of ${project}${on}`, () => docker.observeDataContainers(project));
+  // The undo of a failed migration (compensations.ts), run only when it fails. Registered first, so
+  // it runs last: what ran before runs again. Its failure is not the migration's to report (the next
+  // operation starts them), so it is recorded and left out of the summary.
+  const undo = new Compensations();
+  undo.push({ title: 'start the containers again', run: () => startAgain(project, before, [], progress, route) });
 
   progress.phase('backup');
   const taken = await runBackup(
@@ -124,6 +130,8 @@ export async function runMigration(input: MigrateOptions, site: MigrationSite, p
     },
     progress,
   );
+  // From here on a failed migration's data is put back from this backup.
+  const putBack = taken ? undo.push({ title: `restore backup ${taken.manifest.id}`, run: () => site.restoreBackup(taken.manifest) }) : undefined;
   if (!taken) warnings.push(`service ${service} has no named volume or data directory: no backup was taken, so a failed migration cannot be undone`);
   await progress.step(`ensure networks and volumes${on}`, () => docker.ensureNetworksAndVolumes(slice));
 
@@ -167,21 +175,15 @@ export async function runMigration(input: MigrateOptions, site: MigrationSite, p
             ? `did not finish within ${input.timeoutSeconds} s`
             : `exited with code ${outcome?.exitCode}`;
     progress.phase(`migration ${why}: restoring backup`);
-    const undone = await CancellationScope.nonCancellable(async () => {
-      if (cancelled !== undefined || broken !== undefined) await docker.stopOneOff({ name: container });
-      let restored: string;
-      if (!taken) restored = 'no backup to restore';
-      else {
-        try {
-          await site.restoreBackup(taken.manifest);
-          restored = `backup ${taken.manifest.id} was restored`;
-        } catch (err) {
-          restored = `restoring backup ${taken.manifest.id} failed too (${rootMessage(err)}); restore it with dockflow restore -p ${project} ${taken.manifest.id}`;
-        }
-      }
-      await startAgain(project, before, [], progress, route).catch(() => undefined);
-      return restored;
-    });
+    // A migration that may still run is stopped first; failing that, nothing else is undone.
+    if (cancelled !== undefined || broken !== undefined) undo.push({ title: `stop ${container}`, onFailure: 'abort', run: () => docker.stopOneOff({ name: container }) });
+    await undo.run();
+    const restoreFailure = putBack && undo.failureOf(putBack);
+    const undone = !taken
+      ? 'no backup to restore'
+      : restoreFailure === undefined
+        ? `backup ${taken.manifest.id} was restored`
+        : `restoring backup ${taken.manifest.id} failed too (${restoreFailure}); restore it with dockflow restore -p ${project} ${taken.manifest.id}`;
     const summary = `migration of service ${service} (project ${project}) ${why}; ${undone}`;
     progress.phase(summary);
     if (cancelled !== undefined) throw new CancelledFailure(summary);

@@ -7,7 +7,7 @@
  * data-hosts.ts and migrate use it without importing the workflow that
  * imports them.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
@@ -18,6 +18,7 @@ import { failureType, onHost } from './apply';
 import { LOCAL_DATA, type DataRoute } from './data-route';
 import { invalid, startAgain } from './data-common';
 import { checkDataPolicyNow } from './policy';
+import { Compensations } from './compensations';
 
 /** A restore that stopped settles every data set it touched (finish or discard the swap). */
 export const RESTORE_SETTLE_PATCH = 'dockflow-restore-settle';
@@ -72,6 +73,13 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   const refs = users.map((c) => ({ id: c.id, name: c.name }));
   const imagesFor = (entry: ArchiveEntry) => [...helperImages(entry, containers), ...(entry.images ?? [])];
   const touched: ArchiveEntry[] = [];
+  // The restore's undo (compensations.ts), run whatever the outcome. Registered first, so it runs
+  // last: the helper containers the restore steps started go; failing that fails the restore.
+  const undo = new Compensations();
+  undo.push({ title: 'remove helpers', onFailure: 'abort', run: () => route.docker.removeHelpers({ project, operation }) });
+  // Registered before any stop: every container that ran before starts again, not only the data's
+  // users (a daemon restart meanwhile stops them all).
+  undo.push({ title: 'start the containers again', run: () => startAgain(project, containers, users, progress, route) });
   let failure: unknown;
   try {
     if (refs.length > 0) {
@@ -86,27 +94,24 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
   } catch (err) {
     failure = err;
   }
-  const undoProblems: string[] = [];
-  await CancellationScope.nonCancellable(async () => {
-    if (failure !== undefined && touched.length > 0 && patched(RESTORE_SETTLE_PATCH)) {
-      // The data set being restored when it stopped holds a staging copy or a swap half-way:
-      // a verified copy is swapped in, anything else discarded, before its users start again.
-      for (const entry of touched) {
-        try {
-          await progress.step(`settle ${entry.kind} ${entry.key}${on}`, () => route.archives.settleRestore({ project, operation, entry, images: imagesFor(entry) }));
-        } catch (err) {
-          undoProblems.push(rootMessage(err));
+  if (failure !== undefined && touched.length > 0) {
+    // The data set being restored when it stopped holds a staging copy or a swap half-way: a
+    // verified copy is swapped in, anything else discarded, before its users start again. Each in
+    // the order it was restored; one that fails does not keep the others from settling.
+    undo.push({
+      title: 'settle the data sets touched',
+      run: async () => {
+        if (!patched(RESTORE_SETTLE_PATCH)) return;
+        for (const entry of touched) {
+          await undo.attempt(`settle ${entry.kind} ${entry.key}`, () =>
+            progress.step(`settle ${entry.kind} ${entry.key}${on}`, () => route.archives.settleRestore({ project, operation, entry, images: imagesFor(entry) })),
+          );
         }
-      }
-    }
-    try {
-      // Every container that ran before, not only the data's users: a daemon restart meanwhile stops them all.
-      await startAgain(project, containers, users, progress, route);
-    } catch (err) {
-      undoProblems.push(rootMessage(err));
-    }
-    await route.docker.removeHelpers({ project, operation });
-  });
+      },
+    });
+  }
+  await undo.run();
+  const undoProblems = undo.messages;
   if (failure !== undefined) {
     const also = undoProblems.length ? `; also: ${undoProblems.join('; ')}` : '';
     if (isCancellation(failure)) {
