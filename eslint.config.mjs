@@ -101,7 +101,7 @@ export default tseslint.config(
           {
             group: [
               '../src/compose', '../src/compose/*', '../src/cli/*', '../src/client/*', '../src/docker/*', '../src/engine/*', '../src/files/*', '../src/policy/*', '../workers/*',
-              '../src/backup/destination', '../src/backup/parallel-gzip', '../src/backup/tar-digest', '../src/backup/restore-stream', '../src/backup/client',
+              '../src/backup/destination', '../src/backup/open-destination', '../src/backup/s3-destination', '../src/backup/parallel-gzip', '../src/backup/tar-digest', '../src/backup/restore-stream', '../src/backup/client',
               '../src/notify/targets', '../src/notify/message',
               '../src/temporal/*', '!../src/temporal/search-attributes',
             ],

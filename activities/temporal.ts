@@ -5,7 +5,7 @@
 import { WorkflowNotFoundError, type WorkflowClient } from '@temporalio/client';
 import type { LockHolder } from '../src/model/lock';
 import type { HostInfo } from '../src/model/hosts';
-import { registeredHosts } from '../src/client/hosts';
+import { registeredHosts } from '../src/client/host-registrations';
 
 export interface TemporalActivityDeps {
   /** Connects lazily, on the first call that needs it. */

@@ -4,59 +4,28 @@
  * changed containers. Deterministic: all Docker work goes through activities.
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
-import type { ServiceSpec, StackSpec } from '../src/model/spec';
+import type { StackSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { topologicalOrder } from '../src/plan/order';
-import { rolloutSettings, type RolloutOverrides, type RolloutSettings } from '../src/plan/rollout';
+import { rolloutSettings, type RolloutSettings } from '../src/plan/rollout';
 import { afterReplaceActions, planGraph, type PlanGraph } from '../src/plan/graph';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { hostDifferences } from '../src/plan/verify';
 import type { ObservedProject } from '../src/model/observed';
-import { ErrorType, OperationFailure, firstFailureType } from '../src/errors';
+import { ErrorType, firstFailureType } from '../src/errors';
 import type { ProgressTracker } from './progress';
 import { afterReplace, rollingReplace } from './rolling';
+import { convergeInput, settleAll, stopTimeout, waitBudgetMs, type ApplyOptions } from './apply-common';
 import { Batcher, fewerRoundTrips } from './round-trips';
 import { LOCAL, onHost, type HostPlan, type Route, type docker } from './routes';
 import type { BatchConvergeInput, BatchWaitInput } from '../activities/batch';
-import type { ConvergeInput } from '../activities/docker';
 import { isPatched, oneMarkerRun } from './patches';
 
 // The proxies and routes lived here first; every workflow still imports them from here.
 export { HOST_SILENCE_SECONDS, HostSilent, LIVENESS_TIMEOUT, LOCAL, docker, host, images, naming, onHost, retry, routeTo, waits, type HostPlan, type Route } from './routes';
-
-export interface ApplyOptions {
-  removeOrphans: boolean;
-  /** Wait for every service with a healthcheck to be healthy. */
-  wait: boolean;
-  healthTimeoutSeconds?: number;
-  /** Overrides of update_config from the command line (`dockflow update --parallelism ...`). */
-  rollout?: RolloutOverrides;
-  /** Roll with rollback_config instead of update_config (when undoing a failed change). */
-  rollingBack?: boolean;
-  /**
-   * Recreated containers get fresh anonymous volumes and the old ones are
-   * removed (compose's `-V/--renew-anon-volumes`). Default false: a
-   * replacement takes over its predecessor's anonymous volumes.
-   */
-  renewAnonVolumes?: boolean;
-}
-
-/**
- * A rolling replacement whose failures exceeded max_failure_ratio. The
- * caller decides what failure_action means for it (rollback needs the
- * previous revision, which only the caller knows).
- */
-export class RolloutFailure extends ApplicationFailure {
-  constructor(
-    readonly service: string,
-    readonly failureAction: RolloutSettings['failureAction'],
-    readonly causeMessage: string,
-  ) {
-    // An ApplicationFailure, so that if it escapes it fails the workflow instead of retrying its task forever.
-    super(`service ${service}: update failed (${causeMessage})`, OperationFailure.rolloutFailed, true);
-  }
-}
+// The options and the rollout failure live with what rolling.ts also uses (apply-common.ts); callers still import them from here.
+export { RolloutFailure, type ApplyOptions } from './apply-common';
 
 export async function observeAndPlan(
   spec: StackSpec,
@@ -340,47 +309,6 @@ function applyOperation(spec: StackSpec, step: ServiceStep, op: ContainerOperati
     case 'start':
       return docker.convergeContainer(convergeInput(spec, step, op, operation, options));
   }
-}
-
-export function convergeInput(spec: StackSpec, step: ServiceStep, op: ContainerOperation, operation: string, options: ApplyOptions): ConvergeInput {
-  return {
-    spec,
-    service: step.service,
-    number: op.number,
-    configHash: step.configHash,
-    imageId: step.imageId,
-    operation,
-    action: op.action as 'create' | 'recreate' | 'start',
-    oneShot: step.oneShot,
-    // Only when asked, so the activity input of every other run stays as it was.
-    ...(options.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
-  };
-}
-
-export function stopTimeout(service: ServiceSpec): number | undefined {
-  return service.stopGracePeriodMs !== undefined ? Math.ceil(service.stopGracePeriodMs / 1000) : undefined;
-}
-
-/**
- * How long one container may take to become healthy: Docker's own verdict
- * arrives after start_period + retries × (interval + timeout); the budget adds
- * one more round and a margin so it only fires when Docker never decides.
- */
-export function waitBudgetMs(service: ServiceSpec, overrideSeconds?: number): number {
-  if (overrideSeconds !== undefined) return overrideSeconds * 1000;
-  const hc = service.healthcheck;
-  const interval = hc?.intervalMs || 30_000;
-  const timeout = hc?.timeoutMs || 30_000;
-  const retries = hc?.retries ?? 3;
-  const startPeriod = hc?.startPeriodMs ?? 0;
-  return startPeriod + (retries + 1) * (interval + timeout) + 30_000;
-}
-
-/** Wait for every promise, then throw the first failure: nothing is left running behind a failure. */
-export async function settleAll(promises: Promise<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(promises);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 /** The failure type to report: the first ApplicationFailure type in the chain. */

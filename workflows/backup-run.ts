@@ -17,6 +17,7 @@ import { LOCAL_DATA, type DataRoute } from './data-route';
 import { checkDataPolicyNow } from './policy';
 import { invalid } from './data-common';
 import { archiveShare, shares, type AcrossHosts, type HostShare } from './backup-share';
+import { Compensations } from './compensations';
 
 export interface RunBackupOptions {
   spec: StackSpec;
@@ -90,6 +91,19 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
   const archived: ArchiveEntry[] = [];
   // Hosts where this backup may have written something (each is cleaned up, or gets the manifest).
   const touched: HostShare[] = [];
+  // The backup's own undo (compensations.ts); each host's share has its own (backup-share.ts).
+  const undo = new Compensations();
+  // Each host that took part, in turn. This workflow's own host fails the undo (its failure is the
+  // backup's); another host that fails (a silent one) is recorded and the rest go on: its leftovers
+  // are listed as incomplete there.
+  const onEveryHost = async (title: string, fn: (part: HostShare) => Promise<unknown>) => {
+    for (const part of touched) {
+      if (part.route.name === undefined) await fn(part);
+      else await undo.attempt(`${title} on ${part.route.name}`, () => fn(part));
+    }
+  };
+  // Registered first, so it runs last, whatever the outcome: the helper containers the archive steps started go.
+  undo.push({ title: 'remove helpers', onFailure: 'abort', run: () => onEveryHost('remove helpers', (part) => part.route.docker.removeHelpers({ project, operation })) });
   let failure: unknown;
   let completedAt = '';
   for (const part of parts) {
@@ -110,8 +124,18 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
   let manifest: BackupManifest | undefined;
   let where = '';
   const copyProblems: string[] = [];
-  await CancellationScope.nonCancellable(async () => {
-    if (failure === undefined) {
+  if (failure !== undefined) {
+    undo.push({
+      title: 'remove incomplete backup',
+      onFailure: 'abort',
+      run: () =>
+        onEveryHost('remove incomplete backup', (part) =>
+          progress.step(`remove incomplete backup ${backupId}${onHost(part.route.name)}`, () => part.route.docker.discardIncompleteBackup({ project, backupId, destination: options.destination })),
+        ),
+    });
+  } else {
+    // Out of the cancellation's reach too: archives verified are a backup, whatever arrives now.
+    await CancellationScope.nonCancellable(async () => {
       manifest = {
         format: MANIFEST_FORMAT,
         id: backupId,
@@ -143,26 +167,10 @@ export async function runBackup(options: RunBackupOptions, progress: ProgressTra
           copyProblems.push(`no copy of the manifest on ${copy}: ${rootMessage(err)}`);
         }
       }
-    } else {
-      for (const part of touched) {
-        try {
-          await progress.step(`remove incomplete backup ${backupId}${onHost(part.route.name)}`, () => part.route.docker.discardIncompleteBackup({ project, backupId, destination: options.destination }));
-        } catch (err) {
-          // Only across hosts can this fail for good (a silent host); its leftovers are listed as incomplete there.
-          if (part.route.name === undefined) throw err;
-          undoProblems.push(rootMessage(err));
-        }
-      }
-    }
-    for (const part of touched) {
-      try {
-        await part.route.docker.removeHelpers({ project, operation });
-      } catch (err) {
-        if (part.route.name === undefined) throw err;
-        undoProblems.push(rootMessage(err));
-      }
-    }
-  });
+    });
+  }
+  await undo.run();
+  undoProblems.push(...undo.messages);
 
   if (failure !== undefined) {
     const undone = undoProblems.length ? `; also: ${undoProblems.join('; ')}` : '';

@@ -3,7 +3,7 @@
  * its pre hooks, stops, archives and their verification, and (whatever
  * happened) its services started again and its post hooks.
  */
-import { ApplicationFailure, CancellationScope, isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import type { ArchiveResult } from '../activities/backup';
 import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, HookRecord } from '../src/backup/manifest';
@@ -15,6 +15,7 @@ import { rootMessage, type ProgressTracker } from './progress';
 import { onHost } from './apply';
 import { LOCAL_DATA, type DataRoute } from './data-route';
 import { startAgain } from './data-common';
+import { Compensations } from './compensations';
 
 /**
  * A backup across hosts: each data set is archived on the host that runs the
@@ -34,11 +35,6 @@ export interface AcrossHosts {
    * host's worker answers.
    */
   manifestHosts: string[];
-}
-
-interface Undo {
-  title: string;
-  run: () => Promise<void>;
 }
 
 const commandText = (command: string[]) => {
@@ -166,7 +162,7 @@ export async function archiveShare(
   const containers = await progress.step(`observe containers of ${project}${onHost(route.name)}`, () => route.docker.observeDataContainers(project));
   const stopServices = new Map(plan.stop.map((s) => [s.service, s.origin]));
   const toStop = containersToStop(plan, containers);
-  const undo: Undo[] = [];
+  const undo = new Compensations();
   let entries: ArchiveEntry[] | undefined;
   let completedAt: string | undefined;
   let failure: unknown;
@@ -226,14 +222,8 @@ export async function archiveShare(
   } catch (err) {
     failure = err;
   }
-  await CancellationScope.nonCancellable(async () => {
-    for (const step of [...undo].reverse()) {
-      try {
-        await step.run();
-      } catch (err) {
-        undoProblems.push(rootMessage(err));
-      }
-    }
-  });
+  // On success too: the services start again and the post hooks run whatever happened.
+  await undo.run();
+  undoProblems.push(...undo.messages);
   return { entries, completedAt, stopped: toStop, failure };
 }

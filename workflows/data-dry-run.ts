@@ -33,7 +33,7 @@ import { invalid, resolveStack } from './data-common';
 import { checkDataPolicyNow } from './policy';
 import { containersToStop, shares, type AcrossHosts } from './backup-share';
 import { nothingToBackUp } from './backup-run';
-import { restoreUsers } from './restore';
+import { restoreUsers } from './restore-run';
 import { across, checkBackupHosts, readManifestAcrossHosts, restoreShares, stackOnHosts } from './data-hosts';
 
 /** One host's part of a data operation's plan. */

@@ -34,8 +34,8 @@ import { place } from './host-routes';
 import { invalid, type StackSource } from './data-common';
 import { runBackup, type BackupResult } from './backup-run';
 import type { AcrossHosts } from './backup-share';
-import { checkRestorable, runRestore, type RestoreResult } from './restore';
-import { assertService, type MigrationSite } from './migrate';
+import { checkRestorable, runRestore, type RestoreResult } from './restore-run';
+import { assertService, type MigrationSite } from './migrate-run';
 import { rootMessage, type ProgressTracker } from './progress';
 import { loadComposeSource, requireProject } from './compose-source';
 

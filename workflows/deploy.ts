@@ -19,29 +19,10 @@ import { acquireProjectLock } from './lock';
 import { deployAcrossHosts } from './hosts';
 import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy } from './hooks';
 import { describeHook, planWithHooks } from '../src/model/hooks';
+import type { DeployResult } from './results';
 
-export interface DeployResult {
-  project: string;
-  dryRun: boolean;
-  /** The plan's operations, one line each (what the deploy reports after it ran). */
-  plan: string;
-  /**
-   * Every step the executor takes, in order, each with its cause and what it
-   * runs after (src/plan/graph.ts): what --dry-run prints. Absent in results
-   * of runs recorded before it existed.
-   */
-  graph?: string;
-  operations: number;
-  /** Canonical container names per service after the deploy. */
-  services: Record<string, string[]>;
-  warnings: string[];
-  /** The ledger revision the project is at afterwards (absent for a dry run). */
-  revision?: number;
-  /** Across hosts: the host of every service. */
-  hosts?: Record<string, string>;
-  /** The deploy hooks this deploy runs (or would run, in a dry run), in order; absent when none. */
-  hooks?: string[];
-}
+/** The result type, imported from here by the CLI and the tests. */
+export type { DeployResult };
 
 export async function deploy(rawInput: unknown): Promise<DeployResult> {
   // An inline spec names its project at once; compose files name it once loaded (below).

@@ -16,139 +16,36 @@
  *
  * Only operations whose input names hosts come here: a single-host operation
  * never does, so its commands are exactly those it always issued.
+ *
+ * Here the operations themselves; their parts beside: host-plans.ts (each
+ * host planned, every host put back to a revision), host-ledger.ts (every
+ * host's ledger), host-routes.ts (placement and routes), host-status.ts
+ * (where each host is).
  */
-import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { DeployOptions, DownInput, RollbackInput, UpdateInput } from '../src/model/input';
 import type { z } from 'zod';
 import type { HostInfo } from '../src/model/hosts';
 import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
-import { countOperations, formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
+import { countOperations } from '../src/plan/deploy-plan';
 import { hostPart, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
-import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, type ApplyOptions, failureType, observeAndPlan, type HostPlan } from './apply';
-import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, type Undo } from './revisions';
+import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, type ApplyOptions, failureType, type HostPlan } from './apply';
+import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, type PutBack } from './revisions';
 import { notReached, rollbackTargetAcrossHosts } from './host-rollback';
 import { acquireProjectLock } from './lock';
 import { rootMessage, type ProgressTracker } from './progress';
-import type { DeployResult } from './deploy';
-import type { RollbackResult } from './rollback';
-import type { UpdateResult } from './update';
+import type { DeployResult, RollbackResult, UpdateResult } from './results';
 import { updatedSpec } from './update-spec';
 import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy, type HookHosts, type HookPlan } from './hooks';
 import { describeHook, planWithHooks, type HookContext } from '../src/model/hooks';
 import type { RolloutOverrides } from '../src/plan/rollout';
-import { topologicalOrder } from '../src/plan/order';
 import { place, router, sorted, type RouteOf } from './host-routes';
 import { sayWhereHostsAre } from './host-status';
-
-/** The plan text, one block per host. */
-export function formatHostPlans(parts: HostPlan[]): string {
-  return parts.map((p) => `${p.host}:\n${formatPlan(p.plan).split('\n').map((line) => `  ${line}`).join('\n')}`).join('\n');
-}
-
-/**
- * Observe and plan every host of `hosts` for its part of `spec`. A service the
- * stack still has but placed elsewhere is removed from its old host (it
- * moved); one the stack no longer has is an orphan, removed only with
- * `removeOrphans`, as on one host.
- */
-async function planHosts(
-  routeOf: RouteOf,
-  spec: StackSpec,
-  placement: Placement,
-  hosts: string[],
-  imageIds: Record<string, string>,
-  removeOrphans: boolean,
-  progress: ProgressTracker,
-): Promise<HostPlan[]> {
-  return Promise.all(
-    hosts.map(async (host): Promise<HostPlan> => {
-      const part = hostPart(spec, placement.hostOf, host);
-      const route = routeOf(host);
-      const ids = Object.fromEntries(Object.keys(part.services).map((s) => [s, imageIds[s]]));
-      const full = await observeAndPlan(part, ids, true, progress, route, host);
-      const orphans: DeployPlan['orphans'] = [];
-      const notes = full.notes.filter((n) => !n.startsWith('orphan container'));
-      for (const op of full.orphans) {
-        const movedTo = placement.hostOf[op.service];
-        if (movedTo !== undefined) orphans.push({ ...op, cause: `service ${op.service} now runs on ${movedTo}` });
-        else if (removeOrphans) orphans.push(op);
-        else notes.push(`orphan container ${op.name} on ${host} (service ${op.service} is not in the compose file); pass --remove-orphans to remove it`);
-      }
-      return { host, spec: part, route, plan: { ...full, orphans, notes } };
-    }),
-  );
-}
-
-/** The latest revision any of the hosts' ledgers holds. */
-async function latestRevision(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<Revision | undefined> {
-  const found = await Promise.all(hosts.map((h) => progress.step(`read the ledger of ${h}`, () => routeOf(h).host.getRevision({ project }))));
-  return found.reduce<Revision | undefined>((best, r) => (r && (!best || r.number > best.number) ? r : best), undefined);
-}
-
-async function recordEverywhere(
-  routeOf: RouteOf,
-  progress: ProgressTracker,
-  input: { project: string; operation: 'deploy' | 'update' | 'rollback'; spec: StackSpec; imageIds: Record<string, string>; changed: string[]; restoredFrom?: number },
-  placement: Placement,
-  number: number,
-  unreachable: string[] = [],
-): Promise<Revision> {
-  const workflowId = workflowInfo().workflowId;
-  const recorded = await Promise.all(
-    placement.hosts.filter((h) => !unreachable.includes(h)).map((host) =>
-      progress.step(`record revision ${number} of ${input.project} on ${host}`, () =>
-        routeOf(host).host.recordRevision({
-          ...input,
-          workflowId,
-          placement: placement.hostOf,
-          number,
-          tagServices: Object.keys(placement.hostOf).filter((s) => placement.hostOf[s] === host),
-        }),
-      ),
-    ),
-  );
-  return recorded[0];
-}
-
-/**
- * Put every host back to `revision`: its services where they were, with its
- * exact image IDs, rolled with rollback_config; hosts in `alsoOn` that the
- * revision did not use lose the project's containers.
- */
-async function restoreAcrossHosts(
-  routeOf: RouteOf,
-  revision: Revision,
-  hosts: HostInfo[],
-  alsoOn: string[],
-  progress: ProgressTracker,
-  options: { healthTimeoutSeconds?: number; renewAnonVolumes?: boolean } = {},
-  unreachable: string[] = [],
-): Promise<HostPlan[]> {
-  const placement: Placement = revision.placement
-    ? { hostOf: revision.placement, hosts: sorted(Object.values(revision.placement)), notes: [] }
-    : place(revision.spec, hosts, undefined);
-  const imageIds = revisionImageIds(revision);
-  // A host that did not answer is left out: the others go back all the same, and the caller says so.
-  const reachable = placement.hosts.filter((h) => !unreachable.includes(h));
-  for (const host of reachable) {
-    const part = hostPart(revision.spec, placement.hostOf, host);
-    // The policy of each host as it is now, and the revision's exact images on it.
-    await progress.step(`check the policy of ${host} for revision ${revision.number}`, () => routeOf(host).host.checkPolicy(part, { revision: revision.number }));
-    for (const service of Object.keys(part.services)) {
-      if (!(await routeOf(host).docker.imageExists(imageIds[service]))) {
-        throw ApplicationFailure.nonRetryable(
-          `revision ${revision.number} of ${revision.project}: image ${imageIds[service]} of service ${service} (${revision.images[service].ref}) is no longer on ${host}`,
-          ErrorType.imageUnavailable,
-        );
-      }
-    }
-  }
-  const parts = await planHosts(routeOf, revision.spec, placement, sorted([...placement.hosts, ...alsoOn]).filter((h) => !unreachable.includes(h)), imageIds, true, progress);
-  await executeHostPlans(revision.spec, parts, { removeOrphans: true, wait: true, rollingBack: true, ...options }, progress);
-  return parts;
-}
+import { changedAcrossHosts, formatHostPlans, planHosts, restoreAcrossHosts } from './host-plans';
+import { latestRevision, recordEverywhere } from './host-ledger';
+import { Compensations } from './compensations';
 
 export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<DeployResult> {
   const routeOf = router(input.hostSilenceSeconds);
@@ -239,12 +136,6 @@ interface HostChange {
   warnings: string[];
 }
 
-/** The services a change alters on any host, in dependency order: the order their hooks run in, as on one host. */
-function changedAcrossHosts(spec: StackSpec, parts: HostPlan[]): string[] {
-  const changed = new Set(parts.flatMap((p) => changedServices(p.plan)));
-  return topologicalOrder(spec).filter((s) => changed.has(s));
-}
-
 /**
  * Run a planned change on every host as one, and record it as the next
  * stack revision on each (an unchanged redeploy is not a new revision). On
@@ -258,7 +149,7 @@ async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update
   // A failed pre_deploy hook fails here, before any host's containers change.
   await runPreDeployHooks(hooks.run, spec, imageIds, hooks.context, progress, hooks.rollout, across);
   progress.phase('executing');
-  const undo: Undo = {
+  const putBack: PutBack = {
     restore: (revision) => restoreAcrossHosts(routeOf, revision, hosts, involved, progress),
     removeAll: async () => {
       const removed = await Promise.all(involved.map((h) => progress.step(`remove what this ${operation} created on ${h}`, () => routeOf(h).docker.downProject({ project: spec.project, volumes: false }))));
@@ -273,7 +164,7 @@ async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update
   } catch (err) {
     if (err instanceof HostSilent && previous) return failWithoutHost(operation, spec.project, err, previous, routeOf, hosts, involved, progress);
     try {
-      return await failAfterRollback(operation, spec.project, err, previous, progress, undo);
+      return await failAfterRollback(operation, spec.project, err, previous, progress, putBack);
     } catch (failure) {
       throw await sayWhereHostsAre(failure, routeOf, change, progress);
     }
@@ -409,11 +300,14 @@ async function failWithoutHost(
 ): Promise<never> {
   progress.phase(`rolling back every host but ${err.host}`);
   const others = involved.filter((h) => h !== err.host);
-  try {
-    await CancellationScope.nonCancellable(() => restoreAcrossHosts(routeOf, previous, hosts, others, progress, {}, [err.host]));
-  } catch (undoErr) {
+  // A compensation (compensations.ts) whose failure is reported with the host's.
+  const undo = new Compensations();
+  const back = undo.push({ title: `roll the other hosts back to revision ${previous.number}`, run: () => restoreAcrossHosts(routeOf, previous, hosts, others, progress, {}, [err.host]) });
+  await undo.run();
+  const undoFailure = undo.failureOf(back);
+  if (undoFailure !== undefined) {
     progress.phase('failed');
-    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed: ${err.message}; rolling the other hosts back to revision ${previous.number} failed too: ${rootMessage(undoErr)}`, OperationFailure.hostSilent);
+    throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed: ${err.message}; rolling the other hosts back to revision ${previous.number} failed too: ${undoFailure}`, OperationFailure.hostSilent);
   }
   progress.phase('rolled back except one host');
   throw ApplicationFailure.nonRetryable(

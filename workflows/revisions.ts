@@ -2,7 +2,7 @@
  * What deploy, update and rollback share about revisions: recording one,
  * restoring one, and failing with an automatic rollback.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { Revision, RevisionOperation } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import type { DeployPlan } from '../src/plan/deploy-plan';
@@ -14,6 +14,7 @@ import { checkPolicyNow } from './policy';
 import { fewerRoundTrips, quick } from './round-trips';
 import { HookFailure } from './hooks';
 import { loadComposeSource } from './compose-source';
+import { Compensations } from './compensations';
 
 export function changedServices(plan: DeployPlan): string[] {
   return plan.services.filter((s) => s.operations.length > 0).map((s) => s.service);
@@ -67,40 +68,64 @@ export async function checkRevisionRunnable(revision: Revision, progress: Progre
 }
 
 /**
- * A change failed. With failure_action rollback and a previous revision, the
- * whole project goes back to that revision (even if this workflow is being
- * cancelled) before the workflow fails with both causes.
+ * How a failed change is put back: every host to a revision, or the project
+ * removed from every host (no earlier revision). This workflow's own host
+ * by default (putBackOnThisHost); every host across hosts (hosts.ts).
  */
-/**
- * How to undo a failed change when it is not one host's (workflows/hosts.ts):
- * put every host back to a revision, or remove the project from every host.
- */
-export interface Undo {
+export interface PutBack {
   restore(previous: Revision): Promise<unknown>;
   removeAll(): Promise<string[]>;
 }
 
+/** Put back on this workflow's own host: restoreRevision, or the project's containers removed. */
+export function putBackOnThisHost(operation: string, project: string, progress: ProgressTracker): PutBack {
+  return {
+    restore: (previous) => restoreRevision(previous, progress),
+    removeAll: async () => (await progress.step(`remove what this ${operation} created`, () => docker.downProject({ project, volumes: false }))).removed,
+  };
+}
+
+/**
+ * A change failed. With failure_action rollback and a previous revision, the
+ * whole project goes back to that revision (even if this workflow is being
+ * cancelled) before the workflow fails with both causes. A cancelled change
+ * is undone the same way, or (no previous revision) what it created is
+ * removed. The undo runs as a compensation (compensations.ts); its failure
+ * is the operation's.
+ */
 export async function failAfterRollback(
   operation: string,
   project: string,
   err: unknown,
   previous: Revision | undefined,
   progress: ProgressTracker,
-  undo?: Undo,
+  putBack: PutBack = putBackOnThisHost(operation, project, progress),
 ): Promise<never> {
-  if (isCancellation(err)) {
-    // Cancelled (CLI or UI): undo in a scope the cancellation cannot reach, then report what was undone.
-    progress.phase('cancelled: undoing');
-    const undone = await CancellationScope.nonCancellable(async () => {
-      if (previous) {
-        await (undo ? undo.restore(previous) : restoreRevision(previous, progress));
-        return `restored revision ${previous.number}`;
-      }
-      const removed = undo
-        ? await undo.removeAll()
-        : (await progress.step(`remove what this ${operation} created`, () => docker.downProject({ project, volumes: false }))).removed;
-      return `removed ${removed.length ? removed.join(', ') : 'nothing'} (there was no earlier revision)`;
+  const undo = new Compensations();
+  let undone = '';
+  if (previous) {
+    undo.push({
+      title: `restore revision ${previous.number}`,
+      onFailure: 'abort',
+      run: async () => {
+        await putBack.restore(previous);
+        undone = `restored revision ${previous.number}`;
+      },
     });
+  } else {
+    undo.push({
+      title: `remove what this ${operation} created`,
+      onFailure: 'abort',
+      run: async () => {
+        const removed = await putBack.removeAll();
+        undone = `removed ${removed.length ? removed.join(', ') : 'nothing'} (there was no earlier revision)`;
+      },
+    });
+  }
+  if (isCancellation(err)) {
+    // Cancelled (CLI or UI): undo out of the cancellation's reach, then report what was undone.
+    progress.phase('cancelled: undoing');
+    await undo.run();
     const summary = `${operation} of ${project} was cancelled; ${undone}`;
     // A cancelled workflow's record does not keep this message; the progress query does.
     progress.phase(summary);
@@ -113,7 +138,7 @@ export async function failAfterRollback(
       throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and there is no earlier revision to roll back to: ${cause}`, ErrorType.unhealthy);
     }
     progress.phase('rolling back');
-    await CancellationScope.nonCancellable(() => (undo ? undo.restore(previous) : restoreRevision(previous, progress)));
+    await undo.run();
     progress.phase('rolled back');
     throw ApplicationFailure.nonRetryable(`${operation} of ${project} failed and was rolled back to revision ${previous.number}: ${cause}`, OperationFailure.rolledBack);
   }

@@ -18,26 +18,15 @@ import { backupForRevision } from '../src/backup/revision-backup';
 import type { BackupReason } from '../src/backup/manifest';
 import { rollbackAcrossHosts } from './hosts';
 import { isPatched } from './patches';
+import type { RollbackResult } from './results';
 
 /** Marks rollbacks with data (a path only an input with "withData": true takes; no earlier history reaches it). */
 export const ROLLBACK_DATA_PATCH = 'dockflow-rollback-with-data';
 /** `history` lists the project's backups to name each revision's data backup. */
 export const HISTORY_BACKUPS_PATCH = 'dockflow-history-data-backups';
 
-export interface RollbackResult {
-  project: string;
-  restored: number;
-  revision: number;
-  plan: string;
-  /** Across hosts: hosts whose worker did not answer, left as they were (the others were rolled back). */
-  unreachable?: string[];
-  /** With data: the backup whose data was put back. */
-  dataBackup?: string;
-  /** With data: the backup of the data it replaced, linked to the revision that was current. */
-  safetyBackup?: string;
-  /** With data: the data sets put back. */
-  dataSets?: string[];
-}
+/** The result type, imported from here by the CLI and the tests. */
+export type { RollbackResult };
 
 export async function rollback(rawInput: unknown): Promise<RollbackResult> {
   const { progress, input } = trackOperation('rollback', () => parseWorkflowInput(RollbackInput, rawInput, 'rollback'), (i) => i.project);

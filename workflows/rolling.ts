@@ -14,7 +14,7 @@ import type { RolloutSettings } from '../src/plan/rollout';
 import { afterReplaceActions, describeAfterReplace, type RolloutDecision } from '../src/plan/graph';
 import { ErrorType } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
-import { convergeInput, RolloutFailure, settleAll, stopTimeout, waitBudgetMs, type ApplyOptions } from './apply';
+import { convergeInput, RolloutFailure, settleAll, stopTimeout, waitBudgetMs, type ApplyOptions } from './apply-common';
 import { HostSilent, type Route } from './routes';
 import { isPatched } from './patches';
 

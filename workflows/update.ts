@@ -18,17 +18,10 @@ import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePost
 import { planWithHooks } from '../src/model/hooks';
 import { updatedSpec } from './update-spec';
 import { updateAcrossHosts } from './hosts';
+import type { UpdateResult } from './results';
 
-export interface UpdateResult {
-  project: string;
-  service: string;
-  plan: string;
-  revision: number;
-  /** A post_deploy hook that failed with failure_action continue. */
-  warnings?: string[];
-  /** Across hosts: the host of every service. */
-  hosts?: Record<string, string>;
-}
+/** The result type, imported from here by the CLI and the tests. */
+export type { UpdateResult };
 
 export async function update(rawInput: unknown): Promise<UpdateResult> {
   const { progress, input } = trackOperation('update', () => parseWorkflowInput(UpdateInput, rawInput, 'update'), (i) => i.project);

@@ -14,7 +14,24 @@ import { ErrorType } from '../../src/errors';
 import { isWedged, recreateWedged } from '../wedge';
 import { anonymousVolumesOf, inheritAnonymousVolumes, removeAnonymousVolumes } from '../anonymous-volumes';
 import { heartbeat, ignoreAlreadyConnected, ignoreNotConnected, inspectOrUndefined, messageOf, statusOf } from './shared';
-import type { ConvergeInput } from './containers';
+
+/** One container slot to converge: the input of convergeContainer and of the steps below (containers.ts re-exports it). */
+export interface ConvergeInput {
+  spec: StackSpec; // a service slice
+  service: string;
+  number: number;
+  configHash: string;
+  imageId: string;
+  operation: string;
+  action: 'create' | 'recreate' | 'start';
+  oneShot: boolean;
+  /**
+   * A replacement gets fresh anonymous volumes instead of taking over the old
+   * container's, and the old ones are removed with it (compose's
+   * `-V/--renew-anon-volumes`). Default false: they are carried over.
+   */
+  renewAnonVolumes?: boolean;
+}
 
 export async function connectExtraNetworks(docker: Docker, spec: StackSpec, service: string, id: string, withAliases = true): Promise<void> {
   const info = await docker.getContainer(id).inspect();

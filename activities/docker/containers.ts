@@ -3,29 +3,14 @@
  * restart, remove, or signal a service's containers.
  */
 import type Docker from 'dockerode';
-import type { StackSpec } from '../../src/model/spec';
 import { Label } from '../../src/model/labels';
 import { containerName, replacementName } from '../../src/model/names';
 import { convergeSlot, mustStart, slotLeftovers, stopTimeoutSec } from '../../src/docker/slot';
 import { heartbeat, inspectOrUndefined, listProjectContainers } from './shared';
-import { connectExtraNetworks, createContainer, removeById, removeWithAnonymousVolumes, startContainer } from './container-ops';
+import { connectExtraNetworks, createContainer, removeById, removeWithAnonymousVolumes, startContainer, type ConvergeInput } from './container-ops';
 
-export interface ConvergeInput {
-  spec: StackSpec; // a service slice
-  service: string;
-  number: number;
-  configHash: string;
-  imageId: string;
-  operation: string;
-  action: 'create' | 'recreate' | 'start';
-  oneShot: boolean;
-  /**
-   * A replacement gets fresh anonymous volumes instead of taking over the old
-   * container's, and the old ones are removed with it (compose's
-   * `-V/--renew-anon-volumes`). Default false: they are carried over.
-   */
-  renewAnonVolumes?: boolean;
-}
+// The input of a container step lives with the steps (container-ops.ts), which this module imports.
+export type { ConvergeInput } from './container-ops';
 
 export interface ContainerRef {
   id: string;

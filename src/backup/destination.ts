@@ -6,7 +6,9 @@
  *
  * Keys are `/`-separated: `<project>/<backup id>/<file>`.
  *
- * Not for workflow code (Node I/O): activities use it.
+ * Not for workflow code (Node I/O): activities use it. openDestination, which
+ * picks one of them for a destination's name, is in open-destination.ts: both
+ * implementations import this module, and this module imports neither.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,8 +16,6 @@ import type { Readable, Writable } from 'node:stream';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../files/private';
 import { PROJECT_NAME_RULE, isProjectName } from '../model/names';
 import { BACKUP_ID_PATTERN } from './ids';
-import { isS3Url } from '../model/s3-url';
-import { S3Destination } from './s3-destination';
 
 export interface PendingWrite {
   /** Write the content here; it is invisible under its key until commit. */
@@ -161,20 +161,4 @@ async function fsyncFile(file: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/**
- * The destination a workflow names: absent → the worker's default directory;
- * an absolute path or file:// URL → that directory on the worker's host;
- * `s3://bucket/prefix` → that bucket, reached with the worker's own S3
- * settings and credentials (src/backup/s3-destination.ts).
- */
-export function openDestination(destination: string | undefined, defaultDir: string, env: Record<string, string | undefined> = process.env): BackupDestination {
-  if (destination === undefined || destination === '') return new LocalDirectoryDestination(defaultDir);
-  if (destination.startsWith('file://')) return new LocalDirectoryDestination(decodeURIComponent(destination.slice('file://'.length)));
-  if (isS3Url(destination)) return S3Destination.fromUrl(destination, env);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(destination)) {
-    throw new DestinationError(`backup destination ${destination}: the supported destinations are a local directory (an absolute path or file:// URL) and s3://bucket/prefix`);
-  }
-  return new LocalDirectoryDestination(destination);
 }

@@ -5,10 +5,12 @@
 import { temporal } from '@temporalio/proto';
 import type { WorkflowClient } from '@temporalio/client';
 import { HostRegistration, hostRegistrationId, hostTaskQueue, type HostInfo, type HostStatus } from '../model/hosts';
-import { hostRegistrationQuery } from '../messages';
+import { registeredHosts } from './host-registrations';
 import type { HostDescription } from '../../activities/hosts';
 import type { StackHosts } from '../../workflows/host-status';
 import { operationId } from './operations';
+
+export { registeredHosts };
 
 /** Register (or re-register, with new labels) a host: its registration workflow replaces any earlier one. */
 export async function registerHost(client: WorkflowClient, sharedQueue: string, host: HostInfo): Promise<HostRegistration> {
@@ -20,16 +22,6 @@ export async function registerHost(client: WorkflowClient, sharedQueue: string, 
     workflowIdConflictPolicy: 'TERMINATE_EXISTING',
   });
   return registration;
-}
-
-/** Every registered host of the namespace, sorted by name (none: a single-host setup). */
-export async function registeredHosts(client: WorkflowClient): Promise<HostRegistration[]> {
-  const found: HostRegistration[] = [];
-  for await (const execution of client.list({ query: `WorkflowType = 'hostRegistration' AND ExecutionStatus = 'Running'` })) {
-    const registration = HostRegistration.safeParse(await client.getHandle(execution.workflowId, execution.runId).query(hostRegistrationQuery));
-    if (registration.success) found.push(registration.data);
-  }
-  return found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** When a worker last polled the task queue for activities, as Temporal saw it. */

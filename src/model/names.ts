@@ -4,11 +4,11 @@
  * attempt made instead of making a second one.
  */
 import { z } from 'zod';
-import type { ServiceSpec } from './spec';
 import { PROJECT_NAME_MAX_LENGTH, PROJECT_NAME_RULE, isProjectName } from './project-name';
 
 /** Compose's container name: `container_name`, else `<project>-<service>-<n>`. */
-export function containerName(project: string, service: Pick<ServiceSpec, 'name' | 'containerName'>, number: number): string {
+// The service's two fields by shape, not Pick<ServiceSpec>: spec.ts imports this module (ProjectName), and this one stays out of a cycle with it.
+export function containerName(project: string, service: { name: string; containerName?: string }, number: number): string {
   return service.containerName ?? `${project}-${service.name}-${number}`;
 }
 

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Writable } from 'node:stream';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { openDestination } from '../../src/backup/destination';
+import { openDestination } from '../../src/backup/open-destination';
 import { S3Destination } from '../../src/backup/s3-destination';
 import { startS3Server, type S3TestServer } from '../support/s3-server';
 import { runCli } from '../support/harness';

@@ -11,7 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { DestinationError, LocalDirectoryDestination, openDestination } from '../../src/backup/destination';
+import { DestinationError, LocalDirectoryDestination } from '../../src/backup/destination';
+import { openDestination } from '../../src/backup/open-destination';
 
 // Keys are <project>/<backup id>/<file>: the destination refuses other layouts.
 const [B1, B2, B3] = ['20261122-030000-00000001', '20261122-030000-00000002', '20261122-030000-00000003'];
