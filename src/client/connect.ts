@@ -5,15 +5,21 @@
  * converter (the payload codec when a key is set, src/temporal/dev-key.ts).
  */
 import { Client, Connection } from '@temporalio/client';
-import type { Duration } from '@temporalio/common';
+import type { DataConverter, Duration } from '@temporalio/common';
 import type { TemporalSettings } from '../temporal/settings';
-import { cliDataConverter } from '../temporal/dev-key';
+import { cliKeys } from '../temporal/dev-key';
+import { dataConverterForKeys } from '../temporal/codec';
 
 export interface TemporalClient {
   /** `client.workflow` starts and finds workflows; `client.schedule` manages Schedules. */
   client: Client;
   connection: Connection;
   close(): Promise<void>;
+}
+
+/** The data converter of CLI commands (cliKeys: the configured key, or the local dev server's); undefined: plain payloads. */
+export function cliDataConverter(address: string, env: Record<string, string | undefined> = process.env, cwd = process.cwd()): DataConverter | undefined {
+  return dataConverterForKeys(cliKeys(address, env, cwd));
 }
 
 export async function connectClient(settings: TemporalSettings, options: { connectTimeout?: Duration } = {}): Promise<TemporalClient> {
