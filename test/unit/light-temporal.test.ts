@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { temporal } from '@temporalio/proto';
+import type Long from 'long';
 import { LightTemporal, LightUnsupported } from '../../src/client/light-temporal';
 import { GrpcError, ProtoWriter, readFields } from '../../src/client/wire';
 import { AesGcmCodec, parseKey } from '../../src/temporal/codec';
@@ -19,6 +20,8 @@ import { AesGcmCodec, parseKey } from '../../src/temporal/codec';
 const api = temporal.api;
 const ws = api.workflowservice.v1;
 const KEY = parseKey(Buffer.alloc(32, 7).toString('base64'), 'test key');
+/** An int64 field's value: protobufjs takes a plain number where its types say Long. */
+const int64 = (n: number) => n as unknown as Long;
 const json = (value: unknown) => ({ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify(value)) });
 
 type Handler = (request: Buffer) => { status?: number; message?: string; body?: Uint8Array };
@@ -61,8 +64,8 @@ describe('protobuf by field number (src/client/wire.ts)', () => {
     assert.deepEqual([decoded.namespace, decoded.pageSize, decoded.query], ['default', 300, "DockflowProject = 'shop'"]);
     const encoded = api.workflow.v1.WorkflowExecutionInfo.encode({
       execution: { workflowId: 'w', runId: 'r' },
-      startTime: { seconds: 1_764_500_000, nanos: 123_456_789 },
-      historyLength: 2 ** 40,
+      startTime: { seconds: int64(1_764_500_000), nanos: 123_456_789 },
+      historyLength: int64(2 ** 40),
     }).finish();
     const fields = readFields(encoded);
     assert.equal(fields.get(6)?.[0], 2 ** 40, 'a varint past 32 bits');
@@ -88,7 +91,7 @@ describe('the light Temporal client', () => {
           executions: [{
             execution: { workflowId: `deploy-shop-${page}`, runId: `run-${page}` },
             type: { name: 'deploy' },
-            startTime: { seconds: 1_764_500_000 + page, nanos: 5_000_000 },
+            startTime: { seconds: int64(1_764_500_000 + page), nanos: 5_000_000 },
             searchAttributes: { indexedFields: { DockflowOperation: { metadata: { encoding: Buffer.from('json/plain'), type: Buffer.from('Keyword') }, data: Buffer.from(JSON.stringify(page === 1 ? 'update' : 'deploy')) } } },
           }],
           nextPageToken: page === 1 ? Buffer.from('next') : undefined,
@@ -111,7 +114,7 @@ describe('the light Temporal client', () => {
         assert.equal(historyEventFilterType, api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT);
         // The long poll's first answer is empty with a token (nothing closed yet), as Temporal's after its wait.
         if (!nextPageToken?.length) return { body: ws.GetWorkflowExecutionHistoryResponse.encode({ nextPageToken: Buffer.from('again') }).finish() };
-        return { body: ws.GetWorkflowExecutionHistoryResponse.encode({ history: { events: [closes[execution!.workflowId!]] } }).finish() };
+        return { body: ws.GetWorkflowExecutionHistoryResponse.encode({ history: { events: [closes[execution!.workflowId!]!] } }).finish() };
       },
     });
     ({ server, calls } = made);
