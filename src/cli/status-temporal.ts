@@ -107,6 +107,7 @@ export function lightReads(light: LightTemporal, settings: TemporalSettings): St
   let sdk: ReturnType<typeof connectSdk> | undefined;
   // Connected once Temporal answered the light client: the SDK's connect is not the one that may time out.
   const viaSdk = () => (sdk ??= connectSdk(settings, '10s'));
+  let registrations: Promise<number | undefined> | undefined;
   return {
     failureMessage: sdkFailureMessage,
     async close() {
@@ -153,12 +154,10 @@ export function lightReads(light: LightTemporal, settings: TemporalSettings): St
       }
     },
     async hosts(project) {
-      try {
-        // No registered host (single-host mode): nothing more to ask.
-        if ((await light.list(HOST_REGISTRATIONS_QUERY)).length === 0) return undefined;
-      } catch {
-        // asked through the SDK below
-      }
+      // Asked once for every project ps shows: the registered hosts are the namespace's.
+      registrations ??= light.list(HOST_REGISTRATIONS_QUERY).then((found) => found.length, () => undefined);
+      // No registered host (single-host mode): nothing more to ask. Any other answer, or none: the SDK's.
+      if ((await registrations) === 0) return undefined;
       return (await viaSdk()).hosts(project);
     },
   };
