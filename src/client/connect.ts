@@ -3,6 +3,8 @@
  * commands, the backup client and scripts all go through connectClient, so
  * every client talks to the namespace the settings name with the CLI's data
  * converter (the payload codec when a key is set, src/temporal/dev-key.ts).
+ * (`dockflow ps` first tries ./light-temporal.ts, which reads the same
+ * namespace with the same keys, cliKeys, without the SDK.)
  */
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter, Duration } from '@temporalio/common';
