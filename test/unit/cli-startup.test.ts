@@ -87,6 +87,18 @@ describe('bin/dockflow.js: compiled CLI only while it matches the sources', () =
     assert.match(run.stderr, /compose file not found/);
     assert.doesNotMatch(run.stderr, /Cannot find module/);
   });
+
+  it('from the sources, runs from any directory (tsx is found beside the CLI, not in the current directory)', () => {
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-startup-cwd-'));
+    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'dockflow.js'), '--help'], {
+      cwd: elsewhere,
+      env: { ...process.env, DOCKFLOW_FROM_SOURCE: '1', NO_COLOR: '1' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /Usage: dockflow/);
+  });
 });
 
 /** Modules whose loading cost 0.1 to 0.3 s each; a command that needs none must not load them. */
