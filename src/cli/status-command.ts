@@ -80,38 +80,26 @@ function containerStatus(observed: ObservedProject): ProjectStatus {
   };
 }
 
-/** Adds what Temporal and the worker know (running operations, current revision), or why that is unknown. */
-async function withOperations(status: ProjectStatus, reads: StatusReads | undefined, unreachable?: string): Promise<ProjectStatus> {
-  const { project } = status;
-  if (!reads) {
-    status.unknown = unreachable;
-    return status;
-  }
+/**
+ * What Temporal and the worker know of a project (running operations, current revision, hosts), or
+ * why that is unknown; the fields in the order ps has always printed them, after the containers.
+ */
+async function operationsOf(project: string, reads: StatusReads | undefined, unreachable?: string): Promise<Partial<ProjectStatus>> {
+  if (!reads) return { unknown: unreachable };
   // A label set by something other than compose or dockflow: no ledger can exist for it, nothing to ask.
-  if (!isProjectName(project)) {
-    status.unknown = `${JSON.stringify(project)} is not a valid project name (${PROJECT_NAME_RULE}): not deployed by dockflow`;
-    return status;
-  }
+  if (!isProjectName(project)) return { unknown: `${JSON.stringify(project)} is not a valid project name (${PROJECT_NAME_RULE}): not deployed by dockflow` };
   // Asked side by side (three round trips become one); reported as when asked in turn: what
   // comes after the first question Temporal or the worker did not answer stays unknown.
   const [running, revision, across] = await Promise.allSettled([reads.running(project), reads.revision(project), reads.hosts(project)]);
-  const unanswered = async (reason: unknown) => `Temporal or the worker did not answer: ${await reads.failureMessage(reason)}`;
-  if (running.status === 'rejected') {
-    status.unknown = await unanswered(running.reason);
-    return status;
-  }
-  status.running = running.value;
-  if (revision.status === 'rejected') {
-    status.unknown = await unanswered(revision.reason);
-    return status;
-  }
-  status.revision = revision.value;
-  if (across.status === 'rejected') {
-    status.unknown = await unanswered(across.reason);
-    return status;
-  }
-  if (across.value) Object.assign(status, { hosts: across.value.hosts, ...(across.value.revision !== undefined ? { stackRevision: across.value.revision } : {}) });
-  return status;
+  const unanswered = async (reason: unknown) => ({ unknown: `Temporal or the worker did not answer: ${await reads.failureMessage(reason)}` });
+  if (running.status === 'rejected') return unanswered(running.reason);
+  if (revision.status === 'rejected') return { running: running.value, ...(await unanswered(revision.reason)) };
+  if (across.status === 'rejected') return { running: running.value, revision: revision.value, ...(await unanswered(across.reason)) };
+  return {
+    running: running.value,
+    revision: revision.value,
+    ...(across.value ? { hosts: across.value.hosts, ...(across.value.revision !== undefined ? { stackRevision: across.value.revision } : {}) } : {}),
+  };
 }
 
 function renderStatus(s: ProjectStatus): string {
@@ -198,24 +186,30 @@ export function registerStatusCommand(program: Command): void {
       const settings = temporalSettings();
       // Only what ps needs, loaded here: the engine reads (no dockerode for a local socket) and the observation.
       const [{ engineReads }, { observeProject }] = await Promise.all([import('../engine/socket-reads'), import('../engine/observe')]);
-      const docker = await engineReads();
-      const projects = opts.projectName ? [opts.projectName as string] : await projectsOnHost(docker);
-      // No project on this host: nothing to ask Temporal, so no connection (nor its wait when it does not answer).
-      if (projects.length === 0) {
-        write(Boolean(opts.json), [], 'no compose projects on this host');
-        return;
-      }
-      // The engine's requests go out first; Temporal is connected to while the engine answers them.
-      const observing = Promise.all(projects.map((project) => observeProject(docker, project)));
-      observing.catch(() => undefined);
-      const connected = await connectTemporal(settings);
+      // One project named: Temporal is connected to while the engine is read.
+      let connecting = opts.projectName ? connectTemporal(settings) : undefined;
       try {
-        // Projects are independent: asked side by side, printed in their sorted order.
+        const docker = await engineReads();
+        const projects = opts.projectName ? [opts.projectName as string] : await projectsOnHost(docker);
+        // No project on this host: nothing to ask Temporal, so no connection (nor its wait when it does not answer).
+        if (projects.length === 0) {
+          write(Boolean(opts.json), [], 'no compose projects on this host');
+          return;
+        }
+        const observing = Promise.all(projects.map((project) => observeProject(docker, project)));
+        observing.catch(() => undefined);
+        connecting ??= connectTemporal(settings);
+        const connected = await connecting;
+        // Projects are independent, and Temporal's answers do not wait for the engine's: all asked
+        // side by side, printed in their sorted order. (operationsOf settles every question it asks.)
+        const asking = Promise.all(projects.map((project) => operationsOf(project, connected.reads, connected.unreachable)));
+        asking.catch(() => undefined);
         const observed = await observing;
-        const statuses = await Promise.all(observed.map((o) => withOperations(containerStatus(o), connected.reads, connected.unreachable)));
+        const answers = await asking;
+        const statuses = observed.map((o, i) => Object.assign(containerStatus(o), answers[i]));
         write(Boolean(opts.json), opts.projectName ? statuses[0] : statuses, statuses.map(renderStatus).join('\n\n'));
       } finally {
-        await connected.reads?.close();
+        if (connecting) await (await connecting).reads?.close();
       }
     });
 }
