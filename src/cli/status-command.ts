@@ -160,8 +160,9 @@ async function connectTemporal(settings: TemporalSettings): Promise<{ reads?: St
     import('../temporal/dev-key'),
     import('./status-temporal'),
   ]);
-  const keys = cliKeys(settings.address);
   try {
+    // cliKeys throws on an unreadable dev-server record: the SDK's connect below then words it as before.
+    const keys = cliKeys(settings.address);
     return { reads: lightReads(await LightTemporal.connect(settings.address, settings.namespace, keys, CONNECT_TIMEOUT_MS), settings) };
   } catch {
     // e.g. refused: the SDK tries again until the same deadline, and words the failure as before.
