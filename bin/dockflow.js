@@ -21,7 +21,10 @@ if (entry.compiled) {
   // start installs both, so the sources run in a child Node with it.
   const { spawn } = require('node:child_process');
   const runner = path.join(__dirname, 'run-sources.js');
-  const child = spawn(process.execPath, ['--import', 'tsx', runner, entry.file, ...process.argv.slice(2)], { stdio: 'inherit' });
+  // tsx resolved from here, not from the current directory (where `--import tsx` would look for it):
+  // the CLI runs from any directory, a project's above all.
+  const tsx = require('node:url').pathToFileURL(require.resolve('tsx')).href;
+  const child = spawn(process.execPath, ['--import', tsx, runner, entry.file, ...process.argv.slice(2)], { stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => {
     if (signal) process.kill(process.pid, signal);

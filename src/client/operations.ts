@@ -7,15 +7,11 @@ import type { DeployInput, DownInput, HistoryInput, RollbackInput, UpdateInput }
 import { startOperation, type OperationWorkflow } from './typed-starts';
 import { progressQuery, type Progress } from '../messages';
 import { firstFailureType, rootMessage } from '../errors';
+import { operationId } from './operation-id';
 
 export { connectClient } from './connect';
 
-/** Workflow IDs say what runs on which project, so the UI's list reads well. */
-export function operationId(kind: string, project: string, now = new Date()): string {
-  // 20261122-120501-123: readable, sortable, and unique per project at millisecond resolution.
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').replace('.', '-').slice(0, 19);
-  return `${kind}-${project}-${stamp}`;
-}
+export { operationId } from './operation-id';
 
 export async function startDeploy(client: WorkflowClient, taskQueue: string, project: string, input: DeployInput): Promise<WorkflowHandleWithFirstExecutionRunId<OperationWorkflow<'deploy'>>> {
   return startOperation(client, 'deploy', { taskQueue, workflowId: operationId(input.dryRun ? 'plan' : 'deploy', project), input });

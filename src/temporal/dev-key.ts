@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { DataConverter } from '@temporalio/common';
-import { dataConverterForKeys, keysFromEnv, type EncryptionKey } from './codec';
+// ./keys, not ./codec: `dockflow ps` reads the CLI's keys without loading the Temporal SDK.
+import { keysFromEnv, type EncryptionKey } from './keys';
 
 /** `dockflow dev`'s default --state-dir, relative to the directory it runs in. */
 export const DEFAULT_DEV_STATE_DIR = '.dockflow';
@@ -115,9 +115,4 @@ export function cliKeys(address: string, env: Record<string, string | undefined>
   }
   if (record.port !== port || !record.keyFile) return [];
   return keysFromEnv({ DOCKFLOW_ENCRYPTION_KEY_FILE: record.keyFile });
-}
-
-/** The data converter of CLI commands (see cliKeys); undefined: plain payloads. */
-export function cliDataConverter(address: string, env: Record<string, string | undefined> = process.env, cwd = process.cwd()): DataConverter | undefined {
-  return dataConverterForKeys(cliKeys(address, env, cwd));
 }

@@ -12,9 +12,10 @@
  * This module is imported by workflow code: keep it free of Node APIs.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { OPERATION_ATTRIBUTE_NAME, PROJECT_ATTRIBUTE_NAME } from './attribute-names';
 
-export const PROJECT_ATTRIBUTE = defineSearchAttributeKey('DockflowProject', SearchAttributeType.KEYWORD);
-export const OPERATION_ATTRIBUTE = defineSearchAttributeKey('DockflowOperation', SearchAttributeType.KEYWORD);
+export const PROJECT_ATTRIBUTE = defineSearchAttributeKey(PROJECT_ATTRIBUTE_NAME, SearchAttributeType.KEYWORD);
+export const OPERATION_ATTRIBUTE = defineSearchAttributeKey(OPERATION_ATTRIBUTE_NAME, SearchAttributeType.KEYWORD);
 
 export const DOCKFLOW_SEARCH_ATTRIBUTES = [PROJECT_ATTRIBUTE, OPERATION_ATTRIBUTE] as const;
 

@@ -12,7 +12,9 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
+import * as http2 from 'node:http2';
 import { defineQuery } from '@temporalio/workflow';
+import { temporal } from '@temporalio/proto';
 import { STAMP_FILE, cliEntry, isBuildFresh, listSources, stampOf } from '../../bin/build-stamp';
 import { progressQuery } from '../../src/messages';
 import { packageRoot } from '../../src/files/package-root';
@@ -84,6 +86,18 @@ describe('bin/dockflow.js: compiled CLI only while it matches the sources', () =
     assert.equal(run.status, 2, run.stderr);
     assert.match(run.stderr, /compose file not found/);
     assert.doesNotMatch(run.stderr, /Cannot find module/);
+  });
+
+  it('from the sources, runs from any directory (tsx is found beside the CLI, not in the current directory)', () => {
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-startup-cwd-'));
+    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'dockflow.js'), '--help'], {
+      cwd: elsewhere,
+      env: { ...process.env, DOCKFLOW_FROM_SOURCE: '1', NO_COLOR: '1' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /Usage: dockflow/);
   });
 });
 
@@ -160,6 +174,87 @@ describe('dockflow ps on a host without compose projects', () => {
     } finally {
       dockerApi.close();
       temporal.close();
+    }
+  });
+});
+
+/** Runs `dockflow <args>` from the sources in a child that does not block this process (its servers answer it). */
+function heavyModulesLoadedByAsync(args: string[], env: Record<string, string>): Promise<{ loaded: string[]; code: number | null; stdout: string; stderr: string }> {
+  const script = `
+    const { main } = require('./src/cli/main');
+    main(['node', 'dockflow', ...${JSON.stringify(args)}]).then((code) => {
+      const loaded = ${JSON.stringify(HEAVY)}.filter((name) =>
+        Object.keys(require.cache).some((file) => file.includes('/node_modules/' + name + '/')));
+      process.stdout.write('\\nLOADED ' + JSON.stringify({ loaded, code }) + '\\n');
+    });`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => (stderr += c));
+  return new Promise((resolve, reject) => {
+    child.on('exit', () => {
+      const line = stdout.split('\n').find((l) => l.startsWith('LOADED '));
+      if (!line) return reject(new Error(`no result from the child: ${stderr}`));
+      resolve({ ...JSON.parse(line.slice('LOADED '.length)), stdout: stdout.slice(0, stdout.indexOf('\nLOADED ')), stderr });
+    });
+  });
+}
+
+describe('dockflow ps -p of a deployed project', () => {
+  it('answers from the engine and Temporal (revision, no operation running) without loading the Temporal SDK', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-startup-ps-'));
+    const socket = path.join(dir, 'docker.sock');
+    const labels = { 'com.docker.compose.project': 'shop', 'com.docker.compose.service': 'web', 'com.docker.compose.container-number': '1', 'com.docker.compose.oneoff': 'False' };
+    const dockerApi = http.createServer((req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      if (req.url?.startsWith('/containers/json')) res.end(JSON.stringify([{ Id: 'c1', Names: ['/shop-web-1'], Labels: labels, ImageID: 'sha256:0123456789abcdef', State: 'running', Status: 'Up 2 minutes' }]));
+      else if (req.url?.startsWith('/volumes')) res.end('{"Volumes":[]}');
+      else res.end('[]');
+    });
+    await new Promise<void>((resolve) => dockerApi.listen(socket, resolve));
+    // Temporal, as the light client asks it: nothing running, no registered host, the history workflow's result.
+    const ws = temporal.api.workflowservice.v1;
+    const asked: string[] = [];
+    const entry = { number: 4, operation: 'update', createdAt: '2026-11-30T12:00:00.000Z', workflowId: 'update-shop-1', changes: [] };
+    const answers: Record<string, Uint8Array> = {
+      ListWorkflowExecutions: ws.ListWorkflowExecutionsResponse.encode({}).finish(),
+      StartWorkflowExecution: ws.StartWorkflowExecutionResponse.encode({ runId: 'run-1' }).finish(),
+      GetWorkflowExecutionHistory: ws.GetWorkflowExecutionHistoryResponse.encode({
+        history: { events: [{ eventType: temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, workflowExecutionCompletedEventAttributes: { result: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify([entry])) }] } } }] },
+      }).finish(),
+    };
+    const temporalServer = http2.createServer();
+    temporalServer.on('stream', (stream, headers) => {
+      const method = String(headers[':path']).split('/').at(-1)!;
+      asked.push(method);
+      stream.on('data', () => undefined);
+      stream.on('end', () => {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': answers[method] ? '0' : '12' }));
+        const body = answers[method];
+        if (!body) return stream.end();
+        const frame = Buffer.alloc(5 + body.length);
+        frame.writeUInt32BE(body.length, 1);
+        Buffer.from(body).copy(frame, 5);
+        stream.end(frame);
+      });
+    });
+    await new Promise<void>((resolve) => temporalServer.listen(0, '127.0.0.1', resolve));
+    const port = (temporalServer.address() as net.AddressInfo).port;
+    try {
+      const run = await heavyModulesLoadedByAsync(['ps', '-p', 'shop', '--json'], { DOCKER_HOST: `unix://${socket}`, TEMPORAL_ADDRESS: `127.0.0.1:${port}` });
+      assert.equal(run.code, 0, run.stderr);
+      const status = JSON.parse(run.stdout);
+      assert.deepEqual(status.revision, { number: 4, operation: 'update', createdAt: entry.createdAt, workflowId: entry.workflowId });
+      assert.deepEqual(status.running, []);
+      assert.equal(status.unknown, undefined);
+      assert.deepEqual(status.containers.map((c: { container: string; state: string }) => [c.container, c.state]), [['shop-web-1', 'running']]);
+      assert.deepEqual(asked.sort(), ['GetWorkflowExecutionHistory', 'ListWorkflowExecutions', 'ListWorkflowExecutions', 'StartWorkflowExecution']);
+      assert.deepEqual(run.loaded, []);
+    } finally {
+      dockerApi.close();
+      temporalServer.close();
     }
   });
 });
