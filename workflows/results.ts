@@ -32,7 +32,14 @@ export interface UpdateResult {
   project: string;
   service: string;
   plan: string;
+  /** The revision the update recorded; in a dry run, the current one it would start from. */
   revision: number;
+  /** Present and true for `update --dry-run`: nothing was changed, `graph` is what would run. */
+  dryRun?: boolean;
+  /** A dry run: every step the update would take, in order, with causes (src/plan/graph.ts). */
+  graph?: string;
+  /** A dry run: how many container operations it would apply. */
+  operations?: number;
   /** A post_deploy hook that failed with failure_action continue. */
   warnings?: string[];
   /** Across hosts: the host of every service. */

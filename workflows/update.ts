@@ -4,9 +4,11 @@
  * project's current revision in the host's ledger.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
+import type { z } from 'zod';
 import { UpdateInput } from '../src/model/input';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan } from '../src/plan/deploy-plan';
+import { planGraph } from '../src/plan/graph';
 import { ErrorType } from '../src/errors';
 import { parseWorkflowInput } from './input';
 import { trackOperation } from './progress';
@@ -19,6 +21,10 @@ import { planWithHooks } from '../src/model/hooks';
 import { updatedSpec } from './update-spec';
 import { updateAcrossHosts } from './hosts';
 import type { UpdateResult } from './results';
+import type { Revision } from '../src/model/revision';
+import type { ProgressTracker } from './progress';
+
+type UpdateOptions = z.output<typeof UpdateInput>;
 
 /** The result type, imported from here by the CLI and the tests. */
 export type { UpdateResult };
@@ -26,17 +32,13 @@ export type { UpdateResult };
 export async function update(rawInput: unknown): Promise<UpdateResult> {
   const { progress, input } = trackOperation('update', () => parseWorkflowInput(UpdateInput, rawInput, 'update'), (i) => i.project);
   progress.project = input.project;
+  // A path only an input with "dryRun": true takes (no recorded history reaches it): reads only, no lock.
+  if (input.dryRun) return planUpdate(input, progress);
   await acquireProjectLock(input.project, 'update', input.waitForLock, progress);
   // Only an input that names hosts goes there: every other update runs below, as it always did.
   if (input.hosts) return updateAcrossHosts({ ...input, hosts: input.hosts }, progress);
 
-  const current = await host.getRevision({ project: input.project });
-  if (!current) {
-    throw ApplicationFailure.nonRetryable(
-      `project ${input.project} has no revision in this host's ledger: deploy it with dockflow deploy first`,
-      ErrorType.invalidSpec,
-    );
-  }
+  const current = await currentRevision(input.project);
   const spec = updatedSpec(current, input);
   const imageIds = revisionImageIds(current);
   // Pure: a revision's hooks passed the loader, but a revision recorded before hooks were checked may hold a bad one.
@@ -77,5 +79,54 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
     plan: planWithHooks(formatPlan(plan), hooksRun.pre, hooksRun.post),
     revision: revision.number,
     ...(warnings.length > 0 ? { warnings } : {}),
+  };
+}
+
+async function currentRevision(project: string): Promise<Revision> {
+  const current = await host.getRevision({ project });
+  if (!current) {
+    throw ApplicationFailure.nonRetryable(`project ${project} has no revision in this host's ledger: deploy it with dockflow deploy first`, ErrorType.invalidSpec);
+  }
+  return current;
+}
+
+/**
+ * update --dry-run: the same checks and plan as the update (current revision,
+ * the changed spec, the worker's policy, the image looked up but not pulled,
+ * the host observed), returned as the graph of every step it would take,
+ * rollout batches and fallbacks included. Takes no lock and changes nothing.
+ */
+async function planUpdate(input: UpdateOptions, progress: ProgressTracker): Promise<UpdateResult> {
+  if (input.hosts) {
+    throw ApplicationFailure.nonRetryable(
+      `update --dry-run of ${input.project}: not supported across hosts yet; nothing was changed (dockflow deploy --dry-run shows every host's plan)`,
+      ErrorType.invalidSpec,
+    );
+  }
+  const current = await currentRevision(input.project);
+  const spec = updatedSpec(current, input);
+  const imageIds = revisionImageIds(current);
+  const hooks = readHooks(spec);
+  await checkPolicyNow(progress, spec, current.number);
+  if (input.image !== undefined) {
+    const found = await progress.step(`inspect ${input.image}`, () =>
+      images.ensureImage({ spec: serviceSlice(spec, input.service), service: input.service, forceBuild: false, lookupOnly: true }),
+    );
+    // An image that is not on the host yet counts as changed, as in deploy --dry-run.
+    imageIds[input.service] = found ?? `unresolved:${input.image}`;
+  }
+  progress.phase('planning');
+  const plan = await observeAndPlan(spec, imageIds, false, progress);
+  const operations = countOperations(plan);
+  const hooksRun = planHooks(hooks, changedServices(plan), operations > 0, true);
+  progress.phase('done');
+  return {
+    project: input.project,
+    service: input.service,
+    dryRun: true,
+    plan: planWithHooks(formatPlan(plan), hooksRun.pre, hooksRun.post),
+    graph: planWithHooks(planGraph(spec, plan, { wait: true, rollout: input.rollout }).toString(), hooksRun.pre, hooksRun.post),
+    operations,
+    revision: current.number,
   };
 }

@@ -112,10 +112,11 @@ export function registerStackCommands(program: Command): void {
     .option('--allow-stop-first', 'fall back to stop-first when a fixed host port makes start-first impossible')
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
+    .option('--dry-run', 'print every step the update would take (rollout batches, fallbacks, restarts) and change nothing')
     .addOption(new Option('--host-timeout <seconds>', 'with several hosts: a host whose worker leaves one of its steps untaken this long counts as failed (default 60)').argParser(positiveWholeNumberArg))
     .option('-d, --detach', 'return the workflow ID without waiting')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  dockflow update -p shop web --image shop-web:2 --order start-first --monitor 10s\n  dockflow update -p shop worker --scale 4')
+    .addHelpText('after', '\nExamples:\n  dockflow update -p shop web --image shop-web:2 --order start-first --monitor 10s\n  dockflow update -p shop web --image shop-web:2 --parallelism 1 --dry-run\n  dockflow update -p shop worker --scale 4')
     .action(async (service: string, opts) => {
       const rollout = {
         ...(opts.parallelism !== undefined ? { parallelism: opts.parallelism } : {}),
@@ -127,7 +128,7 @@ export function registerStackCommands(program: Command): void {
         ...(opts.allowStopFirst ? { allowStopFirst: true } : {}),
       };
       const { startUpdate } = await import('../client/operations');
-      await runOperation(opts, async (client, queue) =>
+      await runOperation({ ...opts, quiet: opts.dryRun }, async (client, queue) =>
         startUpdate(client, queue, {
           ...(await everyHost(client, opts.hostTimeout)),
           project: opts.projectName,
@@ -137,8 +138,12 @@ export function registerStackCommands(program: Command): void {
           rollout,
           waitForLock: Boolean(opts.wait),
           ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
+          ...(opts.dryRun ? { dryRun: true } : {}),
         }),
-        (r: UpdateResult) => `${r.project}: ${r.service} updated, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`,
+        (r: UpdateResult) =>
+          r.dryRun
+            ? `${r.project}: update of ${r.service} from revision ${r.revision} (dry run, nothing changed)\n${r.graph ?? r.plan}`
+            : `${r.project}: ${r.service} updated, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`,
       );
     });
 

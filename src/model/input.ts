@@ -120,6 +120,8 @@ export const UpdateInput = z.strictObject({
   /** The registered Docker hosts (what the CLI sends when there are any); absent: this workflow's own host. */
   hosts: z.array(HostInfo).min(1).optional(),
   hostSilenceSeconds: z.number().int().positive().optional(),
+  /** Plan only: the graph of what the update would do, read without the lock; nothing changes. */
+  dryRun: z.boolean().default(false),
 });
 export type UpdateInput = z.input<typeof UpdateInput>;
 

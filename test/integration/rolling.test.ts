@@ -14,7 +14,7 @@ import type { StackSpec } from '../../src/model/spec';
 import { buildImage, execIn, nameOf, projectContainers, projectDir, removeProject, startTestBed, startWorker, type TestBed } from '../support/harness';
 
 const TASK_QUEUE = 'it-rolling';
-const PROJECTS = ['itroll', 'itrb', 'itled', 'itproxy', 'itport'];
+const PROJECTS = ['itroll', 'itrb', 'itled', 'itproxy', 'itport', 'itdry'];
 
 /** A web service that needs 2 s before it listens, like a real app booting. */
 const webService = (extra: string) => `
@@ -155,6 +155,43 @@ describe('rolling updates and revisions', () => {
     const web = await bed.docker.getContainer('itport-web-1').inspect();
     assert.equal(web.Image, portImage);
     assert.equal(web.HostConfig.PortBindings?.['80/tcp']?.[0]?.HostPort, '18931');
+  });
+
+  it('update --dry-run: the graph of every step it would take, with the rollout override, and nothing changed', async () => {
+    const dir = projectDir('itdry', {
+      'docker-compose.yml': `name: itdry\nservices:${webService(`    deploy:
+      replicas: 2
+      update_config:
+        order: start-first
+        parallelism: 2
+`)}`,
+    });
+    const deployed = await run<DeployResult>('deploy', { spec: load(dir) });
+    const before = await projectContainers(bed.docker, 'itdry');
+    const ids = before.map((c) => c.Id);
+    const newImage = await buildImage(bed.docker, 'dockflow-test/dry:2', 'FROM dockflow/busybox:1\nLABEL release=dry2\n');
+
+    // parallelism 1 given on the command line: two batches instead of the file's one.
+    const plan = await run<UpdateResult>('update', { project: 'itdry', service: 'web', image: 'dockflow-test/dry:2', rollout: { parallelism: 1 }, dryRun: true });
+    assert.equal(plan.dryRun, true);
+    assert.equal(plan.revision, deployed.revision, 'a dry run names the revision it would start from');
+    assert.equal(plan.operations, 2);
+    const lines = plan.graph!.split('\n');
+    assert.ok(lines.includes('start-first replace container:itdry-web-1 (config hash changed, batch 1/2)'), plan.graph);
+    assert.ok(lines.some((l) => l.startsWith('start-first replace container:itdry-web-2 (config hash changed, batch 2/2') && l.endsWith('after container:itdry-web-1')), plan.graph);
+
+    // Nothing changed: the same containers on the old image, and the ledger still at the deploy's revision.
+    const after = await projectContainers(bed.docker, 'itdry');
+    assert.deepEqual(after.map((c) => c.Id), ids);
+    for (const c of after) assert.notEqual((await bed.docker.getContainer(c.Id).inspect()).Image, newImage);
+    const history = await run<HistoryEntry[]>('history', { project: 'itdry' });
+    assert.deepEqual(history.map((h) => h.number), [deployed.revision]);
+
+    // An image that is not on the host is looked up, not pulled, and counts as changed.
+    const missing = await run<UpdateResult>('update', { project: 'itdry', service: 'web', image: 'dockflow-test/not-here:1', dryRun: true });
+    assert.equal(missing.operations, 2);
+    await assert.rejects(bed.docker.getImage('dockflow-test/not-here:1').inspect());
+    assert.deepEqual((await projectContainers(bed.docker, 'itdry')).map((c) => c.Id), ids);
   });
 
   it('rolls back to revision N-2 with its exact image IDs, and the ledger outlives the Temporal database', async () => {
