@@ -22,6 +22,8 @@ import { updatedSpec } from './update-spec';
 import { updateAcrossHosts } from './hosts';
 import type { UpdateResult } from './results';
 import type { Revision } from '../src/model/revision';
+import type { StackSpec } from '../src/model/spec';
+import type { DeployHook } from '../src/model/hooks';
 import type { ProgressTracker } from './progress';
 
 type UpdateOptions = z.output<typeof UpdateInput>;
@@ -38,13 +40,7 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
   // Only an input that names hosts goes there: every other update runs below, as it always did.
   if (input.hosts) return updateAcrossHosts({ ...input, hosts: input.hosts }, progress);
 
-  const current = await currentRevision(input.project);
-  const spec = updatedSpec(current, input);
-  const imageIds = revisionImageIds(current);
-  // Pure: a revision's hooks passed the loader, but a revision recorded before hooks were checked may hold a bad one.
-  const hooks = readHooks(spec);
-  // The revision passed the policy when it was recorded; the policy may have been tightened since.
-  await checkPolicyNow(progress, spec, current.number);
+  const { current, spec, imageIds, hooks } = await updateFromCurrent(input, progress);
   if (input.image !== undefined) {
     imageIds[input.service] = (await progress.step(`pull ${input.image}`, () =>
       images.ensureImage({ spec: serviceSlice(spec, input.service), service: input.service, forceBuild: false, lookupOnly: false }),
@@ -82,12 +78,22 @@ export async function update(rawInput: unknown): Promise<UpdateResult> {
   };
 }
 
-async function currentRevision(project: string): Promise<Revision> {
-  const current = await host.getRevision({ project });
+/**
+ * What an update (or its dry run) starts from: the current revision in the
+ * host's ledger with the one service changed, its image IDs, its hooks, and
+ * the worker's policy checked against it. Reads only.
+ */
+async function updateFromCurrent(input: UpdateOptions, progress: ProgressTracker): Promise<{ current: Revision; spec: StackSpec; imageIds: Record<string, string>; hooks: DeployHook[] }> {
+  const current = await host.getRevision({ project: input.project });
   if (!current) {
-    throw ApplicationFailure.nonRetryable(`project ${project} has no revision in this host's ledger: deploy it with dockflow deploy first`, ErrorType.invalidSpec);
+    throw ApplicationFailure.nonRetryable(`project ${input.project} has no revision in this host's ledger: deploy it with dockflow deploy first`, ErrorType.invalidSpec);
   }
-  return current;
+  const spec = updatedSpec(current, input);
+  // Pure: a revision's hooks passed the loader, but a revision recorded before hooks were checked may hold a bad one.
+  const hooks = readHooks(spec);
+  // The revision passed the policy when it was recorded; the policy may have been tightened since.
+  await checkPolicyNow(progress, spec, current.number);
+  return { current, spec, imageIds: revisionImageIds(current), hooks };
 }
 
 /**
@@ -103,11 +109,7 @@ async function planUpdate(input: UpdateOptions, progress: ProgressTracker): Prom
       ErrorType.invalidSpec,
     );
   }
-  const current = await currentRevision(input.project);
-  const spec = updatedSpec(current, input);
-  const imageIds = revisionImageIds(current);
-  const hooks = readHooks(spec);
-  await checkPolicyNow(progress, spec, current.number);
+  const { current, spec, imageIds, hooks } = await updateFromCurrent(input, progress);
   if (input.image !== undefined) {
     const found = await progress.step(`inspect ${input.image}`, () =>
       images.ensureImage({ spec: serviceSlice(spec, input.service), service: input.service, forceBuild: false, lookupOnly: true }),
