@@ -29,6 +29,7 @@ import type { HostInfo } from '../src/model/hosts';
 import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import { countOperations } from '../src/plan/deploy-plan';
+import { planGraph } from '../src/plan/graph';
 import { hostPart, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, type ApplyOptions, failureType, type HostPlan } from './apply';
@@ -205,14 +206,32 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
   const imageIds = revisionImageIds(current);
   if (input.image !== undefined) {
     const part = hostPart(spec, placement.hostOf, serviceHost);
-    const resolved = await progress.step(`pull ${input.image} on ${serviceHost}`, () =>
-      routeOf(serviceHost).images.ensureImages({ spec: part, services: [input.service], forceBuild: false, lookupOnly: false }),
+    const resolved = await progress.step(`${input.dryRun ? 'inspect' : 'pull'} ${input.image} on ${serviceHost}`, () =>
+      routeOf(serviceHost).images.ensureImages({ spec: part, services: [input.service], forceBuild: false, lookupOnly: input.dryRun }),
     );
-    imageIds[input.service] = resolved[input.service]!;
+    // In a dry run an image that is not on the host yet counts as changed.
+    imageIds[input.service] = resolved[input.service] ?? `unresolved:${input.image}`;
   }
   progress.phase('planning');
   const parts = await planHosts(routeOf, spec, placement, placement.hosts, imageIds, false, progress);
-  const hooksRun = planHooks(hooks, changedAcrossHosts(spec, parts), parts.some((p) => countOperations(p.plan) > 0));
+  const hooksRun = planHooks(hooks, changedAcrossHosts(spec, parts), parts.some((p) => countOperations(p.plan) > 0), input.dryRun);
+  if (input.dryRun) {
+    progress.phase('done');
+    return {
+      project: input.project,
+      service: input.service,
+      dryRun: true,
+      plan: planWithHooks(formatHostPlans(parts), hooksRun.pre, hooksRun.post),
+      graph: planWithHooks(
+        parts.map((p) => `on ${p.host}:\n${planGraph(p.spec, p.plan, { wait: true, rollout: input.rollout }).toString().replace(/^/gm, '  ')}`).join('\n'),
+        hooksRun.pre,
+        hooksRun.post,
+      ),
+      operations: parts.reduce((n, p) => n + countOperations(p.plan), 0),
+      revision: current.number,
+      hosts: placement.hostOf,
+    };
+  }
   const warnings: string[] = [];
   const revision = await changeAcrossHosts(
     routeOf,

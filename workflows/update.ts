@@ -101,14 +101,11 @@ async function updateFromCurrent(input: UpdateOptions, progress: ProgressTracker
  * the changed spec, the worker's policy, the image looked up but not pulled,
  * the host observed), returned as the graph of every step it would take,
  * rollout batches and fallbacks included. Takes no lock and changes nothing.
+ * Across hosts, updateAcrossHosts returns every host's graph the same way.
  */
 async function planUpdate(input: UpdateOptions, progress: ProgressTracker): Promise<UpdateResult> {
-  if (input.hosts) {
-    throw ApplicationFailure.nonRetryable(
-      `update --dry-run of ${input.project}: not supported across hosts yet; nothing was changed (dockflow deploy --dry-run shows every host's plan)`,
-      ErrorType.invalidSpec,
-    );
-  }
+  // Across hosts: every host's graph, from the ledgers that answer (its dry-run branch comes before any change).
+  if (input.hosts) return updateAcrossHosts({ ...input, hosts: input.hosts }, progress);
   const { current, spec, imageIds, hooks } = await updateFromCurrent(input, progress);
   if (input.image !== undefined) {
     const found = await progress.step(`inspect ${input.image}`, () =>

@@ -148,6 +148,30 @@ describe('backup and restore --dry-run across three hosts, and a rollback refuse
     assert.equal(await dataDigest(hosts[1].docker, PROJECT), digest);
   });
 
+  it('update --dry-run across hosts: the graph on the service\'s host, and nothing changed on any host', async () => {
+    const before = await engines();
+    const ledgers = hosts.map((h) => ledgerFiles(h.stateDir, PROJECT));
+    const run = await runCli(['update', '-p', PROJECT, 'web', '--scale', '2', '--dry-run', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const plan = JSON.parse(run.stdout) as { dryRun: boolean; revision: number; operations: number; graph: string; hosts: Record<string, string> };
+    assert.equal(plan.dryRun, true);
+    assert.equal(plan.revision, 1, 'the revision it would start from');
+    assert.equal(plan.operations, 1);
+    assert.deepEqual(plan.hosts, { db: H2, web: H3 });
+    // One section per host that runs a service; the new replica is on web's host.
+    const sections = plan.graph.split(/\n(?=on )/);
+    const web = sections.find((s) => s.startsWith(`on ${H3}:`));
+    assert.ok(web, plan.graph);
+    assert.match(web, new RegExp(`\n  create container:${PROJECT}-web-2 \\(`));
+    assert.ok(sections.some((s) => s.startsWith(`on ${H2}:`) && !s.includes('create container')), plan.graph);
+
+    const text = await runCli(['update', '-p', PROJECT, 'web', '--scale', '2', '--dry-run'], env);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^${PROJECT}: update of web from revision 1 \\(dry run, nothing changed\\)\non ${H2}:`));
+    assert.deepEqual(await engines(), before, 'no container created, stopped or started, no volume created, on any host');
+    assert.deepEqual(hosts.map((h) => ledgerFiles(h.stateDir, PROJECT)), ledgers, 'no revision recorded on any host');
+  });
+
   it('restore --dry-run names the backup, the host each volume goes back to and the containers stopped there, and restores nothing', async () => {
     const backup = await runCli(['backup', '-p', PROJECT, '--json'], env);
     assert.equal(backup.code, 0, backup.stderr);
