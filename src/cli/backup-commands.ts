@@ -12,7 +12,7 @@ import type { MigrateResult } from '../../workflows/migrate';
 import type { StackSpec } from '../model/spec';
 import { collect, projectNameOption } from './options';
 import type { BackupListing, BackupResult, DataDryRun } from '../../workflows/backup';
-import { DEST_HELP, DRY_RUN_HELP, addRetentionOptions, checked, describeBackup, describeDryRun, destination, durationOption, hostTimeoutOption, numberOption, onEveryHost, retentionFlags, runWorkflow, runtime, usage } from './backup-shared';
+import { DEST_HELP, DRY_RUN_HELP, addOperationFlags, addRetentionOptions, checked, describeBackup, describeDryRun, destination, durationOption, hostTimeoutOption, numberOption, onEveryHost, retentionFlags, runWorkflow, runtime, usage } from './backup-shared';
 
 export function registerBackupCommands(program: Command): void {
   const backupCommand = program
@@ -23,13 +23,10 @@ export function registerBackupCommands(program: Command): void {
     .option('--service <service>', 'the data of this service (repeatable)', collect)
     .option('--dest <dir|url>', `${DEST_HELP} (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)`)
     .option('--encrypt', 'encrypt the archives with the worker\'s key (DOCKFLOW_ENCRYPTION_KEY(_FILE)): AES-256-GCM, restore needs the same key');
-  addRetentionOptions(backupCommand)
+  addOperationFlags(addRetentionOptions(backupCommand)
     .option('-f, --file <file>', 'compose file, for a project dockflow has not deployed (repeatable)', collect)
     .addOption(hostTimeoutOption())
-    .option('--dry-run', DRY_RUN_HELP)
-    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
-    .option('-d, --detach', 'return the workflow ID without waiting')
-    .option('--json', 'machine-readable output')
+    .option('--dry-run', DRY_RUN_HELP))
     .addHelpText(
       'after',
       [
@@ -99,7 +96,7 @@ export function registerBackupCommands(program: Command): void {
       );
     });
 
-  program
+  addOperationFlags(program
     .command('restore')
     .description('replace the data of a project\'s volumes with a backup\'s (checksums verified first; users of the data are stopped and started again)')
     .addOption(projectNameOption())
@@ -108,10 +105,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--dest <dir|url>', `${DEST_HELP}: the one the backup is in`)
     .addOption(numberOption('--health-timeout <seconds>', 'upper bound for each health wait afterwards (default 120)'))
     .addOption(hostTimeoutOption())
-    .option('--dry-run', DRY_RUN_HELP)
-    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
-    .option('-d, --detach', 'return the workflow ID without waiting')
-    .option('--json', 'machine-readable output')
+    .option('--dry-run', DRY_RUN_HELP))
     .addHelpText(
       'after',
       '\nExamples:\n  dockflow restore -p shop 20261122-030000-1a2b3c4d\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --dry-run\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --volume db-data\n  dockflow restore -p shop 20261122-030000-1a2b3c4d --dest s3://backups/site-a',
@@ -137,7 +131,7 @@ export function registerBackupCommands(program: Command): void {
       );
     });
 
-  program
+  addOperationFlags(program
     .command('migrate')
     .description('back up a service\'s data, run a migration once in a one-off container, restore the backup if it fails')
     .addOption(projectNameOption())
@@ -148,10 +142,7 @@ export function registerBackupCommands(program: Command): void {
     .option('--restart', 'restart the service after a successful migration')
     .addOption(durationOption('--timeout <duration>', 'stop the migration and restore the backup after this long (default: no limit)'))
     .option('--dest <dir|url>', DEST_HELP)
-    .addOption(hostTimeoutOption())
-    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
-    .option('-d, --detach', 'return the workflow ID without waiting')
-    .option('--json', 'machine-readable output')
+    .addOption(hostTimeoutOption()))
     .addHelpText('after', '\nExamples:\n  dockflow migrate -p shop api -- alembic upgrade head\n  dockflow migrate -p shop api --dry-run-command "alembic upgrade head --sql" --restart -- alembic upgrade head')
     .action(async (service: string, command: string[], opts, cmd: Command) => {
       const { splitShellWords, MigrateInput, startMigrate } = await runtime();

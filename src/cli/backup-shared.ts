@@ -124,6 +124,14 @@ export function durationOption(flags: string, description: string): Option {
   return new Option(flags, description).argParser(durationArg);
 }
 
+/** The flags every data operation (backup, restore, migrate) shares: how it waits for the lock and for itself, and how it prints. */
+export function addOperationFlags(cmd: Command): Command {
+  return cmd
+    .option('--wait', 'when another operation holds the project, wait for it instead of failing')
+    .option('-d, --detach', 'return the workflow ID without waiting')
+    .option('--json', 'machine-readable output');
+}
+
 /** The retention flags of `backup` and `schedule backup`. */
 export function addRetentionOptions(cmd: Command): Command {
   return cmd

@@ -149,20 +149,10 @@ export async function runDev(options: DevOptions): Promise<void> {
     process.stderr.write(`could not look for hosts an earlier dev --hosts registered (${err.message}); \`dockflow hosts\` lists them\n`);
     return [] as string[];
   });
-  // CLI commands started in this directory read it to find the key (src/temporal/dev-key.ts).
-  writeDevServerRecord(options.stateDir, { port: loopbackPort(env.address) ?? options.port, ...(protection.encrypt && protection.keyFile ? { keyFile: protection.keyFile } : {}) });
-  process.stderr.write(
-    [
-      `Temporal UI:      http://127.0.0.1:${options.uiPort}`,
-      `Temporal address: ${env.address} (export TEMPORAL_ADDRESS=${env.address} for the CLI)`,
-      ...protection.banner,
-      ...(codecEndpoint ? [`codec server:     ${codecEndpoint} (the UI decodes payloads through it)`] : []),
-      ...(metrics ? [`metrics:          http://${metrics}/metrics`] : []),
-      ...(gone.length ? [`forgot hosts no longer simulated: ${gone.join(', ')} (one host: this machine's engine)`] : []),
-      `worker polling task queue "${DEFAULT_TASK_QUEUE}"; Ctrl-C to stop`,
-      '',
-    ].join('\n'),
-  );
+  announceDevServer(options, env.address, protection, codecEndpoint, metrics, [
+    ...(gone.length ? [`forgot hosts no longer simulated: ${gone.join(', ')} (one host: this machine's engine)`] : []),
+    `worker polling task queue "${DEFAULT_TASK_QUEUE}"; Ctrl-C to stop`,
+  ]);
 
   try {
     if (options.demo) {
@@ -216,26 +206,44 @@ async function runDevHosts(
     );
     const client = new WorkflowClient({ connection: env.connection, namespace: 'default', dataConverter });
     const gone = await forgetOtherHosts(client, new Set(hosts.map((h) => h.name)));
-    writeDevServerRecord(options.stateDir, { port: loopbackPort(env.address) ?? options.port, ...(protection.encrypt && protection.keyFile ? { keyFile: protection.keyFile } : {}) });
-    process.stderr.write(
-      [
-        `Temporal UI:      http://127.0.0.1:${options.uiPort}`,
-        `Temporal address: ${env.address} (export TEMPORAL_ADDRESS=${env.address} for the CLI)`,
-        ...protection.banner,
-        ...(codecEndpoint ? [`codec server:     ${codecEndpoint} (the UI decodes payloads through it)`] : []),
-        ...(metrics ? [`metrics:          http://${metrics}/metrics`] : []),
-        ...hosts.map((h) => `${h.name}:${' '.repeat(Math.max(1, 17 - h.name.length))}DOCKER_HOST=unix://${h.daemon.socketPath}, worker on "${hostTaskQueue(DEFAULT_TASK_QUEUE, h.name)}"`),
-        ...(gone.length ? [`forgot hosts no longer simulated: ${gone.join(', ')}`] : []),
-        `workers polling task queue "${DEFAULT_TASK_QUEUE}" and one queue per host; Ctrl-C to stop`,
-        '',
-      ].join('\n'),
-    );
+    announceDevServer(options, env.address, protection, codecEndpoint, metrics, [
+      ...hosts.map((h) => `${h.name}:${' '.repeat(Math.max(1, 17 - h.name.length))}DOCKER_HOST=unix://${h.daemon.socketPath}, worker on "${hostTaskQueue(DEFAULT_TASK_QUEUE, h.name)}"`),
+      ...(gone.length ? [`forgot hosts no longer simulated: ${gone.join(', ')}`] : []),
+      `workers polling task queue "${DEFAULT_TASK_QUEUE}" and one queue per host; Ctrl-C to stop`,
+    ]);
     await workers.settled();
   } finally {
     await workers?.stopAll();
     await stopSimulatedHosts(hosts);
     await env.teardown();
   }
+}
+
+/**
+ * The dev server is ready: record it where CLI commands started in this
+ * directory find its port and key (src/temporal/dev-key.ts), then tell the
+ * user where everything is, ending with the lines of this kind of run.
+ */
+function announceDevServer(
+  options: DevOptions,
+  address: string,
+  protection: PayloadProtection,
+  codecEndpoint: string | undefined,
+  metrics: string | undefined,
+  closingLines: string[],
+): void {
+  writeDevServerRecord(options.stateDir, { port: loopbackPort(address) ?? options.port, ...(protection.encrypt && protection.keyFile ? { keyFile: protection.keyFile } : {}) });
+  process.stderr.write(
+    [
+      `Temporal UI:      http://127.0.0.1:${options.uiPort}`,
+      `Temporal address: ${address} (export TEMPORAL_ADDRESS=${address} for the CLI)`,
+      ...protection.banner,
+      ...(codecEndpoint ? [`codec server:     ${codecEndpoint} (the UI decodes payloads through it)`] : []),
+      ...(metrics ? [`metrics:          http://${metrics}/metrics`] : []),
+      ...closingLines,
+      '',
+    ].join('\n'),
+  );
 }
 
 /**
