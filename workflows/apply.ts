@@ -171,21 +171,12 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   const ordered = parts.length === 1 ? parts[0].plan.services : topologicalOrder(spec).flatMap((name) => partOf.get(name)?.plan.services.filter((s) => s.service === name) ?? []);
   const steps = new Map(ordered.map((s) => [s.service, s]));
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
-  // Each host's plan as a graph: the executor takes its rollout decisions from there.
-  const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, part.plan, options)] as const));
+  // Each host's plan as a graph: the executor takes its rollout decisions and its folded waits from there.
+  const dependedOnElsewhere = ordered.flatMap((s) => Object.keys(s.dependsOn));
+  const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, part.plan, { ...options, dependedOnElsewhere })] as const));
   const graphOf = (service: string): PlanGraph => graphs.get(partOf.get(service) ?? parts[0])!;
-  const dependedOn = new Set(ordered.flatMap((s) => Object.keys(s.dependsOn)));
-  // A service nothing depends on, all of whose containers are created or started now and which
-  // --wait waits for at the end: each container is created and waited for in one step.
-  const convergesThenWaits = (step: ServiceStep): boolean =>
-    batched &&
-    options.wait &&
-    step.hasHealthcheck &&
-    !step.oneShot &&
-    !dependedOn.has(step.service) &&
-    step.containers.length > 0 &&
-    step.operations.length === step.containers.length &&
-    step.operations.every((op) => (op.action === 'create' || op.action === 'start') && step.containers.includes(op.name));
+  // Runs recorded before the batched steps created and waited for such containers apart.
+  const convergesThenWaits = (step: ServiceStep): boolean => batched && graphOf(step.service).foldedWaits.has(step.service);
 
   const waitFor = (cache: Map<string, Promise<void>>, service: string, kind: 'healthy' | 'completed', final = false): Promise<void> => {
     let pending = cache.get(service);

@@ -30,6 +30,8 @@ export interface GraphOptions {
   rollout?: RolloutOverrides;
   /** Roll with rollback_config instead of update_config. */
   rollingBack?: boolean;
+  /** Services other hosts' parts of the stack depend on: their containers are waited for on their own. */
+  dependedOnElsewhere?: Iterable<string>;
 }
 
 export interface GraphNode {
@@ -78,6 +80,8 @@ export class PlanGraph {
     readonly rollouts: Record<string, RolloutDecision>,
     /** Per service with containers to replace: its replacement batches, in order. */
     readonly batches: Record<string, ContainerOperation[][]>,
+    /** Services each of whose containers is created (or started) and waited for healthy in one step. */
+    readonly foldedWaits: ReadonlySet<string>,
     readonly notes: string[],
   ) {}
 
@@ -92,6 +96,24 @@ export class PlanGraph {
     for (const note of this.notes) lines.push(`note: ${note}`);
     return lines.join('\n');
   }
+}
+
+/**
+ * A service nothing depends on, all of whose containers are created or
+ * started now, with a healthcheck the operation waits for at the end: no
+ * dependant is held up by its health, so each container is created and
+ * waited for in one step, and each wait follows its own container only.
+ */
+export function foldsWaitIntoCreate(step: ServiceStep, wait: boolean, dependedOn: ReadonlySet<string>): boolean {
+  return (
+    wait &&
+    step.hasHealthcheck &&
+    !step.oneShot &&
+    !dependedOn.has(step.service) &&
+    step.containers.length > 0 &&
+    step.operations.length === step.containers.length &&
+    step.operations.every((op) => (op.action === 'create' || op.action === 'start') && step.containers.includes(op.name))
+  );
 }
 
 export function planGraph(spec: StackSpec, plan: DeployPlan, options: GraphOptions): PlanGraph {
@@ -139,15 +161,22 @@ export function planGraph(spec: StackSpec, plan: DeployPlan, options: GraphOptio
     finished.set(step.service, directIds.length + rolling.length > 0 ? last : gate);
   }
 
+  const dependedOn = new Set([...plan.services.flatMap((s) => Object.keys(s.dependsOn)), ...(options.dependedOnElsewhere ?? [])]);
+  const foldedWaits = new Set(plan.services.filter((s) => foldsWaitIntoCreate(s, options.wait, dependedOn)).map((s) => s.service));
   if (options.wait) {
     for (const step of plan.services) {
-      if (step.hasHealthcheck && !step.oneShot && step.containers.length > 0) waitNodes(step, 'healthy', 'the operation waits for every service with a healthcheck');
+      if (foldedWaits.has(step.service)) {
+        for (const name of step.containers) {
+          const id = `container:${name}`;
+          add({ id: `healthy:${name}`, action: 'wait healthy', resource: id, cause: 'the operation waits for every service with a healthcheck; created and waited for in one step', dependsOn: [id] });
+        }
+      } else if (step.hasHealthcheck && !step.oneShot && step.containers.length > 0) waitNodes(step, 'healthy', 'the operation waits for every service with a healthcheck');
     }
   }
   for (const op of plan.orphans) nodes.push({ id: op.resource, action: op.action, resource: op.resource, cause: op.cause, dependsOn: [], afterAll: true });
   nodes.push({ id: `observe:${plan.project}`, action: 're-observe', resource: `project:${plan.project}`, cause: 'converge again what drifted meanwhile, up to 2 rounds', dependsOn: [], afterAll: true });
   nodes.push({ id: `verify:${plan.project}`, action: 'verify', resource: `project:${plan.project}`, cause: 'the host must match the spec before a revision is recorded', dependsOn: [`observe:${plan.project}`] });
-  return new PlanGraph(plan.project, nodes, rollouts, batches, plan.notes);
+  return new PlanGraph(plan.project, nodes, rollouts, batches, foldedWaits, plan.notes);
 }
 
 /**

@@ -60,6 +60,22 @@ function graphText(spec: StackSpec, observed: ObservedProject, options: GraphOpt
 const NEW_IMAGES = { ...IMAGES, web: 'sha256:web2' };
 
 describe('plan graph', () => {
+  it('a leaf service created now is waited for container by container, each wait after its own create; one depended on elsewhere is not', () => {
+    const spec = stack([serviceSpec('web', { healthcheck: HEALTHCHECK, deploy: { ...serviceSpec('web').deploy, replicas: 2 } })]);
+    const folded = [
+      'create network:shop_default (missing)',
+      'create container:shop-web-1 (missing) after network:shop_default',
+      'create container:shop-web-2 (missing) after network:shop_default',
+      'wait healthy container:shop-web-1 (the operation waits for every service with a healthcheck; created and waited for in one step) after container:shop-web-1',
+      'wait healthy container:shop-web-2 (the operation waits for every service with a healthcheck; created and waited for in one step) after container:shop-web-2',
+    ];
+    assert.deepEqual(graphText(spec, NOTHING).split('\n').slice(0, 5), folded);
+    const graph = planGraph(spec, planDeploy(spec, NOTHING, IMAGES, { removeOrphans: true }), { wait: true, dependedOnElsewhere: ['web'] });
+    assert.deepEqual(graph.foldedWaits, new Set());
+    assert.match(graph.toString(), /wait healthy container:shop-web-1 \(the operation waits for every service with a healthcheck\) after container:shop-web-1, container:shop-web-2/);
+    assert.deepEqual(planGraph(spec, planDeploy(spec, NOTHING, IMAGES, { removeOrphans: true }), { wait: false }).foldedWaits, new Set());
+  });
+
   it('new stack: the network first, each service after what it depends on, the waits, then re-observe and verify', () => {
     const spec = stack([
       serviceSpec('db', { healthcheck: HEALTHCHECK }),
