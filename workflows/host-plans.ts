@@ -76,6 +76,19 @@ export async function restoreAcrossHosts(
   options: { healthTimeoutSeconds?: number; renewAnonVolumes?: boolean } = {},
   unreachable: string[] = [],
 ): Promise<HostPlan[]> {
+  const placement = await checkRevisionOnHosts(routeOf, revision, hosts, unreachable, progress);
+  const imageIds = revisionImageIds(revision);
+  const parts = await planHosts(routeOf, revision.spec, placement, sorted([...placement.hosts, ...alsoOn]).filter((h) => !unreachable.includes(h)), imageIds, true, progress);
+  await executeHostPlans(revision.spec, parts, { removeOrphans: true, wait: true, rollingBack: true, ...options }, progress);
+  return parts;
+}
+
+/**
+ * Before a revision is put back across hosts: where it runs (its recorded
+ * placement), and on each host that answers, its policy as it is now and the
+ * revision's exact images. Changes nothing; returns the placement.
+ */
+export async function checkRevisionOnHosts(routeOf: RouteOf, revision: Revision, hosts: HostInfo[], unreachable: string[], progress: ProgressTracker): Promise<Placement> {
   const placement: Placement = revision.placement
     ? { hostOf: revision.placement, hosts: sorted(Object.values(revision.placement)), notes: [] }
     : place(revision.spec, hosts, undefined);
@@ -95,7 +108,5 @@ export async function restoreAcrossHosts(
       }
     }
   }
-  const parts = await planHosts(routeOf, revision.spec, placement, sorted([...placement.hosts, ...alsoOn]).filter((h) => !unreachable.includes(h)), imageIds, true, progress);
-  await executeHostPlans(revision.spec, parts, { removeOrphans: true, wait: true, rollingBack: true, ...options }, progress);
-  return parts;
+  return placement;
 }

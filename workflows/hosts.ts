@@ -47,6 +47,7 @@ import { sayWhereHostsAre } from './host-status';
 import { changedAcrossHosts, formatHostPlans, planHosts, restoreAcrossHosts } from './host-plans';
 import { latestRevision, recordEverywhere } from './host-ledger';
 import { Compensations } from './compensations';
+import { rollbackWithDataAcrossHosts } from './host-rollback-data';
 
 export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<DeployResult> {
   const routeOf = router(input.hostSilenceSeconds);
@@ -262,6 +263,8 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
 }
 
 export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<RollbackResult> {
+  // Only inputs with "withData" and hosts go there; the schema refused them before, so no history reaches it.
+  if (input.withData) return rollbackWithDataAcrossHosts(input, progress);
   const routeOf = router(input.hostSilenceSeconds);
   const registered = sorted(input.hosts.map((h) => h.name));
   const { current, target, unreachable } = await rollbackTargetAcrossHosts(routeOf, input.project, registered, input.to, input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS, progress);

@@ -38,7 +38,8 @@ import type { RollbackInput } from '../src/model/input';
 import type { z } from 'zod';
 import { rootMessage, type ProgressTracker } from './progress';
 import { docker, failureType } from './apply';
-import { archives } from './data-route';
+import { archives, LOCAL_DATA, type DataRoute } from './data-route';
+import { onHost } from './routes';
 import { startAgain } from './data-common';
 import { runBackup } from './backup-run';
 import { checkDataPolicyNow } from './policy';
@@ -67,7 +68,7 @@ export interface RollbackWithDataResult {
  * holds exactly its old or its restored contents, then rethrows. Returns the
  * containers as they were, and the data sets it touched.
  */
-async function replaceData(
+export async function replaceData(
   project: string,
   backupId: string,
   entries: ArchiveEntry[],
@@ -75,18 +76,22 @@ async function replaceData(
   operation: string,
   touched: ArchiveEntry[],
   progress: ProgressTracker,
+  route: DataRoute = LOCAL_DATA,
 ): Promise<DataContainer[]> {
-  const containers = await progress.step(`observe containers of ${project}`, () => docker.observeDataContainers(project));
+  // One host's share: the route of its worker (a single host: this workflow's own queue, as always).
+  const { docker, archives } = route;
+  const on = onHost(route.name);
+  const containers = await progress.step(`observe containers of ${project}${on}`, () => docker.observeDataContainers(project));
   const users = startOrder(containers.filter((c) => !c.oneoff && c.running && entries.some((e) => mountsTarget(c, e))));
   const imagesFor = (entry: ArchiveEntry) => [...helperImages(entry, containers), ...(entry.images ?? [])];
   try {
     if (users.length > 0) {
       const refs = users.map((c) => ({ id: c.id, name: c.name }));
-      await progress.step(`stop ${refs.map((r) => r.name).join(', ')}`, () => docker.stopContainers({ project, containers: [...refs].reverse() }));
+      await progress.step(`stop ${refs.map((r) => r.name).join(', ')}${on}`, () => docker.stopContainers({ project, containers: [...refs].reverse() }));
     }
     for (const entry of entries) {
       if (!touched.some((t) => t.key === entry.key)) touched.push(entry);
-      await progress.step(`restore ${entry.kind} ${entry.key} from backup ${backupId}`, () =>
+      await progress.step(`restore ${entry.kind} ${entry.key} from backup ${backupId}${on}`, () =>
         archives.restoreTarget({ project, backupId, operation, destination, entry, images: imagesFor(entry) }),
       );
     }
@@ -94,7 +99,7 @@ async function replaceData(
     await CancellationScope.nonCancellable(async () => {
       for (const entry of entries.filter((e) => touched.some((t) => t.key === e.key))) {
         // A committed copy is swapped in, a staging copy discarded: whole contents either way.
-        await progress.step(`settle ${entry.kind} ${entry.key}`, () => archives.settleRestore({ project, operation, entry, images: imagesFor(entry) })).catch(() => undefined);
+        await progress.step(`settle ${entry.kind} ${entry.key}${on}`, () => archives.settleRestore({ project, operation, entry, images: imagesFor(entry) })).catch(() => undefined);
       }
     });
     throw err;

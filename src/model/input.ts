@@ -154,8 +154,7 @@ export const RollbackInput = z
     hosts: z.array(HostInfo).min(1).optional(),
     hostSilenceSeconds: z.number().int().positive().optional(),
   })
-  .refine((v) => v.destination === undefined || v.withData, { message: '"destination" is only used with "withData": true', path: ['destination'] })
-  .refine((v) => !(v.withData && v.hosts), { message: '"withData" is not available across several hosts yet', path: ['withData'] });
+  .refine((v) => v.destination === undefined || v.withData, { message: '"destination" is only used with "withData": true', path: ['destination'] });
 export type RollbackInput = z.input<typeof RollbackInput>;
 
 export const HistoryInput = z.strictObject({

@@ -266,11 +266,6 @@ describe('backup and restore --dry-run across three hosts, and a rollback refuse
     const beforeLedgers = ledgers();
     assert.ok(beforeLedgers[0].some((f) => /000002\.json$/.test(f)) && !beforeLedgers[0].some((f) => /000001\.json$/.test(f)), `h5h-1 holds revision 2 only: ${beforeLedgers[0].join(', ')}`);
 
-    // Rolling data back is not available across hosts yet: refused as bad input (exit 2), before anything starts.
-    const withData = await runCli(['rollback', '-p', PROJECT, '--with-data'], env);
-    assert.equal(withData.code, 2, withData.stderr);
-    assert.match(withData.stderr, /"withData" is not available across several hosts yet/);
-
     let orchestrator: (() => Promise<void>) | undefined;
     await workers.stop(H2);
     await workers.stop(H3);

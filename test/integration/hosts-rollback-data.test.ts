@@ -1,0 +1,140 @@
+/**
+ * `dockflow rollback --with-data` across two simulated hosts, through the
+ * real CLI: web on one host, db with its volume on the other. Revision 1's
+ * data is backed up, changed, and revision 2 deployed; the rollback puts
+ * revision 1's containers back on both hosts and revision 1's data back on
+ * db's host, after backing up the data it replaces (a second rollback with
+ * data goes forward again from that copy). With db's host silent, it is
+ * refused before anything is touched, naming the host.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type Docker from 'dockerode';
+import { TEST_IMAGE, execIn, projectDir, removeProject, runCli, startTestBed, type TestBed } from '../support/harness';
+import type { BackupManifest } from '../../src/backup/manifest';
+import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
+
+// Names of their own: other test files simulate hosts and deploy projects on the same engine.
+const PROJECT = 'h6rd-shop';
+const H1 = 'h6rd-1';
+const H2 = 'h6rd-2';
+
+/** web on h6rd-1, db with volume data on h6rd-2 (stopped while it is archived); RELEASE tells revisions apart. */
+function compose(release: number): string {
+  return `
+services:
+  web:
+    image: ${TEST_IMAGE}
+    command: ["sh", "-c", "exec httpd -f -p 80 -h /www"]
+    environment: {RELEASE: "${release}"}
+    stop_grace_period: 1s
+    deploy:
+      placement: {constraints: ["node.hostname == ${H1}"]}
+  db:
+    image: ${TEST_IMAGE}
+    command: ["sh", "-c", "exec httpd -f -p 5432 -h /www"]
+    environment: {RELEASE: "${release}"}
+    stop_grace_period: 1s
+    volumes: ["data:/data"]
+    x-dockflow:
+      backup: {stop: true}
+    deploy:
+      placement: {constraints: ["node.hostname == ${H2}"]}
+volumes:
+  data: {}
+`;
+}
+
+const digest = (docker: Docker) => execIn(docker, `${PROJECT}-db-1`, ['sh', '-c', 'cd /data && find . -type f | sort | xargs sha256sum']);
+const release = async (docker: Docker, service: string) => ((await docker.getContainer(`${PROJECT}-${service}-1`).inspect()).Config.Env ?? []).find((e) => e.startsWith('RELEASE='));
+
+describe('rollback --with-data across two hosts', () => {
+  let bed: TestBed;
+  let hosts: SimulatedHost[];
+  let workers: HostWorkers;
+  let env: Record<string, string>;
+  let file: string;
+  let backupId = '';
+  let dataOfRevision1 = '';
+  let dataOfRevision2 = '';
+  const started = Date.now();
+
+  before(async () => {
+    bed = await startTestBed('it-h6rd');
+    hosts = await startSimulatedHosts(bed.stateDir, [{ name: H1 }, { name: H2 }]);
+    for (const host of hosts) {
+      await removeProject(host.docker, PROJECT);
+      await loadImages(bed.docker, host.docker, [TEST_IMAGE]);
+    }
+    workers = await startHostWorkers(bed, hosts);
+    env = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: bed.taskQueue };
+    file = path.join(projectDir(PROJECT, { 'docker-compose.yml': compose(1) }), 'docker-compose.yml');
+    const deployed = await runCli(['deploy', '-f', file, '--json'], env);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.deepEqual(JSON.parse(deployed.stdout).hosts, { db: H2, web: H1 });
+    await execIn(hosts[1].docker, `${PROJECT}-db-1`, ['sh', '-c', 'head -c 65536 /dev/urandom > /data/blob && echo one > /data/a.txt']);
+    dataOfRevision1 = await digest(hosts[1].docker);
+    const backup = await runCli(['backup', '-p', PROJECT, '--json'], env);
+    assert.equal(backup.code, 0, backup.stderr);
+    backupId = JSON.parse(backup.stdout).backupId;
+    // Revision 2: new containers on both hosts, and new data.
+    await execIn(hosts[1].docker, `${PROJECT}-db-1`, ['sh', '-c', 'echo two > /data/a.txt && rm /data/blob && echo new > /data/b.txt']);
+    dataOfRevision2 = await digest(hosts[1].docker);
+    fs.writeFileSync(file, compose(2));
+    const second = await runCli(['deploy', '-f', file, '--json'], env);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(JSON.parse(second.stdout).revision, 2);
+    assert.notEqual(dataOfRevision1, dataOfRevision2);
+  });
+
+  after(async () => {
+    for (const host of hosts ?? []) await removeProject(host.docker, PROJECT).catch(() => undefined);
+    await workers?.stopAll();
+    await stopSimulatedHosts(hosts ?? []);
+    await bed?.teardown();
+    console.log(`hosts-rollback-data.test.ts (2 hosts) took ${Date.now() - started} ms`);
+  });
+
+  it('with the data host silent, it is refused naming the host, and nothing changes', async () => {
+    const before = [await digest(hosts[1].docker), await release(hosts[0].docker, 'web'), await release(hosts[1].docker, 'db')];
+    await workers.stop(H2);
+    try {
+      const run = await runCli(['rollback', '-p', PROJECT, '--with-data', '--host-timeout', '3'], env);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, new RegExp(`with data refused before anything was touched: ${H2} did not answer within 3 s`));
+    } finally {
+      await workers.start(H2);
+    }
+    assert.deepEqual([await digest(hosts[1].docker), await release(hosts[0].docker, 'web'), await release(hosts[1].docker, 'db')], before);
+  });
+
+  it('puts revision 1 back on both hosts with its data, after backing up the data it replaces; and forward again', async () => {
+    const run = await runCli(['rollback', '-p', PROJECT, '--with-data', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { restored: number; revision: number; dataBackup: string; safetyBackup: string; dataSets: string[] };
+    assert.deepEqual([result.restored, result.revision, result.dataBackup, result.dataSets], [1, 3, backupId, ['data']]);
+    assert.equal(await digest(hosts[1].docker), dataOfRevision1, 'revision 1 data on h6rd-2');
+    assert.equal(await release(hosts[0].docker, 'web'), 'RELEASE=1');
+    assert.equal(await release(hosts[1].docker, 'db'), 'RELEASE=1');
+    // The data it replaced, archived on db's host, linked to revision 2; every host keeps the manifest.
+    const safetyDir = path.join(hosts[1].stateDir, 'backups', PROJECT, result.safetyBackup);
+    const safety = JSON.parse(fs.readFileSync(path.join(safetyDir, 'manifest.json'), 'utf8')) as BackupManifest;
+    assert.deepEqual([safety.reason, safety.revision, safety.archives.map((a) => a.host)], ['rollback', 2, [H2]]);
+    assert.ok(fs.existsSync(path.join(hosts[0].stateDir, 'backups', PROJECT, result.safetyBackup, 'manifest.json')), 'h6rd-1 keeps a copy of the manifest');
+    // Revision 3 is in both hosts' ledgers.
+    for (const host of hosts) {
+      const ledger = fs.readdirSync(path.join(host.stateDir, 'projects', PROJECT), { recursive: true }).map(String);
+      assert.ok(ledger.some((f) => /000003\.json$/.test(f)), `${host.name}: ${ledger.join(', ')}`);
+    }
+
+    // Forward again: revision 2's containers and the data the first rollback backed up.
+    const forward = await runCli(['rollback', '-p', PROJECT, '--to', '2', '--with-data', '--json'], env);
+    assert.equal(forward.code, 0, forward.stderr);
+    assert.equal(JSON.parse(forward.stdout).dataBackup, result.safetyBackup);
+    assert.equal(await digest(hosts[1].docker), dataOfRevision2);
+    assert.equal(await release(hosts[0].docker, 'web'), 'RELEASE=2');
+    assert.equal(await release(hosts[1].docker, 'db'), 'RELEASE=2');
+  });
+});

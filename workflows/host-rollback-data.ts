@@ -1,0 +1,167 @@
+/**
+ * rollback --with-data across hosts: revision N's containers on every host,
+ * and on each host the data N ran on, in one workflow under the project lock.
+ * The order and the undo are those of the single-host rollback-data.ts:
+ *
+ *   nothing changes in this part; every failure is non-retryable and leaves every host as it was:
+ *     every registered host answers → revision N's backup (each host keeps a
+ *     copy of the manifest) → its data sets, each on the host whose archive
+ *     it is, checked against N's spec → N runs on its hosts (policy, exact
+ *     image IDs) → on each host, its policy for the directories it writes
+ *     and its archives read back
+ *   → back up the current data of those data sets, each on its host (reason
+ *     "rollback", linked to the current revision on every host)
+ *   everything from here is undone on failure or cancellation:
+ *     host by host: stop the containers that mount them, restore each data
+ *     set → revision N's containers on every host → record a revision on each
+ *   undo: every data set touched gets the copy taken above back, then the
+ *   current revision's containers go back on every host.
+ *
+ * Unlike a rollback of images only, a silent host is not left out: its data
+ * would stay on the other revision while its neighbours change. The rollback
+ * is refused before anything is touched, naming the hosts that did not answer.
+ */
+import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import type { z } from 'zod';
+import type { RollbackInput } from '../src/model/input';
+import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
+import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
+import type { DataContainer } from '../src/backup/plan';
+import { backupForRevision } from '../src/backup/revision-backup';
+import { ErrorType, OperationFailure } from '../src/errors';
+import { HOST_SILENCE_SECONDS, failureType, type HostPlan } from './apply';
+import { dataRouteTo } from './data-route';
+import { across, readManifestAcrossHosts, restoreShares, type StackOnHosts } from './data-hosts';
+import { startAgain } from './data-common';
+import { runBackup } from './backup-run';
+import { checkRestorable } from './restore-run';
+import { replaceData, type RollbackWithDataResult } from './rollback-data';
+import { rollbackTargetAcrossHosts } from './host-rollback';
+import { checkRevisionOnHosts, formatHostPlans, restoreAcrossHosts } from './host-plans';
+import { recordEverywhere } from './host-ledger';
+import { router, sorted } from './host-routes';
+import { changedServices, revisionImageIds } from './revisions';
+import { rootMessage, type ProgressTracker } from './progress';
+
+type RollbackOptions = z.output<typeof RollbackInput> & { hosts: HostInfo[] };
+
+export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progress: ProgressTracker): Promise<RollbackWithDataResult> {
+  const { project, destination } = input;
+  const operation = workflowInfo().workflowId;
+  const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
+  const routeOf = router(input.hostSilenceSeconds);
+  const dataRouteOf = (host: string) => dataRouteTo(hostTaskQueue(workflowInfo().taskQueue, host), host, seconds);
+  const registered = sorted(input.hosts.map((h) => h.name));
+
+  progress.phase('checking');
+  const { current, target, unreachable } = await rollbackTargetAcrossHosts(routeOf, project, registered, input.to, seconds, progress);
+  if (unreachable.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `rollback of ${project} to revision ${target.number} with data refused before anything was touched: ${unreachable.join(', ')} did not answer within ${seconds} s, ` +
+        `and a host's data cannot stay on another revision than its neighbours'; no host was changed (is "dockflow worker --host <name>" running on ${unreachable.length === 1 ? 'it' : 'each'}?)`,
+      OperationFailure.hostSilent,
+    );
+  }
+  const placement = await checkRevisionOnHosts(routeOf, target, input.hosts, [], progress);
+  // Revision N's stack where N ran: its data sets belong to the hosts of the services that mount them.
+  const stack: StackOnHosts = { spec: target.spec, revision: current, hostOf: placement.hostOf, routeOf: dataRouteOf, registered, silent: [], ledgerHosts: registered };
+
+  // Every answering host keeps a copy of each manifest taken across hosts: the listings together name them all.
+  const listings = await Promise.all(registered.map((h) => progress.step(`list backups of ${project} on ${h}`, () => dataRouteOf(h).docker.listBackups({ project, destination }))));
+  const backups = [...new Map(listings.flatMap((l) => l.backups).map((b) => [b.id, b])).values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  const where = listings[0]?.destination ?? 'the backup destination';
+  const chosen = backupForRevision(target, backups);
+  if (!chosen) {
+    throw ApplicationFailure.nonRetryable(
+      `project ${project} has no backup of revision ${target.number}'s data in ${where} on ${registered.join(', ')}; nothing was changed. ` +
+        `Roll back the images only with dockflow rollback -p ${project} --to ${target.number}`,
+      ErrorType.backupNotFound,
+    );
+  }
+  const manifest: BackupManifest = await readManifestAcrossHosts(stack, { project, backupId: chosen.id, destination }, seconds, progress);
+  const shares = restoreShares(stack, manifest, [], seconds);
+  for (const host of shares.hosts) await checkRestorable(project, chosen.id, shares.byHost.get(host)!, destination, dataRouteOf(host), progress);
+  const keys = shares.hosts.flatMap((h) => shares.byHost.get(h)!.map((e) => e.key));
+
+  progress.phase('backing up the current data');
+  let safety: BackupManifest;
+  try {
+    const taken = await runBackup(
+      { spec: target.spec, revision: current.number, selection: { volumes: keys }, destination, retention: {}, reason: 'rollback', allowEmpty: false, across: across(stack) },
+      progress,
+    );
+    safety = taken!.manifest;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    progress.phase('failed');
+    throw ApplicationFailure.nonRetryable(
+      `rollback of ${project} to revision ${target.number} with data: backing up the current data failed, so nothing was changed: ${rootMessage(err)}`,
+      failureType(err, OperationFailure.rollbackFailed),
+    );
+  }
+  const safetyShares = restoreShares(stack, safety, keys, seconds);
+
+  const touched = new Map<string, ArchiveEntry[]>(shares.hosts.map((h) => [h, []]));
+  const before = new Map<string, DataContainer[]>();
+  const alsoOn = Object.values(current.placement ?? {}).filter((h) => registered.includes(h));
+  let parts: HostPlan[];
+  try {
+    progress.phase(`restoring the data of revision ${target.number} from backup ${chosen.id}`);
+    // Host by host: a failure part-way leaves the hosts after it untouched, and the undo knows which were.
+    for (const host of shares.hosts) {
+      before.set(host, await replaceData(project, chosen.id, shares.byHost.get(host)!, destination, operation, touched.get(host)!, progress, dataRouteOf(host)));
+    }
+    progress.phase(`restoring the containers of revision ${target.number}`);
+    parts = await restoreAcrossHosts(routeOf, target, input.hosts, alsoOn, progress, { healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes });
+  } catch (err) {
+    progress.phase('undoing: putting the data and the containers back as they were on every host');
+    const problems: string[] = [];
+    await CancellationScope.nonCancellable(async () => {
+      for (const host of shares.hosts) {
+        const undo = (safetyShares.byHost.get(host) ?? []).filter((e) => touched.get(host)!.some((t) => t.key === e.key));
+        if (undo.length === 0) continue;
+        try {
+          await replaceData(project, safety.id, undo, destination, `${operation}/undo`, [], progress, dataRouteOf(host));
+        } catch (undoErr) {
+          problems.push(`putting the data back on ${host} failed (${rootMessage(undoErr)}); restore it with dockflow restore -p ${project} ${safety.id}`);
+        }
+      }
+      try {
+        await restoreAcrossHosts(routeOf, current, input.hosts, Object.values(target.placement ?? {}).filter((h) => registered.includes(h)), progress, { healthTimeoutSeconds: input.healthTimeoutSeconds });
+      } catch (undoErr) {
+        problems.push(`putting revision ${current.number}'s containers back failed (${rootMessage(undoErr)})`);
+        for (const [host, containers] of before) await startAgain(project, containers, [], progress, dataRouteOf(host)).catch(() => undefined);
+      }
+      for (const host of shares.hosts) {
+        await dataRouteOf(host).docker.removeHelpers({ project, operation });
+        await dataRouteOf(host).docker.removeHelpers({ project, operation: `${operation}/undo` });
+      }
+    });
+    const outcome = problems.length
+      ? `; undoing it failed too: ${problems.join('; ')}`
+      : `; the data (from backup ${safety.id}) and revision ${current.number}'s containers were put back on every host`;
+    const summary = `rollback of ${project} to revision ${target.number} with data ${isCancellation(err) ? 'was cancelled' : `failed: ${rootMessage(err)}`}${outcome}`;
+    progress.phase(isCancellation(err) ? summary : 'failed');
+    if (isCancellation(err)) throw new CancelledFailure(summary);
+    throw ApplicationFailure.nonRetryable(summary, failureType(err, OperationFailure.rollbackFailed));
+  }
+  for (const host of shares.hosts) await dataRouteOf(host).docker.removeHelpers({ project, operation });
+  const revision = await recordEverywhere(
+    routeOf,
+    progress,
+    { project, operation: 'rollback', spec: target.spec, imageIds: revisionImageIds(target), changed: parts.flatMap((p) => changedServices(p.plan)), restoredFrom: target.number },
+    placement,
+    current.number + 1,
+  );
+  progress.phase('done');
+  return {
+    project,
+    restored: target.number,
+    revision: revision.number,
+    plan: formatHostPlans(parts),
+    dataBackup: chosen.id,
+    safetyBackup: safety.id,
+    dataSets: keys,
+  };
+}
+
