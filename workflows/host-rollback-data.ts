@@ -21,7 +21,7 @@
  * would stay on the other revision while its neighbours change. The rollback
  * is refused before anything is touched, naming the hosts that did not answer.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RollbackInput } from '../src/model/input';
 import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
@@ -29,13 +29,12 @@ import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import type { DataContainer } from '../src/backup/plan';
 import { backupForRevision } from '../src/backup/revision-backup';
 import { ErrorType, OperationFailure } from '../src/errors';
-import { HOST_SILENCE_SECONDS, failureType, type HostPlan } from './apply';
+import { HOST_SILENCE_SECONDS, type HostPlan } from './apply';
 import { dataRouteTo } from './data-route';
 import { across, readManifestAcrossHosts, restoreShares, type StackOnHosts } from './data-hosts';
 import { startAgain } from './data-common';
-import { runBackup } from './backup-run';
 import { checkRestorable } from './restore-run';
-import { replaceData, type RollbackWithDataResult } from './rollback-data';
+import { backUpDataToReplace, replaceData, undone, type RollbackWithDataResult } from './rollback-data';
 import { rollbackTargetAcrossHosts } from './host-rollback';
 import { checkRevisionOnHosts, formatHostPlans, restoreAcrossHosts } from './host-plans';
 import { recordEverywhere } from './host-ledger';
@@ -83,22 +82,7 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
   for (const host of shares.hosts) await checkRestorable(project, chosen.id, shares.byHost.get(host)!, destination, dataRouteOf(host), progress);
   const keys = shares.hosts.flatMap((h) => shares.byHost.get(h)!.map((e) => e.key));
 
-  progress.phase('backing up the current data');
-  let safety: BackupManifest;
-  try {
-    const taken = await runBackup(
-      { spec: target.spec, revision: current.number, selection: { volumes: keys }, destination, retention: {}, reason: 'rollback', allowEmpty: false, across: across(stack) },
-      progress,
-    );
-    safety = taken!.manifest;
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    progress.phase('failed');
-    throw ApplicationFailure.nonRetryable(
-      `rollback of ${project} to revision ${target.number} with data: backing up the current data failed, so nothing was changed: ${rootMessage(err)}`,
-      failureType(err, OperationFailure.rollbackFailed),
-    );
-  }
+  const safety = await backUpDataToReplace(target, current, keys, destination, progress, across(stack));
   const safetyShares = restoreShares(stack, safety, keys, seconds);
 
   const touched = new Map<string, ArchiveEntry[]>(shares.hosts.map((h) => [h, []]));
@@ -137,13 +121,7 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
         await dataRouteOf(host).docker.removeHelpers({ project, operation: `${operation}/undo` });
       }
     });
-    const outcome = problems.length
-      ? `; undoing it failed too: ${problems.join('; ')}`
-      : `; the data (from backup ${safety.id}) and revision ${current.number}'s containers were put back on every host`;
-    const summary = `rollback of ${project} to revision ${target.number} with data ${isCancellation(err) ? 'was cancelled' : `failed: ${rootMessage(err)}`}${outcome}`;
-    progress.phase(isCancellation(err) ? summary : 'failed');
-    if (isCancellation(err)) throw new CancelledFailure(summary);
-    throw ApplicationFailure.nonRetryable(summary, failureType(err, OperationFailure.rollbackFailed));
+    throw undone(err, problems, target, current, safety.id, ' on every host', progress);
   }
   for (const host of shares.hosts) await dataRouteOf(host).docker.removeHelpers({ project, operation });
   const revision = await recordEverywhere(

@@ -42,6 +42,7 @@ import { archives, LOCAL_DATA, type DataRoute } from './data-route';
 import { onHost } from './routes';
 import { startAgain } from './data-common';
 import { runBackup } from './backup-run';
+import type { AcrossHosts } from './backup-share';
 import { checkDataPolicyNow } from './policy';
 import { changedServices, checkRevisionRunnable, recordRevision, restoreRevision, revisionImageIds } from './revisions';
 
@@ -107,6 +108,41 @@ export async function replaceData(
   return containers;
 }
 
+/**
+ * Archive the data about to be replaced (the same data sets, where revision
+ * N's spec puts them; across hosts, each on its host): it is what the undo
+ * puts back, and what a later rollback to the current revision restores. A
+ * failure here leaves the project as it was (the backup undid its own steps).
+ */
+export async function backUpDataToReplace(target: Revision, current: Revision, keys: string[], destination: string | undefined, progress: ProgressTracker, across?: AcrossHosts): Promise<BackupManifest> {
+  progress.phase('backing up the current data');
+  try {
+    const taken = await runBackup(
+      { spec: target.spec, revision: current.number, selection: { volumes: keys }, destination, retention: {}, reason: 'rollback', allowEmpty: false, ...(across ? { across } : {}) },
+      progress,
+    );
+    return taken!.manifest;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    progress.phase('failed');
+    throw ApplicationFailure.nonRetryable(
+      `rollback of ${target.project} to revision ${target.number} with data: backing up the current data failed, so nothing was changed: ${rootMessage(err)}`,
+      failureType(err, OperationFailure.rollbackFailed),
+    );
+  }
+}
+
+/** The failure a rollback with data ends with once its undo ran: what failed, and what the undo did or could not do. */
+export function undone(err: unknown, problems: string[], target: Revision, current: Revision, safetyId: string, where: string, progress: ProgressTracker): Error {
+  const outcome = problems.length
+    ? `; undoing it failed too: ${problems.join('; ')}`
+    : `; the data (from backup ${safetyId}) and revision ${current.number}'s containers were put back${where}`;
+  const summary = `rollback of ${target.project} to revision ${target.number} with data ${isCancellation(err) ? 'was cancelled' : `failed: ${rootMessage(err)}`}${outcome}`;
+  progress.phase(isCancellation(err) ? summary : 'failed');
+  if (isCancellation(err)) return new CancelledFailure(summary);
+  return ApplicationFailure.nonRetryable(summary, failureType(err, OperationFailure.rollbackFailed));
+}
+
 export async function rollbackWithData(input: RollbackOptions, revisions: Revision[], current: Revision, target: Revision, progress: ProgressTracker): Promise<RollbackWithDataResult> {
   const { project, destination } = input;
   const operation = workflowInfo().workflowId;
@@ -141,33 +177,7 @@ export async function rollbackWithData(input: RollbackOptions, revisions: Revisi
     archives.verifyArchives({ project, backupId: chosen.id, destination, archives: entries, checksumOnly: true }),
   );
 
-  // The data about to be replaced is archived first (the same data sets, where revision N's spec puts
-  // them): it is what the undo puts back, and what a later rollback to the current revision restores.
-  progress.phase('backing up the current data');
-  let safety: BackupManifest;
-  try {
-    const taken = await runBackup(
-      {
-        spec: target.spec,
-        revision: current.number,
-        selection: { volumes: entries.map((e) => e.key) },
-        destination,
-        retention: {},
-        reason: 'rollback',
-        allowEmpty: false,
-      },
-      progress,
-    );
-    safety = taken!.manifest;
-  } catch (err) {
-    // The backup undid its own steps (services started again, incomplete archives removed).
-    if (isCancellation(err)) throw err;
-    progress.phase('failed');
-    throw ApplicationFailure.nonRetryable(
-      `rollback of ${project} to revision ${target.number} with data: backing up the current data failed, so nothing was changed: ${rootMessage(err)}`,
-      failureType(err, OperationFailure.rollbackFailed),
-    );
-  }
+  const safety = await backUpDataToReplace(target, current, entries.map((e) => e.key), destination, progress);
   const safetyEntries = trustedRestoreEntries(safety, target.spec, manifestLabel(project, safety.id, listing.destination));
 
   const touched: ArchiveEntry[] = [];
@@ -200,13 +210,7 @@ export async function rollbackWithData(input: RollbackOptions, revisions: Revisi
       await docker.removeHelpers({ project, operation });
       await docker.removeHelpers({ project, operation: `${operation}/undo` });
     });
-    const outcome = problems.length
-      ? `; undoing it failed too: ${problems.join('; ')}`
-      : `; the data (from backup ${safety.id}) and revision ${current.number}'s containers were put back`;
-    const summary = `rollback of ${project} to revision ${target.number} with data ${isCancellation(err) ? 'was cancelled' : `failed: ${rootMessage(err)}`}${outcome}`;
-    progress.phase(isCancellation(err) ? summary : 'failed');
-    if (isCancellation(err)) throw new CancelledFailure(summary);
-    throw ApplicationFailure.nonRetryable(summary, failureType(err, OperationFailure.rollbackFailed));
+    throw undone(err, problems, target, current, safety.id, '', progress);
   }
   await docker.removeHelpers({ project, operation });
   const revision = await recordRevision(progress, {
