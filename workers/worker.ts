@@ -16,6 +16,7 @@ import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from 
 import { reclaimFromDeadWorkers, workerIdentity } from './reclaim';
 import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
 import { registerHost } from '../src/client/hosts';
+import { connectFailure } from '../src/client/connect';
 
 export interface DockflowWorkerOptions extends TemporalSettings {
   /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock), one connection per request (workers/docker-client.ts). */
@@ -64,12 +65,21 @@ export function workflowBundleOptions(): { workflowsPath: string; workflowInterc
   return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules() };
 }
 
+/** The worker's connection, with connect.ts's words when it fails (a TLS handshake refused, UNAUTHENTICATED). */
+async function connectNative(settings: TemporalSettings): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(sdkConnectionOptions(settings));
+  } catch (err) {
+    throw await connectFailure(settings, err);
+  }
+}
+
 export async function createDockflowWorker(
   options: DockflowWorkerOptions,
 ): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean; notify: readonly NotifyTarget[]; hostWorker?: Worker }> {
   // First: a bad DOCKFLOW_NOTIFY stops the worker before it takes any work it could not report.
   const notify = options.notify ?? parseNotifyTargets(process.env);
-  const connection = options.connection ?? (await NativeConnection.connect(sdkConnectionOptions(options)));
+  const connection = options.connection ?? (await connectNative(options));
   // Workflows upsert DockflowProject/DockflowOperation; unknown attributes would fail their tasks forever.
   if (options.ensureSearchAttributes !== false) {
     // A fresh production cluster has no namespace yet: the worker is the first to need one.
