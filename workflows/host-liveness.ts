@@ -52,7 +52,13 @@ export async function downHosts(hosts: string[], silenceSeconds: number, progres
   const down = new Map<string, DownHost>();
   if (hosts.length === 0 || !isPatched(HOST_LIVENESS_PATCH)) return down;
   const shared = workflowInfo().taskQueue;
-  const seen = await progress.step('look up when each host last answered', () => host.hostsLastSeen(hosts.map((name) => ({ name, taskQueue: hostTaskQueue(shared, name) }))));
+  let seen: Record<string, { lastPoll?: string; registeredAt?: string }>;
+  try {
+    seen = await progress.step('look up when each host last answered', () => host.hostsLastSeen(hosts.map((name) => ({ name, taskQueue: hostTaskQueue(shared, name) }))));
+  } catch {
+    // Not known (e.g. a worker of an earlier release took the step, without this activity): every host is asked, each within the bound, as before.
+    return down;
+  }
   // Workflow time is the server's, as the poll times are: no clock skew between them.
   const now = Date.now();
   const threshold = Math.max(silenceSeconds, LONG_POLL_SECONDS);
