@@ -1,12 +1,13 @@
 /**
  * Worker process entry point: `tsx workers/main.ts` or `dockflow worker`.
- * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DOCKFLOW_TASK_QUEUE, DOCKER_HOST and
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, DOCKFLOW_TEMPORAL_TLS_* and _API_KEY
+ * (src/temporal/settings.ts), DOCKFLOW_TASK_QUEUE, DOCKER_HOST and
  * DOCKFLOW_WORKFLOW_BUNDLE configure it; DOCKFLOW_METRICS_ADDRESS (host:port)
  * serves Prometheus metrics. SIGINT/SIGTERM shut it down
  * gracefully: running activities finish or are handed back to Temporal.
  */
 import * as v8 from 'node:v8';
-import { temporalSettings } from '../src/temporal/settings';
+import { TemporalSettingsError, temporalSettings } from '../src/temporal/settings';
 import { createDockflowWorker, runWorkers } from './worker';
 import { assertHostName, hostTaskQueue, parseHostLabel, type HostInfo } from '../src/model/hosts';
 import { installMetricsRuntime } from '../src/temporal/metrics';
@@ -77,7 +78,7 @@ export async function runWorkerProcess(env: Record<string, string | undefined> =
 if (require.main === module) {
   runWorkerProcess().catch((err) => {
     // Bad configuration: the message says what to fix; a stack trace would only bury it.
-    if (err instanceof NotifyConfigError) {
+    if (err instanceof NotifyConfigError || err instanceof TemporalSettingsError) {
       console.error(`dockflow worker: ${err.message}`);
       process.exit(2);
     }

@@ -10,12 +10,13 @@ import { dataConverterFromEnv } from '../src/temporal/codec';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import { createDockerClient } from './docker-client';
-import type { TemporalSettings } from '../src/temporal/settings';
+import { sdkConnectionOptions, type TemporalSettings } from '../src/temporal/settings';
 import { parseNotifyTargets, type NotifyTarget } from '../src/notify/targets';
 import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
 import { reclaimFromDeadWorkers, workerIdentity } from './reclaim';
 import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
 import { registerHost } from '../src/client/hosts';
+import { connectFailure } from '../src/client/connect';
 
 export interface DockflowWorkerOptions extends TemporalSettings {
   /** Default: dockerode's defaults (DOCKER_HOST or /var/run/docker.sock), one connection per request (workers/docker-client.ts). */
@@ -64,12 +65,21 @@ export function workflowBundleOptions(): { workflowsPath: string; workflowInterc
   return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules() };
 }
 
+/** The worker's connection, with connect.ts's words when it fails (a TLS handshake refused, UNAUTHENTICATED). */
+async function connectNative(settings: TemporalSettings): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(sdkConnectionOptions(settings));
+  } catch (err) {
+    throw await connectFailure(settings, err);
+  }
+}
+
 export async function createDockflowWorker(
   options: DockflowWorkerOptions,
 ): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean; notify: readonly NotifyTarget[]; hostWorker?: Worker }> {
   // First: a bad DOCKFLOW_NOTIFY stops the worker before it takes any work it could not report.
   const notify = options.notify ?? parseNotifyTargets(process.env);
-  const connection = options.connection ?? (await NativeConnection.connect({ address: options.address }));
+  const connection = options.connection ?? (await connectNative(options));
   // Workflows upsert DockflowProject/DockflowOperation; unknown attributes would fail their tasks forever.
   if (options.ensureSearchAttributes !== false) {
     // A fresh production cluster has no namespace yet: the worker is the first to need one.
@@ -78,12 +88,12 @@ export async function createDockflowWorker(
     await ensureSearchAttributes(connection.operatorService, options.namespace, created ? NEW_NAMESPACE_GRACE_MS : 0);
   }
   const docker = options.docker ?? createDockerClient();
-  // Activities that look at other workflows share one client, connected on first use.
+  // Activities that look at other workflows share one client, connected on first use with the same TLS and API key.
   let client: Promise<WorkflowClient> | undefined;
   // DOCKFLOW_ENCRYPTION_KEY(_FILE): payloads and failures encrypted (src/temporal/codec.ts).
   const dataConverter = options.dataConverter ?? dataConverterFromEnv();
   const temporal = () =>
-    (client ??= Connection.connect({ address: options.address }).then((connection) => new WorkflowClient({ connection, namespace: options.namespace, dataConverter })));
+    (client ??= Connection.connect(sdkConnectionOptions(options)).then((connection) => new WorkflowClient({ connection, namespace: options.namespace, dataConverter })));
   const identity = workerIdentity();
   // Beside the worker's own start-up (bundle, runtime), so the retries it triggers are due by the time it polls.
   const reclaiming =

@@ -48,18 +48,28 @@ import { changedAcrossHosts, formatHostPlans, planHosts, restoreAcrossHosts } fr
 import { latestRevision, recordEverywhere } from './host-ledger';
 import { Compensations } from './compensations';
 import { rollbackWithDataAcrossHosts } from './host-rollback-data';
+import { downHosts, leftOut, needsDownHost } from './host-liveness';
 
 export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<DeployResult> {
   const routeOf = router(input.hostSilenceSeconds);
   const registered = sorted(input.hosts.map((h) => h.name));
-  // Compose files are read where the default host's worker runs (the only one, or --host).
-  const loader = input.host ?? registered[0];
+  // Hosts known down before anything starts (none in runs recorded before the patch): left out unless needed.
+  const down = await downHosts(registered, input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS, progress);
+  const answering = registered.filter((h) => !down.has(h));
+  // Compose files are read where the default host's worker runs (the only one, or --host; else one that answers).
+  const loader = input.host ?? answering[0] ?? registered[0];
+  const project = input.spec?.project ?? input.project ?? input.stack ?? 'the stack';
+  if (!input.spec && down.has(loader)) throw needsDownHost(project, down.get(loader)!, 'the compose files are read on it (--host)');
   progress.phase('loading');
   const { spec, warnings } = await loadDeploySpec(input, routeOf(loader).host, `load compose files on ${loader}`, progress);
   progress.project = spec.project;
   // Pure: an inline spec did not necessarily come through the loader that checks hooks.
   const hooks = readHooks(spec);
   const placement = place(spec, input.hosts, input.host);
+  for (const host of placement.hosts) {
+    const d = down.get(host);
+    if (d) throw needsDownHost(spec.project, d, `${servicesOn(placement, host)} placed on it`);
+  }
   // Each host's worker decides for its own part (capabilities, binds, roots).
   for (const host of placement.hosts) {
     await progress.step(`check the policy of ${host}`, () => routeOf(host).host.checkPolicy(hostPart(spec, placement.hostOf, host)));
@@ -80,9 +90,14 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
   );
 
   progress.phase('planning');
-  const previous = await latestRevision(routeOf, spec.project, registered, progress);
+  // A host that is down is not asked: every stack revision is also in the ledgers of the other hosts it placed services on.
+  const previous = await latestRevision(routeOf, spec.project, answering, progress);
   // Hosts that ran the previous revision are planned too: what moved away from them goes.
   const involved = sorted([...placement.hosts, ...Object.values(previous?.placement ?? {}).filter((h) => registered.includes(h))]);
+  for (const host of involved) {
+    const d = down.get(host);
+    if (d && previous?.placement) throw needsDownHost(spec.project, d, `${servicesOn({ hostOf: previous.placement }, host)} of revision ${previous.number} ran on it and must be removed there`);
+  }
   const parts = await planHosts(routeOf, spec, placement, involved, imageIds, input.removeOrphans, progress);
   const operations = parts.reduce((n, p) => n + countOperations(p.plan), 0);
   const hooksRun = planHooks(hooks, changedAcrossHosts(spec, parts), operations > 0, input.dryRun);
@@ -92,7 +107,7 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
     plan: planWithHooks(formatHostPlans(parts), hooksRun.pre, hooksRun.post),
     operations,
     services: Object.fromEntries(parts.flatMap((p) => p.plan.services.map((s) => [s.service, s.containers]))),
-    warnings: [...warnings, ...placement.notes, ...parts.flatMap((p) => p.plan.notes)],
+    warnings: [...warnings, ...placement.notes, ...parts.flatMap((p) => p.plan.notes), ...[...down.values()].map(leftOut)],
     hosts: placement.hostOf,
     ...(hooksRun.pre.length + hooksRun.post.length > 0 ? { hooks: [...hooksRun.pre, ...hooksRun.post].map(describeHook) } : {}),
   };
@@ -189,7 +204,8 @@ async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update
 export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<UpdateResult> {
   const routeOf = router(input.hostSilenceSeconds);
   const registered = sorted(input.hosts.map((h) => h.name));
-  const current = await latestRevision(routeOf, input.project, registered, progress);
+  const down = await downHosts(registered, input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS, progress);
+  const current = await latestRevision(routeOf, input.project, registered.filter((h) => !down.has(h)), progress);
   if (!current) {
     throw ApplicationFailure.nonRetryable(`project ${input.project} has no revision in the ledgers of ${registered.join(', ')}: deploy it with dockflow deploy first`, ErrorType.invalidSpec);
   }
@@ -200,6 +216,11 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
     ? { hostOf: current.placement, hosts: sorted(Object.values(current.placement)), notes: [] }
     : place(spec, input.hosts, undefined);
   const serviceHost = placement.hostOf[input.service];
+  // Every host of the stack is planned (and may roll back): one that is down fails the update now.
+  for (const host of placement.hosts) {
+    const d = down.get(host);
+    if (d) throw needsDownHost(input.project, d, `${servicesOn(placement, host)} of revision ${current.number} run on it`);
+  }
   // The revision passed each host's policy when it was recorded; the policy may have been tightened since.
   for (const host of placement.hosts) {
     await progress.step(`check the policy of ${host} for revision ${current.number}`, () => routeOf(host).host.checkPolicy(hostPart(spec, placement.hostOf, host), { revision: current.number }));
@@ -337,4 +358,10 @@ async function failWithoutHost(
       `${err.host} was not reached and may hold a mix of revisions until the next operation converges it`,
     OperationFailure.hostSilent,
   );
+}
+
+/** "services a, b" (or "service a"): what a placement puts on one host. */
+function servicesOn(placement: Pick<Placement, 'hostOf'>, host: string): string {
+  const names = Object.keys(placement.hostOf).filter((s) => placement.hostOf[s] === host).sort();
+  return `${names.length === 1 ? 'service' : 'services'} ${names.join(', ')}`;
 }

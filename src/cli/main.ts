@@ -8,7 +8,7 @@ import * as path from 'node:path';
 // Only what building the command tree needs is imported here: the Temporal client, dockerode,
 // the compose loader (zod, yaml) and the worker cost about 0.7 s to load together, so each
 // command loads its own with import() in its action, and `--help` or a usage error load none.
-import { temporalSettings } from '../temporal/settings';
+import { TemporalSettingsError, temporalSettings } from '../temporal/settings';
 import { registerStackCommands } from './stack-commands';
 import { registerBackupCommands } from './backup-commands';
 import { registerScheduleCommands } from './schedule-commands';
@@ -32,6 +32,9 @@ export function buildProgram(): Command {
 Environment:
   TEMPORAL_ADDRESS     Temporal frontend (default localhost:7233)
   TEMPORAL_NAMESPACE   namespace (default "default")
+  DOCKFLOW_TEMPORAL_TLS_CA, _TLS_CERT, _TLS_KEY, _TLS_SERVER_NAME, _API_KEY
+                       TLS, mTLS and API key towards Temporal (or the temporal CLI's
+                       TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, ..., TEMPORAL_API_KEY)
   DOCKFLOW_TASK_QUEUE  task queue of the worker on the target host (default "dockflow")
   DOCKER_HOST          Docker engine (default /var/run/docker.sock)
 
@@ -123,7 +126,7 @@ Example:
         await runWorkerProcess(process.env, { host: opts.host, labels: opts.label });
       } catch (err) {
         // A bad DOCKFLOW_NOTIFY is bad input: exit 2 with the message naming the target and the part.
-        if (err instanceof NotifyConfigError) throw new UsageError(err.message);
+        if (err instanceof NotifyConfigError || err instanceof TemporalSettingsError) throw new UsageError(err.message);
         throw err;
       }
     });
@@ -209,7 +212,8 @@ export async function main(argv = process.argv): Promise<number> {
   } catch (err) {
     // Commander has already printed its message (unknown option, missing argument, bad value: usage errors).
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
-    if (err instanceof UsageError) {
+    // A TLS or API key setting that cannot work (src/temporal/settings.ts): bad input, found before connecting.
+    if (err instanceof UsageError || err instanceof TemporalSettingsError) {
       process.stderr.write(`error: ${err.message}\n`);
       return EXIT_USAGE;
     }

@@ -163,7 +163,7 @@ async function connectTemporal(settings: TemporalSettings): Promise<{ reads?: St
   try {
     // cliKeys throws on an unreadable dev-server record: the SDK's connect below then words it as before.
     const keys = cliKeys(settings.address);
-    return { reads: lightReads(await LightTemporal.connect(settings.address, settings.namespace, keys, CONNECT_TIMEOUT_MS), settings) };
+    return { reads: lightReads(await LightTemporal.connect(settings, keys, CONNECT_TIMEOUT_MS), settings) };
   } catch {
     // e.g. refused: the SDK tries again until the same deadline, and words the failure as before.
   }

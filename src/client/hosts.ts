@@ -2,15 +2,14 @@
  * Hosts seen from a Temporal client: registering one (what `dockflow worker
  * --host` does at start), listing them, and asking each for its state.
  */
-import { temporal } from '@temporalio/proto';
 import type { WorkflowClient } from '@temporalio/client';
 import { HostRegistration, hostRegistrationId, hostTaskQueue, type HostInfo, type HostStatus } from '../model/hosts';
-import { registeredHosts } from './host-registrations';
+import { lastPoll, registeredHosts } from './host-registrations';
 import type { HostDescription } from '../../activities/hosts';
 import type { StackHosts } from '../../workflows/host-status';
 import { operationId } from './operations';
 
-export { registeredHosts };
+export { lastPoll, registeredHosts };
 
 /** Register (or re-register, with new labels) a host: its registration workflow replaces any earlier one. */
 export async function registerHost(client: WorkflowClient, sharedQueue: string, host: HostInfo): Promise<HostRegistration> {
@@ -22,17 +21,6 @@ export async function registerHost(client: WorkflowClient, sharedQueue: string, 
     workflowIdConflictPolicy: 'TERMINATE_EXISTING',
   });
   return registration;
-}
-
-/** When a worker last polled the task queue for activities, as Temporal saw it. */
-export async function lastPoll(client: WorkflowClient, taskQueue: string): Promise<string | undefined> {
-  const response = await client.workflowService.describeTaskQueue({
-    namespace: client.options.namespace,
-    taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-  });
-  const times = (response.pollers ?? []).flatMap((p) => (p.lastAccessTime?.seconds != null ? [Number(p.lastAccessTime.seconds.toString()) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6)] : []));
-  return times.length ? new Date(Math.max(...times)).toISOString() : undefined;
 }
 
 /** Every registered host with its last poll and its worker's answer (Docker version, projects). */

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
+import type { TemporalSettings } from '../temporal/settings';
 import { isEncrypted, openPayloadBytes, sealPayloadBytes, type EncryptionKey } from '../temporal/keys';
 import { GrpcConnection, ProtoWriter, bytesField, intField, mapField, messagesField, readFields, stringField, type ProtoFields } from './wire';
 
@@ -86,9 +87,13 @@ export class LightTemporal {
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
   }
 
-  /** Connected to `address`, using `keys` as the SDK client's codec would (none: plain payloads). */
-  static async connect(address: string, namespace: string, keys: EncryptionKey[], timeoutMs: number): Promise<LightTemporal> {
-    return new LightTemporal(await GrpcConnection.connect(address, timeoutMs), namespace, keys);
+  /**
+   * Connected to the settings' address over their TLS and API key (as
+   * connect.ts's SDK connection), using `keys` as the SDK client's codec would
+   * (none: plain payloads).
+   */
+  static async connect(settings: Pick<TemporalSettings, 'address' | 'namespace' | 'tls' | 'apiKey'>, keys: EncryptionKey[], timeoutMs: number): Promise<LightTemporal> {
+    return new LightTemporal(await GrpcConnection.connect(settings.address, timeoutMs, { tls: settings.tls, apiKey: settings.apiKey }), settings.namespace, keys);
   }
 
   close(): void {

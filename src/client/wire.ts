@@ -5,10 +5,12 @@
  * (@temporalio/proto, about 0.1 to 0.2 s of CPU, more than the rest of `ps`);
  * these few messages are written and read here by field number instead.
  *
- * Plain-text HTTP/2 only: the CLI connects to TEMPORAL_ADDRESS without TLS
- * (src/client/connect.ts does the same).
+ * Plain-text HTTP/2, or TLS with the same settings as the SDK's connection
+ * (src/temporal/settings.ts: CA, client certificate and key, server name) and
+ * the API key as `authorization: Bearer` on every call, as the SDK sends it.
  */
 import * as http2 from 'node:http2';
+import type { TemporalTls } from '../temporal/settings';
 
 /** A message being written: fields appended in any order (protobuf allows it), absent values skipped. */
 export class ProtoWriter {
@@ -144,12 +146,27 @@ export class GrpcError extends Error {
 
 /** One HTTP/2 connection to a gRPC server, for unary calls. */
 export class GrpcConnection {
-  private constructor(private readonly session: http2.ClientHttp2Session) {}
+  private constructor(
+    private readonly session: http2.ClientHttp2Session,
+    private readonly apiKey: string | undefined,
+  ) {}
 
-  /** Connected, or rejected with the transport's error (e.g. ECONNREFUSED) or after timeoutMs. */
-  static connect(address: string, timeoutMs: number): Promise<GrpcConnection> {
+  /**
+   * Connected, or rejected with the transport's error (e.g. ECONNREFUSED, a
+   * certificate Node does not trust) or after timeoutMs. With `tls`, the
+   * server's certificate is checked against `tls.ca` (else Node's roots) and
+   * `tls.serverName` (else the address's host), as the SDK does.
+   */
+  static connect(address: string, timeoutMs: number, secure: { tls?: TemporalTls; apiKey?: string } = {}): Promise<GrpcConnection> {
     return new Promise((resolve, reject) => {
-      const session = http2.connect(`http://${address}`);
+      const { tls } = secure;
+      const session = tls
+        ? http2.connect(`https://${address}`, {
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+            ...(tls.serverName ? { servername: tls.serverName } : {}),
+          })
+        : http2.connect(`http://${address}`);
       const timer = setTimeout(() => {
         session.destroy();
         reject(new GrpcError(4, `no connection to ${address} within ${timeoutMs} ms`));
@@ -159,8 +176,9 @@ export class GrpcConnection {
         session.removeAllListeners('error');
         // A later transport error fails the calls in flight (their streams close); it must not crash the process.
         session.on('error', () => undefined);
-        resolve(new GrpcConnection(session));
+        resolve(new GrpcConnection(session, secure.apiKey));
       });
+      // A TLS failure (an untrusted certificate) comes as the session's error, before 'connect'.
       session.once('error', (err) => {
         clearTimeout(timer);
         session.destroy();
@@ -180,6 +198,7 @@ export class GrpcConnection {
           'content-type': 'application/grpc',
           te: 'trailers',
           'grpc-timeout': `${Math.max(1, Math.ceil(timeoutMs))}m`,
+          ...(this.apiKey !== undefined ? { authorization: `Bearer ${this.apiKey}` } : {}),
         });
       } catch (err) {
         reject(err);

@@ -129,7 +129,7 @@ describe('the light Temporal client', () => {
   after(() => server.close());
 
   it('lists every page of a visibility query, with start times and keyword search attributes', async () => {
-    const light = await LightTemporal.connect(address, 'default', [], 3_000);
+    const light = await LightTemporal.connect({ address, namespace: 'default' }, [], 3_000);
     try {
       const listed = await light.list("DockflowProject = 'shop'");
       assert.deepEqual(
@@ -148,7 +148,7 @@ describe('the light Temporal client', () => {
   });
 
   it('starts a workflow as the SDK does (encrypted input with a key) and reads its result, encrypted or not', async () => {
-    const light = await LightTemporal.connect(address, 'ops', [KEY], 3_000);
+    const light = await LightTemporal.connect({ address, namespace: 'ops' }, [KEY], 3_000);
     try {
       const runId = await light.start('history', { workflowId: 'plain', taskQueue: 'dockflow', arg: { project: 'shop' }, executionTimeoutSeconds: 15 });
       assert.equal(runId, 'run-of-plain');
@@ -171,7 +171,7 @@ describe('the light Temporal client', () => {
   });
 
   it('an encrypted result without its key is refused, never read as something else', async () => {
-    const light = await LightTemporal.connect(address, 'default', [parseKey(Buffer.alloc(32, 9).toString('base64'), 'other key')], 3_000);
+    const light = await LightTemporal.connect({ address, namespace: 'default' }, [parseKey(Buffer.alloc(32, 9).toString('base64'), 'other key')], 3_000);
     try {
       await assert.rejects(light.result('encrypted', 'r'), /not among the configured keys/);
     } finally {
@@ -185,7 +185,7 @@ describe('the light Temporal client', () => {
     const port = (refused.address() as AddressInfo).port;
     await new Promise<void>((resolve) => refused.close(() => resolve()));
     const started = Date.now();
-    await assert.rejects(LightTemporal.connect(`127.0.0.1:${port}`, 'default', [], 3_000), /ECONNREFUSED/);
+    await assert.rejects(LightTemporal.connect({ address: `127.0.0.1:${port}`, namespace: 'default' }, [], 3_000), /ECONNREFUSED/);
     assert.ok(Date.now() - started < 2_000);
   });
 });
