@@ -5,7 +5,9 @@
  * revision 1's containers back on both hosts and revision 1's data back on
  * db's host, after backing up the data it replaces (a second rollback with
  * data goes forward again from that copy). With db's host silent, it is
- * refused before anything is touched, naming the host.
+ * refused before anything is touched, naming the host. A revision that
+ * fails on its restored data leaves both hosts as they were: data and
+ * containers put back, no revision recorded.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +24,7 @@ const H1 = 'h6rd-1';
 const H2 = 'h6rd-2';
 
 /** web on h6rd-1, db with volume data on h6rd-2 (stopped while it is archived); RELEASE tells revisions apart. */
-function compose(release: number): string {
+function compose(release: number, poisonCheck = false): string {
   return `
 services:
   web:
@@ -38,7 +40,7 @@ services:
     environment: {RELEASE: "${release}"}
     stop_grace_period: 1s
     volumes: ["data:/data"]
-    x-dockflow:
+${poisonCheck ? '    healthcheck: {test: ["CMD", "sh", "-c", "test ! -e /data/poison"], interval: 1s, retries: 2}\n' : ''}    x-dockflow:
       backup: {stop: true}
     deploy:
       placement: {constraints: ["node.hostname == ${H2}"]}
@@ -136,5 +138,33 @@ describe('rollback --with-data across two hosts', () => {
     assert.equal(await digest(hosts[1].docker), dataOfRevision2);
     assert.equal(await release(hosts[0].docker, 'web'), 'RELEASE=2');
     assert.equal(await release(hosts[1].docker, 'db'), 'RELEASE=2');
+  });
+
+  it('puts the data and the containers back on every host when the revision fails on its restored data', async () => {
+    // Revision 5's db is healthy only without /data/poison; its backup holds the poison. Revision 6 has no such check.
+    const deploy = async (text: string, revision: number) => {
+      fs.writeFileSync(file, text);
+      const run = await runCli(['deploy', '-f', file, '--json'], env);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(JSON.parse(run.stdout).revision, revision);
+    };
+    await deploy(compose(3, true), 5);
+    await execIn(hosts[1].docker, `${PROJECT}-db-1`, ['sh', '-c', 'touch /data/poison']);
+    const poisoned = await runCli(['backup', '-p', PROJECT, '--json'], env);
+    assert.equal(poisoned.code, 0, poisoned.stderr);
+    await deploy(compose(4), 6);
+    await execIn(hosts[1].docker, `${PROJECT}-db-1`, ['sh', '-c', 'rm /data/poison && echo under-revision-6 > /data/r6']);
+    const dataBefore = await digest(hosts[1].docker);
+    const ledgers = () => hosts.map((h) => fs.readdirSync(path.join(h.stateDir, 'projects', PROJECT), { recursive: true }).map(String).sort());
+    const ledgersBefore = ledgers();
+
+    const run = await runCli(['rollback', '-p', PROJECT, '--to', '5', '--with-data'], env);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /rollback of h6rd-shop to revision 5 with data failed: .*; the data \(from backup \d{8}-\d{6}-[0-9a-f]{8}\) and revision 6's containers were put back on every host/s);
+    assert.equal(await digest(hosts[1].docker), dataBefore, "revision 6's data, byte for byte");
+    assert.equal(await release(hosts[0].docker, 'web'), 'RELEASE=4');
+    assert.equal(await release(hosts[1].docker, 'db'), 'RELEASE=4');
+    assert.equal((await hosts[1].docker.getContainer(`${PROJECT}-db-1`).inspect()).State.Running, true);
+    assert.deepEqual(ledgers(), ledgersBefore, 'no revision recorded on any host');
   });
 });
