@@ -155,6 +155,7 @@ export function registerStackCommands(program: Command): void {
     .option('-V, --renew-anon-volumes', 'recreated containers get fresh anonymous volumes instead of keeping their predecessors\' (which are removed)')
     .option('--with-data', 'also restore the backup of the revision\'s data (the one taken just before the operation that followed it; see dockflow history), after backing up the current data')
     .option('--dest <dir|url>', `with --with-data: ${DEST_HELP} (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)`)
+    .addOption(new Option('--health-timeout <seconds>', 'upper bound for each health wait (default: from the healthcheck)').argParser(positiveNumberArg))
     .option('--wait', 'when another operation holds the project, wait for it instead of failing')
     .addOption(new Option('--host-timeout <seconds>', 'with several hosts: a host whose worker leaves a step untaken this long is left out and named (default 60)').argParser(positiveWholeNumberArg))
     .option('-d, --detach', 'return the workflow ID without waiting')
@@ -175,6 +176,7 @@ export function registerStackCommands(program: Command): void {
             waitForLock: Boolean(opts.wait),
             ...(opts.to !== undefined ? { to: opts.to } : {}),
             ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
+            ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
             ...(opts.withData ? { withData: true } : {}),
             ...(opts.dest !== undefined ? { destination: destination(opts.dest) } : {}),
           }),

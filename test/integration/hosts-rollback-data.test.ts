@@ -158,7 +158,7 @@ describe('rollback --with-data across two hosts', () => {
     const ledgers = () => hosts.map((h) => fs.readdirSync(path.join(h.stateDir, 'projects', PROJECT), { recursive: true }).map(String).sort());
     const ledgersBefore = ledgers();
 
-    const run = await runCli(['rollback', '-p', PROJECT, '--to', '5', '--with-data'], env);
+    const run = await runCli(['rollback', '-p', PROJECT, '--to', '5', '--with-data', '--health-timeout', '30'], env);
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /rollback of h6rd-shop to revision 5 with data failed: .*; the data \(from backup \d{8}-\d{6}-[0-9a-f]{8}\) and revision 6's containers were put back on every host/s);
     assert.equal(await digest(hosts[1].docker), dataBefore, "revision 6's data, byte for byte");
