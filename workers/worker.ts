@@ -59,9 +59,20 @@ export function workflowInterceptorModules(): string[] {
   return [require.resolve('../workflows/interceptors')];
 }
 
+/**
+ * The bundle's source map: file and line of each frame (what a workflow's stack
+ * trace shows), without columns and without the sources' text. The SDK's
+ * default (a full inline map with every source) made the bundle 4.4 MB, of
+ * which 2.8 MB map, parsed in both the worker's main thread and its workflow
+ * thread: about 20 MiB of an idle worker (bench/RESULTS.md, Scale).
+ */
+export function slimSourceMap<C extends { devtool?: unknown }>(config: C): C {
+  return { ...config, devtool: 'inline-nosources-cheap-module-source-map' };
+}
+
 /** What bundleWorkflowCode needs to build the bundle this worker would build itself. */
-export function workflowBundleOptions(): { workflowsPath: string; workflowInterceptorModules: string[] } {
-  return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules() };
+export function workflowBundleOptions(): { workflowsPath: string; workflowInterceptorModules: string[]; webpackConfigHook: typeof slimSourceMap } {
+  return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules(), webpackConfigHook: slimSourceMap };
 }
 
 export async function createDockflowWorker(
@@ -127,7 +138,7 @@ export async function createDockflowWorker(
     taskQueue: options.taskQueue,
     ...(options.workflowBundlePath
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
-      : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() } }),
+      : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() }, bundlerOptions: { webpackConfigHook: slimSourceMap } }),
     activities,
     // The SDK sends heartbeats at most every 0.8 × the heartbeat timeout by default (3.2 s
     // for 4 s): once a second keeps the server's view fresh, so a dead worker's step is
