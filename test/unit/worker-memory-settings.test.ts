@@ -1,7 +1,7 @@
 /** The worker's memory settings from its environment (workers/main.ts, workers/worker.ts): unset is the SDK's and V8's default, bad values stop the worker with the variable's name. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_WORKFLOW_SEMI_SPACE_MIB, workflowHeapMiB, workflowSemiSpaceMiB } from '../../workers/main';
+import { workflowHeapMiB, workflowSemiSpaceMiB } from '../../workers/main';
 import { workflowCacheOptions } from '../../workers/worker';
 
 describe('worker memory settings', () => {
@@ -18,10 +18,9 @@ describe('worker memory settings', () => {
     for (const bad of ['32', '1e3.5', 'big']) assert.throws(() => workflowHeapMiB({ DOCKFLOW_WORKFLOW_HEAP_MIB: bad }), /DOCKFLOW_WORKFLOW_HEAP_MIB/);
   });
 
-  it('DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: whole MiB from 1 to 64, unset is 4 (not V8\'s 16)', () => {
-    assert.equal(DEFAULT_WORKFLOW_SEMI_SPACE_MIB, 4);
-    assert.equal(workflowSemiSpaceMiB({}), 4);
-    assert.equal(workflowSemiSpaceMiB({ DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: '' }), 4);
+  it('DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: whole MiB from 1 to 64, unset leaves V8 alone', () => {
+    assert.equal(workflowSemiSpaceMiB({}), undefined);
+    assert.equal(workflowSemiSpaceMiB({ DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: '' }), undefined);
     assert.equal(workflowSemiSpaceMiB({ DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: '16' }), 16);
     for (const bad of ['0', '65', '2.5', 'small']) assert.throws(() => workflowSemiSpaceMiB({ DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: bad }), /DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB/);
   });
