@@ -10,6 +10,7 @@ import { dataConverterFromEnv } from '../src/temporal/codec';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import { createDockerClient } from './docker-client';
+import { bundleInChildProcess } from './bundle';
 import type { TemporalSettings } from '../src/temporal/settings';
 import { parseNotifyTargets, type NotifyTarget } from '../src/notify/targets';
 import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
@@ -66,8 +67,10 @@ export function workflowInterceptorModules(): string[] {
  * which 2.8 MB map, parsed in both the worker's main thread and its workflow
  * thread: about 20 MiB of an idle worker (bench/RESULTS.md, Scale).
  */
+export const SLIM_DEVTOOL = 'inline-nosources-cheap-module-source-map';
+
 export function slimSourceMap<C extends { devtool?: unknown }>(config: C): C {
-  return { ...config, devtool: 'inline-nosources-cheap-module-source-map' };
+  return { ...config, devtool: SLIM_DEVTOOL };
 }
 
 /** What bundleWorkflowCode needs to build the bundle this worker would build itself. */
@@ -130,14 +133,22 @@ export async function createDockflowWorker(
     await registerHost(await temporal(), options.taskQueue, options.host);
     return { worker, connection, ownsConnection: !options.connection, notify };
   }
+  // Without a pre-built bundle, webpack runs in a child process (workers/bundle.ts); in this one only if that fails.
+  const built = options.workflowBundlePath
+    ? undefined
+    : await bundleInChildProcess({ ...workflowBundleOptions(), failureConverterPath: dataConverter?.failureConverterPath, devtool: SLIM_DEVTOOL }).catch((err: Error) => {
+        console.error(`dockflow worker: ${err.message}; bundling in this process instead`);
+        return undefined;
+      });
+  const bundlePath = options.workflowBundlePath ?? built?.file;
   const worker = await Worker.create({
     connection,
     identity,
     namespace: options.namespace,
     dataConverter,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundlePath
-      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+    ...(bundlePath
+      ? { workflowBundle: { codePath: bundlePath } }
       : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() }, bundlerOptions: { webpackConfigHook: slimSourceMap } }),
     activities,
     // The SDK sends heartbeats at most every 0.8 × the heartbeat timeout by default (3.2 s
@@ -146,7 +157,7 @@ export async function createDockflowWorker(
     maxHeartbeatThrottleInterval: '1s',
     ...workflowCacheOptions(process.env),
     ...options.workerOptions,
-  });
+  }).finally(() => built?.remove());
   await reclaiming;
   if (!options.host) return { worker, connection, ownsConnection: !options.connection, notify };
   const hostWorker = await createHostWorker(options.host);
