@@ -9,6 +9,7 @@
  *   npm run bench:scale                         # 50 concurrent 2-service deploys
  *   npm run bench:scale -- --count 10           # fewer
  *   npm run bench:scale -- --tsx                # the worker through tsx, as the tests spawn it
+ *   npm run bench:scale -- --series "before"    # a comparison run, shown beside the newest plain run
  *
  * Writes bench/results/scale-<time>.json.
  */
@@ -156,6 +157,8 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const count = numericFlag('--count', 50);
   const tsx = argv.includes('--tsx');
+  const seriesAt = argv.indexOf('--series');
+  const series = seriesAt >= 0 ? argv[seriesAt + 1] : undefined;
   const begun = beginRun();
   execFileSync('bash', [path.join(__dirname, 'setup.sh')], { stdio: 'inherit' });
   if (!tsx && !cliEntry(REPO_ROOT, process.env).compiled) execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'build.js')], { stdio: 'inherit' });
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
     await bed.teardown();
   }
   const versions = { node: process.version, 'Docker engine': sh('docker', ['version', '--format', '{{.Server.Version}}']).trim() };
-  const file = writeRaw(begun, { kind: 'scale', runs: 1, quick: count !== 50, versions, notes: outcome.notes, figures: outcome.figures, details: outcome.details });
+  const file = writeRaw(begun, { kind: 'scale', ...(series ? { series } : {}), runs: 1, quick: count !== 50, versions, notes: outcome.notes, figures: outcome.figures, details: outcome.details });
   log(`written to ${file}`);
 }
 

@@ -11,6 +11,7 @@ import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import { createDockerClient } from './docker-client';
 import { sdkConnectionOptions, type TemporalSettings } from '../src/temporal/settings';
+import { bundleInChildProcess } from './bundle';
 import { parseNotifyTargets, type NotifyTarget } from '../src/notify/targets';
 import { ensureNamespace, ensureSearchAttributes, NEW_NAMESPACE_GRACE_MS } from '../src/temporal/setup';
 import { reclaimFromDeadWorkers, workerIdentity } from './reclaim';
@@ -60,9 +61,22 @@ export function workflowInterceptorModules(): string[] {
   return [require.resolve('../workflows/interceptors')];
 }
 
+/**
+ * The bundle's source map: file and line of each frame (what a workflow's stack
+ * trace shows), without columns and without the sources' text. The SDK's
+ * default (a full inline map with every source) made the bundle 4.4 MB, of
+ * which 2.8 MB map, parsed in both the worker's main thread and its workflow
+ * thread: about 20 MiB of an idle worker (bench/RESULTS.md, Scale).
+ */
+export const SLIM_DEVTOOL = 'inline-nosources-cheap-module-source-map';
+
+export function slimSourceMap<C extends { devtool?: unknown }>(config: C): C {
+  return { ...config, devtool: SLIM_DEVTOOL };
+}
+
 /** What bundleWorkflowCode needs to build the bundle this worker would build itself. */
-export function workflowBundleOptions(): { workflowsPath: string; workflowInterceptorModules: string[] } {
-  return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules() };
+export function workflowBundleOptions(): { workflowsPath: string; workflowInterceptorModules: string[]; webpackConfigHook: typeof slimSourceMap } {
+  return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules(), webpackConfigHook: slimSourceMap };
 }
 
 /** The worker's connection, with connect.ts's words when it fails (a TLS handshake refused, UNAUTHENTICATED). */
@@ -129,15 +143,23 @@ export async function createDockflowWorker(
     await registerHost(await temporal(), options.taskQueue, options.host);
     return { worker, connection, ownsConnection: !options.connection, notify };
   }
+  // Without a pre-built bundle, webpack runs in a child process (workers/bundle.ts); in this one only if that fails.
+  const built = options.workflowBundlePath
+    ? undefined
+    : await bundleInChildProcess({ ...workflowBundleOptions(), failureConverterPath: dataConverter?.failureConverterPath, devtool: SLIM_DEVTOOL }).catch((err: Error) => {
+        console.error(`dockflow worker: ${err.message}; bundling in this process instead`);
+        return undefined;
+      });
+  const bundlePath = options.workflowBundlePath ?? built?.file;
   const worker = await Worker.create({
     connection,
     identity,
     namespace: options.namespace,
     dataConverter,
     taskQueue: options.taskQueue,
-    ...(options.workflowBundlePath
-      ? { workflowBundle: { codePath: options.workflowBundlePath } }
-      : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() } }),
+    ...(bundlePath
+      ? { workflowBundle: { codePath: bundlePath } }
+      : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() }, bundlerOptions: { webpackConfigHook: slimSourceMap } }),
     activities,
     // The SDK sends heartbeats at most every 0.8 × the heartbeat timeout by default (3.2 s
     // for 4 s): once a second keeps the server's view fresh, so a dead worker's step is
@@ -145,7 +167,7 @@ export async function createDockflowWorker(
     maxHeartbeatThrottleInterval: '1s',
     ...workflowCacheOptions(process.env),
     ...options.workerOptions,
-  });
+  }).finally(() => built?.remove());
   await reclaiming;
   if (!options.host) return { worker, connection, ownsConnection: !options.connection, notify };
   const hostWorker = await createHostWorker(options.host);

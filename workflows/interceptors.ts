@@ -9,7 +9,22 @@
  */
 import { isCancellation, metricMeter, TemporalFailure, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
 import { activitySummary } from '../src/model/activity-summary';
-import { notifyOutcome } from './notify';
+import { isNotifyOperation } from '../src/notify/event';
+import type * as Notify from './notify';
+
+/**
+ * workflows/notify.ts, loaded by the operations that notify only. The SDK
+ * evaluates this module and everything it imports once per workflow
+ * execution: imported at the top, notify.ts (and through it the activities'
+ * options, zod and the model) cost every cached workflow, a project lock or a
+ * host registration too, about 3 MiB (bench/RESULTS.md, Scale).
+ */
+function notifyOutcome(args: unknown[], outcome: Parameters<typeof Notify.notifyOutcome>[1]): Promise<void> {
+  // notifyOutcome returns at once for the other types: the same commands either way.
+  if (!isNotifyOperation(workflowInfo().workflowType)) return Promise.resolve();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, see above
+  return (require('./notify') as typeof Notify).notifyOutcome(args, outcome);
+}
 
 // Names only: src/temporal/metrics.ts documents them (it cannot be imported here, it loads the worker runtime).
 const operations = metricMeter.createCounter('dockflow_operations', 'operations', 'dockflow operations by type and outcome');

@@ -4,7 +4,7 @@
  * activity's type and input. Pure and deterministic: it runs inside workflow
  * code (workflows/interceptors.ts) and must not look at anything else.
  */
-import { containerName } from './names';
+import { containerName } from './container-name';
 import type { StackSpec } from './spec';
 
 type Input = Record<string, unknown> & {

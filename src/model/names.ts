@@ -6,11 +6,7 @@
 import { z } from 'zod';
 import { PROJECT_NAME_MAX_LENGTH, PROJECT_NAME_RULE, isProjectName } from './project-name';
 
-/** Compose's container name: `container_name`, else `<project>-<service>-<n>`. */
-// The service's two fields by shape, not Pick<ServiceSpec>: spec.ts imports this module (ProjectName), and this one stays out of a cycle with it.
-export function containerName(project: string, service: { name: string; containerName?: string }, number: number): string {
-  return service.containerName ?? `${project}-${service.name}-${number}`;
-}
+export { containerName } from './container-name';
 
 /**
  * Name of the replacement container while a recreate is in flight. It depends

@@ -1,7 +1,7 @@
 /** The worker's memory settings from its environment (workers/main.ts, workers/worker.ts): unset is the SDK's and V8's default, bad values stop the worker with the variable's name. */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { workflowHeapMiB } from '../../workers/main';
+import { workflowHeapMiB, workflowSemiSpaceMiB } from '../../workers/main';
 import { workflowCacheOptions } from '../../workers/worker';
 
 describe('worker memory settings', () => {
@@ -16,5 +16,12 @@ describe('worker memory settings', () => {
     assert.equal(workflowHeapMiB({}), undefined);
     assert.equal(workflowHeapMiB({ DOCKFLOW_WORKFLOW_HEAP_MIB: '256' }), 256);
     for (const bad of ['32', '1e3.5', 'big']) assert.throws(() => workflowHeapMiB({ DOCKFLOW_WORKFLOW_HEAP_MIB: bad }), /DOCKFLOW_WORKFLOW_HEAP_MIB/);
+  });
+
+  it('DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: whole MiB from 1 to 64, unset leaves V8 alone', () => {
+    assert.equal(workflowSemiSpaceMiB({}), undefined);
+    assert.equal(workflowSemiSpaceMiB({ DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: '' }), undefined);
+    assert.equal(workflowSemiSpaceMiB({ DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: '16' }), 16);
+    for (const bad of ['0', '65', '2.5', 'small']) assert.throws(() => workflowSemiSpaceMiB({ DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB: bad }), /DOCKFLOW_WORKFLOW_SEMI_SPACE_MIB/);
   });
 });
