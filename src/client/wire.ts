@@ -146,16 +146,22 @@ export class GrpcError extends Error {
 export class GrpcConnection {
   private constructor(private readonly session: http2.ClientHttp2Session) {}
 
-  /** Connected, or rejected with the transport's error (e.g. ECONNREFUSED) or after timeoutMs. */
-  static connect(address: string, timeoutMs: number): Promise<GrpcConnection> {
+  /** Connected, or rejected with the transport's error (e.g. ECONNREFUSED), after timeoutMs, or when `signal` aborts. */
+  static connect(address: string, timeoutMs: number, signal?: AbortSignal): Promise<GrpcConnection> {
     return new Promise((resolve, reject) => {
       const session = http2.connect(`http://${address}`);
-      const timer = setTimeout(() => {
+      const giveUp = (message: string) => {
+        clearTimeout(timer);
         session.destroy();
-        reject(new GrpcError(4, `no connection to ${address} within ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(new GrpcError(4, message));
+      };
+      const timer = setTimeout(() => giveUp(`no connection to ${address} within ${timeoutMs} ms`), timeoutMs);
+      // A caller that no longer needs the connection (e.g. the compose files did not load) ends the attempt at once.
+      const onAbort = () => giveUp(`connection to ${address} abandoned`);
+      signal?.addEventListener('abort', onAbort, { once: true });
       session.once('connect', () => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         session.removeAllListeners('error');
         // A later transport error fails the calls in flight (their streams close); it must not crash the process.
         session.on('error', () => undefined);
@@ -163,6 +169,7 @@ export class GrpcConnection {
       });
       session.once('error', (err) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         session.destroy();
         reject(err);
       });
@@ -216,7 +223,8 @@ export class GrpcConnection {
     });
   }
 
+  /** Ends the connection now: a call still in flight (a progress query the caller no longer waits for) is abandoned. */
   close(): void {
-    this.session.close();
+    this.session.destroy();
   }
 }
