@@ -94,5 +94,7 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
       : previous;
   settlePostDeploy(hookProblem, 'deploy', spec.project, revision.number, result.warnings, progress);
   progress.phase('done');
-  return { ...result, revision: revision.number };
+  // The last progress goes with the result: the CLI prints its last lines from it instead of querying the
+  // closed workflow (a replay of its whole history on a worker). A payload, not a command: replay is unchanged.
+  return { ...result, revision: revision.number, finalProgress: progress.current };
 }

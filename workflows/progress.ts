@@ -42,6 +42,11 @@ export class ProgressTracker {
     setCurrentDetails(this.details());
   }
 
+  /** The progress as the query answers it now (deploy returns it as its result's finalProgress). */
+  get current(): Progress {
+    return this.state;
+  }
+
   phase(phase: string): void {
     this.state.phase = phase;
     setCurrentDetails(this.details());

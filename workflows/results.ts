@@ -4,8 +4,9 @@
  * import, needs nothing from them. The CLI and the tests import each type
  * from its workflow's module, which re-exports it.
  */
+import type { WithFinalProgress } from '../src/messages';
 
-export interface DeployResult {
+export interface DeployResult extends WithFinalProgress {
   project: string;
   dryRun: boolean;
   /** The plan's operations, one line each (what the deploy reports after it ran). */

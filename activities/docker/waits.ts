@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../src/errors';
 import { heartbeat, inspectOrUndefined, logTail, NOT_STARTED, sleep, throwIfCancelled } from './shared';
 import { startContainer } from './container-ops';
+import { HealthEvents } from './health-events';
 
 export interface WaitInput {
   service: string;
@@ -26,6 +27,8 @@ export function createWaitActivities({ docker, pollIntervalMs }: { docker: Docke
    * (measured with bench/deploy-timeline.ts); an inspect costs a few ms.
    */
   const healthPollMs = Math.min(pollIntervalMs, 250);
+  /** Ends a health wait's sleep when the engine reports the container's health changed (./health-events.ts). */
+  const healthEvents = new HealthEvents(docker);
 
   /**
    * A container this operation is waiting for that was stopped by SIGTERM or
@@ -50,6 +53,7 @@ export function createWaitActivities({ docker, pollIntervalMs }: { docker: Docke
   async function waitHealthy(input: WaitInput): Promise<void> {
     let restarts = 0;
     for (;;) {
+      const mark = healthEvents.mark(input.name);
       const info = await inspectOrUndefined(docker, input.name);
       if (!info) throw ApplicationFailure.nonRetryable(`service ${input.service}: container ${input.name} is gone`, ErrorType.unhealthy);
       const health = info.State.Health;
@@ -85,7 +89,7 @@ export function createWaitActivities({ docker, pollIntervalMs }: { docker: Docke
         );
       }
       heartbeat({ step: `wait healthy ${input.name}`, status: health.Status });
-      await sleep(healthPollMs);
+      await healthEvents.sleep(input.name, healthPollMs, mark);
       throwIfCancelled();
     }
   }

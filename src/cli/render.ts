@@ -1,5 +1,5 @@
 /** Terminal rendering of progress: colours only on a TTY without NO_COLOR. */
-import type { Progress, StepState } from '../messages';
+import { splitFinalProgress, type Progress, type StepState } from '../messages';
 
 const useColour = () => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
 const paint = (code: number, text: string) => (useColour() ? `\u001b[${code}m${text}\u001b[0m` : text);
@@ -33,7 +33,9 @@ interface RunName {
  * from one document.
  */
 export function workflowResultJson(handle: RunName, result: unknown): object {
-  const fields = typeof result === 'object' && result !== null && !Array.isArray(result) ? result : { result };
+  // finalProgress is for followers (src/messages.ts), not part of what the operation reports.
+  const shown = splitFinalProgress(result).result;
+  const fields = typeof shown === 'object' && shown !== null && !Array.isArray(shown) ? shown : { result: shown };
   return { workflowId: handle.workflowId, runId: handle.firstExecutionRunId, ...fields };
 }
 

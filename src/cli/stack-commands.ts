@@ -15,6 +15,9 @@ import { DEST_HELP, destination } from './backup-shared';
 import { HOOK_CONTINUE_WARNING } from '../errors';
 import { collect, durationArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
 import { OperationFailed, UsageError, out, runOperation } from './run-operation';
+import { connectLight, runLightOperation } from './light-operation';
+import { operationId } from '../client/operation-id';
+import type { DeployInput } from '../model/input';
 
 interface ComposeFlags {
   file?: string[];
@@ -34,6 +37,9 @@ function hookWarnings(warnings: string[] | undefined): string {
 
 async function loadFromFlags(flags: ComposeFlags) {
   const { loadStack, ComposeError } = await import('../compose');
+  // One turn of the event loop between loading the loader (0.15-0.3 s of CPU) and running it, so a
+  // connection opened before (deploy's, to Temporal) is made and its first request sent meanwhile.
+  await new Promise((resolve) => setImmediate(resolve));
   try {
     const result = loadStack({
       files: flags.file?.map((f) => path.resolve(f)),
@@ -76,24 +82,43 @@ export function registerStackCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow deploy -f docker-compose.yml --profile ui\n  dockflow deploy -f compose.yml -f compose.prod.yml --remove-orphans --detach')
     .action(async (opts) => {
-      const [{ spec }, { startDeploy }, { isHostName, HOST_NAME_RULE }] = await Promise.all([loadFromFlags(opts), import('../client/operations'), import('../model/hosts')]);
-      if (opts.host !== undefined && !isHostName(opts.host)) throw new UsageError(`--host: ${JSON.stringify(opts.host)} is not a valid host name: ${HOST_NAME_RULE}`);
-      await runOperation<DeployResult>(
-        { ...opts, quiet: opts.dryRun, announce: opts.dryRun ? 'planning' : 'deploying' },
-        async (client, queue) =>
-          startDeploy(client, queue, spec.project, {
-            ...(await hostsForDeploy(client, spec, opts.host, opts.hostTimeout)),
-            spec,
-            dryRun: Boolean(opts.dryRun),
-            removeOrphans: Boolean(opts.removeOrphans),
-            build: Boolean(opts.build),
-            wait: opts.wait !== false,
-            waitForLock: Boolean(opts.waitLock),
-            ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
-            ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
-          }),
-        (r) => (r.dryRun ? (r.graph ?? r.plan) : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set(Object.values(r.hosts))].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`),
-      );
+      const settings = temporalSettings();
+      // Temporal is connected to, without the SDK, and asked for the registered hosts while the compose files load.
+      const connecting = await connectLight(settings);
+      try {
+        const [{ spec }, { isHostName, HOST_NAME_RULE }] = await Promise.all([loadFromFlags(opts), import('../model/hosts')]);
+        if (opts.host !== undefined && !isHostName(opts.host)) throw new UsageError(`--host: ${JSON.stringify(opts.host)} is not a valid host name: ${HOST_NAME_RULE}`);
+        const input = (hosts: Awaited<ReturnType<typeof deployHosts>>): DeployInput => ({
+          ...hosts,
+          spec,
+          dryRun: Boolean(opts.dryRun),
+          removeOrphans: Boolean(opts.removeOrphans),
+          build: Boolean(opts.build),
+          wait: opts.wait !== false,
+          waitForLock: Boolean(opts.waitLock),
+          ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
+          ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
+        });
+        const runOpts = { ...opts, quiet: opts.dryRun, announce: opts.dryRun ? 'planning' : 'deploying' };
+        const render = (r: DeployResult) =>
+          r.dryRun ? (r.graph ?? r.plan) : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set(Object.values(r.hosts))].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`;
+        const workflowId = operationId(opts.dryRun ? 'plan' : 'deploy', spec.project);
+        // Single-host mode (no registered host): started and followed without the SDK. Anything else, or a
+        // start that did not go through, takes the SDK path, with the same workflow ID.
+        const light = await connecting.light;
+        if (light && (await connecting.registeredHosts) === 0) {
+          const started = { type: 'deploy', workflowId, input: input(await deployHosts([], spec, opts.host, opts.hostTimeout)) };
+          if (await runLightOperation<DeployResult>(light, settings, runOpts, started, render)) return;
+        }
+        const [{ startDeploy }, { registeredHosts }] = await Promise.all([import('../client/operations'), import('../client/hosts')]);
+        await runOperation<DeployResult>(
+          runOpts,
+          async (client, queue) => startDeploy(client, queue, spec.project, input(await deployHosts(await registeredHosts(client), spec, opts.host, opts.hostTimeout)), workflowId),
+          render,
+        );
+      } finally {
+        await connecting.close();
+      }
     });
 
   program
@@ -267,19 +292,18 @@ async function everyHost(client: import('@temporalio/client').WorkflowClient, ho
  * placement is checked here first, so a constraint no host satisfies exits 2
  * before anything starts. Without any, nothing is added: single-host mode.
  */
-async function hostsForDeploy(
-  client: import('@temporalio/client').WorkflowClient,
+async function deployHosts(
+  registered: HostInfo[],
   spec: StackSpec,
   host: string | undefined,
   hostSilenceSeconds: number | undefined,
 ): Promise<{ hosts?: HostInfo[]; host?: string; hostSilenceSeconds?: number }> {
-  const [{ registeredHosts }, { PlacementError, placeServices }] = await Promise.all([import('../client/hosts'), import('../plan/placement')]);
-  const registered = await registeredHosts(client);
   if (registered.length === 0) {
     if (host !== undefined) throw new UsageError(`--host ${host}: no hosts are registered (start workers with dockflow worker --host NAME)`);
     if (hostSilenceSeconds !== undefined) throw new UsageError('--host-timeout: no hosts are registered (start workers with dockflow worker --host NAME)');
     return {};
   }
+  const { PlacementError, placeServices } = await import('../plan/placement');
   const hosts = registered.map(({ name, labels }) => ({ name, labels }));
   try {
     placeServices(spec, hosts, host);

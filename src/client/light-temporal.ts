@@ -90,12 +90,18 @@ export class LightTemporal {
   /**
    * Connected to the settings' address over their TLS and API key (as
    * connect.ts's SDK connection), using `keys` as the SDK client's codec would
-   * (none: plain payloads).
+   * (none: plain payloads). `signal` abandons the attempt.
    */
-  static async connect(settings: Pick<TemporalSettings, 'address' | 'namespace' | 'tls' | 'apiKey'>, keys: EncryptionKey[], timeoutMs: number): Promise<LightTemporal> {
-    return new LightTemporal(await GrpcConnection.connect(settings.address, timeoutMs, { tls: settings.tls, apiKey: settings.apiKey }), settings.namespace, keys);
+  static async connect(
+    settings: Pick<TemporalSettings, 'address' | 'namespace' | 'tls' | 'apiKey'>,
+    keys: EncryptionKey[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<LightTemporal> {
+    return new LightTemporal(await GrpcConnection.connect(settings.address, timeoutMs, { tls: settings.tls, apiKey: settings.apiKey }, signal), settings.namespace, keys);
   }
 
+  /** Closes the connection; calls still in flight are abandoned (GrpcConnection.close). */
   close(): void {
     this.connection.close();
   }
@@ -161,15 +167,15 @@ export class LightTemporal {
     return this.firstValue(messagesField(response, 1)[0]);
   }
 
-  /** Starts a workflow with one argument, as WorkflowClient.start does; its run ID. */
-  async start(type: string, options: { workflowId: string; taskQueue: string; arg: unknown; executionTimeoutSeconds: number }): Promise<string> {
+  /** Starts a workflow with one argument, as WorkflowClient.start does (no execution timeout unless given); its run ID. */
+  async start(type: string, options: { workflowId: string; taskQueue: string; arg: unknown; executionTimeoutSeconds?: number }): Promise<string> {
     const request = new ProtoWriter()
       .string(1, this.namespace)
       .string(2, options.workflowId)
       .message(3, new ProtoWriter().string(1, type))
       .message(4, new ProtoWriter().string(1, options.taskQueue).int(2, TASK_QUEUE_KIND_NORMAL))
       .message(5, new ProtoWriter().message(1, this.encode(options.arg)))
-      .message(6, new ProtoWriter().int(1, options.executionTimeoutSeconds))
+      .message(6, options.executionTimeoutSeconds ? new ProtoWriter().int(1, options.executionTimeoutSeconds) : undefined)
       .string(9, `${process.pid}@${os.hostname()}`)
       .string(10, randomUUID())
       .message(16, new ProtoWriter());

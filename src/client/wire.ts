@@ -153,11 +153,12 @@ export class GrpcConnection {
 
   /**
    * Connected, or rejected with the transport's error (e.g. ECONNREFUSED, a
-   * certificate Node does not trust) or after timeoutMs. With `tls`, the
-   * server's certificate is checked against `tls.ca` (else Node's roots) and
-   * `tls.serverName` (else the address's host), as the SDK does.
+   * certificate Node does not trust), after timeoutMs, or when `signal`
+   * aborts. With `tls`, the server's certificate is checked against `tls.ca`
+   * (else Node's roots) and `tls.serverName` (else the address's host), as
+   * the SDK does.
    */
-  static connect(address: string, timeoutMs: number, secure: { tls?: TemporalTls; apiKey?: string } = {}): Promise<GrpcConnection> {
+  static connect(address: string, timeoutMs: number, secure: { tls?: TemporalTls; apiKey?: string } = {}, signal?: AbortSignal): Promise<GrpcConnection> {
     return new Promise((resolve, reject) => {
       const { tls } = secure;
       const session = tls
@@ -167,12 +168,18 @@ export class GrpcConnection {
             ...(tls.serverName ? { servername: tls.serverName } : {}),
           })
         : http2.connect(`http://${address}`);
-      const timer = setTimeout(() => {
+      const giveUp = (message: string) => {
+        clearTimeout(timer);
         session.destroy();
-        reject(new GrpcError(4, `no connection to ${address} within ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(new GrpcError(4, message));
+      };
+      const timer = setTimeout(() => giveUp(`no connection to ${address} within ${timeoutMs} ms`), timeoutMs);
+      // A caller that no longer needs the connection (e.g. the compose files did not load) ends the attempt at once.
+      const onAbort = () => giveUp(`connection to ${address} abandoned`);
+      signal?.addEventListener('abort', onAbort, { once: true });
       session.once('connect', () => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         session.removeAllListeners('error');
         // A later transport error fails the calls in flight (their streams close); it must not crash the process.
         session.on('error', () => undefined);
@@ -181,6 +188,7 @@ export class GrpcConnection {
       // A TLS failure (an untrusted certificate) comes as the session's error, before 'connect'.
       session.once('error', (err) => {
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         session.destroy();
         reject(err);
       });
@@ -235,7 +243,8 @@ export class GrpcConnection {
     });
   }
 
+  /** Ends the connection now: a call still in flight (a progress query the caller no longer waits for) is abandoned. */
   close(): void {
-    this.session.close();
+    this.session.destroy();
   }
 }
