@@ -44,6 +44,8 @@ export interface RecordRevisionInput {
   restoredFrom?: number;
   /** Across hosts: the host of every service (kept in the revision). */
   placement?: Record<string, string>;
+  /** Across hosts: the hosts each spread service's replicas spread over (kept in the revision). */
+  spread?: Record<string, string[]>;
   /** Across hosts: the stack's revision number, the same on every host (default: this ledger's last + 1). */
   number?: number;
   /** Across hosts: the services whose images are on this host, the only ones tagged here (default: all). */
@@ -136,6 +138,7 @@ export function createLedgerActivities({ docker, stateDir = defaultStateDir(), k
         changed: input.changed,
         ...(input.restoredFrom !== undefined ? { restoredFrom: input.restoredFrom } : {}),
         ...(input.placement !== undefined ? { placement: input.placement } : {}),
+        ...(input.spread !== undefined ? { spread: input.spread } : {}),
         links: { backups: [], migrations: [] },
       });
       // Tag first: a revision on disk must never point at an unprotected image.

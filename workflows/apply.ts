@@ -7,7 +7,6 @@ import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
-import { topologicalOrder } from '../src/plan/order';
 import { rolloutSettings, type RolloutSettings } from '../src/plan/rollout';
 import { afterReplaceActions, planGraph, type PlanGraph } from '../src/plan/graph';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
@@ -21,6 +20,7 @@ import { Batcher, fewerRoundTrips } from './round-trips';
 import { LOCAL, onHost, type HostPlan, type Route, type docker } from './routes';
 import type { BatchConvergeInput, BatchWaitInput } from '../activities/batch';
 import { isPatched, oneMarkerRun } from './patches';
+import { stackSteps } from './host-spread';
 
 // The proxies and routes lived here first; every workflow still imports them from here.
 export { HOST_SILENCE_SECONDS, HostSilent, LIVENESS_TIMEOUT, LOCAL, docker, host, images, naming, onHost, retry, routeTo, waits, type HostPlan, type Route } from './routes';
@@ -166,15 +166,19 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   const converged = new Map<string, Promise<void>>();
   const healthy = new Map<string, Promise<void>>();
   const completed = new Map<string, Promise<void>>();
-  const partOf = new Map(parts.flatMap((part) => part.plan.services.map((s) => [s.service, part] as const)));
-  // One host's plan is in dependency order already; across hosts the whole stack's order is used.
-  const ordered = parts.length === 1 ? parts[0].plan.services : topologicalOrder(spec).flatMap((name) => partOf.get(name)?.plan.services.filter((s) => s.service === name) ?? []);
+  // One step per service; a spread service's replicas on several hosts are one step (host-spread.ts).
+  const { ordered, partOf, routeOfContainer, spreadPlan } = stackSteps(spec, parts);
   const steps = new Map(ordered.map((s) => [s.service, s]));
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
+  // A container's host: its own for a spread service's replica, else its service's.
+  const routeOfOp = (service: string, container: string): Route => routeOfContainer.get(container) ?? routeOf(service);
   // Each host's plan as a graph: the executor takes its rollout decisions and its folded waits from there.
   const dependedOnElsewhere = ordered.flatMap((s) => Object.keys(s.dependsOn));
   const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, part.plan, { ...options, dependedOnElsewhere })] as const));
-  const graphOf = (service: string): PlanGraph => graphs.get(partOf.get(service) ?? parts[0])!;
+  // Spread services roll out across their hosts: their batches and waits come from one graph of their merged steps.
+  const spreadGraph = spreadPlan && planGraph(spec, spreadPlan, { ...options, dependedOnElsewhere });
+  const spread = new Set(spreadPlan?.services.map((s) => s.service) ?? []);
+  const graphOf = (service: string): PlanGraph => (spreadGraph && spread.has(service) ? spreadGraph : graphs.get(partOf.get(service) ?? parts[0])!);
   // Runs recorded before the batched steps created and waited for such containers apart.
   const convergesThenWaits = (step: ServiceStep): boolean => batched && graphOf(step.service).foldedWaits.has(step.service);
 
@@ -187,12 +191,19 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
         // Untouched and already healthy (or completed) when observed: nothing to wait for.
         if (step.readyAsObserved) return;
         const budgetMs = waitBudgetMs(spec.services[service], options.healthTimeoutSeconds);
-        const route = routeOf(service);
-        // A dependant waits for this service's containers only, never for another service's.
-        const waiter = batched ? (final ? finalWaiters.get(route)! : waitBatcher(route)) : undefined;
+        // A dependant waits for this service's containers only, never for another service's: one batch per host.
+        const waiters = new Map<Route, ReturnType<typeof waitBatcher>>();
+        const waiterOf = (route: Route) => {
+          if (!batched) return undefined;
+          if (final) return finalWaiters.get(route)!;
+          if (!waiters.has(route)) waiters.set(route, waitBatcher(route));
+          return waiters.get(route)!;
+        };
         await Promise.all(
-          step.containers.map((name) =>
-            progress.step(
+          step.containers.map((name) => {
+            const route = routeOfOp(service, name);
+            const waiter = waiterOf(route);
+            return progress.step(
               `wait ${kind} ${name}`,
               () =>
                 waiter
@@ -201,8 +212,8 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
                     ? route.waits.waitHealthy({ service, name, budgetMs })
                     : route.waits.waitCompleted({ service, name, budgetMs }),
               { service, container: name },
-            ),
-          ),
+            );
+          }),
         );
       })();
       // Marked handled here; settleAll at the end still reports the failure.
@@ -220,14 +231,13 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
       else await converged.get(dep);
     }
     const slice = serviceSlice(spec, step.service);
-    const route = routeOf(step.service);
     const rolling = step.operations.filter((op) => op.action === 'recreate');
     const direct = step.operations.filter((op) => op.action !== 'recreate');
     if (convergesThenWaits(step)) {
       const budgetMs = waitBudgetMs(spec.services[step.service], options.healthTimeoutSeconds);
       await Promise.all(
         direct.map(async (op) => {
-          const both = convergeAndWaiters.get(route)!.add({ ...convergeInput(slice, step, op, operation, options), waitHealthyMs: budgetMs });
+          const both = convergeAndWaiters.get(routeOfOp(step.service, op.name))!.add({ ...convergeInput(slice, step, op, operation, options), waitHealthyMs: budgetMs });
           both.catch(() => undefined);
           const where = { service: step.service, container: op.name };
           await progress.step(`${op.action} ${op.name} (${op.cause})`, () => both, { key: `op:${op.name}`, ...where });
@@ -244,8 +254,8 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
           (): Promise<unknown> =>
             // Create and start are idempotent, so they may share an activity; a restart or a removal keeps its own.
             batched && (op.action === 'create' || op.action === 'start')
-              ? convergers.get(route)!.add(convergeInput(slice, step, op, operation, options))
-              : applyOperation(slice, step, op, operation, options, route),
+              ? convergers.get(routeOfOp(step.service, op.name))!.add(convergeInput(slice, step, op, operation, options))
+              : applyOperation(slice, step, op, operation, options, routeOfOp(step.service, op.name)),
           { key: `op:${op.name}`, service: step.service, container: op.name },
         ),
       ),
@@ -253,7 +263,7 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
     if (rolling.length > 0) {
       const graph = graphOf(step.service);
       const nudge = afterReplaceActions(spec, step.service).length > 0 ? () => afterReplace(spec, step.service, progress, routeOf) : undefined;
-      const { nudged } = await rollingReplace(slice, step, graph.rollouts[step.service], graph.batches[step.service], options, operation, progress, route, nudge);
+      const { nudged } = await rollingReplace(slice, step, graph.rollouts[step.service], graph.batches[step.service], options, operation, progress, (name) => routeOfOp(step.service, name), nudge);
       if (!nudged) await afterReplace(spec, step.service, progress, routeOf);
     }
   };

@@ -6,7 +6,7 @@
 import { workflowInfo } from '@temporalio/workflow';
 import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
-import type { Placement } from '../src/plan/placement';
+import { servicesOn, type Placement } from '../src/plan/placement';
 import type { ProgressTracker } from './progress';
 import type { RouteOf } from './host-routes';
 
@@ -32,8 +32,10 @@ export async function recordEverywhere(
           ...input,
           workflowId,
           placement: placement.hostOf,
+          ...(placement.spread ? { spread: placement.spread } : {}),
           number,
-          tagServices: Object.keys(placement.hostOf).filter((s) => placement.hostOf[s] === host),
+          // A spread service's images are on every host that runs one of its replicas.
+          tagServices: placement.spread ? servicesOn(input.spec, placement, host) : Object.keys(placement.hostOf).filter((s) => placement.hostOf[s] === host),
         }),
       ),
     ),

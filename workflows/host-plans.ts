@@ -15,7 +15,7 @@ import { ErrorType } from '../src/errors';
 import { executeHostPlans, observeAndPlan, type HostPlan } from './apply';
 import { changedServices, revisionImageIds } from './revisions';
 import type { ProgressTracker } from './progress';
-import { place, sorted, type RouteOf } from './host-routes';
+import { place, placementOf, sorted, type RouteOf } from './host-routes';
 
 /** The plan text, one block per host. */
 export function formatHostPlans(parts: HostPlan[]): string {
@@ -39,7 +39,7 @@ export async function planHosts(
 ): Promise<HostPlan[]> {
   return Promise.all(
     hosts.map(async (host): Promise<HostPlan> => {
-      const part = hostPart(spec, placement.hostOf, host);
+      const part = hostPart(spec, placement.hostOf, host, placement.spread);
       const route = routeOf(host);
       const ids = Object.fromEntries(Object.keys(part.services).map((s) => [s, imageIds[s]]));
       const full = await observeAndPlan(part, ids, true, progress, route, host);
@@ -89,14 +89,12 @@ export async function restoreAcrossHosts(
  * revision's exact images. Changes nothing; returns the placement.
  */
 export async function checkRevisionOnHosts(routeOf: RouteOf, revision: Revision, hosts: HostInfo[], unreachable: string[], progress: ProgressTracker): Promise<Placement> {
-  const placement: Placement = revision.placement
-    ? { hostOf: revision.placement, hosts: sorted(Object.values(revision.placement)), notes: [] }
-    : place(revision.spec, hosts, undefined);
+  const placement: Placement = placementOf(revision.spec, revision) ?? place(revision.spec, hosts, undefined);
   const imageIds = revisionImageIds(revision);
   // A host that did not answer is left out: the others go back all the same, and the caller says so.
   const reachable = placement.hosts.filter((h) => !unreachable.includes(h));
   for (const host of reachable) {
-    const part = hostPart(revision.spec, placement.hostOf, host);
+    const part = hostPart(revision.spec, placement.hostOf, host, placement.spread);
     // The policy of each host as it is now, and the revision's exact images on it.
     await progress.step(`check the policy of ${host} for revision ${revision.number}`, () => routeOf(host).host.checkPolicy(part, { revision: revision.number }));
     for (const service of Object.keys(part.services)) {

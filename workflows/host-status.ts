@@ -46,8 +46,8 @@ async function describeHostRevisions(
     involved.map(async (host) => {
       const route = routeOf(host);
       try {
-        const now = hostPart(spec, placement.hostOf, host);
-        const then = previous && before ? hostPart(previous.spec, before, host) : undefined;
+        const now = hostPart(spec, placement.hostOf, host, placement.spread);
+        const then = previous && before ? hostPart(previous.spec, before, host, previous.spread) : undefined;
         const [differNow, differThen] = await Promise.all([
           progress.step(`verify ${host} against the new spec`, () => route.docker.verifyProject({ spec: now, imageIds })),
           then ? progress.step(`verify ${host} against revision ${previous!.number}`, () => route.docker.verifyProject({ spec: then, imageIds: beforeIds })) : Promise.resolve([]),
@@ -142,6 +142,8 @@ export async function stackHosts(raw: unknown): Promise<StackHosts> {
   );
   const current = latest.reduce<Revision | undefined>((best, l) => (l.revision && (!best || l.revision.number > best.number) ? l.revision : best), undefined);
   const placement = current && (current.placement ?? place(current.spec, input.hosts, undefined).hostOf);
+  // A spread service's part on each host: the replicas the revision placed there.
+  const spread = current?.spread ?? (current && !current.placement ? place(current.spec, input.hosts, undefined).spread : undefined);
   const imageIds = current ? revisionImageIds(current) : {};
   const hosts = await Promise.all(
     latest.map(async (l): Promise<HostDrift> => {
@@ -151,7 +153,7 @@ export async function stackHosts(raw: unknown): Promise<StackHosts> {
       if (current && ledgerRevision !== current.number) drift.push(`its ledger is at ${ledgerRevision === undefined ? 'no revision' : `revision ${ledgerRevision}`}, the stack at ${current.number}`);
       if (current && placement) {
         try {
-          const differences = await routeOf(l.host).docker.verifyProject({ spec: hostPart(current.spec, placement, l.host), imageIds });
+          const differences = await routeOf(l.host).docker.verifyProject({ spec: hostPart(current.spec, placement, l.host, spread), imageIds });
           drift.push(...differences.map((d) => d.message));
         } catch (err) {
           if (!(err instanceof HostSilent)) throw err;

@@ -30,8 +30,9 @@ import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import { countOperations } from '../src/plan/deploy-plan';
 import { planGraph } from '../src/plan/graph';
-import { hostPart, type Placement } from '../src/plan/placement';
+import { hostPart, hostsOfService, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
+import { serviceNumbers } from '../src/model/names';
 import { HOST_SILENCE_SECONDS, HostSilent, executeHostPlans, type ApplyOptions, failureType, type HostPlan } from './apply';
 import { changedServices, failAfterRollback, loadDeploySpec, revisionImageIds, type PutBack } from './revisions';
 import { notReached, rollbackTargetAcrossHosts } from './host-rollback';
@@ -42,7 +43,7 @@ import { updatedSpec } from './update-spec';
 import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy, type HookHosts, type HookPlan } from './hooks';
 import { describeHook, planWithHooks, type HookContext } from '../src/model/hooks';
 import type { RolloutOverrides } from '../src/plan/rollout';
-import { place, router, sorted, type RouteOf } from './host-routes';
+import { place, placementOf, router, sorted, type RouteOf } from './host-routes';
 import { sayWhereHostsAre } from './host-status';
 import { changedAcrossHosts, formatHostPlans, planHosts, restoreAcrossHosts } from './host-plans';
 import { latestRevision, recordEverywhere } from './host-ledger';
@@ -72,7 +73,7 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
   }
   // Each host's worker decides for its own part (capabilities, binds, roots).
   for (const host of placement.hosts) {
-    await progress.step(`check the policy of ${host}`, () => routeOf(host).host.checkPolicy(hostPart(spec, placement.hostOf, host)));
+    await progress.step(`check the policy of ${host}`, () => routeOf(host).host.checkPolicy(hostPart(spec, placement.hostOf, host, placement.spread)));
   }
   if (!input.dryRun) await acquireProjectLock(spec.project, 'deploy', input.waitForLock, progress);
 
@@ -80,12 +81,12 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
   const imageIds: Record<string, string> = {};
   await Promise.all(
     placement.hosts.map(async (host) => {
-      const part = hostPart(spec, placement.hostOf, host);
+      const part = hostPart(spec, placement.hostOf, host, placement.spread);
       const names = Object.keys(part.services).sort();
       const resolved = await progress.step(`images on ${host}: ${sorted(names.map((n) => part.services[n].image)).join(', ')}`, () =>
         routeOf(host).images.ensureImages({ spec: part, services: names, forceBuild: input.build, lookupOnly: input.dryRun }),
       );
-      for (const name of names) imageIds[name] = resolved[name] ?? `unresolved:${part.services[name].image}`;
+      for (const name of names) sameImage(imageIds, spec.project, name, resolved[name] ?? `unresolved:${part.services[name].image}`, host);
     }),
   );
 
@@ -93,10 +94,10 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
   // A host that is down is not asked: every stack revision is also in the ledgers of the other hosts it placed services on.
   const previous = await latestRevision(routeOf, spec.project, answering, progress);
   // Hosts that ran the previous revision are planned too: what moved away from them goes.
-  const involved = sorted([...placement.hosts, ...Object.values(previous?.placement ?? {}).filter((h) => registered.includes(h))]);
+  const involved = sorted([...placement.hosts, ...[...Object.values(previous?.placement ?? {}), ...Object.values(previous?.spread ?? {}).flat()].filter((h) => registered.includes(h))]);
   for (const host of involved) {
     const d = down.get(host);
-    if (d && previous?.placement) throw needsDownHost(spec.project, d, `${servicesOn({ hostOf: previous.placement }, host)} of revision ${previous.number} ran on it and must be removed there`);
+    if (d && previous?.placement) throw needsDownHost(spec.project, d, `${servicesOn({ hostOf: previous.placement, ...(previous.spread ? { spread: previous.spread } : {}) }, host)} of revision ${previous.number} ran on it and must be removed there`);
   }
   const parts = await planHosts(routeOf, spec, placement, involved, imageIds, input.removeOrphans, progress);
   const operations = parts.reduce((n, p) => n + countOperations(p.plan), 0);
@@ -106,9 +107,11 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
     dryRun: input.dryRun,
     plan: planWithHooks(formatHostPlans(parts), hooksRun.pre, hooksRun.post),
     operations,
-    services: Object.fromEntries(parts.flatMap((p) => p.plan.services.map((s) => [s.service, s.containers]))),
+    // A spread service's containers on every host, in replica order.
+    services: containersOf(parts),
     warnings: [...warnings, ...placement.notes, ...parts.flatMap((p) => p.plan.notes), ...[...down.values()].map(leftOut)],
     hosts: placement.hostOf,
+    ...(placement.spread ? { spread: placement.spread } : {}),
     ...(hooksRun.pre.length + hooksRun.post.length > 0 ? { hooks: [...hooksRun.pre, ...hooksRun.post].map(describeHook) } : {}),
   };
   if (input.dryRun) {
@@ -162,7 +165,7 @@ interface HostChange {
  */
 async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update', change: HostChange, options: ApplyOptions, progress: ProgressTracker): Promise<Revision> {
   const { spec, placement, imageIds, previous, involved, parts, hosts, hooks } = change;
-  const across: HookHosts = { hostOf: placement.hostOf, routeOf, partOf: (host) => hostPart(spec, placement.hostOf, host) };
+  const across: HookHosts = { hostOf: placement.hostOf, routeOf, partOf: (host) => hostPart(spec, placement.hostOf, host, placement.spread) };
   // A failed pre_deploy hook fails here, before any host's containers change.
   await runPreDeployHooks(hooks.run, spec, imageIds, hooks.context, progress, hooks.rollout, across);
   progress.phase('executing');
@@ -187,7 +190,7 @@ async function changeAcrossHosts(routeOf: RouteOf, operation: 'deploy' | 'update
     }
   }
   const operations = parts.reduce((n, p) => n + countOperations(p.plan), 0);
-  if (operations === 0 && previous && JSON.stringify(previous.placement) === JSON.stringify(placement.hostOf)) return previous;
+  if (operations === 0 && previous && JSON.stringify(previous.placement) === JSON.stringify(placement.hostOf) && JSON.stringify(previous.spread) === JSON.stringify(placement.spread)) return previous;
   const changed = parts.flatMap((p) => changedServices(p.plan));
   const revision = await recordEverywhere(routeOf, progress, { project: spec.project, operation, spec, imageIds, changed }, placement, (previous?.number ?? 0) + 1);
   settlePostDeploy(hookProblem, operation, spec.project, revision.number, change.warnings, progress);
@@ -212,10 +215,9 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
   const spec = updatedSpec(current, input);
   // Pure: a revision recorded before hooks were checked may hold a bad one.
   const hooks = readHooks(spec);
-  const placement: Placement = current.placement
-    ? { hostOf: current.placement, hosts: sorted(Object.values(current.placement)), notes: [] }
-    : place(spec, input.hosts, undefined);
-  const serviceHost = placement.hostOf[input.service];
+  // Where the revision placed each service; a spread service's replicas spread again over the same hosts.
+  const placement: Placement = placementOf(spec, current) ?? place(spec, input.hosts, undefined);
+  const serviceHosts = hostsOfService(placement, input.service, spec.services[input.service].deploy.replicas);
   // Every host of the stack is planned (and may roll back): one that is down fails the update now.
   for (const host of placement.hosts) {
     const d = down.get(host);
@@ -223,16 +225,20 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
   }
   // The revision passed each host's policy when it was recorded; the policy may have been tightened since.
   for (const host of placement.hosts) {
-    await progress.step(`check the policy of ${host} for revision ${current.number}`, () => routeOf(host).host.checkPolicy(hostPart(spec, placement.hostOf, host), { revision: current.number }));
+    await progress.step(`check the policy of ${host} for revision ${current.number}`, () => routeOf(host).host.checkPolicy(hostPart(spec, placement.hostOf, host, placement.spread), { revision: current.number }));
   }
   const imageIds = revisionImageIds(current);
   if (input.image !== undefined) {
-    const part = hostPart(spec, placement.hostOf, serviceHost);
-    const resolved = await progress.step(`${input.dryRun ? 'inspect' : 'pull'} ${input.image} on ${serviceHost}`, () =>
-      routeOf(serviceHost).images.ensureImages({ spec: part, services: [input.service], forceBuild: false, lookupOnly: input.dryRun }),
-    );
-    // In a dry run an image that is not on the host yet counts as changed.
-    imageIds[input.service] = resolved[input.service] ?? `unresolved:${input.image}`;
+    // The image on every host that runs one of the service's replicas (one host unless it spreads), one host after another.
+    delete imageIds[input.service];
+    for (const serviceHost of serviceHosts) {
+      const part = hostPart(spec, placement.hostOf, serviceHost, placement.spread);
+      const resolved = await progress.step(`${input.dryRun ? 'inspect' : 'pull'} ${input.image} on ${serviceHost}`, () =>
+        routeOf(serviceHost).images.ensureImages({ spec: part, services: [input.service], forceBuild: false, lookupOnly: input.dryRun }),
+      );
+      // In a dry run an image that is not on the host yet counts as changed.
+      sameImage(imageIds, input.project, input.service, resolved[input.service] ?? `unresolved:${input.image}`, serviceHost);
+    }
   }
   progress.phase('planning');
   const parts = await planHosts(routeOf, spec, placement, placement.hosts, imageIds, false, progress);
@@ -252,6 +258,7 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
       operations: parts.reduce((n, p) => n + countOperations(p.plan), 0),
       revision: current.number,
       hosts: placement.hostOf,
+      ...(placement.spread ? { spread: placement.spread } : {}),
     };
   }
   const warnings: string[] = [];
@@ -279,6 +286,7 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
     plan: planWithHooks(formatHostPlans(parts), hooksRun.pre, hooksRun.post),
     revision: revision.number,
     hosts: placement.hostOf,
+    ...(placement.spread ? { spread: placement.spread } : {}),
     ...(warnings.length > 0 ? { warnings } : {}),
   };
 }
@@ -291,7 +299,7 @@ export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> 
   const { current, target, unreachable } = await rollbackTargetAcrossHosts(routeOf, input.project, registered, input.to, input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS, progress);
   progress.phase('executing');
   // Hosts the current revision uses lose what the target does not place there.
-  const alsoOn = Object.values(current.placement ?? {}).filter((h) => registered.includes(h) && !unreachable.includes(h));
+  const alsoOn = [...Object.values(current.placement ?? {}), ...Object.values(current.spread ?? {}).flat()].filter((h) => registered.includes(h) && !unreachable.includes(h));
   let parts: HostPlan[];
   try {
     parts = await restoreAcrossHosts(routeOf, target, input.hosts, alsoOn, progress, { healthTimeoutSeconds: input.healthTimeoutSeconds, renewAnonVolumes: input.renewAnonVolumes }, unreachable);
@@ -299,9 +307,7 @@ export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> 
     progress.phase('failed');
     throw ApplicationFailure.nonRetryable(`rollback of ${input.project} to revision ${target.number} failed: ${rootMessage(err)}`, failureType(err, OperationFailure.rollbackFailed));
   }
-  const placement: Placement = target.placement
-    ? { hostOf: target.placement, hosts: sorted(Object.values(target.placement)), notes: [] }
-    : place(target.spec, input.hosts, undefined);
+  const placement: Placement = placementOf(target.spec, target) ?? place(target.spec, input.hosts, undefined);
   const revision = await recordEverywhere(
     routeOf,
     progress,
@@ -360,8 +366,34 @@ async function failWithoutHost(
   );
 }
 
-/** "services a, b" (or "service a"): what a placement puts on one host. */
-function servicesOn(placement: Pick<Placement, 'hostOf'>, host: string): string {
-  const names = Object.keys(placement.hostOf).filter((s) => placement.hostOf[s] === host).sort();
+/** "services a, b" (or "service a"): what a placement puts on one host (a spread service on each host it spreads over). */
+function servicesOn(placement: Pick<Placement, 'hostOf' | 'spread'>, host: string): string {
+  const names = Object.keys(placement.hostOf).filter((s) => placement.hostOf[s] === host || placement.spread?.[s]?.includes(host)).sort();
   return `${names.length === 1 ? 'service' : 'services'} ${names.join(', ')}`;
+}
+
+/**
+ * Record the image ID `service` resolved to on `host`. A spread service's
+ * replicas must run one image on every host: a tag that resolves to another
+ * image on another host (pushed again between the pulls) is refused, before
+ * anything starts.
+ */
+function sameImage(imageIds: Record<string, string>, project: string, service: string, id: string, host: string): void {
+  const before = imageIds[service];
+  if (before !== undefined && before !== id) {
+    throw ApplicationFailure.nonRetryable(`project ${project}: the image of service ${service} resolved to ${id} on ${host} but to ${before} on another host: its replicas would differ; deploy again`, ErrorType.invalidSpec);
+  }
+  imageIds[service] = id;
+}
+
+/** Every service's containers across the hosts' plans (a spread service's from each of its hosts), in replica order. */
+function containersOf(parts: HostPlan[]): Record<string, string[]> {
+  const of: Record<string, { number: number; name: string }[]> = {};
+  for (const p of parts) {
+    for (const s of p.plan.services) {
+      const numbers = p.spec.services[s.service] ? serviceNumbers(p.spec.services[s.service]) : [];
+      (of[s.service] ??= []).push(...s.containers.map((name, i) => ({ number: numbers[i] ?? i + 1, name })));
+    }
+  }
+  return Object.fromEntries(Object.entries(of).map(([s, list]) => [s, list.sort((a, b) => a.number - b.number).map((c) => c.name)]));
 }

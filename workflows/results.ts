@@ -25,6 +25,8 @@ export interface DeployResult extends WithFinalProgress {
   revision?: number;
   /** Across hosts: the host of every service. */
   hosts?: Record<string, string>;
+  /** Across hosts: the hosts each spread service's replicas spread over (replica n on the ((n-1) mod k)-th). */
+  spread?: Record<string, string[]>;
   /** The deploy hooks this deploy runs (or would run, in a dry run), in order; absent when none. */
   hooks?: string[];
 }
@@ -45,6 +47,8 @@ export interface UpdateResult {
   warnings?: string[];
   /** Across hosts: the host of every service. */
   hosts?: Record<string, string>;
+  /** Across hosts: the hosts each spread service's replicas spread over (replica n on the ((n-1) mod k)-th). */
+  spread?: Record<string, string[]>;
 }
 
 export interface RollbackResult {

@@ -31,10 +31,10 @@ export async function rollingReplace(
   options: ApplyOptions,
   operation: string,
   progress: ProgressTracker,
-  route: Route,
+  /** The host of each container: one for a service on one host, each replica's own for a spread service (a batch may span hosts). */
+  routeOf: (container: string) => Route,
   nudgeDependants?: () => Promise<void>,
 ): Promise<{ nudged: boolean }> {
-  const { docker } = route;
   const service = spec.services[step.service];
   // The plan graph decided the order (and any fallback); a refusal fails here, where the rollout would start.
   if (decision.refusal) throw ApplicationFailure.nonRetryable(decision.refusal, ErrorType.invalidSpec);
@@ -44,7 +44,7 @@ export async function rollingReplace(
   const drain = drainMs(service);
   // Old containers drain and stop in the background while later batches proceed: they no longer serve.
   const retirements: Promise<unknown>[] = [];
-  const retire = (retiring: string) => {
+  const retire = (retiring: string, { docker }: Route) => {
     const retirement = progress.step(`drain and remove ${retiring}`, async () => {
       await sleep(drain);
       await docker.removeContainer({ name: retiring, stopTimeoutSec: stopTimeout(service), ...renewedVolumesGo(options) });
@@ -62,14 +62,15 @@ export async function rollingReplace(
   let firstFailure = '';
   try {
     for (const [index, batch] of batches.entries()) {
-      const retiringInBatch: string[] = [];
+      const retiringInBatch: [string, Route][] = [];
       const results = await Promise.allSettled(
         batch.map((op) =>
           progress.step(`${order} replace ${op.name} (${op.cause})`, async () => {
+            const route = routeOf(op.name);
             if (order === 'stop-first') return replaceStopFirst(spec, step, op, settings, budgetMs, operation, options, route);
             const retiring = await replaceStartFirst(spec, step, op, settings, budgetMs, operation, options, route);
-            if (retiring && nudgeBeforeRetiring) retiringInBatch.push(retiring);
-            else if (retiring) retire(retiring);
+            if (retiring && nudgeBeforeRetiring) retiringInBatch.push([retiring, route]);
+            else if (retiring) retire(retiring, route);
           }, { key: `op:${op.name}`, service: step.service, container: op.name }),
         ),
       );
@@ -79,7 +80,7 @@ export async function rollingReplace(
           nudged = true;
         } finally {
           // Nudged or not (a cancellation, a failed nudge), the old containers go.
-          for (const retiring of retiringInBatch) retire(retiring);
+          for (const [retiring, route] of retiringInBatch) retire(retiring, route);
         }
       }
       for (const r of results) {

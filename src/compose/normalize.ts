@@ -289,7 +289,14 @@ function normalizeService(
       ...(restartPolicy ? { restartPolicy } : {}),
       ...(deploy.labels ? { labels: deploy.labels } : {}),
       // Only when written, so every spec (and stored input) without it stays as it was.
-      ...(deploy.placement?.constraints?.length ? { placement: { constraints: deploy.placement.constraints } } : {}),
+      ...(deploy.placement?.constraints?.length || deploy.placement?.max_replicas_per_node !== undefined
+        ? {
+            placement: {
+              constraints: deploy.placement.constraints ?? [],
+              ...(deploy.placement.max_replicas_per_node !== undefined ? { maxReplicasPerNode: deploy.placement.max_replicas_per_node } : {}),
+            },
+          }
+        : {}),
     },
     ...(s.stop_grace_period !== undefined ? { stopGracePeriodMs: s.stop_grace_period } : {}),
     ...(s.stop_signal !== undefined ? { stopSignal: s.stop_signal } : {}),

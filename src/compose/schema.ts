@@ -208,9 +208,9 @@ export const RawService = mapping({
     rollback_config: updateConfig.optional(),
     restart_policy: mapping({ condition: oneOf(['none', 'on-failure', 'any']).optional(), max_attempts: integer(0).optional() }).optional(),
     labels: stringMap.optional(),
-    // Swarm's placement, honoured across dockflow hosts (src/plan/placement.ts); preferences and
-    // max_replicas_per_node have no meaning yet and stay refused.
-    placement: mapping({ constraints: list(str).optional() }).optional(),
+    // Swarm's placement, honoured across dockflow hosts (src/plan/placement.ts); preferences have
+    // no meaning yet and stay refused.
+    placement: mapping({ constraints: list(str).optional(), max_replicas_per_node: integer(1).optional() }).optional(),
   }).optional(),
   scale: integer(0).optional(),
   stop_grace_period: duration.optional(),

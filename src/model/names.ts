@@ -29,6 +29,14 @@ export function desiredNumbers(replicas: number): number[] {
   return Array.from({ length: replicas }, (_, i) => i + 1);
 }
 
+/**
+ * The replica numbers a service's containers take on this host: the slots of
+ * one host's part when its replicas spread over several hosts, else 1..replicas.
+ */
+export function serviceNumbers(service: { deploy: { replicas: number; slots?: number[] } }): number[] {
+  return service.deploy.slots ?? desiredNumbers(service.deploy.replicas);
+}
+
 // The rule itself lives in a module without zod, which the CLI's option parsers load at every start.
 export { PROJECT_NAME_PATTERN, PROJECT_NAME_RULE, PROJECT_NAME_MAX_LENGTH, isProjectName } from './project-name';
 

@@ -32,6 +32,8 @@ export const Revision = z.strictObject({
    * a copy of the whole stack revision; absent on a single host.
    */
   placement: z.record(z.string(), z.string()).optional(),
+  /** Across hosts: the hosts each spread service's replicas spread over (src/plan/placement.ts); absent when none spreads. */
+  spread: z.record(z.string(), z.array(z.string())).optional(),
   /** Backups and migrations that belong to this revision. */
   links: z.strictObject({ backups: z.array(z.string()), migrations: z.array(z.string()) }),
 });

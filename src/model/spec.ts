@@ -123,7 +123,19 @@ export const DeploySpec = z.strictObject({
     .optional(),
   labels: z.record(z.string(), z.string()).optional(),
   /** Swarm placement constraints ("node.hostname == x", "node.labels.k != v"): which dockflow host runs the service. */
-  placement: z.strictObject({ constraints: z.array(z.string()) }).optional(),
+  placement: z
+    .strictObject({
+      constraints: z.array(z.string()),
+      /** compose's max_replicas_per_node: at most this many of the service's replicas on one host. */
+      maxReplicasPerNode: z.number().int().positive().optional(),
+    })
+    .optional(),
+  /**
+   * Only in one host's part of a stack whose replicas of this service spread
+   * over several hosts (src/plan/placement.ts): the replica numbers this host
+   * runs. Absent everywhere else: the host runs 1..replicas.
+   */
+  slots: z.array(z.number().int().positive()).optional(),
 });
 export type DeploySpec = z.infer<typeof DeploySpec>;
 

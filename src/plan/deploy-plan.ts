@@ -6,7 +6,7 @@
  */
 import type { DependencySpec, ServiceSpec, StackSpec } from '../model/spec';
 import type { ObservedContainer, ObservedProject } from '../model/observed';
-import { containerName, desiredNumbers } from '../model/names';
+import { containerName, serviceNumbers } from '../model/names';
 import { STARTED_BY_COMPOSE } from '../model/labels';
 import { configHash } from './hash';
 import { topologicalOrder } from './order';
@@ -112,7 +112,7 @@ export function planDeploy(
       readyAsObserved: false,
     };
     const existing = byService.get(name) ?? [];
-    const numbers = desiredNumbers(service.deploy.replicas);
+    const numbers = serviceNumbers(service);
 
     for (const number of numbers) {
       const canonical = containerName(spec.project, service, number);
@@ -136,7 +136,17 @@ export function planDeploy(
     for (const container of existing) {
       if (container.number > 0 && numbers.includes(container.number)) continue;
       step.operations.push(
-        containerOp('remove', name, container.number, container.name, `scale down to ${service.deploy.replicas} replica(s)`, container.id),
+        containerOp(
+          'remove',
+          name,
+          container.number,
+          container.name,
+          // A spread service's replica whose slot another host runs now (src/plan/placement.ts).
+          service.deploy.slots !== undefined && container.number > 0 && container.number <= service.deploy.replicas
+            ? `replica ${container.number} runs on another host`
+            : `scale down to ${service.deploy.replicas} replica(s)`,
+          container.id,
+        ),
       );
     }
 

@@ -12,7 +12,7 @@
  * fails with `describeForeignResources`.
  */
 import type { StackSpec } from '../model/spec';
-import { containerName, desiredNumbers } from '../model/names';
+import { containerName, serviceNumbers } from '../model/names';
 import { Label } from '../model/labels';
 import type { Claim, ForeignResource } from '../model/observed';
 
@@ -30,7 +30,7 @@ export function resourceClaims(spec: StackSpec): ResourceClaims {
   for (const name of Object.keys(spec.services).sort()) {
     const service = spec.services[name];
     const key = service.containerName !== undefined ? `services.${name}.container_name` : `services.${name}`;
-    for (const n of desiredNumbers(service.deploy.replicas)) containers.push({ name: containerName(spec.project, service, n), key });
+    for (const n of serviceNumbers(service)) containers.push({ name: containerName(spec.project, service, n), key });
   }
   const owned = <T extends { name: string; external: boolean }>(section: 'networks' | 'volumes', entries: Record<string, T>): Claim[] =>
     Object.keys(entries)

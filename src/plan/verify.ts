@@ -14,7 +14,7 @@
  */
 import type { StackSpec } from '../model/spec';
 import type { ObservedProject } from '../model/observed';
-import { containerName, desiredNumbers } from '../model/names';
+import { containerName, serviceNumbers } from '../model/names';
 import { configHash } from './hash';
 import { oneShotServices, runsAsDesired } from './deploy-plan';
 
@@ -34,12 +34,14 @@ export function hostDifferences(spec: StackSpec, imageIds: Record<string, string
     const hash = imageId === undefined ? undefined : configHash(spec, service, imageId);
     const containers = replicas.filter((c) => c.service === name);
     const differ = (message: string) => differences.push({ service: name, message: `service ${name}: ${message}` });
-    const wanted = service.deploy.replicas;
+    // A spread service's part on one host wants its own slots only (src/plan/placement.ts).
+    const numbers = serviceNumbers(service);
+    const wanted = numbers.length;
     if (containers.length !== wanted) {
       const names = containers.map((c) => c.name).sort();
       differ(`${containers.length} container(s) on the host${names.length ? ` (${names.join(', ')})` : ''}, the spec says ${wanted} replica(s)`);
     }
-    const canonical = [...new Set(desiredNumbers(wanted).map((n) => containerName(spec.project, service, n)))];
+    const canonical = [...new Set(numbers.map((n) => containerName(spec.project, service, n)))];
     const missing = canonical.filter((n) => !containers.some((c) => c.name === n));
     if (missing.length > 0 && containers.length === wanted) differ(`no container named ${missing.join(', ')}`);
     for (const c of containers) {
