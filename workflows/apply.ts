@@ -167,11 +167,13 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   const healthy = new Map<string, Promise<void>>();
   const completed = new Map<string, Promise<void>>();
   // One step per service; a spread service's replicas on several hosts are one step (host-spread.ts).
-  const { ordered, partOf, routeOfContainer, spreadPlan } = stackSteps(spec, parts);
+  const { ordered, partOf, routeOfContainer, hostsOfSpread, spreadPlan } = stackSteps(spec, parts);
   const steps = new Map(ordered.map((s) => [s.service, s]));
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
   // A container's host: its own for a spread service's replica, else its service's.
   const routeOfOp = (service: string, container: string): Route => routeOfContainer.get(container) ?? routeOf(service);
+  // Every host that runs a service: its own, or each host of a spread service's replicas.
+  const routesOf = (service: string): Route[] => hostsOfSpread.get(service) ?? [routeOf(service)];
   // Each host's plan as a graph: the executor takes its rollout decisions and its folded waits from there.
   const dependedOnElsewhere = ordered.flatMap((s) => Object.keys(s.dependsOn));
   const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, part.plan, { ...options, dependedOnElsewhere })] as const));
@@ -262,9 +264,9 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
     );
     if (rolling.length > 0) {
       const graph = graphOf(step.service);
-      const nudge = afterReplaceActions(spec, step.service).length > 0 ? () => afterReplace(spec, step.service, progress, routeOf) : undefined;
+      const nudge = afterReplaceActions(spec, step.service).length > 0 ? () => afterReplace(spec, step.service, progress, routesOf) : undefined;
       const { nudged } = await rollingReplace(slice, step, graph.rollouts[step.service], graph.batches[step.service], options, operation, progress, (name) => routeOfOp(step.service, name), nudge);
-      if (!nudged) await afterReplace(spec, step.service, progress, routeOf);
+      if (!nudged) await afterReplace(spec, step.service, progress, routesOf);
     }
   };
 

@@ -21,6 +21,8 @@ export interface StackSteps {
   partOf: Map<string, HostPlan>;
   /** Where each container (and each leftover an operation names) of a spread service is. */
   routeOfContainer: Map<string, Route>;
+  /** The routes of every host a spread service's replicas run on, in host order. */
+  hostsOfSpread: Map<string, Route[]>;
   /** The merged steps of spread services, as a plan of their own: their rollout graph comes from it. */
   spreadPlan?: DeployPlan;
 }
@@ -30,13 +32,15 @@ export function stackSteps(spec: StackSpec, parts: HostPlan[]): StackSteps {
   for (const part of parts) for (const step of part.plan.services) located.set(step.service, [...(located.get(step.service) ?? []), { part, step }]);
   const partOf = new Map([...located].map(([service, where]) => [service, where[0].part] as const));
   // One host's plan is in dependency order already; across hosts the whole stack's order is used.
-  if (parts.length === 1) return { ordered: parts[0].plan.services, partOf, routeOfContainer: new Map() };
+  if (parts.length === 1) return { ordered: parts[0].plan.services, partOf, routeOfContainer: new Map(), hostsOfSpread: new Map() };
   const routeOfContainer = new Map<string, Route>();
+  const hostsOfSpread = new Map<string, Route[]>();
   const merged: ServiceStep[] = [];
   const ordered = topologicalOrder(spec).flatMap((name): ServiceStep[] => {
     const where = located.get(name) ?? [];
     if (where.length <= 1) return where.map((w) => w.step);
     const step = mergeSteps(where, routeOfContainer);
+    hostsOfSpread.set(name, where.map((w) => w.part.route));
     merged.push(step);
     return [step];
   });
@@ -44,6 +48,7 @@ export function stackSteps(spec: StackSpec, parts: HostPlan[]): StackSteps {
     ordered,
     partOf,
     routeOfContainer,
+    hostsOfSpread,
     ...(merged.length > 0 ? { spreadPlan: { project: spec.project, networks: [], volumes: [], services: merged, orphans: [], notes: [] } } : {}),
   };
 }

@@ -172,17 +172,23 @@ async function gate(step: ServiceStep, name: string, settings: RolloutSettings, 
 }
 
 
-/** x-dockflow.after_replace: e.g. SIGHUP nginx, whose upstream IP just changed. */
-export async function afterReplace(spec: StackSpec, serviceName: string, progress: ProgressTracker, routeOf: (service: string) => Route): Promise<void> {
+/**
+ * x-dockflow.after_replace: e.g. SIGHUP nginx, whose upstream IP just changed.
+ * `routesOf` names every host that runs the target: one, or each host of a
+ * spread service's replicas, nudged one after another.
+ */
+export async function afterReplace(spec: StackSpec, serviceName: string, progress: ProgressTracker, routesOf: (service: string) => Route[]): Promise<void> {
   for (const action of afterReplaceActions(spec, serviceName)) {
     const what = `${describeAfterReplace(action)} ${action.service}`;
-    await progress.step(`${what} (after ${serviceName} was replaced)`, () =>
-      routeOf(action.service).docker.nudgeService({
-        project: spec.project,
-        service: action.service,
-        ...('signal' in action ? { signal: action.signal } : { restart: true }),
-      }),
-    );
+    await progress.step(`${what} (after ${serviceName} was replaced)`, async () => {
+      for (const route of routesOf(action.service)) {
+        await route.docker.nudgeService({
+          project: spec.project,
+          service: action.service,
+          ...('signal' in action ? { signal: action.signal } : { restart: true }),
+        });
+      }
+    });
   }
 }
 

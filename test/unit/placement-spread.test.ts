@@ -148,6 +148,8 @@ describe('the executor sees a spread service as one step', () => {
     assert.deepEqual(web.operations.map((o) => o.name), ['p-web-1', 'p-web-2', 'p-web-3']);
     assert.deepEqual(['p-web-1', 'p-web-2', 'p-web-3'].map((n) => steps.routeOfContainer.get(n)), [routes['host-1'], routes['host-2'], routes['host-1']]);
     assert.deepEqual(steps.spreadPlan?.services.map((s) => s.service), ['web']);
+    assert.deepEqual(steps.hostsOfSpread.get('web'), [routes['host-1'], routes['host-2']]);
+    assert.equal(steps.hostsOfSpread.get('db'), undefined);
     assert.equal(steps.ordered.filter((s) => s.service === 'db').length, 1);
     // One host: its plan as it is, nothing merged.
     const single = stackSteps(parts[0].spec, [parts[0]]);
