@@ -17,6 +17,7 @@ import { fewerRoundTrips, quick } from './round-trips';
 import { changedServices, failAfterRollback, loadDeploySpec, recordRevision } from './revisions';
 import { acquireProjectLock } from './lock';
 import { deployAcrossHosts } from './hosts';
+import { placeOnOneHost } from './host-routes';
 import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePostDeploy } from './hooks';
 import { describeHook, planWithHooks } from '../src/model/hooks';
 import type { DeployResult } from './results';
@@ -37,6 +38,7 @@ export async function deploy(rawInput: unknown): Promise<DeployResult> {
   progress.project = spec.project;
   // Pure: an inline spec (the UI, the CLI) did not necessarily come through the loader that checks hooks.
   const hooks = readHooks(spec);
+  placeOnOneHost(spec);
   // The worker's policy (capabilities, Docker socket, bind roots) before anything is touched.
   await progress.step("check the worker's policy", () => hostSteps.checkPolicy(spec));
   // A dry run changes nothing, so it needs no lock.

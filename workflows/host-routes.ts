@@ -7,7 +7,7 @@
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
 import type { StackSpec } from '../src/model/spec';
-import { PlacementError, placeServices, recordedPlacement, type Placement } from '../src/plan/placement';
+import { PlacementError, checkOneHost, placeServices, recordedPlacement, type Placement } from '../src/plan/placement';
 import { ErrorType } from '../src/errors';
 import { HOST_SILENCE_SECONDS, routeTo, type Route } from './routes';
 import { isPatched } from './patches';
@@ -47,6 +47,16 @@ export function placementOf(spec: StackSpec, revision: { project: string; placem
     return recordedPlacement(spec, revision.placement, revision.spread);
   } catch (err) {
     if (err instanceof PlacementError) throw ApplicationFailure.nonRetryable(`project ${revision.project}: ${err.message}`, ErrorType.invalidSpec);
+    throw err;
+  }
+}
+
+/** On a single host: max_replicas_per_node caps the replicas, as on a one-node swarm (pure; a spec without it passes). */
+export function placeOnOneHost(spec: StackSpec): void {
+  try {
+    checkOneHost(spec);
+  } catch (err) {
+    if (err instanceof PlacementError) throw ApplicationFailure.nonRetryable(`project ${spec.project}: ${err.message}`, ErrorType.invalidSpec);
     throw err;
   }
 }

@@ -141,9 +141,10 @@ export async function stackHosts(raw: unknown): Promise<StackHosts> {
     }),
   );
   const current = latest.reduce<Revision | undefined>((best, l) => (l.revision && (!best || l.revision.number > best.number) ? l.revision : best), undefined);
-  const placement = current && (current.placement ?? place(current.spec, input.hosts, undefined).hostOf);
+  const placed = current && !current.placement ? place(current.spec, input.hosts, undefined) : undefined;
+  const placement = current && (current.placement ?? placed?.hostOf);
   // A spread service's part on each host: the replicas the revision placed there.
-  const spread = current?.spread ?? (current && !current.placement ? place(current.spec, input.hosts, undefined).spread : undefined);
+  const spread = current?.spread ?? placed?.spread;
   const imageIds = current ? revisionImageIds(current) : {};
   const hosts = await Promise.all(
     latest.map(async (l): Promise<HostDrift> => {

@@ -230,15 +230,16 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
   const imageIds = revisionImageIds(current);
   if (input.image !== undefined) {
     // The image on every host that runs one of the service's replicas (one host unless it spreads), one host after another.
-    delete imageIds[input.service];
+    const resolvedOn: Record<string, string> = {};
     for (const serviceHost of serviceHosts) {
       const part = hostPart(spec, placement.hostOf, serviceHost, placement.spread);
       const resolved = await progress.step(`${input.dryRun ? 'inspect' : 'pull'} ${input.image} on ${serviceHost}`, () =>
         routeOf(serviceHost).images.ensureImages({ spec: part, services: [input.service], forceBuild: false, lookupOnly: input.dryRun }),
       );
       // In a dry run an image that is not on the host yet counts as changed.
-      sameImage(imageIds, input.project, input.service, resolved[input.service] ?? `unresolved:${input.image}`, serviceHost);
+      sameImage(resolvedOn, input.project, input.service, resolved[input.service] ?? `unresolved:${input.image}`, serviceHost);
     }
+    imageIds[input.service] = resolvedOn[input.service];
   }
   progress.phase('planning');
   const parts = await planHosts(routeOf, spec, placement, placement.hosts, imageIds, false, progress);

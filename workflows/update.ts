@@ -20,6 +20,7 @@ import { planHooks, readHooks, runPostDeployHooks, runPreDeployHooks, settlePost
 import { planWithHooks } from '../src/model/hooks';
 import { updatedSpec } from './update-spec';
 import { updateAcrossHosts } from './hosts';
+import { placeOnOneHost } from './host-routes';
 import type { UpdateResult } from './results';
 import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
@@ -91,6 +92,8 @@ async function updateFromCurrent(input: UpdateOptions, progress: ProgressTracker
   const spec = updatedSpec(current, input);
   // Pure: a revision's hooks passed the loader, but a revision recorded before hooks were checked may hold a bad one.
   const hooks = readHooks(spec);
+  // Pure: a scale past max_replicas_per_node is refused before anything starts.
+  placeOnOneHost(spec);
   // The revision passed the policy when it was recorded; the policy may have been tightened since.
   await checkPolicyNow(progress, spec, current.number);
   return { current, spec, imageIds: revisionImageIds(current), hooks };

@@ -152,6 +152,11 @@ function finish(spec: StackSpec, hostOf: Record<string, string>, spread: Record<
   return placement;
 }
 
+/** A stack on a single host (no hosts registered): every service's replicas on it, under its max_replicas_per_node. */
+export function checkOneHost(spec: StackSpec): void {
+  for (const name of Object.keys(spec.services).sort()) checkMaxReplicas(spec, name, 1);
+}
+
 function checkMaxReplicas(spec: StackSpec, name: string, hostCount: number): void {
   const { replicas, placement } = spec.services[name].deploy;
   const max = placement?.maxReplicasPerNode;

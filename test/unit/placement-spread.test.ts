@@ -1,7 +1,7 @@
 /** Replicas of one service spread over several hosts (src/plan/placement.ts), their host parts, and the executor's merged step (workflows/host-spread.ts). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { PlacementError, hostPart, placeServices, recordedPlacement, servicesOn, slotsOn } from '../../src/plan/placement';
+import { PlacementError, checkOneHost, hostPart, placeServices, recordedPlacement, servicesOn, slotsOn } from '../../src/plan/placement';
 import { configHash } from '../../src/plan/hash';
 import { formatPlan, planDeploy } from '../../src/plan/deploy-plan';
 import { hostDifferences } from '../../src/plan/verify';
@@ -73,6 +73,9 @@ describe('spread of replicas over hosts', () => {
     throwsPlacement(() => placeServices(stack({ web: svc(3, [], 2) }), HOSTS, 'host-1'), 'web', key, /3 replicas but max_replicas_per_node 2 on 1 host\(s\)/);
     throwsPlacement(() => placeServices(stack({ web: svc(2, ['node.hostname == host-3'], 1) }), HOSTS), 'web', key, /on 1 host\(s\)/);
     assert.deepEqual(placeServices(stack({ web: svc(4, ['node.labels.zone == eu'], 2) }), HOSTS).spread, { web: ['host-1', 'host-2'] });
+    // No hosts registered: the single host holds every replica, under the cap.
+    throwsPlacement(() => checkOneHost(stack({ web: svc(3, ['node.labels.zone == eu'], 2) })), 'web', key, /3 replicas but max_replicas_per_node 2 on 1 host\(s\)/);
+    assert.doesNotThrow(() => checkOneHost(stack({ web: svc(2, [], 2), api: svc(5, []) })));
   });
 
   it('refuses a non-external network shared by the replicas of a spread service, naming the service and the key', () => {
