@@ -101,7 +101,7 @@ export function registerStackCommands(program: Command): void {
         });
         const runOpts = { ...opts, quiet: opts.dryRun, announce: opts.dryRun ? 'planning' : 'deploying' };
         const render = (r: DeployResult) =>
-          r.dryRun ? (r.graph ?? r.plan) : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set(Object.values(r.hosts))].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`;
+          r.dryRun ? (r.graph ?? r.plan) : `${r.project}: ${r.operations} operation(s) applied${r.hosts ? ` on ${[...new Set([...Object.values(r.hosts), ...Object.values(r.spread ?? {}).flat()])].sort().join(', ')}` : ''}, now at revision ${r.revision}\n${r.plan}${hookWarnings(r.warnings)}`;
         const workflowId = operationId(opts.dryRun ? 'plan' : 'deploy', spec.project);
         // Single-host mode (no registered host): started and followed without the SDK. Anything else, or a
         // start that did not go through, takes the SDK path, with the same workflow ID.
