@@ -22,7 +22,8 @@ const NEW_IMAGE = `${PROJECT}/app:2`;
 /**
  * web: 3 replicas where the zone is eu (both hosts), at most 2 per host,
  * rolled one at a time, stop-first, back on failure. A replica is unhealthy
- * when its host's flag volume holds `bad-<VERSION>`.
+ * when its host's flag volume holds `bad-<VERSION>` (a check that fails at once; the long
+ * timeout keeps a loaded machine from failing the others).
  */
 function compose(version: string, options: { image?: string; replicas?: number; max?: number } = {}): string {
   return `
@@ -32,7 +33,7 @@ services:
     command: ["sh", "-c", "exec httpd -f -p 80 -h /www"]
     environment: {VERSION: "${version}"}
     stop_grace_period: 1s
-    healthcheck: {test: ["CMD-SHELL", "test ! -f /flag/bad-$$VERSION"], interval: 1s, timeout: 1s, retries: 1}
+    healthcheck: {test: ["CMD-SHELL", "test ! -f /flag/bad-$$VERSION"], interval: 1s, timeout: 10s, retries: 1}
     volumes: ["flag:/flag"]
     deploy:
       replicas: ${options.replicas ?? 3}
