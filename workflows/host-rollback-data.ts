@@ -28,6 +28,7 @@ import { hostTaskQueue, type HostInfo } from '../src/model/hosts';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import type { DataContainer } from '../src/backup/plan';
 import { backupForRevision } from '../src/backup/revision-backup';
+import type { Revision } from '../src/model/revision';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { HOST_SILENCE_SECONDS, type HostPlan } from './apply';
 import { dataRouteTo } from './data-route';
@@ -87,7 +88,8 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
 
   const touched = new Map<string, ArchiveEntry[]>(shares.hosts.map((h) => [h, []]));
   const before = new Map<string, DataContainer[]>();
-  const alsoOn = Object.values(current.placement ?? {}).filter((h) => registered.includes(h));
+  // The hosts the current revision uses (a spread service's too) lose what the target does not place there.
+  const alsoOn = hostsOfRevision(current).filter((h) => registered.includes(h));
   let parts: HostPlan[];
   try {
     progress.phase(`restoring the data of revision ${target.number} from backup ${chosen.id}`);
@@ -111,7 +113,7 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
         }
       }
       try {
-        await restoreAcrossHosts(routeOf, current, input.hosts, Object.values(target.placement ?? {}).filter((h) => registered.includes(h)), progress, { healthTimeoutSeconds: input.healthTimeoutSeconds });
+        await restoreAcrossHosts(routeOf, current, input.hosts, hostsOfRevision(target).filter((h) => registered.includes(h)), progress, { healthTimeoutSeconds: input.healthTimeoutSeconds });
       } catch (undoErr) {
         problems.push(`putting revision ${current.number}'s containers back failed (${rootMessage(undoErr)})`);
         for (const [host, containers] of before) await startAgain(project, containers, [], progress, dataRouteOf(host)).catch(() => undefined);
@@ -143,3 +145,7 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
   };
 }
 
+/** Every host a revision placed something on: each service's, and each host a spread service spreads over. */
+function hostsOfRevision(revision: Revision): string[] {
+  return [...Object.values(revision.placement ?? {}), ...Object.values(revision.spread ?? {}).flat()];
+}
