@@ -61,6 +61,8 @@ export class HealthEvents {
       try {
         const stream = (await this.docker.getEvents({ filters: { type: ['container'], event: ['health_status'] } })) as unknown as EventStream;
         this.stream = stream;
+        // The stream only wakes waits early: it must never keep a worker (or `dev --exit-after-demo`) alive by itself.
+        (stream as { socket?: { unref?: () => void } }).socket?.unref?.();
         let buffer = '';
         stream.on('data', (chunk: Buffer) => {
           buffer += chunk.toString('utf8');
@@ -81,6 +83,8 @@ export class HealthEvents {
         // No stream (an engine without events, a transport error): the waits poll.
       } finally {
         this.opening = undefined;
+        // A wait that found the container healthy at its first inspect never sleeps, so never arms the idle close itself.
+        this.closeWhenIdle();
       }
     })();
   }
