@@ -136,6 +136,10 @@ export const DeploySpec = z.strictObject({
    * runs. Absent everywhere else: the host runs 1..replicas.
    */
   slots: z.array(z.number().int().positive()).optional(),
+}).refine((d) => d.slots === undefined || (new Set(d.slots).size === d.slots.length && d.slots.every((n) => n <= d.replicas)), {
+  // A spec sent from outside (the UI's Start Workflow) must not name containers past its replicas, or one twice.
+  message: 'deploy.slots: distinct replica numbers, each at most deploy.replicas',
+  path: ['slots'],
 });
 export type DeploySpec = z.infer<typeof DeploySpec>;
 

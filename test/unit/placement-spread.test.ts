@@ -7,7 +7,7 @@ import { formatPlan, planDeploy } from '../../src/plan/deploy-plan';
 import { hostDifferences } from '../../src/plan/verify';
 import type { HostInfo } from '../../src/model/hosts';
 import type { ObservedContainer } from '../../src/model/observed';
-import type { ServiceSpec, StackSpec } from '../../src/model/spec';
+import { DeploySpec, type ServiceSpec, type StackSpec } from '../../src/model/spec';
 import { serviceSpec } from '../support/spec-builders';
 import { loadText } from '../fixtures/compose/support';
 import { stackSteps } from '../../workflows/host-spread';
@@ -166,5 +166,16 @@ describe('the loader and max_replicas_per_node', () => {
     const spec = loadText('services:\n  web:\n    image: x\n    deploy: {replicas: 2, placement: {constraints: ["node.labels.zone == eu"], max_replicas_per_node: 1}}\n  api:\n    image: y\n    deploy: {placement: {max_replicas_per_node: 2}}\n').spec;
     assert.deepEqual(spec.services.web.deploy.placement, { constraints: ['node.labels.zone == eu'], maxReplicasPerNode: 1 });
     assert.deepEqual(spec.services.api.deploy.placement, { constraints: [], maxReplicasPerNode: 2 });
+  });
+});
+
+describe('deploy.slots in a spec from outside', () => {
+  it('is refused when it names a replica past deploy.replicas, or one twice; a host part\'s own slots pass', () => {
+    const withSlots = (replicas: number, slots: number[]) => DeploySpec.safeParse({ replicas, resources: {}, slots });
+    assert.equal(withSlots(3, [1, 3]).success, true);
+    for (const bad of [withSlots(3, [4]), withSlots(3, [2, 2]), withSlots(0, [1])]) {
+      assert.equal(bad.success, false);
+      assert.match(bad.error!.issues[0].message, /deploy\.slots: distinct replica numbers, each at most deploy\.replicas/);
+    }
   });
 });
