@@ -13,9 +13,35 @@ import { hostPart, type Placement } from '../src/plan/placement';
 import { topologicalOrder } from '../src/plan/order';
 import { ErrorType } from '../src/errors';
 import { executeHostPlans, observeAndPlan, type HostPlan } from './apply';
+import { planGraph, type GraphOptions } from '../src/plan/graph';
+import { stackSteps } from './host-spread';
 import { changedServices, revisionImageIds } from './revisions';
 import type { ProgressTracker } from './progress';
 import { place, placementOf, sorted, type RouteOf } from './host-routes';
+
+/**
+ * What `--dry-run` prints across hosts: each host's plan graph, built as the
+ * executor builds them (apply.ts: the whole stack's dependants decide which
+ * waits are folded). A service whose replicas spread over several hosts rolls
+ * as one across them (host-spread.ts), so its steps are shown once, in a block
+ * of their own naming each replica's host, not in the hosts' blocks.
+ */
+export function formatHostGraphs(spec: StackSpec, parts: HostPlan[], options: GraphOptions): string {
+  const { ordered, spreadPlan, routeOfContainer } = stackSteps(spec, parts);
+  const dependedOnElsewhere = ordered.flatMap((s) => Object.keys(s.dependsOn));
+  const spread = new Set(spreadPlan?.services.map((s) => s.service) ?? []);
+  const indent = (text: string) => text.replace(/^/gm, '  ');
+  const blocks = parts.map((p) => {
+    const own = spread.size > 0 ? { ...p.plan, services: p.plan.services.filter((s) => !spread.has(s.service)) } : p.plan;
+    return `on ${p.host}:\n${indent(planGraph(p.spec, own, { ...options, dependedOnElsewhere }).toString())}`;
+  });
+  if (spreadPlan) {
+    const hostOf = (name: string) => parts.find((p) => p.route === routeOfContainer.get(name))?.host ?? '?';
+    const where = spreadPlan.services.map((s) => `${s.service}: ${s.containers.map((c) => `${c} on ${hostOf(c)}`).join(', ')}`);
+    blocks.push(`across hosts (replicas spread over several hosts, rolled as one; ${where.join('; ')}):\n${indent(planGraph(spec, spreadPlan, { ...options, dependedOnElsewhere }).toString())}`);
+  }
+  return blocks.join('\n');
+}
 
 /** The plan text, one block per host. */
 export function formatHostPlans(parts: HostPlan[]): string {

@@ -29,7 +29,6 @@ import type { HostInfo } from '../src/model/hosts';
 import type { Revision } from '../src/model/revision';
 import type { StackSpec } from '../src/model/spec';
 import { countOperations } from '../src/plan/deploy-plan';
-import { planGraph } from '../src/plan/graph';
 import { hostPart, hostsOfService, type Placement } from '../src/plan/placement';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { serviceNumbers } from '../src/model/names';
@@ -45,7 +44,7 @@ import { describeHook, planWithHooks, type HookContext } from '../src/model/hook
 import type { RolloutOverrides } from '../src/plan/rollout';
 import { place, placementOf, router, sorted, type RouteOf } from './host-routes';
 import { sayWhereHostsAre } from './host-status';
-import { changedAcrossHosts, formatHostPlans, planHosts, restoreAcrossHosts } from './host-plans';
+import { changedAcrossHosts, formatHostGraphs, formatHostPlans, planHosts, restoreAcrossHosts } from './host-plans';
 import { latestRevision, recordEverywhere } from './host-ledger';
 import { Compensations } from './compensations';
 import { rollbackWithDataAcrossHosts } from './host-rollback-data';
@@ -252,7 +251,7 @@ export async function updateAcrossHosts(input: z.output<typeof UpdateInput> & { 
       dryRun: true,
       plan: planWithHooks(formatHostPlans(parts), hooksRun.pre, hooksRun.post),
       graph: planWithHooks(
-        parts.map((p) => `on ${p.host}:\n${planGraph(p.spec, p.plan, { wait: true, rollout: input.rollout }).toString().replace(/^/gm, '  ')}`).join('\n'),
+        formatHostGraphs(spec, parts, { wait: true, rollout: input.rollout }),
         hooksRun.pre,
         hooksRun.post,
       ),

@@ -11,6 +11,7 @@ import { DeploySpec, type ServiceSpec, type StackSpec } from '../../src/model/sp
 import { serviceSpec } from '../support/spec-builders';
 import { loadText } from '../fixtures/compose/support';
 import { stackSteps } from '../../workflows/host-spread';
+import { formatHostGraphs } from '../../workflows/host-plans';
 import type { HostPlan, Route } from '../../workflows/routes';
 
 const HOSTS: HostInfo[] = [
@@ -166,6 +167,31 @@ describe('the loader and max_replicas_per_node', () => {
     const spec = loadText('services:\n  web:\n    image: x\n    deploy: {replicas: 2, placement: {constraints: ["node.labels.zone == eu"], max_replicas_per_node: 1}}\n  api:\n    image: y\n    deploy: {placement: {max_replicas_per_node: 2}}\n').spec;
     assert.deepEqual(spec.services.web.deploy.placement, { constraints: ['node.labels.zone == eu'], maxReplicasPerNode: 1 });
     assert.deepEqual(spec.services.api.deploy.placement, { constraints: [], maxReplicasPerNode: 2 });
+  });
+});
+
+describe('--dry-run across hosts shows a spread service rolled as one', () => {
+  it('its batches span the hosts, in replica order, each replica named with its host; the hosts\' blocks leave it out', () => {
+    const spec = stack({ web: svc(3, ['node.labels.zone == eu'], undefined, { deploy: { replicas: 3, resources: {}, placement: { constraints: ['node.labels.zone == eu'] }, updateConfig: { parallelism: 1, order: 'stop-first' } } }), db: svc(1, ['node.hostname == host-2']) });
+    const p = placeServices(spec, HOSTS);
+    const routes = { 'host-1': { name: 'r1' } as unknown as Route, 'host-2': { name: 'r2' } as unknown as Route };
+    // Every replica runs the old image: each is replaced.
+    const running = (part: StackSpec, service: string, numbers: number[]): ObservedContainer[] =>
+      numbers.map((number) => ({
+        id: `${service}${number}`, name: `p-${service}-${number}`, service, number, oneoff: false, configHash: configHash(part, part.services[service], 'sha256:old'), imageId: 'sha256:old', state: 'running', health: undefined, exitCode: undefined, replaces: undefined,
+      }));
+    const parts: HostPlan[] = (['host-1', 'host-2'] as const).map((host) => {
+      const part = hostPart(spec, p.hostOf, host, p.spread);
+      const containers = [...running(part, 'web', slotsOn(p, 'web', 3, host)), ...(host === 'host-2' ? running(part, 'db', [1]) : [])];
+      const observedPart = { project: 'p', containers, networks: [{ key: 'default', name: 'p_default', id: 'n' }], volumes: [] };
+      return { host, spec: part, route: routes[host], plan: planDeploy(part, observedPart, { web: 'sha256:w', db: 'sha256:old' }, { removeOrphans: false }) };
+    });
+    const text = formatHostGraphs(spec, parts, { wait: true });
+    const [hostBlocks, across] = text.split('across hosts');
+    assert.doesNotMatch(hostBlocks, /p-web-/, text);
+    assert.match(across, /^ \(replicas spread over several hosts, rolled as one; web: p-web-1 on host-1, p-web-2 on host-2, p-web-3 on host-1\):/, text);
+    const batches = [...across.matchAll(/stop-first replace container:(p-web-\d) \(.*?batch (\d)\/3/g)].map((m) => `${m[1]} ${m[2]}`);
+    assert.deepEqual(batches, ['p-web-1 1', 'p-web-2 2', 'p-web-3 3'], text);
   });
 });
 
