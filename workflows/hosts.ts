@@ -105,6 +105,7 @@ export async function deployAcrossHosts(input: DeployOptions & { hosts: HostInfo
     project: spec.project,
     dryRun: input.dryRun,
     plan: planWithHooks(formatHostPlans(parts), hooksRun.pre, hooksRun.post),
+    graph: planWithHooks(formatHostGraphs(spec, parts, { wait: input.wait }), hooksRun.pre, hooksRun.post),
     operations,
     // A spread service's containers on every host, in replica order.
     services: containersOf(parts),

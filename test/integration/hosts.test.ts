@@ -121,12 +121,12 @@ describe('one stack across three hosts', () => {
     for (const host of hosts) assert.deepEqual(await projectContainers(host.docker, PROJECT), [], host.name);
   });
 
-  it('shows the plan per host with --dry-run', async () => {
+  it('shows the plan graph per host with --dry-run', async () => {
     const run = await runCli(['deploy', '-f', file, '--dry-run'], env);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^host-1:\n {2}create network:hosts-it_back \(missing\)\n {2}create container:hosts-it-db-1 \(missing\)$/m);
-    assert.match(run.stdout, /^host-2:\n(?: {2}.*\n)*? {2}create container:hosts-it-api-1 \(missing\)$/m);
-    assert.match(run.stdout, /^host-3:\n(?: {2}.*\n)*? {2}create container:hosts-it-web-1 \(missing\)$/m);
+    assert.match(run.stdout, /^on host-1:\n {2}create network:hosts-it_back \(missing\)\n {2}create container:hosts-it-db-1 \(missing\) after network:hosts-it_back$/m);
+    assert.match(run.stdout, /^on host-2:\n(?: {2}.*\n)*? {2}create container:hosts-it-api-1 \(missing\)/m);
+    assert.match(run.stdout, /^on host-3:\n(?: {2}.*\n)*? {2}create container:hosts-it-web-1 \(missing\)/m);
   });
 
   it('deploys each service to the host its constraints name', async () => {
