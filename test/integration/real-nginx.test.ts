@@ -82,7 +82,9 @@ function startClient(port: number): { stop: () => Promise<{ total: number; faile
         if (res.status !== 200) failed += 1;
         else lastBody = body;
       } catch (err) {
-        statuses[(err as Error).name] = (statuses[(err as Error).name] ?? 0) + 1;
+        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+        const key = `${(err as Error).name}${cause ? `:${cause.code ?? cause.message}` : ''}`;
+        statuses[key] = (statuses[key] ?? 0) + 1;
         failed += 1;
       }
       total += 1;
