@@ -14,10 +14,11 @@ import type { DeployResult } from '../../workflows/deploy';
 import { DEST_HELP, destination } from './backup-shared';
 import { HOOK_CONTINUE_WARNING } from '../errors';
 import { collect, durationArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
-import { OperationFailed, UsageError, out, runOperation } from './run-operation';
+import { OperationFailed, UsageError, out, runOperation, type RunOptions } from './run-operation';
 import { connectLight, runLightOperation } from './light-operation';
 import { operationId } from '../client/operation-id';
-import type { DeployInput } from '../model/input';
+import type { DeployInput, DownInput, RollbackInput, UpdateInput } from '../model/input';
+import type { OperationInputs } from '../client/typed-starts';
 
 interface ComposeFlags {
   file?: string[];
@@ -152,10 +153,13 @@ export function registerStackCommands(program: Command): void {
         ...(opts.failureAction ? { failureAction: opts.failureAction } : {}),
         ...(opts.allowStopFirst ? { allowStopFirst: true } : {}),
       };
-      const { startUpdate } = await import('../client/operations');
-      await runOperation({ ...opts, quiet: opts.dryRun }, async (client, queue) =>
-        startUpdate(client, queue, {
-          ...(await everyHost(client, opts.hostTimeout)),
+      await runStackOperation(
+        { ...opts, quiet: opts.dryRun },
+        'update',
+        opts.projectName,
+        opts.hostTimeout,
+        (hosts): UpdateInput => ({
+          ...hosts,
           project: opts.projectName,
           service,
           ...(opts.image ? { image: opts.image } : {}),
@@ -192,19 +196,21 @@ export function registerStackCommands(program: Command): void {
     )
     .action(async (opts) => {
       if (opts.dest !== undefined && !opts.withData) throw new UsageError('--dest is only used with --with-data');
-      const { startRollback } = await import('../client/operations');
-      await runOperation(
+      await runStackOperation(
         opts,
-        async (client, queue) => startRollback(client, queue, {
-            ...(await everyHost(client, opts.hostTimeout)),
-            project: opts.projectName,
-            waitForLock: Boolean(opts.wait),
-            ...(opts.to !== undefined ? { to: opts.to } : {}),
-            ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
-            ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
-            ...(opts.withData ? { withData: true } : {}),
-            ...(opts.dest !== undefined ? { destination: destination(opts.dest) } : {}),
-          }),
+        'rollback',
+        opts.projectName,
+        opts.hostTimeout,
+        (hosts): RollbackInput => ({
+          ...hosts,
+          project: opts.projectName,
+          waitForLock: Boolean(opts.wait),
+          ...(opts.to !== undefined ? { to: opts.to } : {}),
+          ...(opts.renewAnonVolumes ? { renewAnonVolumes: true } : {}),
+          ...(opts.healthTimeout !== undefined ? { healthTimeoutSeconds: opts.healthTimeout } : {}),
+          ...(opts.withData ? { withData: true } : {}),
+          ...(opts.dest !== undefined ? { destination: destination(opts.dest) } : {}),
+        }),
         (r: RollbackResult) =>
           `${r.project}: restored revision ${r.restored} as revision ${r.revision}` +
           (r.dataBackup ? `, with the data of backup ${r.dataBackup} (${(r.dataSets ?? []).join(', ')}); the data it replaced is backup ${r.safetyBackup}` : '') +
@@ -270,13 +276,47 @@ export function registerStackCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow down -p shop\n  dockflow down -p shop --volumes    also delete its named volumes (data!)')
     .action(async (opts) => {
-      const { startDown } = await import('../client/operations');
-      await runOperation<{ removed: string[] }>(
+      await runStackOperation(
         opts,
-        async (client, queue) => startDown(client, queue, { ...(await everyHost(client)), project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
-        (r) => (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`),
+        'down',
+        opts.projectName,
+        undefined,
+        (hosts): DownInput => ({ ...hosts, project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
+        (r: { removed: string[] }) => (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`),
       );
     });
+}
+
+type EveryHost = Awaited<ReturnType<typeof everyHost>>;
+
+/**
+ * update, rollback and down, as deploy: in single-host mode (no registered
+ * host) started and followed through the light client, without loading the
+ * SDK; with registered hosts, or when the light start did not go through,
+ * through the SDK with the same workflow ID. `--host-timeout` without hosts
+ * takes the SDK path, whose host look-up refuses it as a usage error.
+ */
+async function runStackOperation<O extends 'update' | 'rollback' | 'down', R>(
+  opts: RunOptions<R> & { projectName: string },
+  type: O,
+  project: string,
+  hostSilenceSeconds: number | undefined,
+  inputFor: (hosts: EveryHost) => OperationInputs[O],
+  render: (result: R) => string,
+): Promise<void> {
+  const settings = temporalSettings();
+  const workflowId = operationId(type, project);
+  const connecting = await connectLight(settings);
+  try {
+    const light = await connecting.light;
+    if (light && hostSilenceSeconds === undefined && (await connecting.registeredHosts) === 0) {
+      if (await runLightOperation<R>(light, settings, opts, { type, workflowId, input: inputFor({}) }, render)) return;
+    }
+    const { startOperation } = await import('../client/typed-starts');
+    await runOperation<R>(opts, async (client, taskQueue) => startOperation(client, type, { taskQueue, workflowId, input: inputFor(await everyHost(client, hostSilenceSeconds)) }), render);
+  } finally {
+    await connecting.close();
+  }
 }
 
 /** With registered hosts, an operation on a project names them all; without, nothing is added (single-host mode). */

@@ -79,6 +79,31 @@ services:
     assert.deepEqual(await projectContainers(bed.docker, 'itclibad'), []);
   });
 
+  // update, rollback and down go through the light client in single-host mode (the SDK reads a
+  // run that did not complete): the same exit codes and wording either way.
+  it('updates, refuses a bad update with its cause, and rolls back', async () => {
+    const scaled = await dockflow(['update', 'web', '-p', 'itcli', '--scale', '2'], env);
+    assert.equal(scaled.code, 0, scaled.stderr);
+    assert.match(scaled.stdout, /^itcli: web updated, now at revision 2\n/);
+    assert.match(scaled.stderr, /✔ .*itcli-web-2/);
+    assert.deepEqual((await projectContainers(bed.docker, 'itcli')).map(nameOf), ['itcli-web-1', 'itcli-web-2']);
+
+    const missing = await dockflow(['update', 'web', '-p', 'itcli', '--image', 'dockflow-test/not-here:1'], env);
+    assert.equal(missing.code, 1, missing.stdout);
+    assert.match(missing.stderr, /dockflow-test\/not-here:1/);
+
+    const noHosts = await dockflow(['rollback', '-p', 'itcli', '--host-timeout', '3'], env);
+    assert.equal(noHosts.code, 2);
+    assert.match(noHosts.stderr, /--host-timeout: no hosts are registered/);
+
+    const rolled = await dockflow(['rollback', '-p', 'itcli', '--json'], env);
+    assert.equal(rolled.code, 0, rolled.stderr);
+    const result = JSON.parse(rolled.stdout);
+    assert.equal(result.restored, 1);
+    assert.ok(result.revision >= 3, `a new revision: ${rolled.stdout}`);
+    assert.deepEqual((await projectContainers(bed.docker, 'itcli')).map(nameOf), ['itcli-web-1']);
+  });
+
   it('removes the stack with down', async () => {
     const run = await dockflow(['down', '-p', 'itcli'], env);
     assert.equal(run.code, 0, run.stderr);
