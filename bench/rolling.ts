@@ -27,7 +27,7 @@ import type Docker from 'dockerode';
 import { loadStack } from '../src/compose';
 import { BASE_IMAGE } from '../src/demo/base-image';
 import { numericFlag, sh } from './support';
-import { execIn, killHard, projectDir, removeProject, startTestBed, startWorker, type TestBed } from '../test/support/harness';
+import { execIn, killHard, projectDir, removeProject, spawnPolling, startTestBed, startWorker, type TestBed } from '../test/support/harness';
 
 const argv = process.argv.slice(2);
 const RUNS = numericFlag('--runs', 3, argv);
@@ -287,29 +287,13 @@ async function swarmRun(docker: Docker, run: number): Promise<RollingRun> {
 
 /** A worker from an earlier checkout, in its own process (it bundles its own workflows). */
 async function spawnBeforeWorker(bed: TestBed, dir: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(dir, 'workers', 'main.ts')], {
+  const child = await spawnPolling([path.join(dir, 'workers', 'main.ts')], {
     cwd: dir,
-    env: { ...process.env, TEMPORAL_ADDRESS: bed.address, TEMPORAL_NAMESPACE: 'default', DOCKFLOW_TASK_QUEUE: BEFORE_QUEUE, DOCKFLOW_STATE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'perf-rollout-before-')) },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { TEMPORAL_ADDRESS: bed.address, TEMPORAL_NAMESPACE: 'default', DOCKFLOW_TASK_QUEUE: BEFORE_QUEUE, DOCKFLOW_STATE_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'perf-rollout-before-')) },
+    tsx: true,
+    timeoutMs: 120_000,
+    label: 'the earlier worker',
   });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the earlier worker did not start within 120 s:\n${output}`)), 120_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('polling task queue')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stderr!.on('data', onData);
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the earlier worker exited with ${code}:\n${output}`));
-    });
-  });
-  child.removeAllListeners('exit');
   child.stdout!.resume();
   child.stderr!.resume();
   return child;

@@ -15,13 +15,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import type Docker from 'dockerode';
 import { loadStack } from '../src/compose';
 import { chainStack } from './stacks';
 import { numericFlag, sh } from './support';
 import { beginRun, writeRaw, type Figure } from './raw';
-import { killHard, projectDir, removeProject, REPO_ROOT, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
+import { bedWorkerEnv, killHard, projectDir, removeProject, REPO_ROOT, spawnPolling, spawnWorker, startTestBed, type TestBed } from '../test/support/harness';
 import { cliEntry } from '../bin/build-stamp';
 
 const log = (line: string) => console.log(`[bench:scale] ${line}`);
@@ -29,39 +29,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 /** `dockflow worker` from bin/dockflow.js (dist/ when fresh), resolved once it polls. */
-export async function spawnCliWorker(bed: TestBed, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'dockflow.js'), 'worker'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: bed.address,
-      TEMPORAL_NAMESPACE: 'default',
-      DOCKFLOW_TASK_QUEUE: bed.taskQueue,
-      DOCKFLOW_WORKFLOW_BUNDLE: bed.bundlePath,
-      DOCKFLOW_STATE_DIR: bed.stateDir,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start within 60 s:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('polling task queue')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stderr!.on('data', onData);
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited with ${code} before polling:\n${output}`));
-    });
-  });
-  child.removeAllListeners('exit');
-  return child;
+export function spawnCliWorker(bed: TestBed, env: Record<string, string> = {}): Promise<ChildProcess> {
+  return spawnPolling([path.join(REPO_ROOT, 'bin', 'dockflow.js'), 'worker'], { cwd: REPO_ROOT, env: { ...bedWorkerEnv(bed), ...env } });
 }
 
 /** kB fields of /proc/<pid>/status, in MiB. */

@@ -16,7 +16,7 @@
 import type { LightTemporal } from '../client/light-temporal';
 import { progressQuery, splitFinalProgress, type Progress } from '../messages';
 import type { TemporalSettings } from '../temporal/settings';
-import { OperationFailed, UsageError, detached, settleOperation, watchingPrinter, type RunOptions } from './run-operation';
+import { detached, settleOperation, watchingPrinter, withSdkClient, type RunOptions } from './run-operation';
 
 /** How long the light client waits for Temporal to accept a connection before the SDK path takes over (and its own 10 s). */
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -175,13 +175,10 @@ async function settleThroughSdk<R>(
   watching: boolean,
   onProgress: (p: Progress) => void,
 ): Promise<void> {
-  const { connectClient, failureMessage } = await import('../client/operations');
-  const { client, close } = await connectClient(settings);
-  try {
+  await withSdkClient(settings, async (client) => {
     const handle = client.workflow.getHandle(run.workflowId, undefined, { firstExecutionRunId: run.firstExecutionRunId });
-    const named = { ...run, query: (q: typeof progressQuery) => handle.query(q) };
     let last: Progress | undefined;
-    await settleOperation(named, opts, render, {
+    await settleOperation({ ...run, query: (q: typeof progressQuery) => handle.query(q) }, opts, render, {
       outcome: async () => {
         if (watching) {
           // The run closed: its last progress, as follow()'s last query.
@@ -195,10 +192,5 @@ async function settleThroughSdk<R>(
       },
       last: () => last,
     });
-  } catch (err) {
-    if (err instanceof OperationFailed || err instanceof UsageError) throw err;
-    throw new OperationFailed(failureMessage(err));
-  } finally {
-    await close();
-  }
+  });
 }

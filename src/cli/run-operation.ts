@@ -3,7 +3,7 @@
  * main() maps (UsageError → 2, OperationFailed → 1), the output, and
  * runOperation (start, follow, print the result).
  */
-import { temporalSettings } from '../temporal/settings';
+import { temporalSettings, type TemporalSettings } from '../temporal/settings';
 import { progressPrinter, workflowFailureJson, workflowResultJson } from './render';
 import { splitFinalProgress, type Progress } from '../messages';
 import { ErrorType } from '../errors';
@@ -42,10 +42,9 @@ export async function runOperation<R>(
   start: (client: import('@temporalio/client').WorkflowClient, taskQueue: string) => Promise<import('@temporalio/client').WorkflowHandleWithFirstExecutionRunId>,
   render: (result: R) => string,
 ): Promise<void> {
-  const { connectClient, failureMessage, follow } = await import('../client/operations');
+  const { follow } = await import('../client/operations');
   const settings = temporalSettings();
-  const { client, close } = await connectClient(settings);
-  try {
+  await withSdkClient(settings, async (client) => {
     const handle = await start(client.workflow, settings.taskQueue);
     if (detached(opts, handle)) return;
     // With nothing to print (--json, --quiet), no progress queries: each is a workflow task on the
@@ -62,6 +61,19 @@ export async function runOperation<R>(
           : (handle.result() as Promise<R>),
       last: () => last,
     });
+  });
+}
+
+/**
+ * `fn` with a connected SDK client, closed afterwards. An error that is not
+ * already the CLI's own (OperationFailed, UsageError) is worded as an
+ * operation failure, from its root cause.
+ */
+export async function withSdkClient<T>(settings: TemporalSettings, fn: (client: import('@temporalio/client').Client) => Promise<T>): Promise<T> {
+  const { connectClient, failureMessage } = await import('../client/operations');
+  const { client, close } = await connectClient(settings);
+  try {
+    return await fn(client);
   } catch (err) {
     if (err instanceof OperationFailed || err instanceof UsageError) throw err;
     throw new OperationFailed(failureMessage(err));

@@ -14,7 +14,7 @@ import type { DeployResult } from '../../workflows/deploy';
 import { DEST_HELP, destination } from './backup-shared';
 import { HOOK_CONTINUE_WARNING } from '../errors';
 import { collect, durationArg, positiveNumberArg, positiveWholeNumberArg, projectNameOption, ratioArg, wholeNumberArg } from './options';
-import { OperationFailed, UsageError, out, runOperation, type RunOptions } from './run-operation';
+import { UsageError, out, runOperation, withSdkClient, type RunOptions } from './run-operation';
 import { connectLight, runLightOperation } from './light-operation';
 import { operationId } from '../client/operation-id';
 import type { DeployInput, DownInput, RollbackInput, UpdateInput } from '../model/input';
@@ -254,17 +254,10 @@ export function registerStackCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nThe operation undoes what it had changed; `dockflow watch ID` shows it finishing.\nExample:\n  dockflow cancel deploy-shop-20261122-120501-123')
     .action(async (workflowId: string, opts: { json?: boolean }) => {
-      const { connectClient, failureMessage } = await import('../client/operations');
-      const settings = temporalSettings();
-      const { client, close } = await connectClient(settings);
-      try {
+      await withSdkClient(temporalSettings(), async (client) => {
         await client.workflow.getHandle(workflowId).cancel();
         out(Boolean(opts.json), { workflowId, cancellationRequested: true }, `cancellation requested for ${workflowId}`);
-      } catch (err) {
-        throw new OperationFailed(failureMessage(err));
-      } finally {
-        await close();
-      }
+      });
     });
 
   program

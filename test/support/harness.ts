@@ -139,23 +139,34 @@ export async function startWorker(bed: TestBed, options: { dataConverter?: DataC
 export type { Worker };
 
 /** A worker in its own process, so a test can SIGKILL it like a crashing host. */
-export async function spawnWorker(bed: TestBed, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'workers', 'main.ts')], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      TEMPORAL_ADDRESS: bed.address,
-      TEMPORAL_NAMESPACE: 'default',
-      DOCKFLOW_TASK_QUEUE: bed.taskQueue,
-      DOCKFLOW_WORKFLOW_BUNDLE: bed.bundlePath,
-      DOCKFLOW_STATE_DIR: bed.stateDir,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function spawnWorker(bed: TestBed, env: Record<string, string> = {}): Promise<ChildProcess> {
+  return spawnPolling([path.join(REPO_ROOT, 'workers', 'main.ts')], { cwd: REPO_ROOT, env: { ...bedWorkerEnv(bed), ...env }, tsx: true });
+}
+
+/** What a worker process of the test bed is told: its Temporal, task queue, prepared bundle and state dir. */
+export function bedWorkerEnv(bed: TestBed): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: bed.address,
+    TEMPORAL_NAMESPACE: 'default',
+    DOCKFLOW_TASK_QUEUE: bed.taskQueue,
+    DOCKFLOW_WORKFLOW_BUNDLE: bed.bundlePath,
+    DOCKFLOW_STATE_DIR: bed.stateDir,
+  };
+}
+
+/**
+ * Spawns `node [--import tsx] <args>` and resolves once it says it polls its
+ * task queue (every worker's log line at start). Rejects, with what it
+ * printed, when it exits first or does not poll within `timeoutMs`.
+ */
+export async function spawnPolling(
+  args: string[],
+  { cwd, env, tsx = false, timeoutMs = 60_000, label = 'worker' }: { cwd: string; env: Record<string, string>; tsx?: boolean; timeoutMs?: number; label?: string },
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [...(tsx ? ['--import', 'tsx'] : []), ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not start within 60 s:\n${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${label} did not start within ${timeoutMs / 1000} s:\n${output}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('polling task queue')) {
@@ -165,9 +176,9 @@ export async function spawnWorker(bed: TestBed, env: Record<string, string> = {}
     };
     child.stderr!.on('data', onData);
     child.stdout!.on('data', onData);
-    child.on('exit', (code) => {
+    child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`worker exited with ${code} before polling:\n${output}`));
+      reject(new Error(`${label} exited with ${code} before polling:\n${output}`));
     });
   });
   child.removeAllListeners('exit');
