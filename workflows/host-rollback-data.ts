@@ -21,6 +21,7 @@
  * would stay on the other revision while its neighbours change. The rollback
  * is refused before anything is touched, naming the hosts that did not answer.
  */
+import { mergeBackupListings } from './host-history';
 import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import type { RollbackInput } from '../src/model/input';
@@ -68,7 +69,7 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
 
   // Every answering host keeps a copy of each manifest taken across hosts: the listings together name them all.
   const listings = await Promise.all(registered.map((h) => progress.step(`list backups of ${project} on ${h}`, () => dataRouteOf(h).docker.listBackups({ project, destination }))));
-  const backups = [...new Map(listings.flatMap((l) => l.backups).map((b) => [b.id, b])).values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  const backups = mergeBackupListings(listings.map((l) => l.backups));
   const where = listings[0]?.destination ?? 'the backup destination';
   const chosen = backupForRevision(target, backups);
   if (!chosen) {

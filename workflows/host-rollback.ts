@@ -21,7 +21,7 @@ import { sorted, type RouteOf } from './host-routes';
  * the read within the silence bound is left out and named in `unreachable`:
  * the others' copies of the stack revisions are enough to go on.
  */
-async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<{ revisions: Revision[]; unreachable: string[] }> {
+export async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<{ revisions: Revision[]; unreachable: string[] }> {
   const unreachable: string[] = [];
   const lists = await Promise.all(
     hosts.map(async (h) => {

@@ -15,7 +15,9 @@ import { changedServices, recordRevision, restoreRevision, revisionImageIds, rol
 import { acquireProjectLock } from './lock';
 import { rollbackWithData } from './rollback-data';
 import { backupForRevision } from '../src/backup/revision-backup';
-import type { BackupReason } from '../src/backup/manifest';
+import type { BackupReason, BackupSummary } from '../src/backup/manifest';
+import type { Revision } from '../src/model/revision';
+import { historyAcrossHosts, type HistoryAcrossHosts } from './host-history';
 import { rollbackAcrossHosts } from './hosts';
 import { isPatched } from './patches';
 import type { RollbackResult } from './results';
@@ -72,9 +74,19 @@ export interface HistoryEntry extends RevisionSummary {
   dataBackup?: { id: string; reason: BackupReason; createdAt: string } | null;
 }
 
-/** The project's revisions, oldest first, each with what it changed and the backup of its data. */
-export async function history(rawInput: unknown): Promise<HistoryEntry[]> {
-  const { project, destination } = parseWorkflowInput(HistoryInput, rawInput, 'history');
+/**
+ * The project's revisions, oldest first, each with what it changed and the
+ * backup of its data. Across hosts (an input naming them), every host's
+ * ledger and backups, with the hosts that did not answer.
+ */
+export async function history(rawInput: unknown): Promise<HistoryEntry[] | HistoryAcrossHosts<HistoryEntry>> {
+  const input = parseWorkflowInput(HistoryInput, rawInput, 'history');
+  const { project, destination } = input;
+  if (input.hosts) {
+    // Only an input that names hosts comes here: every other history runs below, as it always did.
+    const found = await historyAcrossHosts({ ...input, hosts: input.hosts });
+    return { revisions: historyEntries(found.revisions, found.backups), unreachable: found.unreachable };
+  }
   const revisions = await host.listRevisions(project);
   let backups: Awaited<ReturnType<typeof docker.listBackups>>['backups'] | undefined;
   if (isPatched(HISTORY_BACKUPS_PATCH)) {
@@ -85,6 +97,11 @@ export async function history(rawInput: unknown): Promise<HistoryEntry[]> {
       if (destination !== undefined || isCancellation(err)) throw err;
     }
   }
+  return historyEntries(revisions, backups);
+}
+
+/** Each revision with what it changed since the one before, and (when the backups were listed) its data backup. */
+function historyEntries(revisions: Revision[], backups: BackupSummary[] | undefined): HistoryEntry[] {
   return revisions.map((r, i) => {
     const entry: HistoryEntry = { ...summarize(r), changes: describeChange(revisions[i - 1], r) };
     if (backups) {

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import * as path from 'node:path';
 import { temporalSettings } from '../temporal/settings';
 import type { UpdateResult } from '../../workflows/update';
-import type { HistoryEntry, RollbackResult } from '../../workflows/rollback';
+import type { RollbackResult } from '../../workflows/rollback';
 import type { HostInfo } from '../model/hosts';
 import type { StackSpec } from '../model/spec';
 import type { DeployResult } from '../../workflows/deploy';
@@ -224,26 +224,41 @@ export function registerStackCommands(program: Command): void {
     .description('list the project\'s revisions from the host\'s ledger')
     .addOption(projectNameOption())
     .option('--dest <dir|url>', `where to look for each revision's data backup: ${DEST_HELP} (default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups)`)
+    .addOption(new Option('--host-timeout <seconds>', 'with several hosts: a host whose worker does not read its ledger within this long is left out and named (default 60)').argParser(positiveWholeNumberArg))
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  dockflow history -p shop\n  dockflow history -p shop --json\n"data:" names the backup rollback --to N --with-data restores.')
     .action(async (opts) => {
       const { startHistory } = await import('../client/operations');
+      type History = Awaited<ReturnType<typeof import('../../workflows/rollback').history>>;
+      // Across hosts the result names the hosts that did not answer; on one host it is the bare list.
+      const revisionsOf = (h: History) => (Array.isArray(h) ? h : h.revisions);
+      const unreachableOf = (h: History) => (Array.isArray(h) ? [] : h.unreachable);
       await runOperation(
         // An object, not the bare list, so the JSON can name the workflow too.
-        { ...opts, quiet: true, jsonOf: (entries: HistoryEntry[]) => ({ project: opts.projectName, revisions: entries }) },
-        (client, queue) => startHistory(client, queue, { project: opts.projectName, ...(opts.dest !== undefined ? { destination: destination(opts.dest) } : {}) }),
-        (entries: HistoryEntry[]) =>
-          entries.length === 0
-            ? `no revisions of ${opts.projectName} in the ledger`
-            : entries
-                .map((e) =>
-                  [
-                    `${String(e.number).padStart(3)}  ${e.createdAt}  ${e.operation}${e.restoredFrom ? ` (to ${e.restoredFrom})` : ''}  ${e.workflowId}`,
-                    ...e.changes.map((c) => `       ${c}`),
-                    ...(e.dataBackup ? [`       data: backup ${e.dataBackup.id} (${e.dataBackup.reason})`] : []),
-                  ].join('\n'),
-                )
-                .join('\n'),
+        {
+          ...opts,
+          quiet: true,
+          jsonOf: (h: History) => ({ project: opts.projectName, revisions: revisionsOf(h), ...(unreachableOf(h).length ? { unreachable: unreachableOf(h) } : {}) }),
+        },
+        async (client, queue) =>
+          startHistory(client, queue, { ...(await everyHost(client, opts.hostTimeout)), project: opts.projectName, ...(opts.dest !== undefined ? { destination: destination(opts.dest) } : {}) }),
+        (h: History) => {
+          const entries = revisionsOf(h);
+          const missing = unreachableOf(h).length ? `\nnot reached: ${unreachableOf(h).join(', ')} (ledger not read)` : '';
+          return (
+            (entries.length === 0
+              ? `no revisions of ${opts.projectName} in the ledger`
+              : entries
+                  .map((e) =>
+                    [
+                      `${String(e.number).padStart(3)}  ${e.createdAt}  ${e.operation}${e.restoredFrom ? ` (to ${e.restoredFrom})` : ''}  ${e.workflowId}`,
+                      ...e.changes.map((c) => `       ${c}`),
+                      ...(e.dataBackup ? [`       data: backup ${e.dataBackup.id} (${e.dataBackup.reason})`] : []),
+                    ].join('\n'),
+                  )
+                  .join('\n')) + missing
+          );
+        },
       );
     });
 

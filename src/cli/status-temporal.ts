@@ -89,14 +89,14 @@ export async function connectSdk(settings: TemporalSettings, connectTimeout: Dur
       return found;
     },
     async revision(project) {
-      return lastRevision(
-        await executeOperation(client.workflow, 'history', {
-          taskQueue: settings.taskQueue,
-          workflowId: operationId('history', project),
-          input: { project },
-          workflowExecutionTimeout: `${HISTORY_TIMEOUT_SECONDS}s`,
-        }),
-      );
+      const history = await executeOperation(client.workflow, 'history', {
+        taskQueue: settings.taskQueue,
+        workflowId: operationId('history', project),
+        input: { project },
+        workflowExecutionTimeout: `${HISTORY_TIMEOUT_SECONDS}s`,
+      });
+      // Asked without hosts: this worker's ledger, a plain list.
+      return lastRevision(Array.isArray(history) ? history : history.revisions);
     },
     hosts: (project) => stackHostsStatus(client.workflow, settings.taskQueue, project),
   };

@@ -161,5 +161,8 @@ export const HistoryInput = z.strictObject({
   project: ProjectName,
   /** Where to look for each revision's data backup. Default: DOCKFLOW_BACKUP_DIR, else <state dir>/backups. */
   destination: BackupDestination.optional(),
+  /** The registered Docker hosts (what the CLI sends when there are any): every host's ledger is read. Absent: this workflow's own host. */
+  hosts: z.array(HostInfo).min(1).optional(),
+  hostSilenceSeconds: z.number().int().positive().optional(),
 });
 export type HistoryInput = z.input<typeof HistoryInput>;

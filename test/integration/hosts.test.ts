@@ -243,6 +243,21 @@ describe('one stack across three hosts', () => {
     assert.deepEqual(await versions(hosts[2].docker), { 'hosts-it-web-1': '1' }, 'host-3 was not touched');
     assert.ok(!fs.existsSync(path.join(hosts[2].stateDir, 'projects', PROJECT, 'revisions', '000004.json')), 'host-3 ledger was not reached');
 
+    // history reads every host's ledger: with host-3 silent, the others' copies, and host-3 named.
+    await workers.stop('host-3');
+    try {
+      const partial = await runCli(['history', '-p', PROJECT, '--host-timeout', '5', '--json'], env);
+      assert.equal(partial.code, 0, partial.stderr);
+      const listed = JSON.parse(partial.stdout) as { revisions: { number: number; operation: string }[]; unreachable?: string[] };
+      assert.deepEqual(listed.revisions.map((r) => [r.number, r.operation]), [[1, 'deploy'], [2, 'deploy'], [3, 'rollback'], [4, 'rollback']]);
+      assert.deepEqual(listed.unreachable, ['host-3']);
+      const text = await runCli(['history', '-p', PROJECT, '--host-timeout', '5'], env);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /not reached: host-3 \(ledger not read\)/);
+    } finally {
+      await workers.start('host-3');
+    }
+
     // Back: ps shows host-3 drifted (its ledger behind, web on version 1) until an operation converges it.
     const drifted = await runCli(['ps', '-p', PROJECT], env);
     assert.equal(drifted.code, 0, drifted.stderr);
