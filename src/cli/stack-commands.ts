@@ -271,10 +271,11 @@ export function registerStackCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  dockflow down -p shop\n  dockflow down -p shop --volumes    also delete its named volumes (data!)')
     .action(async (opts) => {
       const { startDown } = await import('../client/operations');
-      await runOperation<{ removed: string[] }>(
+      await runOperation<{ removed: string[]; warnings?: string[] }>(
         opts,
         async (client, queue) => startDown(client, queue, { ...(await everyHost(client)), project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
-        (r) => (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`),
+        // Across hosts, a host that was down is named with what it still runs.
+        (r) => (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`) + (r.warnings ?? []).map((w) => `\nwarning: ${w}`).join(''),
       );
     });
 }
