@@ -100,7 +100,7 @@ export async function stackOnHosts(input: StackSource & HostsInput, progress: Pr
     requireProject(input, spec);
   } else if (revision) spec = revision.spec;
   else {
-    const unread = silent.length ? ` (${silent.join(', ')} did not answer)` : '';
+    const unread = silent.length ? ` (${silent.map((h) => (down.has(h) ? `${h} is down: ${silentFor(down.get(h)!)}` : `${h} did not answer`)).join('; ')})` : '';
     throw ApplicationFailure.nonRetryable(
       `project ${input.project} has no revision in the ledgers of ${registered.join(', ')}${unread}: deploy it with dockflow first, or pass its compose files (-f, or "composeFiles")`,
       ErrorType.invalidSpec,
