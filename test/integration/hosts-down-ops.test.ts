@@ -150,7 +150,7 @@ describe('rollback, down and backup with a host known to be down', () => {
       const down = await timed(['down', '-p', SPAN, '--json'], env);
       assert.equal(down.code, 0, down.stderr);
       const cleared = JSON.parse(down.stdout) as { removed: string[]; unreachable?: string[]; warnings?: string[] };
-      assert.ok(cleared.removed.includes(`${SPAN}-web-1`), JSON.stringify(cleared.removed));
+      assert.ok(cleared.removed.includes(`container:${SPAN}-web-1`), JSON.stringify(cleared.removed));
       assert.deepEqual(cleared.unreachable, [H2]);
       assert.match(
         (cleared.warnings ?? []).join('\n'),
