@@ -6,7 +6,8 @@
  * worker is stopped, its dockerd keeps running (what it runs stays visible).
  *
  *   rollback (images): hdo-host-1 goes back, hdo-host-2 is named as not reached, its containers untouched;
- *   backup of a volume on hdo-host-2: refused at once naming the host and the volume, no archive anywhere;
+ *   rollback --with-data: refused at once naming hdo-host-2, nothing touched;
+ *   backup, restore and migrate of data on hdo-host-2: refused at once naming the host (and the volume or service), no archive written;
  *   down: hdo-host-1 cleared, the result names what hdo-host-2 still runs; a next down clears it once it is back.
  */
 import { after, before, describe, it } from 'node:test';
@@ -83,13 +84,23 @@ async function timed(args: string[], env: Record<string, string>): Promise<{ cod
   return { ...run, ms: Date.now() - t0 };
 }
 
-describe('rollback, down and backup with a host known to be down', () => {
+/** The backups of DATA on each host's disk (each host keeps its archives and a manifest copy under its state dir). */
+function backupDirs(hosts: SimulatedHost[]): string[][] {
+  return hosts.map((h) => {
+    const dir = path.join(h.stateDir, 'backups', DATA);
+    return fs.existsSync(dir) ? fs.readdirSync(dir).sort() : [];
+  });
+}
+
+describe('rollback, down, backup, restore and migrate with a host known to be down', () => {
   let bed: TestBed;
   let hosts: SimulatedHost[];
   let workers: HostWorkers;
   let client: WorkflowClient;
   let env: Record<string, string>;
   let spanFile: string;
+  /** A backup of DATA taken with every host up: what the restore with hdo-host-2 down asks for. */
+  let backupId = '';
   const started = Date.now();
 
   before(async () => {
@@ -111,6 +122,9 @@ describe('rollback, down and backup with a host known to be down', () => {
     }
     assert.deepEqual(await versions(hosts[0].docker, SPAN), { [`${SPAN}-web-1`]: '2' });
     assert.deepEqual(await versions(hosts[1].docker, SPAN), { [`${SPAN}-api-1`]: '2' });
+    const backup = await runCli(['backup', '-p', DATA, '--json'], env);
+    assert.equal(backup.code, 0, backup.stderr);
+    backupId = (JSON.parse(backup.stdout) as { backupId: string }).backupId;
   });
 
   after(async () => {
@@ -122,7 +136,7 @@ describe('rollback, down and backup with a host known to be down', () => {
     console.log(`hosts-down-ops.test.ts took ${Date.now() - started} ms`);
   });
 
-  it(`with ${H2} down: rollback goes on for ${H1} and names ${H2}; backup of its volume is refused at once; down clears ${H1} and says what ${H2} still runs`, async () => {
+  it(`with ${H2} down: backup, restore and migrate of its data and rollback --with-data are refused at once; rollback goes on for ${H1} and names ${H2}; down clears ${H1} and says what ${H2} still runs`, async () => {
     await workers.stop(H2);
     const deadline = Date.now() + 180_000;
     for (;;) {
@@ -132,12 +146,28 @@ describe('rollback, down and backup with a host known to be down', () => {
       await new Promise((r) => setTimeout(r, 2_000));
     }
     try {
+      const backupsBefore = backupDirs(hosts);
+      const isDown = `${H2}, which is down \\(its worker last polled \\d+ s ago; start "dockflow worker --host ${H2}"\\)`;
       const backup = await timed(['backup', '-p', DATA, '--json'], env);
       assert.equal(backup.code, 1, backup.stderr);
-      assert.match(backup.stderr, new RegExp(`backup of ${DATA} refused before anything was touched: volume data is on host ${H2}, which is down \\(its worker last polled \\d+ s ago; start "dockflow worker --host ${H2}"\\)`));
+      assert.match(backup.stderr, new RegExp(`backup of ${DATA} refused before anything was touched: volume data is on host ${isDown}`));
       assert.ok(backup.ms < WELL_INSIDE_MS, `the refused backup took ${backup.ms} ms`);
-      for (const host of hosts) assert.equal(fs.existsSync(path.join(host.stateDir, 'backups', DATA)), false, `no backup of ${DATA} on ${host.name}`);
+      const restore = await timed(['restore', '-p', DATA, backupId], env);
+      assert.equal(restore.code, 1, restore.stderr);
+      assert.match(restore.stderr, new RegExp(`restore of ${DATA} refused before anything was touched: volume data is on host ${isDown}`));
+      assert.ok(restore.ms < WELL_INSIDE_MS, `the refused restore took ${restore.ms} ms`);
+      const migrate = await timed(['migrate', '-p', DATA, 'db', '--', 'sh', '-c', 'echo migrated > /data/migrated.txt'], env);
+      assert.equal(migrate.code, 1, migrate.stderr);
+      assert.match(migrate.stderr, new RegExp(`migrate of ${DATA} refused before anything was touched: service db runs on host ${isDown}`));
+      assert.ok(migrate.ms < WELL_INSIDE_MS, `the refused migrate took ${migrate.ms} ms`);
+      assert.deepEqual(backupDirs(hosts), backupsBefore, `no backup of ${DATA} written on any host`);
       assert.equal((await projectContainers(hosts[1].docker, DATA)).find((c) => c.State !== 'running'), undefined, 'db was not stopped');
+
+      const withData = await timed(['rollback', '-p', SPAN, '--with-data'], env);
+      assert.equal(withData.code, 1, withData.stderr);
+      assert.match(withData.stderr, new RegExp(`rollback of ${SPAN} to revision 1 with data refused before anything was touched: ${H2} is down \\(its worker last polled \\d+ s ago\\)`));
+      assert.ok(withData.ms < WELL_INSIDE_MS, `the refused rollback --with-data took ${withData.ms} ms`);
+      assert.deepEqual(await versions(hosts[0].docker, SPAN), { [`${SPAN}-web-1`]: '2' }, `${H1} untouched by the refused rollback`);
 
       const rollback = await timed(['rollback', '-p', SPAN, '--json'], env);
       assert.equal(rollback.code, 0, rollback.stderr);
@@ -159,7 +189,10 @@ describe('rollback, down and backup with a host known to be down', () => {
       assert.ok(down.ms < WELL_INSIDE_MS, `the down took ${down.ms} ms`);
       assert.deepEqual(await projectContainers(hosts[0].docker, SPAN), [], `nothing of ${SPAN} on ${H1}`);
       assert.deepEqual(Object.keys(await versions(hosts[1].docker, SPAN)), [`${SPAN}-api-1`], `${H2} untouched`);
-      console.log(`with ${H2} down: backup refused in ${backup.ms} ms, rollback ${rollback.ms} ms, down ${down.ms} ms (the old bound: 60 000 ms each)`);
+      console.log(
+        `with ${H2} down: backup refused in ${backup.ms} ms, restore refused in ${restore.ms} ms, migrate refused in ${migrate.ms} ms, rollback --with-data refused in ${withData.ms} ms, ` +
+          `rollback ${rollback.ms} ms, down ${down.ms} ms (the old bound: 60 000 ms each)`,
+      );
     } finally {
       await workers.start(H2);
     }
