@@ -12,6 +12,9 @@
  * the host its archive names, and refuses, naming the data set and the host,
  * before anything is touched when that host is not registered or its worker
  * does not answer within the bound. A migration runs on the service's host.
+ * A host known down before the operation starts (host-liveness.ts) is not
+ * asked at all: the operation is refused at once when it needs that host,
+ * and goes on without it otherwise, instead of waiting for the bound.
  *
  * Only inputs that name hosts come here: a single-host operation never does,
  * so its commands are exactly those it always issued.
@@ -38,6 +41,7 @@ import { checkRestorable, runRestore, type RestoreResult } from './restore-run';
 import { assertService, type MigrationSite } from './migrate-run';
 import { rootMessage, type ProgressTracker } from './progress';
 import { loadComposeSource, requireProject } from './compose-source';
+import { HOST_LIVENESS_EVERY_OPERATION_PATCH, downHosts, silentFor, type DownHost } from './host-liveness';
 
 interface HostsInput {
   hosts: HostInfo[];
@@ -51,8 +55,10 @@ export interface StackOnHosts {
   hostOf: Record<string, string>;
   routeOf: (host: string) => DataRoute;
   registered: string[];
-  /** Hosts whose worker took no step within the bound when their ledger was read. */
+  /** Hosts known down before anything was asked, and those whose worker took no step within the bound when their ledger was read. */
   silent: string[];
+  /** The hosts of `silent` known down before anything was asked (none in runs recorded before the look-up). */
+  down: ReadonlyMap<string, DownHost>;
   /** Hosts whose ledger holds the revision (each gets the backup or migration linked). */
   ledgerHosts: string[];
 }
@@ -70,9 +76,11 @@ export async function stackOnHosts(input: StackSource & HostsInput, progress: Pr
   const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
   const routeOf = (host: string) => dataRouteTo(hostTaskQueue(workflowInfo().taskQueue, host), host, seconds);
   const registered = sorted(input.hosts.map((h) => h.name));
-  const silent: string[] = [];
+  const down = await downHosts(registered, seconds, progress, HOST_LIVENESS_EVERY_OPERATION_PATCH);
+  const silent: string[] = [...down.keys()];
   const found = await Promise.all(
     registered.map(async (host) => {
+      if (down.has(host)) return undefined;
       try {
         return await progress.step(`read the ledger of ${host}`, () => routeOf(host).host.getRevision({ project: input.project }));
       } catch (err) {
@@ -92,7 +100,7 @@ export async function stackOnHosts(input: StackSource & HostsInput, progress: Pr
     requireProject(input, spec);
   } else if (revision) spec = revision.spec;
   else {
-    const unread = silent.length ? ` (${silent.join(', ')} did not answer)` : '';
+    const unread = silent.length ? ` (${silent.map((h) => (down.has(h) ? `${h} is down: ${silentFor(down.get(h)!)}` : `${h} did not answer`)).join('; ')})` : '';
     throw ApplicationFailure.nonRetryable(
       `project ${input.project} has no revision in the ledgers of ${registered.join(', ')}${unread}: deploy it with dockflow first, or pass its compose files (-f, or "composeFiles")`,
       ErrorType.invalidSpec,
@@ -101,7 +109,7 @@ export async function stackOnHosts(input: StackSource & HostsInput, progress: Pr
   // Where the last deploy put each service, if it placed them all; else where the constraints put them.
   const recorded = revision?.placement;
   const hostOf = recorded && Object.keys(spec.services).every((s) => recorded[s] !== undefined) ? recorded : place(spec, input.hosts, undefined).hostOf;
-  return { spec, revision, hostOf, routeOf, registered, silent: silent.sort(), ledgerHosts };
+  return { spec, revision, hostOf, routeOf, registered, silent: silent.sort(), down, ledgerHosts };
 }
 
 /** The host of a data set: the one that runs the services mounting it. */
@@ -109,12 +117,16 @@ function hostOfTarget(stack: StackOnHosts, target: PlacedDataSet): string | unde
   return hostOfDataSet(stack.spec.project, target, stack.hostOf);
 }
 
-/** Refuse, naming the data sets and the host, when a host holding some of them did not answer. */
-function refuseSilent(operation: string, project: string, host: string, what: string[], seconds: number): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(
-    `${operation} of ${project} refused before anything was touched: ${what.join(', ')} ${what.length === 1 ? 'is' : 'are'} on host ${host}, whose worker took no step within ${seconds} s (is "dockflow worker --host ${host}" running?)`,
-    OperationFailure.hostSilent,
-  );
+/** Refuse, naming the data sets and the host, when a host holding some of them did not answer (or is known down). */
+function refuseSilent(operation: string, stack: Pick<StackOnHosts, 'spec' | 'down'>, host: string, what: string[], seconds: number): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`${operation} of ${stack.spec.project} refused before anything was touched: ${what.join(', ')} ${what.length === 1 ? 'is' : 'are'} on host ${hostSilence(stack, host, seconds)}`, OperationFailure.hostSilent);
+}
+
+/** "host-2, which is down (its worker last polled 80 s ago; …)" or "host-2, whose worker took no step within 60 s (…)". */
+function hostSilence(stack: Pick<StackOnHosts, 'down'>, host: string, seconds: number): string {
+  const down = stack.down.get(host);
+  if (down) return `${host}, which is down (${silentFor(down)}; start "dockflow worker --host ${host}")`;
+  return `${host}, whose worker took no step within ${seconds} s (is "dockflow worker --host ${host}" running?)`;
 }
 
 export function across(stack: StackOnHosts): AcrossHosts {
@@ -137,7 +149,7 @@ export function checkBackupHosts(stack: StackOnHosts, selection: BackupSelection
       const host = hostOfTarget(stack, target);
       if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), `${target.kind} ${target.key}`]);
     }
-    for (const [host, what] of byHost) if (stack.silent.includes(host)) throw refuseSilent('backup', stack.spec.project, host, what, seconds);
+    for (const [host, what] of byHost) if (stack.silent.includes(host)) throw refuseSilent('backup', stack, host, what, seconds);
   } catch (err) {
     throw invalid(err, stack.spec.project);
   }
@@ -209,7 +221,7 @@ export function restoreShares(stack: StackOnHosts, manifest: BackupManifest, vol
   }
   const hosts = [...byHost.keys()].sort();
   const describe = (host: string) => byHost.get(host)!.map((e) => `${e.kind} ${e.key}`);
-  for (const host of hosts) if (stack.silent.includes(host)) throw refuseSilent('restore', project, host, describe(host), seconds);
+  for (const host of hosts) if (stack.silent.includes(host)) throw refuseSilent('restore', stack, host, describe(host), seconds);
   return { byHost, hosts, describe };
 }
 
@@ -231,7 +243,7 @@ async function restoreOnHosts(
     try {
       await checkRestorable(project, backupId, byHost.get(host)!, options.destination, stack.routeOf(host), progress);
     } catch (err) {
-      if (err instanceof HostSilent) throw refuseSilent('restore', project, host, describe(host), options.seconds);
+      if (err instanceof HostSilent) throw refuseSilent('restore', stack, host, describe(host), options.seconds);
       throw err;
     }
   }
@@ -293,7 +305,7 @@ export async function readManifestAcrossHosts(
     if (host !== undefined && stack.silent.includes(host)) silentData.set(host, [...(silentData.get(host) ?? []), `${set.kind} ${key}`]);
   }
   const [first] = [...silentData.keys()].sort();
-  if (first !== undefined) throw refuseSilent('restore', input.project, first, silentData.get(first)!, seconds);
+  if (first !== undefined) throw refuseSilent('restore', stack, first, silentData.get(first)!, seconds);
   const unanswered = stack.silent.length ? `; ${sorted(stack.silent).join(', ')} did not answer within ${seconds} s` : '';
   throw ApplicationFailure.nonRetryable(
     `project ${input.project} has no complete backup ${input.backupId} on ${order.join(', ') || 'any host that answered'}${unanswered}${notFound ? ` (${rootMessage(notFound)})` : ''}`,
@@ -321,7 +333,7 @@ export async function migrationSiteAcrossHosts(input: MigrateOptions & HostsInpu
   const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
   if (stack.silent.includes(host)) {
     throw ApplicationFailure.nonRetryable(
-      `migrate of ${stack.spec.project} refused before anything was touched: service ${input.service} runs on host ${host}, whose worker took no step within ${seconds} s (is "dockflow worker --host ${host}" running?)`,
+      `migrate of ${stack.spec.project} refused before anything was touched: service ${input.service} runs on host ${hostSilence(stack, host, seconds)}`,
       OperationFailure.hostSilent,
     );
   }

@@ -5,7 +5,8 @@ import { DownInput } from '../src/model/input';
 import { parseWorkflowInput } from './input';
 import { trackOperation } from './progress';
 import { acquireProjectLock } from './lock';
-import { downAcrossHosts } from './hosts';
+import { downAcrossHosts } from './host-down';
+import type { DownResult } from './results';
 import { LIVENESS_TIMEOUT, retry } from './apply';
 
 const docker = proxyActivities<Activities>({
@@ -14,7 +15,7 @@ const docker = proxyActivities<Activities>({
   retry: { ...retry, maximumAttempts: 10 },
 });
 
-export async function down(rawInput: unknown): Promise<{ project: string; removed: string[] }> {
+export async function down(rawInput: unknown): Promise<DownResult> {
   const { progress, input } = trackOperation('down', () => parseWorkflowInput(DownInput, rawInput, 'down'), (i) => i.project);
   progress.project = input.project;
   await acquireProjectLock(input.project, 'down', input.waitForLock, progress);

@@ -14,8 +14,20 @@
  * caught by the bound on each of its steps (routes.ts, HostSilent), and the
  * others go back as before.
  *
- * Guarded by HOST_LIVENESS_PATCH: a run recorded before it never asks, and
- * replays exactly as it ran.
+ * deploy and update ask under HOST_LIVENESS_PATCH; rollback, down, backup,
+ * restore and migrate (and rollback --with-data, scheduled backups) under
+ * HOST_LIVENESS_EVERY_OPERATION_PATCH. What a host that is down means to
+ * each (docs/workflow-changes.md, README "Several hosts"):
+ *   - deploy, update: left out when the stack does not need it; else the
+ *     operation fails at once naming it, before the lock (hosts.ts).
+ *   - rollback (images): the hosts that answer go back; the result names the
+ *     hosts it could not reach (host-rollback.ts), as for a silent host.
+ *   - rollback --with-data: refused before anything is touched.
+ *   - down: removes what it reaches and says which host still runs the stack.
+ *   - backup, restore, migrate: refused before anything is touched when a
+ *     data set (or the migrated service) is on it; else it is left out
+ *     (data-hosts.ts).
+ * A run recorded before its patch never asks, and replays exactly as it ran.
  */
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { hostTaskQueue } from '../src/model/hosts';
@@ -26,6 +38,9 @@ import { host } from './routes';
 
 /** patched() ID of the liveness look-up (docs/workflow-changes.md). */
 export const HOST_LIVENESS_PATCH = 'dockflow-host-liveness';
+
+/** patched() ID of the same look-up in rollback, down, backup, restore and migrate across hosts. */
+export const HOST_LIVENESS_EVERY_OPERATION_PATCH = 'dockflow-host-liveness-every-operation';
 
 /** A host that is down, left out of an operation that does not need it: the warning the result carries. */
 export function leftOut(down: DownHost): string {
@@ -48,9 +63,9 @@ export interface DownHost {
  * before HOST_LIVENESS_PATCH). A host never registered, or whose worker
  * started within the threshold, is not known down.
  */
-export async function downHosts(hosts: string[], silenceSeconds: number, progress: ProgressTracker): Promise<Map<string, DownHost>> {
+export async function downHosts(hosts: string[], silenceSeconds: number, progress: ProgressTracker, patch = HOST_LIVENESS_PATCH): Promise<Map<string, DownHost>> {
   const down = new Map<string, DownHost>();
-  if (hosts.length === 0 || !isPatched(HOST_LIVENESS_PATCH)) return down;
+  if (hosts.length === 0 || !isPatched(patch)) return down;
   const shared = workflowInfo().taskQueue;
   let seen: Record<string, { lastPoll?: string; registeredAt?: string }>;
   try {
@@ -72,9 +87,28 @@ export async function downHosts(hosts: string[], silenceSeconds: number, progres
   return down;
 }
 
+/** "its worker last polled 80 s ago": how long a host that is down has been silent. */
+export function silentFor(down: DownHost): string {
+  return down.lastPoll ? `its worker last polled ${down.silentSeconds} s ago` : `Temporal lists no poll of its worker (registered ${down.silentSeconds} s ago)`;
+}
+
+/**
+ * Why each of `hosts` was not reached: "host-2 is down (its worker last
+ * polled 80 s ago)" for one known down before the operation, "host-3 did not
+ * answer within 60 s" for one that went silent during it.
+ */
+export function notAnswering(hosts: string[], down: ReadonlyMap<string, DownHost>, seconds: number): string {
+  const known = hosts.filter((h) => down.has(h));
+  const silent = hosts.filter((h) => !down.has(h));
+  return [
+    ...known.map((h) => `${h} is down (${silentFor(down.get(h)!)})`),
+    ...(silent.length ? [`${silent.join(', ')} did not answer within ${seconds} s`] : []),
+  ].join('; ') + ` (is "dockflow worker --host <name>" running on ${hosts.length === 1 ? 'it' : 'each'}?)`;
+}
+
 /** Why a host that is down cannot be left out: a non-retryable failure naming it, raised before anything is touched. */
 export function needsDownHost(project: string, down: DownHost, why: string): ApplicationFailure {
-  const seen = down.lastPoll ? `its worker last polled ${down.silentSeconds} s ago (${down.lastPoll})` : `Temporal lists no poll of its worker (registered ${down.silentSeconds} s ago)`;
+  const seen = down.lastPoll ? `${silentFor(down)} (${down.lastPoll})` : silentFor(down);
   return ApplicationFailure.nonRetryable(
     `project ${project}: host ${down.name} is down: ${seen}; ${why}. Nothing was changed. Start "dockflow worker --host ${down.name}", or place the services elsewhere`,
     OperationFailure.hostSilent,

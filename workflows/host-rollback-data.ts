@@ -19,7 +19,8 @@
  *
  * Unlike a rollback of images only, a silent host is not left out: its data
  * would stay on the other revision while its neighbours change. The rollback
- * is refused before anything is touched, naming the hosts that did not answer.
+ * is refused before anything is touched, naming the hosts that did not answer
+ * (at once for a host known down before it starts: host-liveness.ts).
  */
 import { mergeBackupListings } from './host-history';
 import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
@@ -38,6 +39,7 @@ import { startAgain } from './data-common';
 import { checkRestorable } from './restore-run';
 import { backUpDataToReplace, replaceData, undone, type RollbackWithDataResult } from './rollback-data';
 import { rollbackTargetAcrossHosts } from './host-rollback';
+import { notAnswering } from './host-liveness';
 import { checkRevisionOnHosts, formatHostPlans, restoreAcrossHosts } from './host-plans';
 import { recordEverywhere } from './host-ledger';
 import { router, sorted } from './host-routes';
@@ -55,17 +57,20 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
   const registered = sorted(input.hosts.map((h) => h.name));
 
   progress.phase('checking');
-  const { current, target, unreachable } = await rollbackTargetAcrossHosts(routeOf, project, registered, input.to, seconds, progress);
+  const { current, target, unreachable, down } = await rollbackTargetAcrossHosts(routeOf, project, registered, input.to, seconds, progress);
   if (unreachable.length > 0) {
+    // Worded as before for hosts that went silent (down is empty in runs recorded before the look-up).
+    const why = down.size ? notAnswering(unreachable, down, seconds) : `${unreachable.join(', ')} did not answer within ${seconds} s`;
+    const hint = down.size ? '' : ` (is "dockflow worker --host <name>" running on ${unreachable.length === 1 ? 'it' : 'each'}?)`;
     throw ApplicationFailure.nonRetryable(
-      `rollback of ${project} to revision ${target.number} with data refused before anything was touched: ${unreachable.join(', ')} did not answer within ${seconds} s, ` +
-        `and a host's data cannot stay on another revision than its neighbours'; no host was changed (is "dockflow worker --host <name>" running on ${unreachable.length === 1 ? 'it' : 'each'}?)`,
+      `rollback of ${project} to revision ${target.number} with data refused before anything was touched: ${why}, ` +
+        `and a host's data cannot stay on another revision than its neighbours'; no host was changed${hint}`,
       OperationFailure.hostSilent,
     );
   }
   const placement = await checkRevisionOnHosts(routeOf, target, input.hosts, [], progress);
   // Revision N's stack where N ran: its data sets belong to the hosts of the services that mount them.
-  const stack: StackOnHosts = { spec: target.spec, revision: current, hostOf: placement.hostOf, routeOf: dataRouteOf, registered, silent: [], ledgerHosts: registered };
+  const stack: StackOnHosts = { spec: target.spec, revision: current, hostOf: placement.hostOf, routeOf: dataRouteOf, registered, silent: [], down: new Map(), ledgerHosts: registered };
 
   // Every answering host keeps a copy of each manifest taken across hosts: the listings together name them all.
   const listings = await Promise.all(registered.map((h) => progress.step(`list backups of ${project} on ${h}`, () => dataRouteOf(h).docker.listBackups({ project, destination }))));

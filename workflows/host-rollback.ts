@@ -5,7 +5,9 @@
  * only when a host that answered holds the revision and the revision runs
  * on at least one host that answered (workflows/hosts.ts says what it could
  * not reach); otherwise it says which hosts did not answer, rather than
- * "nothing earlier to roll back to" from the ledgers it could read.
+ * "nothing earlier to roll back to" from the ledgers it could read. A host
+ * known down before it starts (host-liveness.ts) is not asked at all: it
+ * counts as not reached at once, instead of after the silence bound.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { Revision } from '../src/model/revision';
@@ -14,6 +16,7 @@ import { HostSilent } from './apply';
 import type { ProgressTracker } from './progress';
 import { rollbackTarget } from './revisions';
 import { sorted, type RouteOf } from './host-routes';
+import { HOST_LIVENESS_EVERY_OPERATION_PATCH, downHosts, notAnswering, type DownHost } from './host-liveness';
 
 /**
  * Every host's ledger merged: one entry per revision number (the copies are
@@ -53,7 +56,8 @@ function refused(project: string, reason: string): ApplicationFailure {
  * before the current), with the hosts that did not answer. Refuses when no
  * host answered, when the ledgers that answered lack the revision while
  * some hosts were silent (theirs may hold it), or when every host the
- * revision runs on is silent.
+ * revision runs on is silent. `down`: the hosts known down before it asked
+ * anything (none in a run recorded before the look-up), also in `unreachable`.
  */
 export async function rollbackTargetAcrossHosts(
   routeOf: RouteOf,
@@ -62,11 +66,13 @@ export async function rollbackTargetAcrossHosts(
   to: number | undefined,
   seconds: number,
   progress: ProgressTracker,
-): Promise<{ current: Revision; target: Revision; unreachable: string[] }> {
-  const { revisions, unreachable } = await revisionsAcrossHosts(routeOf, project, registered, progress);
+): Promise<{ current: Revision; target: Revision; unreachable: string[]; down: Map<string, DownHost> }> {
+  const down = await downHosts(registered, seconds, progress, HOST_LIVENESS_EVERY_OPERATION_PATCH);
+  const asked = await revisionsAcrossHosts(routeOf, project, registered.filter((h) => !down.has(h)), progress);
+  const { revisions } = asked;
+  const unreachable = sorted([...down.keys(), ...asked.unreachable]);
   const reached = registered.filter((h) => !unreachable.includes(h));
-  const silent = (hosts: string[]) =>
-    `${hosts.join(', ')} did not answer within ${seconds} s (is "dockflow worker --host <name>" running on ${hosts.length === 1 ? 'it' : 'each'}?)`;
+  const silent = (hosts: string[]) => notAnswering(hosts, down, seconds);
   if (reached.length === 0) throw refused(project, `none of its hosts answered: ${silent(unreachable)}`);
   let found: { current: Revision; target: Revision };
   try {
@@ -81,5 +87,5 @@ export async function rollbackTargetAcrossHosts(
   if (targetHosts.length > 0 && targetHosts.every((h) => unreachable.includes(h))) {
     throw refused(project, `revision ${found.target.number} runs on ${targetHosts.join(', ')}, and none of them answered: ${silent(targetHosts)}`);
   }
-  return { ...found, unreachable };
+  return { ...found, unreachable, down };
 }

@@ -20,10 +20,10 @@
  * Here the operations themselves; their parts beside: host-plans.ts (each
  * host planned, every host put back to a revision), host-ledger.ts (every
  * host's ledger), host-routes.ts (placement and routes), host-status.ts
- * (where each host is).
+ * (where each host is); down in host-down.ts.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
-import type { DeployOptions, DownInput, RollbackInput, UpdateInput } from '../src/model/input';
+import type { DeployOptions, RollbackInput, UpdateInput } from '../src/model/input';
 import type { z } from 'zod';
 import type { HostInfo } from '../src/model/hosts';
 import type { Revision } from '../src/model/revision';
@@ -319,18 +319,6 @@ export async function rollbackAcrossHosts(input: z.output<typeof RollbackInput> 
   );
   progress.phase(unreachable.length ? `done; ${notReached(unreachable)}` : 'done');
   return { project: input.project, restored: target.number, revision: revision.number, plan: formatHostPlans(parts), ...(unreachable.length ? { unreachable } : {}) };
-}
-
-export async function downAcrossHosts(input: z.output<typeof DownInput> & { hosts: HostInfo[] }, progress: ProgressTracker): Promise<{ project: string; removed: string[] }> {
-  const routeOf = router(input.hostSilenceSeconds);
-  progress.phase('executing');
-  const removed = await Promise.all(
-    sorted(input.hosts.map((h) => h.name)).map((h) =>
-      progress.step(`remove project ${input.project} on ${h}`, () => routeOf(h).docker.downProject({ project: input.project, volumes: input.volumes })),
-    ),
-  );
-  progress.phase('done');
-  return { project: input.project, removed: removed.flatMap((r) => r.removed) };
 }
 
 /**

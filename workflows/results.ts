@@ -65,3 +65,14 @@ export interface RollbackResult {
   /** With data: the data sets put back. */
   dataSets?: string[];
 }
+
+/** What down returns. */
+export interface DownResult {
+  project: string;
+  /** The containers (and networks, volumes) removed. */
+  removed: string[];
+  /** Across hosts: hosts known down before it started, not asked (their part still runs). */
+  unreachable?: string[];
+  /** Across hosts: what each host in `unreachable` still runs, and how to clear it. */
+  warnings?: string[];
+}

@@ -290,7 +290,9 @@ export function registerStackCommands(program: Command): void {
         opts.projectName,
         undefined,
         (hosts): DownInput => ({ ...hosts, project: opts.projectName, volumes: Boolean(opts.volumes), waitForLock: Boolean(opts.wait) }),
-        (r: { removed: string[] }) => (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`),
+        // Across hosts, a host that was down is named with what it still runs.
+        (r: { removed: string[]; warnings?: string[] }) =>
+          (r.removed.length ? `removed ${r.removed.join(', ')}` : `nothing to remove for ${opts.projectName}`) + (r.warnings ?? []).map((w) => `\nwarning: ${w}`).join(''),
       );
     });
 }

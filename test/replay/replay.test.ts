@@ -5,6 +5,11 @@
  * the current workflow code.
  * A change that would make running workflows non-deterministic fails here,
  * before it reaches a worker with workflows in flight.
+ *
+ * The operations across hosts (test/histories/hosts-*.json, recorded by
+ * test/histories/record-hosts.ts on two simulated hosts) replay with the
+ * rest; the patches only a run across hosts takes must be in them, or no
+ * history proves those paths replay.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +20,19 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { workflowBundlePath } from '../support/harness';
 
 const DIR = path.resolve(__dirname, '..', 'histories');
+
+/** Patches no single-host run takes: a recorded history across hosts must hold each one's marker. */
+const HOST_PATCHES = ['dockflow-host-liveness', 'dockflow-host-liveness-every-operation', 'dockflow-spread-replicas'];
+
+/** The patch IDs whose markers a history (the Temporal CLI's JSON export) holds. */
+function patchesOf(history: { events: { markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: { data?: string }[] }> } }[] }): string[] {
+  return history.events.flatMap((e) => {
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_patch') return [];
+    const data = marker.details?.['patch-data']?.payloads?.[0]?.data;
+    return data ? [(JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as { id: string }).id] : [];
+  });
+}
 
 describe('workflow replay', () => {
   // Top level: the current recording; subfolders: recordings of earlier workflow code, kept for compatibility.
@@ -32,6 +50,15 @@ describe('workflow replay', () => {
       }),
     );
     assert.deepEqual([...types].sort(), ['backup', 'backups', 'deploy', 'down', 'history', 'migrate', 'notifyOperation', 'restore', 'rollback', 'update']);
+  });
+
+  it('has recorded histories across hosts that take every patch only such runs take', () => {
+    const acrossHosts = current.filter((f) => f.startsWith('hosts-'));
+    const histories = acrossHosts.map((f) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')));
+    const types = new Set(histories.map((h) => h.events[0].workflowExecutionStartedEventAttributes.workflowType.name as string));
+    assert.deepEqual([...types].sort(), ['backup', 'deploy', 'down', 'rollback', 'update'], acrossHosts.join(', '));
+    const taken = new Set(histories.flatMap(patchesOf));
+    assert.deepEqual(HOST_PATCHES.filter((p) => !taken.has(p)), [], `patches taken across hosts: ${[...taken].sort().join(', ')}`);
   });
 
   it('replays every history deterministically', async () => {
