@@ -282,7 +282,8 @@ async function restoreOnHosts(
         { project, manifest: { ...manifest, archives: byHost.get(host)! }, spec: stack.spec, volumes: [], destination: options.destination, healthTimeoutSeconds: options.healthTimeoutSeconds, route: stack.routeOf(host), checked: true },
         progress,
       );
-      restored.push(...r.restored);
+      // A data set held as host copies is restored on each of its hosts, and named once.
+      restored.push(...r.restored.filter((key) => !restored.includes(key)));
       restarted.push(...r.restarted);
       done.push(host);
     } catch (err) {
