@@ -217,4 +217,24 @@ describe("a spread service's named volume on every host", () => {
     assert.match(run.stderr, new RegExp(`backup ${backupId} holds volume data of service web as copies on ${H1}, ${H2}, but it is now held on ${H1} `));
     assert.deepEqual([await digest(hosts[0].docker, WEB1), await startedAt(hosts[0], WEB1)], before);
   });
+
+  it("rollback --with-data puts revision 1's replicas back on both hosts, each host's copy restored on it, after backing up every copy it replaces", async () => {
+    await execIn(hosts[0].docker, WEB1, ['sh', '-c', 'echo revision-2 > /data/blob']);
+    const replaced = await digest(hosts[0].docker, WEB1);
+    const run = await runCli(['rollback', '-p', PROJECT, '--to', '1', '--with-data', '--json'], env);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as { restored: number; dataBackup: string; safetyBackup: string; dataSets: string[] };
+    assert.deepEqual([result.restored, result.dataBackup, result.dataSets], [1, backupId, ['data', 'db-data']]);
+    assert.deepEqual((await projectContainers(hosts[1].docker, PROJECT)).map(nameOf).sort(), [DB, WEB2]);
+    assert.equal(await digest(hosts[0].docker, WEB1), digests[H1]);
+    assert.equal(await digest(hosts[1].docker, WEB2), digests[H2]);
+    // The data it replaced: every copy, each on its host (the host-2 copy outlived its replica).
+    const safety = JSON.parse(fs.readFileSync(manifestPath(hosts[0], result.safetyBackup), 'utf8')) as ManifestFile & { reason: string };
+    assert.deepEqual(
+      [safety.reason, safety.archives.map((a) => [a.key, a.host, a.hostCopy ?? false])],
+      ['rollback', [['data', H1, true], ['data', H2, true], ['db-data', H2, false]]],
+    );
+    assert.ok(fs.existsSync(path.join(path.dirname(manifestPath(hosts[0], result.safetyBackup)), `volume-data.on-${H1}.tar.gz`)));
+    assert.notEqual(replaced, digests[H1]);
+  });
 });
