@@ -176,7 +176,7 @@ export interface BackupSummary {
   revision?: number;
   createdAt: string;
   verifiedAt: string;
-  archives: { key: string; kind: 'volume' | 'bind'; archiveBytes: number; sha256: string; encrypted?: true }[];
+  archives: { key: string; kind: 'volume' | 'bind'; archiveBytes: number; sha256: string; encrypted?: true; host?: string }[];
   totalBytes: number;
 }
 
@@ -189,7 +189,15 @@ export function summarizeManifest(m: BackupManifest): BackupSummary {
     ...(m.revision !== undefined ? { revision: m.revision } : {}),
     createdAt: m.createdAt,
     verifiedAt: m.verifiedAt,
-    archives: m.archives.map((a) => ({ key: a.key, kind: a.kind, archiveBytes: a.archiveBytes, sha256: a.sha256, ...(a.encryption ? { encrypted: true as const } : {}) })),
+    archives: m.archives.map((a) => ({
+      key: a.key,
+      kind: a.kind,
+      archiveBytes: a.archiveBytes,
+      sha256: a.sha256,
+      ...(a.encryption ? { encrypted: true as const } : {}),
+      // A host copy is one of several entries of its data set: the host tells them apart.
+      ...(a.hostCopy ? { host: a.host } : {}),
+    })),
     totalBytes: m.archives.reduce((sum, a) => sum + a.archiveBytes, 0),
   };
 }

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServiceSpec, StackSpec } from '../../src/model/spec';
 import { archiveFileName, hostCopyFileName } from '../../src/backup/ids';
-import { BackupManifest, type ArchiveEntry } from '../../src/backup/manifest';
+import { BackupManifest, summarizeManifest, type ArchiveEntry } from '../../src/backup/manifest';
 import { ManifestError, parseManifest, refuseHostCopies, trustedRestoreEntries } from '../../src/backup/manifest-check';
 import { BackupPlanError, dataSets, planBackup, selectArchives } from '../../src/backup/plan';
 import { HostCopiesError, hostsOfDataSet, restoreHostsOf, spreadMigrationRefusal, type DataPlacement } from '../../src/backup/hosts';
@@ -150,6 +150,11 @@ describe('host copies in the manifest', () => {
     const { host: _h, ...hostless } = copy('cache', 'host-1');
     assert.throws(() => parse([hostless]), /archives\[0\]\.host: a host copy names its host/);
     assert.throws(() => parse([entry('cache'), copy('cache', 'host-2')]), /archives\[0\]\.hostCopy: "cache" has host copies and an entry that is not one/);
+  });
+
+  it('is listed by `dockflow backups` with each copy\'s host', () => {
+    const m = manifest([copy('cache', 'host-1'), copy('cache', 'host-2'), entry('db-data', { host: 'host-3' })]);
+    assert.deepEqual(summarizeManifest(m).archives.map((a) => [a.key, a.host]), [['cache', 'host-1'], ['cache', 'host-2'], ['db-data', undefined]]);
   });
 
   it('restores every copy of a data set named with --volume, and each entry once', () => {
