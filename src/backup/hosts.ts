@@ -107,10 +107,18 @@ export function restoreHostsOf(
   const refuse = (entry: ArchiveEntry, set: PlacedDataSet, now: string[], held: string) => {
     const users = spreadUsers(set, placement);
     const services = (users.length ? users : set.services).join(', ');
+    const taken = entry.hostCopy ? [...copiesOf.get(entry.key)!].sort() : entry.host !== undefined ? [entry.host] : [];
+    const missing = now.filter((h) => !taken.includes(h));
+    const gone = taken.filter((h) => !now.includes(h));
+    const why = [
+      ...(missing.length ? [`the backup has no copy from ${missing.join(', ')}`] : []),
+      ...(gone.length ? [`${gone.join(', ')} no longer ${gone.length === 1 ? 'holds' : 'hold'} it`] : []),
+      ...(now.length < 2 && entry.hostCopy ? [`${services} no longer spreads`] : []),
+    ];
     return new HostCopiesError(
       `restore of ${project} refused before anything was touched: backup ${backupId} holds ${whatOf(entry)} of service ${services} ${held}, ` +
-        `but it is now held on ${now.length ? now.join(', ') : 'no host'} (one copy per host that runs ${services}): the copies no longer match where the service runs. ` +
-        'Deploy the revision the backup was taken at (so the service runs on those hosts again) and restore then, or take a new backup',
+        `but it is now held on ${now.length ? now.join(', ') : 'no host'} (one copy per host that runs ${services}): ${why.join('; ')}. ` +
+        'Restoring only some copies would leave the hosts on different data: deploy the revision the backup was taken at (so the service runs on those hosts again) and restore then, or take a new backup',
     );
   };
   const placed = new Map<string, string[]>();

@@ -179,21 +179,21 @@ describe('host copies: where a restore puts each entry back', () => {
   it('refuses a copy missing, naming the service, the volume and both lists of hosts', () => {
     assert.throws(
       () => hostsFor([copy('cache', 'host-1')]),
-      refusal(/^restore of shop refused before anything was touched: backup 20261122-030000-1a2b3c4d holds volume cache of service web as copies on host-1, but it is now held on host-1, host-2 /),
+      refusal(/^restore of shop refused before anything was touched: backup 20261122-030000-1a2b3c4d holds volume cache of service web as copies on host-1, but it is now held on host-1, host-2 \(one copy per host that runs web\): the backup has no copy from host-2\. /),
     );
   });
 
   it('refuses copies of a service that moved, or no longer spreads', () => {
     const moved: DataPlacement = { hostOf: PLACED.hostOf, spreadOver: { web: ['host-1', 'host-3'] } };
-    assert.throws(() => hostsFor([copy('cache', 'host-1'), copy('cache', 'host-2')], moved), refusal(/holds volume cache of service web as copies on host-1, host-2, but it is now held on host-1, host-3/));
-    assert.throws(() => hostsFor([copy('cache', 'host-1'), copy('cache', 'host-2')], { hostOf: PLACED.hostOf }), refusal(/as copies on host-1, host-2, but it is now held on host-1 /));
+    assert.throws(() => hostsFor([copy('cache', 'host-1'), copy('cache', 'host-2')], moved), refusal(/holds volume cache of service web as copies on host-1, host-2, but it is now held on host-1, host-3 \(.*\): the backup has no copy from host-3; host-2 no longer holds it\./));
+    assert.throws(() => hostsFor([copy('cache', 'host-1'), copy('cache', 'host-2')], { hostOf: PLACED.hostOf }), refusal(/as copies on host-1, host-2, but it is now held on host-1 \(.*\): host-2 no longer holds it; web no longer spreads\./));
   });
 
   it('restores an older manifest (one entry per data set) as before, and refuses one whose data set spreads now', () => {
     const placedOnOne: DataPlacement = { hostOf: PLACED.hostOf };
     assert.deepEqual(hostsFor([entry('cache', { host: 'host-1' }), entry('db-data')], placedOnOne), ['host-1', 'host-3']);
     assert.deepEqual(hostsFor([entry('db-data')]), ['host-3']);
-    assert.throws(() => hostsFor([entry('cache', { host: 'host-1' })]), refusal(/holds volume cache of service web as a single copy taken on host-1, but it is now held on host-1, host-2/));
+    assert.throws(() => hostsFor([entry('cache', { host: 'host-1' })]), refusal(/holds volume cache of service web as a single copy taken on host-1, but it is now held on host-1, host-2 \(.*\): the backup has no copy from host-2\./));
   });
 });
 
