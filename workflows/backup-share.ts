@@ -10,6 +10,7 @@ import type { ArchiveEntry, HookRecord } from '../src/backup/manifest';
 import { helperImages, startOrder, type BackupPlan, type BackupTarget, type DataContainer } from '../src/backup/plan';
 import type { BackupHook } from '../src/backup/settings';
 import { outputStepTitle, shellQuote, tailLines } from '../src/backup/output';
+import { hostCopyFileName } from '../src/backup/ids';
 import { ErrorType } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
 import { onHost } from './apply';
@@ -25,8 +26,12 @@ import { Compensations } from './compensations';
  */
 export interface AcrossHosts {
   routeOf: (host: string) => DataRoute;
-  /** The host of a data set the plan takes; undefined for one no host holds (a declared volume no service mounts), which is left out. */
-  hostOfTarget: (target: BackupTarget) => string | undefined;
+  /**
+   * The hosts of a data set the plan takes: one, or each host of a spread
+   * service that mounts it (a copy on each, src/backup/hosts.ts); none for
+   * one no host holds (a declared volume no service mounts), which is left out.
+   */
+  hostsOfTarget: (target: BackupTarget) => string[];
   ledgerHosts: string[];
   /**
    * Hosts that answered, which also keep a copy of the manifest (without
@@ -102,14 +107,21 @@ export interface HostShare {
   plan: BackupPlan;
 }
 
-/** Split the plan by host: each data set goes with the host `hostOfTarget` names; stops and hooks with their service's host. */
+/**
+ * Split the plan by host: each data set goes with the host `hostsOfTarget`
+ * names, or, held on several hosts, each host's copy goes with its host as a
+ * data set of its own (its archive file names the host); stops and hooks go
+ * with their service's host, so a host stops only its own users of the copy.
+ */
 export function shares(plan: BackupPlan, across: AcrossHosts | undefined): HostShare[] {
   if (!across) return [{ route: LOCAL_DATA, plan }];
   const byHost = new Map<string, BackupTarget[]>();
   for (const target of plan.targets) {
-    const host = across.hostOfTarget(target);
-    if (host === undefined) continue;
-    byHost.set(host, [...(byHost.get(host) ?? []), target]);
+    const hosts = across.hostsOfTarget(target);
+    for (const host of hosts) {
+      const share = hosts.length > 1 ? { ...target, archive: hostCopyFileName(target.kind, target.key, host), hostCopy: true as const } : target;
+      byHost.set(host, [...(byHost.get(host) ?? []), share]);
+    }
   }
   return [...byHost.keys()].sort().map((host) => {
     const targets = byHost.get(host)!;
@@ -210,7 +222,16 @@ export async function archiveShare(
         continue;
       }
       const { reused: _reused, skipped: _skipped, ...written } = r;
-      archived.push({ key: target.key, kind: target.kind, source: target.source, services: target.services, ...written, images: candidates.slice(0, 3), ...(route.name !== undefined ? { host: route.name } : {}) });
+      archived.push({
+        key: target.key,
+        kind: target.kind,
+        source: target.source,
+        services: target.services,
+        ...written,
+        images: candidates.slice(0, 3),
+        ...(route.name !== undefined ? { host: route.name } : {}),
+        ...(target.hostCopy ? { hostCopy: true as const } : {}),
+      });
     }
     if (archived.length > 0) {
       completedAt = new Date(Date.now()).toISOString();

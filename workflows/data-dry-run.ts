@@ -18,7 +18,7 @@
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import type { BackupOptions, RestoreOptions } from '../src/model/backup-input';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
-import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
+import { ManifestError, refuseHostCopies, trustedRestoreEntries } from '../src/backup/manifest-check';
 import { backupIdFor } from '../src/backup/ids';
 import { planBackup, selectArchives } from '../src/backup/plan';
 import type { StackSpec } from '../src/model/spec';
@@ -65,7 +65,9 @@ export interface DataDryRun {
   untouched?: string[];
 }
 
-const describe = (sets: { kind: 'volume' | 'bind'; key: string }[]) => sets.map((s) => `${s.kind === 'volume' ? 'volume' : 'bind mount'} ${s.key}`);
+/** "volume data", or for one host's copy of a spread service's data set "volume data (this host's copy, volume-data.on-host-1.tar.gz)". */
+const describe = (sets: { kind: 'volume' | 'bind'; key: string; hostCopy?: true; archive: string }[]) =>
+  sets.map((s) => `${s.kind === 'volume' ? 'volume' : 'bind mount'} ${s.key}${s.hostCopy ? ` (this host's copy, ${s.archive})` : ''}`);
 
 /** What every host's part reads: the policy for its bind mounts, its containers, the destination's listing. */
 async function readHost(
@@ -162,6 +164,7 @@ export async function planRestoreRun(input: RestoreOptions, progress: ProgressTr
     let entries: ArchiveEntry[];
     try {
       entries = trustedRestoreEntries(read, spec, `manifest of backup ${read.id} of project ${project}`, selectArchives(read, input.volumes));
+      refuseHostCopies(entries, `manifest of backup ${read.id} of project ${project}`);
     } catch (err) {
       if (err instanceof ManifestError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.backupCorrupt);
       throw invalid(err, project);

@@ -16,6 +16,13 @@
  * asked at all: the operation is refused at once when it needs that host,
  * and goes on without it otherwise, instead of waiting for the bound.
  *
+ * A spread service's data sets are held on each of its hosts, a copy each
+ * (src/backup/hosts.ts): a backup takes every copy on its host, a restore
+ * puts each back where it came from and refuses copies that no longer match
+ * the placement, and a migration of a service that mounts one is refused
+ * (migrationSiteAcrossHosts says why). Guarded by SPREAD_DATA_PATCH, asked
+ * only for a stack whose spread services mount data.
+ *
  * Only inputs that name hosts come here: a single-host operation never does,
  * so its commands are exactly those it always issued.
  */
@@ -27,9 +34,9 @@ import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
 import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
 import { dataSets, planBackup, selectArchives, type BackupSelection } from '../src/backup/plan';
-import { hostOfDataSet, type PlacedDataSet } from '../src/backup/hosts';
+import { hostsOfDataSet, restoreHostsOf, spreadMigrationRefusal, type PlacedDataSet } from '../src/backup/hosts';
 import { retentionOf } from '../src/backup/retention';
-import { hostPart } from '../src/plan/placement';
+import { hostPart, hostsOfService } from '../src/plan/placement';
 import { ErrorType, OperationFailure, firstFailureType } from '../src/errors';
 import { HOST_SILENCE_SECONDS, HostSilent } from './apply';
 import { dataRouteTo, type DataRoute } from './data-route';
@@ -42,6 +49,15 @@ import { assertService, type MigrationSite } from './migrate-run';
 import { rootMessage, type ProgressTracker } from './progress';
 import { loadComposeSource, requireProject } from './compose-source';
 import { HOST_LIVENESS_EVERY_OPERATION_PATCH, downHosts, silentFor, type DownHost } from './host-liveness';
+import { isPatched } from './patches';
+
+/**
+ * patched() ID of host copies: a spread service's data sets backed up,
+ * restored and refused per host. Before it, data operations took the host
+ * of a spread service's replica 1 only. Asked only when a spread service
+ * mounts a data set, so every other stack issues the commands it always did.
+ */
+export const SPREAD_DATA_PATCH = 'dockflow-spread-data';
 
 interface HostsInput {
   hosts: HostInfo[];
@@ -53,6 +69,8 @@ export interface StackOnHosts {
   spec: StackSpec;
   revision?: Revision;
   hostOf: Record<string, string>;
+  /** Spread services that mount data: every host running one of their replicas (each holds a copy). Absent when none. */
+  spreadOver?: Record<string, string[]>;
   routeOf: (host: string) => DataRoute;
   registered: string[];
   /** Hosts known down before anything was asked, and those whose worker took no step within the bound when their ledger was read. */
@@ -108,13 +126,31 @@ export async function stackOnHosts(input: StackSource & HostsInput, progress: Pr
   }
   // Where the last deploy put each service, if it placed them all; else where the constraints put them.
   const recorded = revision?.placement;
-  const hostOf = recorded && Object.keys(spec.services).every((s) => recorded[s] !== undefined) ? recorded : place(spec, input.hosts, undefined).hostOf;
-  return { spec, revision, hostOf, routeOf, registered, silent: silent.sort(), down, ledgerHosts };
+  const placement = recorded && Object.keys(spec.services).every((s) => recorded[s] !== undefined) ? { hostOf: recorded, spread: revision?.spread } : place(spec, input.hosts, undefined);
+  const spreadOver = spreadData(spec, placement.hostOf, placement.spread);
+  return { spec, revision, hostOf: placement.hostOf, ...(spreadOver ? { spreadOver } : {}), routeOf, registered, silent: silent.sort(), down, ledgerHosts };
 }
 
-/** The host of a data set: the one that runs the services mounting it. */
-function hostOfTarget(stack: StackOnHosts, target: PlacedDataSet): string | undefined {
-  return hostOfDataSet(stack.spec.project, target, stack.hostOf);
+/**
+ * The spread services of `spec` that mount a data set, with their hosts; undefined when none
+ * (or in a run recorded before host copies, which took replica 1's host alone).
+ */
+export function spreadData(spec: StackSpec, hostOf: Record<string, string>, spread: Record<string, string[]> | undefined): Record<string, string[]> | undefined {
+  if (!spread) return undefined;
+  const users = new Set([...dataSets(spec).values()].flatMap((d) => d.services));
+  const over: Record<string, string[]> = {};
+  for (const service of Object.keys(spread).sort()) {
+    if (!(service in spec.services) || !users.has(service)) continue;
+    const hosts = hostsOfService({ hostOf, spread }, service, spec.services[service].deploy.replicas);
+    if (hosts.length > 1) over[service] = hosts;
+  }
+  if (Object.keys(over).length === 0) return undefined;
+  return isPatched(SPREAD_DATA_PATCH) ? over : undefined;
+}
+
+/** The hosts of a data set: the one that runs the services mounting it, or each host of a spread service mounting it (a copy on each). */
+function hostsOfTarget(stack: StackOnHosts, target: PlacedDataSet): string[] {
+  return hostsOfDataSet(stack.spec.project, target, { hostOf: stack.hostOf, ...(stack.spreadOver ? { spreadOver: stack.spreadOver } : {}) });
 }
 
 /** Refuse, naming the data sets and the host, when a host holding some of them did not answer (or is known down). */
@@ -132,7 +168,7 @@ function hostSilence(stack: Pick<StackOnHosts, 'down'>, host: string, seconds: n
 export function across(stack: StackOnHosts): AcrossHosts {
   return {
     routeOf: stack.routeOf,
-    hostOfTarget: (target) => hostOfTarget(stack, target),
+    hostsOfTarget: (target) => hostsOfTarget(stack, target),
     ledgerHosts: stack.ledgerHosts,
     manifestHosts: stack.registered.filter((h) => !stack.silent.includes(h)),
   };
@@ -146,8 +182,7 @@ export function checkBackupHosts(stack: StackOnHosts, selection: BackupSelection
   try {
     const byHost = new Map<string, string[]>();
     for (const target of planBackup(stack.spec, selection).targets) {
-      const host = hostOfTarget(stack, target);
-      if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), `${target.kind} ${target.key}`]);
+      for (const host of hostsOfTarget(stack, target)) byHost.set(host, [...(byHost.get(host) ?? []), `${target.kind} ${target.key}`]);
     }
     for (const [host, what] of byHost) if (stack.silent.includes(host)) throw refuseSilent('backup', stack, host, what, seconds);
   } catch (err) {
@@ -202,14 +237,17 @@ export function restoreShares(stack: StackOnHosts, manifest: BackupManifest, vol
     throw invalid(err, project);
   }
   const byHost = new Map<string, ArchiveEntry[]>();
-  for (const entry of entries) {
-    // Taken on one host before hosts were registered: it belongs where its services run now.
-    let host = entry.host;
-    try {
-      host ??= hostOfTarget(stack, entry);
-    } catch (err) {
-      throw invalid(err, project);
-    }
+  // Each entry's host: a host copy's own (checked against where its service runs now), else the one it
+  // was taken on, else (taken on one host before hosts were registered) where its services run now.
+  let hostsOf: (string | undefined)[];
+  try {
+    const known = dataSets(stack.spec);
+    hostsOf = restoreHostsOf(project, backupId, entries, { hostOf: stack.hostOf, ...(stack.spreadOver ? { spreadOver: stack.spreadOver } : {}) }, (key) => known.get(key));
+  } catch (err) {
+    throw invalid(err, project);
+  }
+  for (const [i, entry] of entries.entries()) {
+    const host = hostsOf[i];
     if (host === undefined) throw ApplicationFailure.nonRetryable(`restore of ${project}: ${entry.kind} ${entry.key} of backup ${backupId} is mounted by no service, so no host holds it`, ErrorType.invalidSpec);
     if (!stack.registered.includes(host)) {
       throw ApplicationFailure.nonRetryable(
@@ -256,7 +294,8 @@ async function restoreOnHosts(
         { project, manifest: { ...manifest, archives: byHost.get(host)! }, spec: stack.spec, volumes: [], destination: options.destination, healthTimeoutSeconds: options.healthTimeoutSeconds, route: stack.routeOf(host), checked: true },
         progress,
       );
-      restored.push(...r.restored);
+      // A data set held as host copies is restored on each of its hosts, and named once.
+      restored.push(...r.restored.filter((key) => !restored.includes(key)));
       restarted.push(...r.restarted);
       done.push(host);
     } catch (err) {
@@ -296,13 +335,13 @@ export async function readManifestAcrossHosts(
   // The hosts that could hold it did not answer: name what the stack keeps there.
   const silentData = new Map<string, string[]>();
   for (const [key, set] of dataSets(stack.spec)) {
-    let host: string | undefined;
+    let hosts: string[];
     try {
-      host = hostOfTarget(stack, { ...set, optional: true });
+      hosts = hostsOfTarget(stack, { ...set, optional: true });
     } catch {
       continue;
     }
-    if (host !== undefined && stack.silent.includes(host)) silentData.set(host, [...(silentData.get(host) ?? []), `${set.kind} ${key}`]);
+    for (const host of hosts) if (stack.silent.includes(host)) silentData.set(host, [...(silentData.get(host) ?? []), `${set.kind} ${key}`]);
   }
   const [first] = [...silentData.keys()].sort();
   if (first !== undefined) throw refuseSilent('restore', stack, first, silentData.get(first)!, seconds);
@@ -329,6 +368,7 @@ export async function restoreBackupAcrossHosts(
 export async function migrationSiteAcrossHosts(input: MigrateOptions & HostsInput, progress: ProgressTracker): Promise<MigrationSite> {
   const stack = await stackOnHosts(input, progress);
   assertService(stack.spec, input.service);
+  refuseSpreadMigration(stack, input.service);
   const host = stack.hostOf[input.service];
   const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
   if (stack.silent.includes(host)) {
@@ -345,4 +385,11 @@ export async function migrationSiteAcrossHosts(input: MigrateOptions & HostsInpu
     across: across(stack),
     restoreBackup: (manifest) => restoreOnHosts(stack, manifest, { volumes: [], destination: input.destination, healthTimeoutSeconds: input.healthTimeoutSeconds, seconds }, progress),
   };
+}
+
+/** A migration of a service mounting a spread service's data set: refused, before anything is touched (src/backup/hosts.ts says why). */
+function refuseSpreadMigration(stack: StackOnHosts, service: string): void {
+  if (!stack.spreadOver) return;
+  const refusal = spreadMigrationRefusal(stack.spec, { hostOf: stack.hostOf, spreadOver: stack.spreadOver }, service);
+  if (refusal) throw ApplicationFailure.nonRetryable(`migrate of ${stack.spec.project} refused before anything was touched: ${refusal}`, ErrorType.invalidSpec);
 }

@@ -34,7 +34,7 @@ import type { Revision } from '../src/model/revision';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { HOST_SILENCE_SECONDS, type HostPlan } from './apply';
 import { dataRouteTo } from './data-route';
-import { across, readManifestAcrossHosts, restoreShares, type StackOnHosts } from './data-hosts';
+import { across, readManifestAcrossHosts, restoreShares, spreadData, type StackOnHosts } from './data-hosts';
 import { startAgain } from './data-common';
 import { checkRestorable } from './restore-run';
 import { backUpDataToReplace, replaceData, undone, type RollbackWithDataResult } from './rollback-data';
@@ -69,8 +69,20 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
     );
   }
   const placement = await checkRevisionOnHosts(routeOf, target, input.hosts, [], progress);
-  // Revision N's stack where N ran: its data sets belong to the hosts of the services that mount them.
-  const stack: StackOnHosts = { spec: target.spec, revision: current, hostOf: placement.hostOf, routeOf: dataRouteOf, registered, silent: [], down: new Map(), ledgerHosts: registered };
+  // Revision N's stack where N ran: its data sets belong to the hosts of the services that mount them
+  // (a spread service's: a copy on each of its hosts, restored each on its own).
+  const spreadOver = spreadData(target.spec, placement.hostOf, placement.spread);
+  const stack: StackOnHosts = {
+    spec: target.spec,
+    revision: current,
+    hostOf: placement.hostOf,
+    ...(spreadOver ? { spreadOver } : {}),
+    routeOf: dataRouteOf,
+    registered,
+    silent: [],
+    down: new Map(),
+    ledgerHosts: registered,
+  };
 
   // Every answering host keeps a copy of each manifest taken across hosts: the listings together name them all.
   const listings = await Promise.all(registered.map((h) => progress.step(`list backups of ${project} on ${h}`, () => dataRouteOf(h).docker.listBackups({ project, destination }))));
@@ -87,7 +99,8 @@ export async function rollbackWithDataAcrossHosts(input: RollbackOptions, progre
   const manifest: BackupManifest = await readManifestAcrossHosts(stack, { project, backupId: chosen.id, destination }, seconds, progress);
   const shares = restoreShares(stack, manifest, [], seconds);
   for (const host of shares.hosts) await checkRestorable(project, chosen.id, shares.byHost.get(host)!, destination, dataRouteOf(host), progress);
-  const keys = shares.hosts.flatMap((h) => shares.byHost.get(h)!.map((e) => e.key));
+  // Each data set once, though its host copies are several.
+  const keys = [...new Set(shares.hosts.flatMap((h) => shares.byHost.get(h)!.map((e) => e.key)))];
 
   const safety = await backUpDataToReplace(target, current, keys, destination, progress, across(stack));
   const safetyShares = restoreShares(stack, safety, keys, seconds);

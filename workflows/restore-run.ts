@@ -10,7 +10,7 @@
 import { ApplicationFailure, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
-import { ManifestError, trustedRestoreEntries } from '../src/backup/manifest-check';
+import { ManifestError, refuseHostCopies, trustedRestoreEntries } from '../src/backup/manifest-check';
 import { helperImages, mountsTarget, selectArchives, startOrder, type DataContainer } from '../src/backup/plan';
 import { ErrorType, OperationFailure } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
@@ -62,6 +62,8 @@ export async function runRestore(options: RunRestoreOptions, progress: ProgressT
     const chosen = selectArchives(manifest, options.volumes);
     // Paths, names and volume definitions from the spec; the manifest only contributes sizes and checksums.
     entries = options.spec ? trustedRestoreEntries(manifest, options.spec, `manifest of backup ${backupId} of project ${project}`, chosen) : chosen;
+    // On this workflow's own host, a backup of host copies (taken across hosts) has no place.
+    if (!options.route) refuseHostCopies(entries, `manifest of backup ${backupId} of project ${project}`);
   } catch (err) {
     if (err instanceof ManifestError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.backupCorrupt);
     throw invalid(err, project);

@@ -29,9 +29,9 @@
 import { ApplicationFailure, CancellationScope, CancelledFailure, isCancellation, workflowInfo } from '@temporalio/workflow';
 import type { Revision } from '../src/model/revision';
 import type { ArchiveEntry, BackupManifest } from '../src/backup/manifest';
-import { ManifestError, manifestLabel, trustedRestoreEntries } from '../src/backup/manifest-check';
+import { ManifestError, manifestLabel, refuseHostCopies, trustedRestoreEntries } from '../src/backup/manifest-check';
 import { backupForRevision, backupsOfRevision } from '../src/backup/revision-backup';
-import { helperImages, mountsTarget, startOrder, type DataContainer } from '../src/backup/plan';
+import { BackupPlanError, helperImages, mountsTarget, startOrder, type DataContainer } from '../src/backup/plan';
 import { formatPlan, type DeployPlan } from '../src/plan/deploy-plan';
 import { ErrorType, OperationFailure } from '../src/errors';
 import type { RollbackInput } from '../src/model/input';
@@ -166,8 +166,11 @@ export async function rollbackWithData(input: RollbackOptions, revisions: Revisi
   try {
     // Paths, names and volume definitions from revision N's spec; the manifest only contributes sizes and checksums.
     entries = trustedRestoreEntries(manifest, target.spec, manifestLabel(project, chosen.id, listing.destination));
+    // On this workflow's own host, a backup of host copies (taken across hosts) has no place.
+    refuseHostCopies(entries, manifestLabel(project, chosen.id, listing.destination));
   } catch (err) {
     if (err instanceof ManifestError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.backupCorrupt);
+    if (err instanceof BackupPlanError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.invalidSpec);
     throw err;
   }
   await checkRevisionRunnable(target, progress);

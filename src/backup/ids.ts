@@ -81,5 +81,14 @@ export function archiveFileName(kind: 'volume' | 'bind', key: string): string {
   return `bind-${clean(last)}-${shortHash(key).slice(0, 6)}.tar.gz`;
 }
 
+/**
+ * Archive file of one host's copy of a data set that a spread service holds
+ * on each of its hosts: `volume-<key>.on-<host>.tar.gz` (the host named, so
+ * copies from several hosts share one backup directory, or one bucket).
+ */
+export function hostCopyFileName(kind: 'volume' | 'bind', key: string, host: string): string {
+  return archiveFileName(kind, key).replace(/\.tar\.gz$/, `.on-${clean(host)}.tar.gz`);
+}
+
 /** Directory name every archive's entries live under (the helper's mount point). */
 export const ARCHIVE_ROOT = 'dockflow-volume' as const;

@@ -17,9 +17,9 @@
  */
 import type { StackSpec } from '../model/spec';
 import { Label, MANAGED_BY } from '../model/labels';
-import { ARCHIVE_ROOT, BACKUP_ID_PATTERN } from './ids';
+import { ARCHIVE_ROOT, BACKUP_ID_PATTERN, hostCopyFileName } from './ids';
 import { BackupManifest, isNormalAbsolutePath, type ArchiveEntry } from './manifest';
-import { dataSets, describeCandidates } from './plan';
+import { BackupPlanError, dataSets, describeCandidates } from './plan';
 
 /** The manifest cannot be trusted as it is; nothing has been touched. */
 export class ManifestError extends Error {}
@@ -76,9 +76,12 @@ export function trustedRestoreEntries(manifest: BackupManifest, spec: StackSpec,
     if (!target) {
       throw new ManifestError(`${at}.key: ${JSON.stringify(entry.key)} is not a data set of project ${spec.project} (${describeCandidates([...known.values()])})`);
     }
+    // A host copy's archive file names its host (src/backup/ids.ts); the host itself is checked against the placement by the caller.
+    const archive = entry.hostCopy ? hostCopyFileName(target.kind, target.key, entry.host!) : target.archive;
+    const expected = { kind: target.kind, source: target.source, archive };
     for (const field of ['kind', 'source', 'archive'] as const) {
-      if (entry[field] !== target[field]) {
-        throw new ManifestError(`${at}.${field}: ${JSON.stringify(entry[field])} is not the ${field} of data set ${entry.key} of project ${spec.project} (${JSON.stringify(target[field])})`);
+      if (entry[field] !== expected[field]) {
+        throw new ManifestError(`${at}.${field}: ${JSON.stringify(entry[field])} is not the ${field} of data set ${entry.key} of project ${spec.project} (${JSON.stringify(expected[field])})`);
       }
     }
     if (target.kind === 'bind' && (!isNormalAbsolutePath(target.source) || target.source.includes(':'))) {
@@ -92,7 +95,7 @@ export function trustedRestoreEntries(manifest: BackupManifest, spec: StackSpec,
       key: target.key,
       kind: target.kind,
       source: target.source,
-      archive: target.archive,
+      archive,
       root: ARCHIVE_ROOT,
       ...(declared && !declared.external
         ? {
@@ -110,4 +113,20 @@ export function trustedRestoreEntries(manifest: BackupManifest, spec: StackSpec,
     if (!found) throw new ManifestError(`${label}: data set ${JSON.stringify(entry.key)} was chosen but is not one of the manifest's archives`);
     return found;
   });
+}
+
+/**
+ * A restore on one host (no hosts registered) of a backup holding host
+ * copies (taken across hosts, of a spread service's data): each copy belongs
+ * on its own host, and putting them all back on this one would write one
+ * data set once per copy. Refused (a BackupPlanError), naming the data set and the hosts.
+ */
+export function refuseHostCopies(entries: ArchiveEntry[], label: string): void {
+  const copy = entries.find((e) => e.hostCopy);
+  if (!copy) return;
+  const hosts = entries.filter((e) => e.hostCopy && e.key === copy.key).map((e) => e.host);
+  throw new BackupPlanError(
+    `${label}: ${copy.kind === 'volume' ? 'volume' : 'bind mount'} ${copy.key} is held as one copy per host (${hosts.join(', ')}): ` +
+      'restore it across hosts, with a worker on each of them (dockflow worker --host NAME)',
+  );
 }

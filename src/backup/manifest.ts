@@ -86,6 +86,14 @@ export const ArchiveEntry = z
      * Absent on a single host.
      */
     host: z.string().regex(PROJECT_NAME_PATTERN, 'a host name').optional(),
+    /**
+     * Set on one host's copy of a data set that a spread service holds on
+     * each of its hosts (src/backup/hosts.ts): the manifest has one entry
+     * per host copy, each with its `host` and an archive file naming it, and
+     * a restore puts each back on its host. Absent on every other entry (and
+     * in every manifest written before copies existed).
+     */
+    hostCopy: z.literal(true).optional(),
     /** For a volume: how to create it again if it is gone at restore time. */
     volume: z
       .strictObject({
@@ -102,6 +110,7 @@ export const ArchiveEntry = z
     if (a.kind === 'bind' && !isNormalAbsolutePath(a.source)) {
       ctx.addIssue({ code: 'custom', path: ['source'], message: `${JSON.stringify(a.source)} is not a normalized absolute directory path other than "/"` });
     }
+    if (a.hostCopy && a.host === undefined) ctx.addIssue({ code: 'custom', path: ['host'], message: 'a host copy names its host' });
   });
 export type ArchiveEntry = z.infer<typeof ArchiveEntry>;
 
@@ -140,14 +149,21 @@ export const BackupManifest = z
     migration: z.strictObject({ service: z.string(), command: z.array(z.string()) }).optional(),
   })
   .superRefine((m, ctx) => {
-    // Two entries for one data set or one file would make a restore write one place twice.
-    for (const field of ['key', 'archive'] as const) {
+    // Two entries for one data set (on one host) or one file would make a restore write one place twice.
+    const place = (a: ArchiveEntry) => (a.hostCopy ? `${a.key} on ${a.host}` : a.key);
+    for (const [field, of] of [['key', place], ['archive', (a: ArchiveEntry) => a.archive]] as const) {
       const seen = new Set<string>();
       m.archives.forEach((a, i) => {
-        if (seen.has(a[field])) ctx.addIssue({ code: 'custom', path: ['archives', i, field], message: `${JSON.stringify(a[field])} appears twice` });
-        seen.add(a[field]);
+        if (seen.has(of(a))) ctx.addIssue({ code: 'custom', path: ['archives', i, field], message: `${JSON.stringify(of(a))} appears twice` });
+        seen.add(of(a));
       });
     }
+    // A data set is held either once or as host copies, never both.
+    m.archives.forEach((a, i) => {
+      if (!a.hostCopy && m.archives.some((b) => b.hostCopy && b.key === a.key)) {
+        ctx.addIssue({ code: 'custom', path: ['archives', i, 'hostCopy'], message: `${JSON.stringify(a.key)} has host copies and an entry that is not one` });
+      }
+    });
   });
 export type BackupManifest = z.infer<typeof BackupManifest>;
 
@@ -160,7 +176,7 @@ export interface BackupSummary {
   revision?: number;
   createdAt: string;
   verifiedAt: string;
-  archives: { key: string; kind: 'volume' | 'bind'; archiveBytes: number; sha256: string; encrypted?: true }[];
+  archives: { key: string; kind: 'volume' | 'bind'; archiveBytes: number; sha256: string; encrypted?: true; host?: string }[];
   totalBytes: number;
 }
 
@@ -173,7 +189,15 @@ export function summarizeManifest(m: BackupManifest): BackupSummary {
     ...(m.revision !== undefined ? { revision: m.revision } : {}),
     createdAt: m.createdAt,
     verifiedAt: m.verifiedAt,
-    archives: m.archives.map((a) => ({ key: a.key, kind: a.kind, archiveBytes: a.archiveBytes, sha256: a.sha256, ...(a.encryption ? { encrypted: true as const } : {}) })),
+    archives: m.archives.map((a) => ({
+      key: a.key,
+      kind: a.kind,
+      archiveBytes: a.archiveBytes,
+      sha256: a.sha256,
+      ...(a.encryption ? { encrypted: true as const } : {}),
+      // A host copy is one of several entries of its data set: the host tells them apart.
+      ...(a.hostCopy ? { host: a.host } : {}),
+    })),
     totalBytes: m.archives.reduce((sum, a) => sum + a.archiveBytes, 0),
   };
 }

@@ -40,6 +40,8 @@ export interface BackupTarget {
   archive: string;
   /** Chosen by default rather than named: a bind directory that turns out missing is skipped with a warning. */
   optional: boolean;
+  /** One host's copy of a data set a spread service holds on each of its hosts (`archive` names the host): workflows/backup-share.ts. */
+  hostCopy?: true;
 }
 
 export interface BackupSelection {
@@ -210,10 +212,14 @@ export function planBackup(spec: StackSpec, selection: BackupSelection = {}): Ba
   };
 }
 
-/** The archives of a backup a restore should put back: all, or those named (key, source or archive file). */
+/**
+ * The archives of a backup a restore should put back: all, or those named
+ * (key, source or archive file). Naming a data set held as host copies
+ * takes every host's copy (a restore puts back all of them or none).
+ */
 export function selectArchives(manifest: { project: string; id: string; archives: ArchiveEntry[] }, wanted: string[] = []): ArchiveEntry[] {
   if (wanted.length === 0) return manifest.archives;
-  return wanted.map((w) => {
+  const named = wanted.map((w) => {
     const normalized = w.startsWith('/') ? normalizePath(w) : w;
     const found = manifest.archives.find(
       (a) => a.key === w || a.source === normalized || a.archive === w || (a.kind === 'bind' && a.key === `./${w.replace(/^\.\//, '').replace(/\/+$/, '')}`),
@@ -225,6 +231,9 @@ export function selectArchives(manifest: { project: string; id: string; archives
     }
     return found;
   });
+  if (!named.some((a) => a.hostCopy)) return named;
+  const copies = named.flatMap((a) => (a.hostCopy ? manifest.archives.filter((b) => b.hostCopy && b.key === a.key) : [a]));
+  return [...new Set(copies)];
 }
 
 /** A container as the backup activities observe it. */

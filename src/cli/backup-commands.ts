@@ -84,7 +84,7 @@ export function registerBackupCommands(program: Command): void {
         (l) => {
           if (l.backups.length === 0) return `no backups of ${l.project} in ${l.destination}`;
           const rows = l.backups.map((b) =>
-            [b.id, b.createdAt.replace(/\.\d+Z$/, 'Z'), b.reason, b.revision !== undefined ? `r${b.revision}` : '', formatBytes(b.totalBytes), b.archives.map((a) => a.key).join(', ')],
+            [b.id, b.createdAt.replace(/\.\d+Z$/, 'Z'), b.reason, b.revision !== undefined ? `r${b.revision}` : '', formatBytes(b.totalBytes), b.archives.map((a) => (a.host !== undefined ? `${a.key} on ${a.host}` : a.key)).join(', ')],
           );
           const header = ['ID', 'CREATED', 'REASON', 'REV', 'SIZE', 'DATA'];
           const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

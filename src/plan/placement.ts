@@ -45,7 +45,7 @@ export class PlacementError extends Error {
 }
 
 export interface Placement {
-  /** Host of every service; for a spread service, the host of its replica 1 (its hooks and data run there). */
+  /** Host of every service; for a spread service, the host of its replica 1 (its hooks run there; its data sets are held on each of its hosts, src/backup/hosts.ts). */
   hostOf: Record<string, string>;
   /**
    * Only for services whose replicas spread: the hosts they spread over, by
