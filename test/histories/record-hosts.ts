@@ -2,7 +2,8 @@
  * Records histories of operations across two simulated hosts into
  * test/histories/hosts-*.json, for the replay test: what no single-host
  * history reaches (the patches `dockflow-spread-replicas`,
- * `dockflow-host-liveness` and `dockflow-host-liveness-every-operation`,
+ * `dockflow-spread-data`, `dockflow-host-liveness` and
+ * `dockflow-host-liveness-every-operation`,
  * each host's task queue, the merged step of a spread service). Run it after
  * a deliberate change to workflow code, beside `npm run record-histories`:
  *
@@ -15,7 +16,8 @@
  *
  * Recorded: a deploy with a service spread over both hosts (and one pinned to
  * the first), an update of the spread service's image rolled across them, a
- * rollback, a backup of the pinned service's volume; then, with the second
+ * rollback, a backup of the pinned service's volume and of each host's copy
+ * of the spread service's; then, with the second
  * host's worker stopped and known down, a rollback that goes on without it
  * and a down that clears the first host and names what the second still
  * runs; and, once it is back, a down of every host.
@@ -39,7 +41,7 @@ const H1 = 'rh-host-1';
 const H2 = 'rh-host-2';
 const NEW_IMAGE = `${PROJECT}/app:2`;
 
-/** db pinned to H1 with a volume; web: 3 replicas spread over both hosts (zone eu, at most 2 per host), rolled one at a time. */
+/** db pinned to H1 with a volume; web: 3 replicas spread over both hosts (zone eu, at most 2 per host), rolled one at a time, each host with its copy of the cache volume. */
 function compose(release: string): string {
   return `
 name: ${PROJECT}
@@ -57,12 +59,14 @@ services:
     environment: {RELEASE: "${release}"}
     stop_grace_period: 1s
     healthcheck: {test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"], interval: 1s, retries: 5}
+    volumes: ["cache:/cache"]
     deploy:
       replicas: 3
       placement: {constraints: ["node.labels.zone == eu"], max_replicas_per_node: 2}
       update_config: {parallelism: 1, order: stop-first, failure_action: rollback}
 volumes:
   data: {}
+  cache: {}
 `;
 }
 

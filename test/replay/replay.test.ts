@@ -22,7 +22,7 @@ import { workflowBundlePath } from '../support/harness';
 const DIR = path.resolve(__dirname, '..', 'histories');
 
 /** Patches no single-host run takes: a recorded history across hosts must hold each one's marker. */
-const HOST_PATCHES = ['dockflow-host-liveness', 'dockflow-host-liveness-every-operation', 'dockflow-spread-replicas'];
+const HOST_PATCHES = ['dockflow-host-liveness', 'dockflow-host-liveness-every-operation', 'dockflow-spread-data', 'dockflow-spread-replicas'];
 
 /** The patch IDs whose markers a history (the Temporal CLI's JSON export) holds. */
 function patchesOf(history: { events: { markerRecordedEventAttributes?: { markerName?: string; details?: Record<string, { payloads?: { data?: string }[] }> } }[] }): string[] {
