@@ -3,16 +3,18 @@
  * own worker, and every host's backup listing, merged. On one machine the
  * workflow's own worker reads its ledger; across hosts that worker is any
  * host's (whichever polls the shared queue first), whose ledger may lack the
- * revisions of a stack it does not run. A silent host is left out and named:
+ * revisions of a stack it does not run. A host known down (host-liveness.ts)
+ * is not asked, and one silent past the bound is left out; both are named:
  * the others' copies of the stack revisions are the history.
  */
 import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import type { HostInfo } from '../src/model/hosts';
 import type { HistoryInput } from '../src/model/input';
 import { OperationFailure } from '../src/errors';
-import { HostSilent } from './apply';
+import { HOST_SILENCE_SECONDS, HostSilent } from './apply';
 import { ProgressTracker } from './progress';
-import { router } from './host-routes';
+import { router, sorted } from './host-routes';
+import { HOST_LIVENESS_EVERY_OPERATION_PATCH, downHosts, notAnswering } from './host-liveness';
 import { revisionsAcrossHosts } from './host-rollback';
 import type { BackupSummary } from '../src/backup/manifest';
 
@@ -62,14 +64,16 @@ export function mergeBackupListings(listings: BackupSummary[][]): BackupSummary[
  */
 export async function historyAcrossHosts(input: { project: string; hosts: HostInfo[]; hostSilenceSeconds?: number; destination?: HistoryInput['destination'] }) {
   const progress = new ProgressTracker('history', input.project);
+  const seconds = input.hostSilenceSeconds ?? HOST_SILENCE_SECONDS;
   const routeOf = router(input.hostSilenceSeconds);
   const registered = input.hosts.map((h) => h.name).sort();
-  const { revisions, unreachable } = await revisionsAcrossHosts(routeOf, input.project, registered, progress);
+  // A host known down is not asked (no wait for the bound), and is named with the silent ones.
+  const down = await downHosts(registered, seconds, progress, HOST_LIVENESS_EVERY_OPERATION_PATCH);
+  const asked = await revisionsAcrossHosts(routeOf, input.project, registered.filter((h) => !down.has(h)), progress);
+  const { revisions } = asked;
+  const unreachable = sorted([...down.keys(), ...asked.unreachable]);
   if (unreachable.length === registered.length) {
-    throw ApplicationFailure.nonRetryable(
-      `history of ${input.project}: none of its hosts answered (${registered.join(', ')}); is "dockflow worker --host <name>" running on each?`,
-      OperationFailure.hostSilent,
-    );
+    throw ApplicationFailure.nonRetryable(`history of ${input.project}: none of its hosts answered: ${notAnswering(unreachable, down, seconds)}`, OperationFailure.hostSilent);
   }
   const answering = registered.filter((h) => !unreachable.includes(h));
   const backups = await backupsAcrossHosts(routeOf, input.project, answering, input.destination, progress);
