@@ -8,7 +8,7 @@ import type { StackSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { rolloutSettings, type RolloutSettings } from '../src/plan/rollout';
-import { afterReplaceActions, planGraph, type PlanGraph } from '../src/plan/graph';
+import { afterReplaceActions } from '../src/plan/graph';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { hostDifferences } from '../src/plan/verify';
 import type { ObservedProject } from '../src/model/observed';
@@ -20,7 +20,7 @@ import { Batcher, fewerRoundTrips } from './round-trips';
 import { LOCAL, onHost, type HostPlan, type Route, type docker } from './routes';
 import type { BatchConvergeInput, BatchWaitInput } from '../activities/batch';
 import { isPatched, oneMarkerRun } from './patches';
-import { stackSteps } from './host-spread';
+import { stackGraphs } from './host-spread';
 
 // The proxies and routes lived here first; every workflow still imports them from here.
 export { HOST_SILENCE_SECONDS, HostSilent, LIVENESS_TIMEOUT, LOCAL, docker, host, images, naming, onHost, retry, routeTo, waits, type HostPlan, type Route } from './routes';
@@ -167,20 +167,14 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   const healthy = new Map<string, Promise<void>>();
   const completed = new Map<string, Promise<void>>();
   // One step per service; a spread service's replicas on several hosts are one step (host-spread.ts).
-  const { ordered, partOf, routeOfContainer, hostsOfSpread, spreadPlan } = stackSteps(spec, parts);
+  // Each host's plan as a graph, built as --dry-run builds it: the executor takes its decisions from there.
+  const { ordered, partOf, routeOfContainer, hostsOfSpread, graphOf } = stackGraphs(spec, parts, options);
   const steps = new Map(ordered.map((s) => [s.service, s]));
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
   // A container's host: its own for a spread service's replica, else its service's.
   const routeOfOp = (service: string, container: string): Route => routeOfContainer.get(container) ?? routeOf(service);
   // Every host that runs a service: its own, or each host of a spread service's replicas.
   const routesOf = (service: string): Route[] => hostsOfSpread.get(service) ?? [routeOf(service)];
-  // Each host's plan as a graph: the executor takes its rollout decisions and its folded waits from there.
-  const dependedOnElsewhere = ordered.flatMap((s) => Object.keys(s.dependsOn));
-  const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, part.plan, { ...options, dependedOnElsewhere })] as const));
-  // Spread services roll out across their hosts: their batches and waits come from one graph of their merged steps.
-  const spreadGraph = spreadPlan && planGraph(spec, spreadPlan, { ...options, dependedOnElsewhere });
-  const spread = new Set(spreadPlan?.services.map((s) => s.service) ?? []);
-  const graphOf = (service: string): PlanGraph => (spreadGraph && spread.has(service) ? spreadGraph : graphs.get(partOf.get(service) ?? parts[0])!);
   // Runs recorded before the batched steps created and waited for such containers apart.
   const convergesThenWaits = (step: ServiceStep): boolean => batched && graphOf(step.service).foldedWaits.has(step.service);
 
