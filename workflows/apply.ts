@@ -8,7 +8,6 @@ import type { StackSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { rolloutSettings, type RolloutSettings } from '../src/plan/rollout';
-import { afterReplaceActions } from '../src/plan/graph';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { hostDifferences } from '../src/plan/verify';
 import type { ObservedProject } from '../src/model/observed';
@@ -168,7 +167,7 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   const completed = new Map<string, Promise<void>>();
   // One step per service; a spread service's replicas on several hosts are one step (host-spread.ts).
   // Each host's plan as a graph, built as --dry-run builds it: the executor takes its decisions from there.
-  const { ordered, partOf, routeOfContainer, hostsOfSpread, graphOf } = stackGraphs(spec, parts, options);
+  const { ordered, partOf, routeOfContainer, hostsOfSpread, graphs, graphOf } = stackGraphs(spec, parts, options);
   const steps = new Map(ordered.map((s) => [s.service, s]));
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
   // A container's host: its own for a spread service's replica, else its service's.
@@ -227,8 +226,9 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
       else await converged.get(dep);
     }
     const slice = serviceSlice(spec, step.service);
-    const rolling = step.operations.filter((op) => op.action === 'recreate');
-    const direct = step.operations.filter((op) => op.action !== 'recreate');
+    // The graph's nodes say what runs: the steps run directly, then the rollout with its nudges.
+    const graph = graphOf(step.service);
+    const direct = graph.direct(step.service).map((run) => run.op);
     if (convergesThenWaits(step)) {
       const budgetMs = waitBudgetMs(spec.services[step.service], options.healthTimeoutSeconds);
       await Promise.all(
@@ -256,11 +256,11 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
         ),
       ),
     );
-    if (rolling.length > 0) {
-      const graph = graphOf(step.service);
-      const nudge = afterReplaceActions(spec, step.service).length > 0 ? () => afterReplace(spec, step.service, progress, routesOf) : undefined;
-      const { nudged } = await rollingReplace(slice, step, graph.rollouts[step.service], graph.batches[step.service], options, operation, progress, (name) => routeOfOp(step.service, name), nudge);
-      if (!nudged) await afterReplace(spec, step.service, progress, routesOf);
+    const rollout = graph.rollout(step.service);
+    if (rollout) {
+      const nudgeAll = () => afterReplace(spec.project, step.service, rollout.nudges, progress, routesOf);
+      const { nudged } = await rollingReplace(slice, step, rollout, options, operation, progress, (name) => routeOfOp(step.service, name), rollout.nudges.length > 0 ? nudgeAll : undefined);
+      if (!nudged) await nudgeAll();
     }
   };
 
@@ -275,16 +275,14 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   await settleAll([...converged.values()]);
 
   if (options.wait) {
-    const finalWaits = ordered
-      .filter((s) => s.hasHealthcheck && !s.oneShot && s.containers.length > 0)
-      .map((s) => waitFor(healthy, s.service, 'healthy', true));
+    const finalWaits = ordered.filter((s) => graphOf(s.service).finalWaits.has(s.service)).map((s) => waitFor(healthy, s.service, 'healthy', true));
     await settleAll(finalWaits);
   }
   // Waits that only a dependant started must also have settled before we report.
   await settleAll([...healthy.values(), ...completed.values()]);
 
   for (const part of parts) {
-    for (const op of part.plan.orphans) {
+    for (const op of graphs.get(part)!.orphans()) {
       await progress.step(`remove ${op.name} (${op.cause})${onHost(part.host)}`, () => part.route.docker.removeContainer({ name: op.name, id: op.containerId }), {
         key: `op:${op.name}`,
         container: op.name,

@@ -68,11 +68,11 @@ export interface StackGraphs extends StackSteps {
  * prints (host-plans.ts), built in one place so the two cannot differ: each
  * host's graph, and one for the spread services rolled as one. Which waits are
  * folded into their creation depends on the whole stack's dependants, not one
- * host's.
+ * host's, and after_replace may nudge a service on another host.
  */
 export function stackGraphs(spec: StackSpec, parts: HostPlan[], options: GraphOptions): StackGraphs {
   const steps = stackSteps(spec, parts);
-  const withStack = { ...options, dependedOnElsewhere: steps.ordered.flatMap((s) => Object.keys(s.dependsOn)) };
+  const withStack = { ...options, dependedOnElsewhere: steps.ordered.flatMap((s) => Object.keys(s.dependsOn)), stackServices: Object.keys(spec.services) };
   const spread = new Set(steps.spreadPlan?.services.map((s) => s.service) ?? []);
   const own = (plan: DeployPlan): DeployPlan => (spread.size > 0 ? { ...plan, services: plan.services.filter((s) => !spread.has(s.service)) } : plan);
   const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, own(part.plan), withStack)] as const));
