@@ -20,6 +20,7 @@ import { LOCAL, onHost, type HostPlan, type Route, type docker } from './routes'
 import type { BatchConvergeInput, BatchWaitInput } from '../activities/batch';
 import { isPatched, oneMarkerRun } from './patches';
 import { stackGraphs } from './host-spread';
+import { RECONVERGE_ROUNDS } from '../src/plan/graph';
 
 // The proxies and routes lived here first; every workflow still imports them from here.
 export { HOST_SILENCE_SECONDS, HostSilent, LIVENESS_TIMEOUT, LOCAL, docker, host, images, naming, onHost, retry, routeTo, waits, type HostPlan, type Route } from './routes';
@@ -53,8 +54,6 @@ export function shortSteps(route: Route): typeof docker {
   return route.local && fewerRoundTrips() ? route.local.docker : route.docker;
 }
 
-/** Extra observe → plan → execute rounds after a plan ran, for a host that drifted meanwhile. */
-const MAX_RECONVERGE_PASSES = 2;
 
 /**
  * Run a plan, then make sure the host still matches it. The host can drift
@@ -78,7 +77,7 @@ export async function executeHostPlans(whole: StackSpec, parts: HostPlan[], opti
   const imageIdsOf = (p: HostPlan) => Object.fromEntries(p.plan.services.map((s) => [s.service, s.imageId]));
   // The observations of a last pass that found nothing to converge: what the host holds now.
   let settled: ObservedProject[] | undefined;
-  for (let pass = 1; pass <= MAX_RECONVERGE_PASSES; pass++) {
+  for (let pass = 1; pass <= RECONVERGE_ROUNDS; pass++) {
     const observations = await Promise.all(parts.map((p) => observeForPlan(p.spec, imageIdsOf(p), options.removeOrphans, progress, p.route, p.host)));
     const again = parts.map((p, i): HostPlan => ({ ...p, plan: observations[i].plan }));
     const drifted = again.filter((p) => countOperations(p.plan) > 0);
@@ -219,15 +218,14 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   };
 
   const runService = async (step: ServiceStep): Promise<void> => {
-    for (const [dep, d] of Object.entries(step.dependsOn)) {
-      if (!steps.has(dep)) continue;
-      if (d.condition === 'service_healthy') await waitFor(healthy, dep, 'healthy');
-      else if (d.condition === 'service_completed_successfully') await waitFor(completed, dep, 'completed');
-      else await converged.get(dep);
+    // The graph's nodes say what runs: its gates one after the other, the steps run directly, then the rollout with its nudges.
+    const graph = graphOf(step.service);
+    for (const gate of graph.gates[step.service]) {
+      if (gate.condition === 'healthy') await waitFor(healthy, gate.service, 'healthy');
+      else if (gate.condition === 'completed') await waitFor(completed, gate.service, 'completed');
+      else await converged.get(gate.service);
     }
     const slice = serviceSlice(spec, step.service);
-    // The graph's nodes say what runs: the steps run directly, then the rollout with its nudges.
-    const graph = graphOf(step.service);
     const direct = graph.direct(step.service).map((run) => run.op);
     if (convergesThenWaits(step)) {
       const budgetMs = waitBudgetMs(spec.services[step.service], options.healthTimeoutSeconds);

@@ -72,7 +72,12 @@ export interface StackGraphs extends StackSteps {
  */
 export function stackGraphs(spec: StackSpec, parts: HostPlan[], options: GraphOptions): StackGraphs {
   const steps = stackSteps(spec, parts);
-  const withStack = { ...options, dependedOnElsewhere: steps.ordered.flatMap((s) => Object.keys(s.dependsOn)), stackServices: Object.keys(spec.services) };
+  const withStack: GraphOptions = {
+    ...options,
+    dependedOnElsewhere: steps.ordered.flatMap((s) => Object.keys(s.dependsOn)),
+    stackServices: Object.keys(spec.services),
+    stackSteps: steps.ordered.map((s) => s.service),
+  };
   const spread = new Set(steps.spreadPlan?.services.map((s) => s.service) ?? []);
   const own = (plan: DeployPlan): DeployPlan => (spread.size > 0 ? { ...plan, services: plan.services.filter((s) => !spread.has(s.service)) } : plan);
   const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, own(part.plan), withStack)] as const));

@@ -38,7 +38,18 @@ export interface GraphOptions {
   dependedOnElsewhere?: Iterable<string>;
   /** Every service of the whole stack, when the plan is one host's part: after_replace may nudge a service on another host. */
   stackServices?: Iterable<string>;
+  /** The services with a step on some host, when the plan is one host's part: a dependency on one of them is a gate even when its steps are on another host. */
+  stackSteps?: Iterable<string>;
 }
+
+/** What a service waits for before its own steps start: a dependency started (converged), healthy or completed. */
+export interface Gate {
+  service: string;
+  condition: 'started' | 'healthy' | 'completed';
+}
+
+/** Extra observe → plan → execute rounds after a plan ran, for a host that drifted meanwhile (the re-observe node). */
+export const RECONVERGE_ROUNDS = 2;
 
 /** What the executor runs for a node (toString() prints the action, resource and cause instead). */
 export type NodeRun =
@@ -120,6 +131,12 @@ export class PlanGraph {
     readonly foldedWaits: ReadonlySet<string>,
     /** Services waited for healthy at the end (deploy --wait, update): folded or not, in plan order. */
     readonly finalWaits: ReadonlySet<string>,
+    /**
+     * Per service, in depends_on order: what its steps wait for, one gate after
+     * the other (a gate's waits start when the first service needing them gets
+     * there). A gate on a service of another host's part has no node here.
+     */
+    readonly gates: Record<string, Gate[]>,
     readonly notes: string[],
   ) {}
 
@@ -191,6 +208,8 @@ export function planGraph(spec: StackSpec, plan: DeployPlan, options: GraphOptio
   const steps = new Map(plan.services.map((s) => [s.service, s]));
   /** The last nodes of each service's own work: what "converged" means for its dependants. */
   const finished = new Map<string, string[]>();
+  const gates: Record<string, Gate[]> = {};
+  const stackSteps = new Set([...steps.keys(), ...(options.stackSteps ?? [])]);
   const waits = new Map<string, string[]>();
 
   const waitNodes = (step: ServiceStep, kind: 'healthy' | 'completed', cause: string): string[] => {
@@ -212,6 +231,12 @@ export function planGraph(spec: StackSpec, plan: DeployPlan, options: GraphOptio
   const foldedWaits = new Set(plan.services.filter((s) => foldsWaitIntoCreate(s, options.wait, dependedOn)).map((s) => s.service));
   for (const step of plan.services) {
     const gate: string[] = [];
+    gates[step.service] = Object.entries(step.dependsOn)
+      .filter(([dep]) => stackSteps.has(dep))
+      .map(([dep, d]) => ({
+        service: dep,
+        condition: d.condition === 'service_healthy' ? 'healthy' : d.condition === 'service_completed_successfully' ? 'completed' : 'started',
+      }));
     for (const [dep, d] of Object.entries(step.dependsOn)) {
       const depStep = steps.get(dep);
       if (!depStep) continue;
@@ -254,9 +279,9 @@ export function planGraph(spec: StackSpec, plan: DeployPlan, options: GraphOptio
     }
   }
   for (const op of plan.orphans) add({ id: op.resource, action: op.action, resource: op.resource, cause: op.cause, dependsOn: [], afterAll: true, run: { kind: 'remove orphan', op } });
-  add({ id: `observe:${plan.project}`, action: 're-observe', resource: `project:${plan.project}`, cause: 'converge again what drifted meanwhile, up to 2 rounds', dependsOn: [], afterAll: true, run: { kind: 're-observe' } });
+  add({ id: `observe:${plan.project}`, action: 're-observe', resource: `project:${plan.project}`, cause: `converge again what drifted meanwhile, up to ${RECONVERGE_ROUNDS} rounds`, dependsOn: [], afterAll: true, run: { kind: 're-observe' } });
   add({ id: `verify:${plan.project}`, action: 'verify', resource: `project:${plan.project}`, cause: 'the host must match the spec before a revision is recorded', dependsOn: [`observe:${plan.project}`], run: { kind: 'verify' } });
-  return new PlanGraph(plan.project, nodes, rollouts, foldedWaits, finalWaits, plan.notes);
+  return new PlanGraph(plan.project, nodes, rollouts, foldedWaits, finalWaits, gates, plan.notes);
 }
 
 /**
