@@ -136,9 +136,19 @@ async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, opt
 }
 
 /**
- * Run one plan. Each service starts as soon as the services it depends on
- * have met their condition; waits are memoised so a service several others
- * depend on is waited for once.
+ * Run one plan, as its graphs (src/plan/graph.ts, one per host) say: each
+ * service's gates, its direct steps (folded with their wait or not), its
+ * rollout and nudges, the final waits and the orphans all come from the
+ * graph's nodes. Each service starts as soon as its gates are met, one gate
+ * after the other; waits are memoised so a service several others depend on
+ * is waited for once, starting when the first of them gets there.
+ *
+ * Walked per service, not node by node, because the commands a run issues
+ * (and so every recorded history) depend on this shape: a wait starts when
+ * the first dependant reaches it, not when its service converged (a graph
+ * edge cannot say "whichever dependant comes first"); a service's replicas
+ * start in one tick, so batched steps share an activity; a rollout's batches
+ * share its failure count, and its old containers go in the background.
  */
 async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOptions, progress: ProgressTracker): Promise<void> {
   // The plan's container operations, announced as pending before any runs.

@@ -1,9 +1,9 @@
 /**
  * Rolling replacement of a service's changed containers, as the plan graph
  * (src/plan/graph.ts) lays it out: its order (with the start-first →
- * stop-first fallback) and its batches come from there; this file runs them,
- * with each batch's health gates, monitor window, failure ratio and
- * after_replace nudges.
+ * stop-first fallback), its batches and its after_replace nudges (per batch or
+ * once) come from there; this file runs them, with each batch's health gates,
+ * monitor window and failure ratio.
  */
 import { ApplicationFailure, isCancellation, sleep } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
