@@ -177,7 +177,6 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   // One step per service; a spread service's replicas on several hosts are one step (host-spread.ts).
   // Each host's plan as a graph, built as --dry-run builds it: the executor takes its decisions from there.
   const { ordered, partOf, routeOfContainer, hostsOfSpread, graphs, graphOf } = stackGraphs(spec, parts, options);
-  const steps = new Map(ordered.map((s) => [s.service, s]));
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
   // A container's host: its own for a spread service's replica, else its service's.
   const routeOfOp = (service: string, container: string): Route => routeOfContainer.get(container) ?? routeOf(service);
@@ -191,9 +190,9 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
     if (!pending) {
       pending = (async () => {
         await converged.get(service);
-        const step = steps.get(service)!;
-        // Untouched and already healthy (or completed) when observed: nothing to wait for.
-        if (step.readyAsObserved) return;
+        // Untouched and already healthy (or completed) when observed: the graph has nothing to wait for.
+        const targets = graphOf(service).waitTargets[service];
+        if (!targets) return;
         const budgetMs = waitBudgetMs(spec.services[service], options.healthTimeoutSeconds);
         // A dependant waits for this service's containers only, never for another service's: one batch per host.
         const waiters = new Map<Route, ReturnType<typeof waitBatcher>>();
@@ -204,7 +203,7 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
           return waiters.get(route)!;
         };
         await Promise.all(
-          step.containers.map((name) => {
+          targets.map((name) => {
             const route = routeOfOp(service, name);
             const waiter = waiterOf(route);
             return progress.step(

@@ -137,6 +137,8 @@ export class PlanGraph {
      * there). A gate on a service of another host's part has no node here.
      */
     readonly gates: Record<string, Gate[]>,
+    /** Per service: the containers a wait for it waits for; undefined when untouched and already healthy (or completed) when observed. */
+    readonly waitTargets: Record<string, string[] | undefined>,
     readonly notes: string[],
   ) {}
 
@@ -206,6 +208,8 @@ export function planGraph(spec: StackSpec, plan: DeployPlan, options: GraphOptio
   };
   const setup = [...plan.networks, ...plan.volumes].map((op) => add({ id: op.resource, action: op.action, resource: op.resource, cause: op.cause, dependsOn: [], run: { kind: 'ensure' } }));
   const steps = new Map(plan.services.map((s) => [s.service, s]));
+  // Untouched and already healthy (or completed) when observed: the executor does not wait.
+  const waitTargets = Object.fromEntries(plan.services.map((s) => [s.service, s.readyAsObserved ? undefined : s.containers]));
   /** The last nodes of each service's own work: what "converged" means for its dependants. */
   const finished = new Map<string, string[]>();
   const gates: Record<string, Gate[]> = {};
@@ -216,12 +220,9 @@ export function planGraph(spec: StackSpec, plan: DeployPlan, options: GraphOptio
     const key = `${kind}:${step.service}`;
     let ids = waits.get(key);
     if (!ids) {
-      // Untouched and already healthy (or completed) when observed: the executor does not wait.
-      ids = step.readyAsObserved
-        ? []
-        : step.containers.map((name) =>
-            add({ id: `${kind}:${name}`, action: `wait ${kind}`, resource: `container:${name}`, cause, dependsOn: finished.get(step.service) ?? [], run: { kind: 'wait', service: step.service, container: name, condition: kind } }),
-          );
+      ids = (waitTargets[step.service] ?? []).map((name) =>
+        add({ id: `${kind}:${name}`, action: `wait ${kind}`, resource: `container:${name}`, cause, dependsOn: finished.get(step.service) ?? [], run: { kind: 'wait', service: step.service, container: name, condition: kind } }),
+      );
       waits.set(key, ids);
     }
     return ids;
@@ -281,7 +282,7 @@ export function planGraph(spec: StackSpec, plan: DeployPlan, options: GraphOptio
   for (const op of plan.orphans) add({ id: op.resource, action: op.action, resource: op.resource, cause: op.cause, dependsOn: [], afterAll: true, run: { kind: 'remove orphan', op } });
   add({ id: `observe:${plan.project}`, action: 're-observe', resource: `project:${plan.project}`, cause: `converge again what drifted meanwhile, up to ${RECONVERGE_ROUNDS} rounds`, dependsOn: [], afterAll: true, run: { kind: 're-observe' } });
   add({ id: `verify:${plan.project}`, action: 'verify', resource: `project:${plan.project}`, cause: 'the host must match the spec before a revision is recorded', dependsOn: [`observe:${plan.project}`], run: { kind: 'verify' } });
-  return new PlanGraph(plan.project, nodes, rollouts, foldedWaits, finalWaits, gates, plan.notes);
+  return new PlanGraph(plan.project, nodes, rollouts, foldedWaits, finalWaits, gates, waitTargets, plan.notes);
 }
 
 /**

@@ -91,8 +91,15 @@ describe('plan graph: what the executor runs', () => {
     assert.deepEqual(elsewhere.direct('web').map((r) => r.foldsWait), [false, false]);
     assert.deepEqual([...elsewhere.finalWaits], ['web']);
     assert.deepEqual([...graph(spec, NOTHING, { wait: false }).finalWaits], []);
-    // A rolled service runs nothing directly.
-    assert.deepEqual(graph(spec, deployed(spec), { wait: false }, NEW_WEB).direct('web'), []);
+    assert.deepEqual(folded.waitTargets, { web: ['shop-web-1', 'shop-web-2'] });
+    // Untouched and healthy as observed: nothing to wait for, and no wait node.
+    const ready = graph(spec, deployed(spec), { wait: true });
+    assert.deepEqual(ready.waitTargets, { web: undefined });
+    assert.equal(ready.nodes.filter((n) => n.run.kind === 'wait').length, 0);
+    // A rolled service runs nothing directly, and is waited for when it has rolled.
+    const rolled = graph(spec, deployed(spec), { wait: false }, NEW_WEB);
+    assert.deepEqual(rolled.direct('web'), []);
+    assert.deepEqual(rolled.waitTargets, { web: ['shop-web-1', 'shop-web-2'] });
   });
 
   it('rollout: the batches of the replace nodes; start-first nudges per batch, stop-first once; a target outside the stack is dropped unless another host has it', () => {
