@@ -8,7 +8,6 @@ import type { StackSpec } from '../src/model/spec';
 import { serviceSlice } from '../src/model/slice';
 import { countOperations, formatPlan, planDeploy, type ContainerOperation, type DeployPlan, type ServiceStep } from '../src/plan/deploy-plan';
 import { rolloutSettings, type RolloutSettings } from '../src/plan/rollout';
-import { afterReplaceActions, planGraph, type PlanGraph } from '../src/plan/graph';
 import { describeForeignResources, resourceClaims } from '../src/plan/ownership';
 import { hostDifferences } from '../src/plan/verify';
 import type { ObservedProject } from '../src/model/observed';
@@ -20,7 +19,8 @@ import { Batcher, fewerRoundTrips } from './round-trips';
 import { LOCAL, onHost, type HostPlan, type Route, type docker } from './routes';
 import type { BatchConvergeInput, BatchWaitInput } from '../activities/batch';
 import { isPatched, oneMarkerRun } from './patches';
-import { stackSteps } from './host-spread';
+import { stackGraphs } from './host-spread';
+import { RECONVERGE_ROUNDS } from '../src/plan/graph';
 
 // The proxies and routes lived here first; every workflow still imports them from here.
 export { HOST_SILENCE_SECONDS, HostSilent, LIVENESS_TIMEOUT, LOCAL, docker, host, images, naming, onHost, retry, routeTo, waits, type HostPlan, type Route } from './routes';
@@ -54,8 +54,6 @@ export function shortSteps(route: Route): typeof docker {
   return route.local && fewerRoundTrips() ? route.local.docker : route.docker;
 }
 
-/** Extra observe → plan → execute rounds after a plan ran, for a host that drifted meanwhile. */
-const MAX_RECONVERGE_PASSES = 2;
 
 /**
  * Run a plan, then make sure the host still matches it. The host can drift
@@ -79,7 +77,7 @@ export async function executeHostPlans(whole: StackSpec, parts: HostPlan[], opti
   const imageIdsOf = (p: HostPlan) => Object.fromEntries(p.plan.services.map((s) => [s.service, s.imageId]));
   // The observations of a last pass that found nothing to converge: what the host holds now.
   let settled: ObservedProject[] | undefined;
-  for (let pass = 1; pass <= MAX_RECONVERGE_PASSES; pass++) {
+  for (let pass = 1; pass <= RECONVERGE_ROUNDS; pass++) {
     const observations = await Promise.all(parts.map((p) => observeForPlan(p.spec, imageIdsOf(p), options.removeOrphans, progress, p.route, p.host)));
     const again = parts.map((p, i): HostPlan => ({ ...p, plan: observations[i].plan }));
     const drifted = again.filter((p) => countOperations(p.plan) > 0);
@@ -138,9 +136,19 @@ async function verifyHost(spec: StackSpec, imageIds: Record<string, string>, opt
 }
 
 /**
- * Run one plan. Each service starts as soon as the services it depends on
- * have met their condition; waits are memoised so a service several others
- * depend on is waited for once.
+ * Run one plan, as its graphs (src/plan/graph.ts, one per host) say: each
+ * service's gates, its direct steps (folded with their wait or not), its
+ * rollout and nudges, the final waits and the orphans all come from the
+ * graph's nodes. Each service starts as soon as its gates are met, one gate
+ * after the other; waits are memoised so a service several others depend on
+ * is waited for once, starting when the first of them gets there.
+ *
+ * Walked per service, not node by node, because the commands a run issues
+ * (and so every recorded history) depend on this shape: a wait starts when
+ * the first dependant reaches it, not when its service converged (a graph
+ * edge cannot say "whichever dependant comes first"); a service's replicas
+ * start in one tick, so batched steps share an activity; a rollout's batches
+ * share its failure count, and its old containers go in the background.
  */
 async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOptions, progress: ProgressTracker): Promise<void> {
   // The plan's container operations, announced as pending before any runs.
@@ -167,20 +175,13 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   const healthy = new Map<string, Promise<void>>();
   const completed = new Map<string, Promise<void>>();
   // One step per service; a spread service's replicas on several hosts are one step (host-spread.ts).
-  const { ordered, partOf, routeOfContainer, hostsOfSpread, spreadPlan } = stackSteps(spec, parts);
-  const steps = new Map(ordered.map((s) => [s.service, s]));
+  // Each host's plan as a graph, built as --dry-run builds it: the executor takes its decisions from there.
+  const { ordered, partOf, routeOfContainer, hostsOfSpread, graphs, graphOf } = stackGraphs(spec, parts, options);
   const routeOf = (service: string): Route => partOf.get(service)?.route ?? parts[0].route;
   // A container's host: its own for a spread service's replica, else its service's.
   const routeOfOp = (service: string, container: string): Route => routeOfContainer.get(container) ?? routeOf(service);
   // Every host that runs a service: its own, or each host of a spread service's replicas.
   const routesOf = (service: string): Route[] => hostsOfSpread.get(service) ?? [routeOf(service)];
-  // Each host's plan as a graph: the executor takes its rollout decisions and its folded waits from there.
-  const dependedOnElsewhere = ordered.flatMap((s) => Object.keys(s.dependsOn));
-  const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, part.plan, { ...options, dependedOnElsewhere })] as const));
-  // Spread services roll out across their hosts: their batches and waits come from one graph of their merged steps.
-  const spreadGraph = spreadPlan && planGraph(spec, spreadPlan, { ...options, dependedOnElsewhere });
-  const spread = new Set(spreadPlan?.services.map((s) => s.service) ?? []);
-  const graphOf = (service: string): PlanGraph => (spreadGraph && spread.has(service) ? spreadGraph : graphs.get(partOf.get(service) ?? parts[0])!);
   // Runs recorded before the batched steps created and waited for such containers apart.
   const convergesThenWaits = (step: ServiceStep): boolean => batched && graphOf(step.service).foldedWaits.has(step.service);
 
@@ -189,9 +190,9 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
     if (!pending) {
       pending = (async () => {
         await converged.get(service);
-        const step = steps.get(service)!;
-        // Untouched and already healthy (or completed) when observed: nothing to wait for.
-        if (step.readyAsObserved) return;
+        // Untouched and already healthy (or completed) when observed: the graph has nothing to wait for.
+        const targets = graphOf(service).waitTargets[service];
+        if (!targets) return;
         const budgetMs = waitBudgetMs(spec.services[service], options.healthTimeoutSeconds);
         // A dependant waits for this service's containers only, never for another service's: one batch per host.
         const waiters = new Map<Route, ReturnType<typeof waitBatcher>>();
@@ -202,7 +203,7 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
           return waiters.get(route)!;
         };
         await Promise.all(
-          step.containers.map((name) => {
+          targets.map((name) => {
             const route = routeOfOp(service, name);
             const waiter = waiterOf(route);
             return progress.step(
@@ -226,15 +227,15 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   };
 
   const runService = async (step: ServiceStep): Promise<void> => {
-    for (const [dep, d] of Object.entries(step.dependsOn)) {
-      if (!steps.has(dep)) continue;
-      if (d.condition === 'service_healthy') await waitFor(healthy, dep, 'healthy');
-      else if (d.condition === 'service_completed_successfully') await waitFor(completed, dep, 'completed');
-      else await converged.get(dep);
+    // The graph's nodes say what runs: its gates one after the other, the steps run directly, then the rollout with its nudges.
+    const graph = graphOf(step.service);
+    for (const gate of graph.gates[step.service]) {
+      if (gate.condition === 'healthy') await waitFor(healthy, gate.service, 'healthy');
+      else if (gate.condition === 'completed') await waitFor(completed, gate.service, 'completed');
+      else await converged.get(gate.service);
     }
     const slice = serviceSlice(spec, step.service);
-    const rolling = step.operations.filter((op) => op.action === 'recreate');
-    const direct = step.operations.filter((op) => op.action !== 'recreate');
+    const direct = graph.direct(step.service).map((run) => run.op);
     if (convergesThenWaits(step)) {
       const budgetMs = waitBudgetMs(spec.services[step.service], options.healthTimeoutSeconds);
       await Promise.all(
@@ -262,11 +263,11 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
         ),
       ),
     );
-    if (rolling.length > 0) {
-      const graph = graphOf(step.service);
-      const nudge = afterReplaceActions(spec, step.service).length > 0 ? () => afterReplace(spec, step.service, progress, routesOf) : undefined;
-      const { nudged } = await rollingReplace(slice, step, graph.rollouts[step.service], graph.batches[step.service], options, operation, progress, (name) => routeOfOp(step.service, name), nudge);
-      if (!nudged) await afterReplace(spec, step.service, progress, routesOf);
+    const rollout = graph.rollout(step.service);
+    if (rollout) {
+      const nudgeAll = () => afterReplace(spec.project, step.service, rollout.nudges, progress, routesOf);
+      const { nudged } = await rollingReplace(slice, step, rollout, options, operation, progress, (name) => routeOfOp(step.service, name), rollout.nudges.length > 0 ? nudgeAll : undefined);
+      if (!nudged) await nudgeAll();
     }
   };
 
@@ -281,16 +282,14 @@ async function applyPlans(spec: StackSpec, parts: HostPlan[], options: ApplyOpti
   await settleAll([...converged.values()]);
 
   if (options.wait) {
-    const finalWaits = ordered
-      .filter((s) => s.hasHealthcheck && !s.oneShot && s.containers.length > 0)
-      .map((s) => waitFor(healthy, s.service, 'healthy', true));
+    const finalWaits = ordered.filter((s) => graphOf(s.service).finalWaits.has(s.service)).map((s) => waitFor(healthy, s.service, 'healthy', true));
     await settleAll(finalWaits);
   }
   // Waits that only a dependant started must also have settled before we report.
   await settleAll([...healthy.values(), ...completed.values()]);
 
   for (const part of parts) {
-    for (const op of part.plan.orphans) {
+    for (const op of graphs.get(part)!.orphans()) {
       await progress.step(`remove ${op.name} (${op.cause})${onHost(part.host)}`, () => part.route.docker.removeContainer({ name: op.name, id: op.containerId }), {
         key: `op:${op.name}`,
         container: op.name,

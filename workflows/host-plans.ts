@@ -13,8 +13,8 @@ import { hostPart, type Placement } from '../src/plan/placement';
 import { topologicalOrder } from '../src/plan/order';
 import { ErrorType } from '../src/errors';
 import { executeHostPlans, observeAndPlan, type HostPlan } from './apply';
-import { planGraph, type GraphOptions } from '../src/plan/graph';
-import { stackSteps } from './host-spread';
+import type { GraphOptions } from '../src/plan/graph';
+import { stackGraphs } from './host-spread';
 import { changedServices, revisionImageIds } from './revisions';
 import type { ProgressTracker } from './progress';
 import { place, placementOf, sorted, type RouteOf } from './host-routes';
@@ -27,18 +27,13 @@ import { place, placementOf, sorted, type RouteOf } from './host-routes';
  * of their own naming each replica's host, not in the hosts' blocks.
  */
 export function formatHostGraphs(spec: StackSpec, parts: HostPlan[], options: GraphOptions): string {
-  const { ordered, spreadPlan, routeOfContainer } = stackSteps(spec, parts);
-  const dependedOnElsewhere = ordered.flatMap((s) => Object.keys(s.dependsOn));
-  const spread = new Set(spreadPlan?.services.map((s) => s.service) ?? []);
+  const { graphs, spreadGraph, spreadPlan, routeOfContainer } = stackGraphs(spec, parts, options);
   const indent = (text: string) => text.replace(/^/gm, '  ');
-  const blocks = parts.map((p) => {
-    const own = spread.size > 0 ? { ...p.plan, services: p.plan.services.filter((s) => !spread.has(s.service)) } : p.plan;
-    return `on ${p.host}:\n${indent(planGraph(p.spec, own, { ...options, dependedOnElsewhere }).toString())}`;
-  });
-  if (spreadPlan) {
+  const blocks = parts.map((p) => `on ${p.host}:\n${indent(graphs.get(p)!.toString())}`);
+  if (spreadPlan && spreadGraph) {
     const hostOf = (name: string) => parts.find((p) => p.route === routeOfContainer.get(name))?.host ?? '?';
     const where = spreadPlan.services.map((s) => `${s.service}: ${s.containers.map((c) => `${c} on ${hostOf(c)}`).join(', ')}`);
-    blocks.push(`across hosts (replicas spread over several hosts, rolled as one; ${where.join('; ')}):\n${indent(planGraph(spec, spreadPlan, { ...options, dependedOnElsewhere }).toString())}`);
+    blocks.push(`across hosts (replicas spread over several hosts, rolled as one; ${where.join('; ')}):\n${indent(spreadGraph.toString())}`);
   }
   return blocks.join('\n');
 }

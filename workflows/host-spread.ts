@@ -12,6 +12,7 @@ import type { StackSpec } from '../src/model/spec';
 import { serviceNumbers } from '../src/model/names';
 import type { DeployPlan, ServiceStep } from '../src/plan/deploy-plan';
 import { topologicalOrder } from '../src/plan/order';
+import { planGraph, type GraphOptions, type PlanGraph } from '../src/plan/graph';
 import type { HostPlan, Route } from './routes';
 
 export interface StackSteps {
@@ -51,6 +52,38 @@ export function stackSteps(spec: StackSpec, parts: HostPlan[]): StackSteps {
     hostsOfSpread,
     ...(merged.length > 0 ? { spreadPlan: { project: spec.project, networks: [], volumes: [], services: merged, orphans: [], notes: [] } } : {}),
   };
+}
+
+export interface StackGraphs extends StackSteps {
+  /** Each host's plan graph, without the spread services (their steps are in spreadGraph). */
+  graphs: Map<HostPlan, PlanGraph>;
+  /** The graph of the spread services' merged steps: their batches run across their hosts. */
+  spreadGraph?: PlanGraph;
+  /** The graph that holds a service's steps. */
+  graphOf(service: string): PlanGraph;
+}
+
+/**
+ * The graphs an operation across hosts runs (apply.ts) and `--dry-run`
+ * prints (host-plans.ts), built in one place so the two cannot differ: each
+ * host's graph, and one for the spread services rolled as one. Which waits are
+ * folded into their creation depends on the whole stack's dependants, not one
+ * host's, and after_replace may nudge a service on another host.
+ */
+export function stackGraphs(spec: StackSpec, parts: HostPlan[], options: GraphOptions): StackGraphs {
+  const steps = stackSteps(spec, parts);
+  const withStack: GraphOptions = {
+    ...options,
+    dependedOnElsewhere: steps.ordered.flatMap((s) => Object.keys(s.dependsOn)),
+    stackServices: Object.keys(spec.services),
+    stackSteps: steps.ordered.map((s) => s.service),
+  };
+  const spread = new Set(steps.spreadPlan?.services.map((s) => s.service) ?? []);
+  const own = (plan: DeployPlan): DeployPlan => (spread.size > 0 ? { ...plan, services: plan.services.filter((s) => !spread.has(s.service)) } : plan);
+  const graphs = new Map(parts.map((part) => [part, planGraph(part.spec, own(part.plan), withStack)] as const));
+  const spreadGraph = steps.spreadPlan && planGraph(spec, steps.spreadPlan, withStack);
+  const graphOf = (service: string): PlanGraph => (spreadGraph && spread.has(service) ? spreadGraph : graphs.get(steps.partOf.get(service) ?? parts[0])!);
+  return { ...steps, graphs, ...(spreadGraph ? { spreadGraph } : {}), graphOf };
 }
 
 /** One service's steps on several hosts as one: containers and operations by replica number (stable, so a slot's leftovers still go first). */

@@ -1,9 +1,9 @@
 /**
  * Rolling replacement of a service's changed containers, as the plan graph
  * (src/plan/graph.ts) lays it out: its order (with the start-first →
- * stop-first fallback) and its batches come from there; this file runs them,
- * with each batch's health gates, monitor window, failure ratio and
- * after_replace nudges.
+ * stop-first fallback), its batches and its after_replace nudges (per batch or
+ * once) come from there; this file runs them, with each batch's health gates,
+ * monitor window and failure ratio.
  */
 import { ApplicationFailure, isCancellation, sleep } from '@temporalio/workflow';
 import type { StackSpec } from '../src/model/spec';
@@ -11,7 +11,8 @@ import { containerName, replacementName } from '../src/model/names';
 import { drainMs } from '../src/model/extensions';
 import type { ContainerOperation, ServiceStep } from '../src/plan/deploy-plan';
 import type { RolloutSettings } from '../src/plan/rollout';
-import { afterReplaceActions, describeAfterReplace, type RolloutDecision } from '../src/plan/graph';
+import type { AfterReplaceAction } from '../src/model/extensions';
+import { describeAfterReplace, type Rollout } from '../src/plan/graph';
 import { ErrorType } from '../src/errors';
 import { rootMessage, type ProgressTracker } from './progress';
 import { convergeInput, RolloutFailure, settleAll, stopTimeout, waitBudgetMs, type ApplyOptions } from './apply-common';
@@ -26,8 +27,7 @@ import { isPatched } from './patches';
 export async function rollingReplace(
   spec: StackSpec,
   step: ServiceStep,
-  decision: RolloutDecision,
-  batches: ContainerOperation[][],
+  { decision, batches, nudgePerBatch }: Rollout,
   options: ApplyOptions,
   operation: string,
   progress: ProgressTracker,
@@ -56,7 +56,8 @@ export async function rollingReplace(
   // containers after they left service discovery: it is nudged (after_replace) while they
   // still answer, and only then do they drain and go. Retired first, they would leave the
   // proxy pointing at nothing until the nudge: 502s. Stop-first has no such window to use.
-  const nudgeBeforeRetiring = order === 'start-first' && nudgeDependants !== undefined && isPatched('dockflow-after-replace-before-retire');
+  // The graph nudges per batch exactly for start-first with after_replace actions.
+  const nudgeBeforeRetiring = nudgePerBatch && nudgeDependants !== undefined && isPatched('dockflow-after-replace-before-retire');
   let nudged = false;
   let failures = 0;
   let firstFailure = '';
@@ -174,16 +175,23 @@ async function gate(step: ServiceStep, name: string, settings: RolloutSettings, 
 
 /**
  * x-dockflow.after_replace: e.g. SIGHUP nginx, whose upstream IP just changed.
- * `routesOf` names every host that runs the target: one, or each host of a
- * spread service's replicas, nudged one after another.
+ * `actions` are the graph's (src/plan/graph.ts). `routesOf` names every host
+ * that runs the target: one, or each host of a spread service's replicas,
+ * nudged one after another.
  */
-export async function afterReplace(spec: StackSpec, serviceName: string, progress: ProgressTracker, routesOf: (service: string) => Route[]): Promise<void> {
-  for (const action of afterReplaceActions(spec, serviceName)) {
+export async function afterReplace(
+  project: string,
+  serviceName: string,
+  actions: AfterReplaceAction[],
+  progress: ProgressTracker,
+  routesOf: (service: string) => Route[],
+): Promise<void> {
+  for (const action of actions) {
     const what = `${describeAfterReplace(action)} ${action.service}`;
     await progress.step(`${what} (after ${serviceName} was replaced)`, async () => {
       for (const route of routesOf(action.service)) {
         await route.docker.nudgeService({
-          project: spec.project,
+          project,
           service: action.service,
           ...('signal' in action ? { signal: action.signal } : { restart: true }),
         });
