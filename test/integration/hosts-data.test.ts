@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Docker from 'dockerode';
-import { TEST_IMAGE, execIn, nameOf, projectContainers, projectDir, removeProject, runCli, startTestBed, type TestBed } from '../support/harness';
-import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
+import { TEST_IMAGE, execIn, nameOf, projectContainers, projectDir, runCli } from '../support/harness';
+import { type HostWorkers, type SimulatedHost, startHostsBed, type HostsBed } from '../support/hosts';
 
 const TASK_QUEUE = 'it-hosts-data';
 const PROJECT = 'hosts-data-it';
@@ -46,7 +46,7 @@ async function dataDigest(docker: Docker): Promise<string> {
 }
 
 describe('backup, restore and migrate across two hosts', () => {
-  let bed: TestBed;
+  let hostsBed: HostsBed;
   let hosts: SimulatedHost[];
   let workers: HostWorkers;
   let env: Record<string, string>;
@@ -55,14 +55,8 @@ describe('backup, restore and migrate across two hosts', () => {
   const started = Date.now();
 
   before(async () => {
-    bed = await startTestBed(TASK_QUEUE);
-    hosts = await startSimulatedHosts(bed.stateDir, [{ name: H1 }, { name: H2, labels: { disk: 'ssd' } }]);
-    for (const host of hosts) {
-      await removeProject(host.docker, PROJECT);
-      await loadImages(bed.docker, host.docker, [TEST_IMAGE]);
-    }
-    workers = await startHostWorkers(bed, hosts);
-    env = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: TASK_QUEUE };
+    hostsBed = await startHostsBed(TASK_QUEUE, [{ name: H1 }, { name: H2, labels: { disk: 'ssd' } }], [PROJECT]);
+    ({ hosts, workers, env } = hostsBed);
     const file = path.join(projectDir(PROJECT, { 'docker-compose.yml': COMPOSE }), 'docker-compose.yml');
     const deployed = await runCli(['deploy', '-f', file, '--json'], env);
     assert.equal(deployed.code, 0, deployed.stderr);
@@ -74,10 +68,7 @@ describe('backup, restore and migrate across two hosts', () => {
   });
 
   after(async () => {
-    for (const host of hosts ?? []) await removeProject(host.docker, PROJECT).catch(() => undefined);
-    await workers?.stopAll();
-    await stopSimulatedHosts(hosts ?? []);
-    await bed?.teardown();
+    await hostsBed?.teardown();
     console.log(`hosts-data.test.ts took ${Date.now() - started} ms`);
   });
 

@@ -16,8 +16,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Docker from 'dockerode';
 import { Connection, WorkflowClient } from '@temporalio/client';
-import { TEST_IMAGE, nameOf, projectContainers, projectDir, removeProject, runCli, startTestBed, type TestBed } from '../support/harness';
-import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
+import { TEST_IMAGE, nameOf, projectContainers, projectDir, runCli, type TestBed } from '../support/harness';
+import { type HostWorkers, type SimulatedHost, startHostsBed, type HostsBed } from '../support/hosts';
 import { lastPoll } from '../../src/client/host-registrations';
 import { hostTaskQueue } from '../../src/model/hosts';
 import { LONG_POLL_SECONDS } from '../../workflows/host-liveness';
@@ -93,6 +93,7 @@ function backupDirs(hosts: SimulatedHost[]): string[][] {
 }
 
 describe('rollback, down, backup, restore and migrate with a host known to be down', () => {
+  let hostsBed: HostsBed;
   let bed: TestBed;
   let hosts: SimulatedHost[];
   let workers: HostWorkers;
@@ -104,15 +105,9 @@ describe('rollback, down, backup, restore and migrate with a host known to be do
   const started = Date.now();
 
   before(async () => {
-    bed = await startTestBed(TASK_QUEUE);
-    hosts = await startSimulatedHosts(bed.stateDir, [{ name: H1 }, { name: H2 }]);
-    for (const host of hosts) {
-      for (const project of [SPAN, DATA]) await removeProject(host.docker, project);
-      await loadImages(bed.docker, host.docker, [TEST_IMAGE]);
-    }
-    workers = await startHostWorkers(bed, hosts);
+    hostsBed = await startHostsBed(TASK_QUEUE, [{ name: H1 }, { name: H2 }], [SPAN, DATA]);
+    ({ bed, hosts, workers, env } = hostsBed);
     client = new WorkflowClient({ connection: await Connection.connect({ address: bed.address }), namespace: 'default' });
-    env = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: TASK_QUEUE };
     spanFile = path.join(projectDir(SPAN, { 'docker-compose.yml': span('1') }), 'docker-compose.yml');
     const dataFile = path.join(projectDir(DATA, { 'docker-compose.yml': DATA_COMPOSE }), 'docker-compose.yml');
     for (const [file, version] of [[spanFile, '1'], [spanFile, '2'], [dataFile, '']]) {
@@ -128,11 +123,8 @@ describe('rollback, down, backup, restore and migrate with a host known to be do
   });
 
   after(async () => {
-    for (const host of hosts ?? []) for (const project of [SPAN, DATA]) await removeProject(host.docker, project).catch(() => undefined);
     await client?.connection.close();
-    await workers?.stopAll();
-    await stopSimulatedHosts(hosts ?? []);
-    await bed?.teardown();
+    await hostsBed?.teardown();
     console.log(`hosts-down-ops.test.ts took ${Date.now() - started} ms`);
   });
 

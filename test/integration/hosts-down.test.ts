@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Connection, WorkflowClient } from '@temporalio/client';
-import { TEST_IMAGE, projectContainers, projectDir, removeProject, runCli, startTestBed, type TestBed } from '../support/harness';
-import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
+import { TEST_IMAGE, projectContainers, projectDir, runCli, type TestBed } from '../support/harness';
+import { type HostWorkers, type SimulatedHost, startHostsBed, type HostsBed } from '../support/hosts';
 import { lastPoll } from '../../src/client/host-registrations';
 import { hostTaskQueue } from '../../src/model/hosts';
 import { LONG_POLL_SECONDS } from '../../workflows/host-liveness';
@@ -36,6 +36,7 @@ services:
 }
 
 describe('a host known to be down before the deploy', () => {
+  let hostsBed: HostsBed;
   let bed: TestBed;
   let hosts: SimulatedHost[];
   let workers: HostWorkers;
@@ -46,25 +47,16 @@ describe('a host known to be down before the deploy', () => {
   const started = Date.now();
 
   before(async () => {
-    bed = await startTestBed(TASK_QUEUE);
-    hosts = await startSimulatedHosts(bed.stateDir, [{ name: 'host-1' }, { name: 'host-2' }]);
-    for (const host of hosts) {
-      for (const project of [ON_ONE, ON_TWO]) await removeProject(host.docker, project);
-      await loadImages(bed.docker, host.docker, [TEST_IMAGE]);
-    }
-    workers = await startHostWorkers(bed, hosts);
+    hostsBed = await startHostsBed(TASK_QUEUE, [{ name: 'host-1' }, { name: 'host-2' }], [ON_ONE, ON_TWO]);
+    ({ bed, hosts, workers, env } = hostsBed);
     client = new WorkflowClient({ connection: await Connection.connect({ address: bed.address }), namespace: 'default' });
-    env = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: TASK_QUEUE };
     fileOne = path.join(projectDir(ON_ONE, { 'docker-compose.yml': compose('host-1', '1') }), 'docker-compose.yml');
     fileTwo = path.join(projectDir(ON_TWO, { 'docker-compose.yml': compose('host-2', '1') }), 'docker-compose.yml');
   });
 
   after(async () => {
-    for (const host of hosts ?? []) for (const project of [ON_ONE, ON_TWO]) await removeProject(host.docker, project).catch(() => undefined);
     await client?.connection.close();
-    await workers?.stopAll();
-    await stopSimulatedHosts(hosts ?? []);
-    await bed?.teardown();
+    await hostsBed?.teardown();
     console.log(`hosts-down.test.ts took ${Date.now() - started} ms`);
   });
 

@@ -20,7 +20,7 @@ import { TEST_IMAGE, execIn, projectDir, removeProject, runCli, startTestBed, st
 import { Label } from '../../src/model/labels';
 import { backupScheduleHandle } from '../../src/backup/client';
 import type { BackupManifest } from '../../src/backup/manifest';
-import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
+import { type HostWorkers, type SimulatedHost, startHostsBed, type HostsBed } from '../support/hosts';
 
 // Names of their own: other test files simulate hosts and deploy projects on the same engine.
 const PROJECT = 'h5h-data';
@@ -88,6 +88,7 @@ interface DryRunJson {
 }
 
 describe('backup and restore --dry-run across three hosts, and a rollback refused when its hosts are silent', () => {
+  let hostsBed: HostsBed;
   let bed: TestBed;
   let hosts: SimulatedHost[];
   let workers: HostWorkers;
@@ -99,14 +100,8 @@ describe('backup and restore --dry-run across three hosts, and a rollback refuse
   const backupDirs = () => hosts.map((h) => path.join(h.stateDir, 'backups', PROJECT)).filter((d) => fs.existsSync(d));
 
   before(async () => {
-    bed = await startTestBed('it-h5h-dry-run');
-    hosts = await startSimulatedHosts(bed.stateDir, [{ name: H1 }, { name: H2, labels: { disk: 'ssd' } }, { name: H3 }]);
-    for (const host of hosts) {
-      await removeProject(host.docker, PROJECT);
-      await loadImages(bed.docker, host.docker, [TEST_IMAGE]);
-    }
-    workers = await startHostWorkers(bed, hosts);
-    env = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: bed.taskQueue };
+    hostsBed = await startHostsBed('it-h5h-dry-run', [{ name: H1 }, { name: H2, labels: { disk: 'ssd' } }, { name: H3 }], [PROJECT]);
+    ({ bed, hosts, workers, env } = hostsBed);
     file = path.join(projectDir(PROJECT, { 'docker-compose.yml': compose(H3) }), 'docker-compose.yml');
     const deployed = await runCli(['deploy', '-f', file, '--json'], env);
     assert.equal(deployed.code, 0, deployed.stderr);
@@ -116,10 +111,7 @@ describe('backup and restore --dry-run across three hosts, and a rollback refuse
 
   after(async () => {
     if (bed) await backupScheduleHandle(bed.env.client, PROJECT).delete().catch(() => undefined);
-    for (const host of hosts ?? []) await removeProject(host.docker, PROJECT).catch(() => undefined);
-    await workers?.stopAll();
-    await stopSimulatedHosts(hosts ?? []);
-    await bed?.teardown();
+    await hostsBed?.teardown();
     console.log(`hosts-dry-run.test.ts (3 hosts) took ${Date.now() - started} ms`);
   });
 

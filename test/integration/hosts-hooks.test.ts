@@ -13,8 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type Docker from 'dockerode';
-import { TEST_IMAGE, execIn, nameOf, projectContainers, projectDir, removeProject, runCli, startTestBed, type TestBed } from '../support/harness';
-import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
+import { TEST_IMAGE, execIn, nameOf, projectContainers, projectDir, runCli } from '../support/harness';
+import { type SimulatedHost, startHostsBed, type HostsBed } from '../support/hosts';
 
 const TASK_QUEUE = 'it-hosts-hooks';
 const PROJECT = 'hosts-hooks-it';
@@ -69,30 +69,20 @@ async function hookContainers(docker: Docker): Promise<string[]> {
 }
 
 describe('deploy hooks across two hosts', () => {
-  let bed: TestBed;
+  let hostsBed: HostsBed;
   let hosts: SimulatedHost[];
-  let workers: HostWorkers;
   let env: Record<string, string>;
   const started = Date.now();
 
   const deploy = (r: Release) => runCli(['deploy', '-f', path.join(projectDir(PROJECT, { 'docker-compose.yml': compose(r) }), 'docker-compose.yml'), '--json'], env);
 
   before(async () => {
-    bed = await startTestBed(TASK_QUEUE);
-    hosts = await startSimulatedHosts(bed.stateDir, [{ name: H1 }, { name: H2 }]);
-    for (const host of hosts) {
-      await removeProject(host.docker, PROJECT);
-      await loadImages(bed.docker, host.docker, [TEST_IMAGE]);
-    }
-    workers = await startHostWorkers(bed, hosts);
-    env = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: TASK_QUEUE };
+    hostsBed = await startHostsBed(TASK_QUEUE, [{ name: H1 }, { name: H2 }], [PROJECT]);
+    ({ hosts, env } = hostsBed);
   });
 
   after(async () => {
-    for (const host of hosts ?? []) await removeProject(host.docker, PROJECT).catch(() => undefined);
-    await workers?.stopAll();
-    await stopSimulatedHosts(hosts ?? []);
-    await bed?.teardown();
+    await hostsBed?.teardown();
     console.log(`hosts-hooks.test.ts took ${Date.now() - started} ms`);
   });
 

@@ -14,9 +14,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Docker from 'dockerode';
-import { TEST_IMAGE, execIn, projectDir, removeProject, runCli, startTestBed, type TestBed } from '../support/harness';
+import { TEST_IMAGE, execIn, projectDir, runCli } from '../support/harness';
 import type { BackupManifest } from '../../src/backup/manifest';
-import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
+import { type HostWorkers, type SimulatedHost, startHostsBed, type HostsBed } from '../support/hosts';
 
 // Names of their own: other test files simulate hosts and deploy projects on the same engine.
 const PROJECT = 'h6rd-shop';
@@ -53,7 +53,7 @@ const digest = (docker: Docker) => execIn(docker, `${PROJECT}-db-1`, ['sh', '-c'
 const release = async (docker: Docker, service: string) => ((await docker.getContainer(`${PROJECT}-${service}-1`).inspect()).Config.Env ?? []).find((e) => e.startsWith('RELEASE='));
 
 describe('rollback --with-data across two hosts', () => {
-  let bed: TestBed;
+  let hostsBed: HostsBed;
   let hosts: SimulatedHost[];
   let workers: HostWorkers;
   let env: Record<string, string>;
@@ -64,14 +64,8 @@ describe('rollback --with-data across two hosts', () => {
   const started = Date.now();
 
   before(async () => {
-    bed = await startTestBed('it-h6rd');
-    hosts = await startSimulatedHosts(bed.stateDir, [{ name: H1 }, { name: H2 }]);
-    for (const host of hosts) {
-      await removeProject(host.docker, PROJECT);
-      await loadImages(bed.docker, host.docker, [TEST_IMAGE]);
-    }
-    workers = await startHostWorkers(bed, hosts);
-    env = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: bed.taskQueue };
+    hostsBed = await startHostsBed('it-h6rd', [{ name: H1 }, { name: H2 }], [PROJECT]);
+    ({ hosts, workers, env } = hostsBed);
     file = path.join(projectDir(PROJECT, { 'docker-compose.yml': compose(1) }), 'docker-compose.yml');
     const deployed = await runCli(['deploy', '-f', file, '--json'], env);
     assert.equal(deployed.code, 0, deployed.stderr);
@@ -92,10 +86,7 @@ describe('rollback --with-data across two hosts', () => {
   });
 
   after(async () => {
-    for (const host of hosts ?? []) await removeProject(host.docker, PROJECT).catch(() => undefined);
-    await workers?.stopAll();
-    await stopSimulatedHosts(hosts ?? []);
-    await bed?.teardown();
+    await hostsBed?.teardown();
     console.log(`hosts-rollback-data.test.ts (2 hosts) took ${Date.now() - started} ms`);
   });
 

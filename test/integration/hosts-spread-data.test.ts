@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type Docker from 'dockerode';
-import { TEST_IMAGE, execIn, nameOf, projectContainers, projectDir, removeProject, runCli, startTestBed, type TestBed } from '../support/harness';
-import { loadImages, startHostWorkers, startSimulatedHosts, stopSimulatedHosts, type HostWorkers, type SimulatedHost } from '../support/hosts';
+import { TEST_IMAGE, execIn, nameOf, projectContainers, projectDir, runCli } from '../support/harness';
+import { type SimulatedHost, startHostsBed, type HostsBed } from '../support/hosts';
 
 const TASK_QUEUE = 'it-hosts-spread-data';
 const PROJECT = 'hosts-spread-data-it';
@@ -61,9 +61,8 @@ interface ManifestFile {
 }
 
 describe("a spread service's named volume on every host", () => {
-  let bed: TestBed;
+  let hostsBed: HostsBed;
   let hosts: SimulatedHost[];
-  let workers: HostWorkers;
   let env: Record<string, string>;
   let file = '';
   let backupId = '';
@@ -73,17 +72,11 @@ describe("a spread service's named volume on every host", () => {
   const startedAt = async (host: SimulatedHost, name: string) => (await host.docker.getContainer(name).inspect()).State.StartedAt;
 
   before(async () => {
-    bed = await startTestBed(TASK_QUEUE);
-    hosts = await startSimulatedHosts(bed.stateDir, [
+    hostsBed = await startHostsBed(TASK_QUEUE, [
       { name: H1, labels: { zone: 'eu' } },
       { name: H2, labels: { zone: 'eu' } },
-    ]);
-    for (const host of hosts) {
-      await removeProject(host.docker, PROJECT);
-      await loadImages(bed.docker, host.docker, [TEST_IMAGE]);
-    }
-    workers = await startHostWorkers(bed, hosts);
-    env = { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: TASK_QUEUE };
+    ], [PROJECT]);
+    ({ hosts, env } = hostsBed);
     file = path.join(projectDir(PROJECT, { 'docker-compose.yml': compose(2) }), 'docker-compose.yml');
     const deployed = await runCli(['deploy', '-f', file, '--json'], env);
     assert.equal(deployed.code, 0, deployed.stderr);
@@ -100,10 +93,7 @@ describe("a spread service's named volume on every host", () => {
   });
 
   after(async () => {
-    for (const host of hosts ?? []) await removeProject(host.docker, PROJECT).catch(() => undefined);
-    await workers?.stopAll();
-    await stopSimulatedHosts(hosts ?? []);
-    await bed?.teardown();
+    await hostsBed?.teardown();
     console.log(`hosts-spread-data.test.ts took ${Date.now() - started} ms`);
   });
 

@@ -10,7 +10,7 @@ import type { SimulatedHost, SimulatedHostSpec } from '../../src/dev/simulated-h
 import * as simulated from '../../src/dev/simulated-hosts';
 import { createDockerClient } from '../../workers/docker-client';
 import * as hostWorkers from '../../workers/host-workers';
-import type { TestBed } from './harness';
+import { TEST_IMAGE, removeProject, startTestBed, type TestBed } from './harness';
 
 export { loadImages, type SimulatedHost } from '../../src/dev/simulated-hosts';
 export type { HostWorkers } from '../../workers/host-workers';
@@ -31,4 +31,51 @@ export function startHostWorkers(bed: TestBed, hosts: SimulatedHost[]): Promise<
 /** Stop the daemons and delete their data roots and namespaces: a test bed is thrown away. */
 export function stopSimulatedHosts(hosts: SimulatedHost[]): Promise<void> {
   return simulated.stopSimulatedHosts(hosts, { forget: true });
+}
+
+/** A test bed with simulated hosts, their workers, and what the CLI needs to reach them. */
+export interface HostsBed {
+  bed: TestBed;
+  hosts: SimulatedHost[];
+  workers: hostWorkers.HostWorkers;
+  /** TEMPORAL_ADDRESS and DOCKFLOW_TASK_QUEUE for runCli. */
+  env: Record<string, string>;
+  /** Removes `projects` from every host, then stops the workers, the hosts and the Temporal server. */
+  teardown(): Promise<void>;
+}
+
+/**
+ * The bed most multi-host tests start from: a Temporal dev server, the
+ * simulated `hosts`, each with the test image and none of `projects`'
+ * containers (left by an earlier run), and a worker per host.
+ */
+export async function startHostsBed(taskQueue: string, hostSpecs: SimulatedHostSpec[], projects: string[]): Promise<HostsBed> {
+  const bed = await startTestBed(taskQueue);
+  let hosts: SimulatedHost[] = [];
+  let workers: hostWorkers.HostWorkers;
+  try {
+    hosts = await startSimulatedHosts(bed.stateDir, hostSpecs);
+    for (const host of hosts) {
+      for (const project of projects) await removeProject(host.docker, project);
+      await simulated.loadImages(bed.docker, host.docker, [TEST_IMAGE]);
+    }
+    workers = await startHostWorkers(bed, hosts);
+  } catch (err) {
+    // Half a bed is not left behind: the test's after() has nothing to tear down.
+    await stopSimulatedHosts(hosts).catch(() => undefined);
+    await bed.teardown();
+    throw err;
+  }
+  return {
+    bed,
+    hosts,
+    workers,
+    env: { TEMPORAL_ADDRESS: bed.address, DOCKFLOW_TASK_QUEUE: taskQueue },
+    teardown: async () => {
+      for (const host of hosts) for (const project of projects) await removeProject(host.docker, project).catch(() => undefined);
+      await workers.stopAll();
+      await stopSimulatedHosts(hosts);
+      await bed.teardown();
+    },
+  };
 }
