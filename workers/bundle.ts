@@ -17,6 +17,8 @@ export interface ChildBundleOptions {
   workflowsPath: string;
   workflowInterceptorModules: string[];
   failureConverterPath?: string;
+  /** Modules shared by every workflow execution (workers/worker.ts sharedWorkflowModules). */
+  preloadModules?: string[];
   /** webpack's devtool (workers/worker.ts slimSourceMap). */
   devtool: string;
 }
@@ -30,7 +32,7 @@ const o = JSON.parse(json);
 const quiet = () => undefined;
 const logger = { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: (m) => console.error(m) };
 require(sdk)
-  .bundleWorkflowCode({ workflowsPath: o.workflowsPath, workflowInterceptorModules: o.workflowInterceptorModules, failureConverterPath: o.failureConverterPath, webpackConfigHook: (c) => ({ ...c, devtool: o.devtool }), logger })
+  .bundleWorkflowCode({ workflowsPath: o.workflowsPath, workflowInterceptorModules: o.workflowInterceptorModules, failureConverterPath: o.failureConverterPath, preloadModules: o.preloadModules, webpackConfigHook: (c) => ({ ...c, devtool: o.devtool }), logger })
   .then(({ code }) => fs.writeFileSync(out, code), (err) => { console.error(err && err.stack || String(err)); process.exit(1); });
 `;
 

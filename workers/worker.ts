@@ -74,9 +74,18 @@ export function slimSourceMap<C extends { devtool?: unknown }>(config: C): C {
   return { ...config, devtool: SLIM_DEVTOOL };
 }
 
+/**
+ * Modules evaluated once per worker and shared by every workflow execution
+ * (zod, the model, the planner; workflows/shared-modules.ts says which may be):
+ * otherwise each cached workflow holds its own evaluation of them.
+ */
+export function sharedWorkflowModules(): string[] {
+  return [require.resolve('../workflows/shared-modules')];
+}
+
 /** What bundleWorkflowCode needs to build the bundle this worker would build itself. */
-export function workflowBundleOptions(): { workflowsPath: string; workflowInterceptorModules: string[]; webpackConfigHook: typeof slimSourceMap } {
-  return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules(), webpackConfigHook: slimSourceMap };
+export function workflowBundleOptions(): { workflowsPath: string; workflowInterceptorModules: string[]; preloadModules: string[]; webpackConfigHook: typeof slimSourceMap } {
+  return { workflowsPath: workflowsSource(), workflowInterceptorModules: workflowInterceptorModules(), preloadModules: sharedWorkflowModules(), webpackConfigHook: slimSourceMap };
 }
 
 /** The worker's connection, with connect.ts's words when it fails (a TLS handshake refused, UNAUTHENTICATED). */
@@ -159,7 +168,7 @@ export async function createDockflowWorker(
     taskQueue: options.taskQueue,
     ...(bundlePath
       ? { workflowBundle: { codePath: bundlePath } }
-      : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() }, bundlerOptions: { webpackConfigHook: slimSourceMap } }),
+      : { workflowsPath: workflowsSource(), interceptors: { workflowModules: workflowInterceptorModules() }, bundlerOptions: { webpackConfigHook: slimSourceMap, preloadModules: sharedWorkflowModules() } }),
     activities,
     // The SDK sends heartbeats at most every 0.8 × the heartbeat timeout by default (3.2 s
     // for 4 s): once a second keeps the server's view fresh, so a dead worker's step is
