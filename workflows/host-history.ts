@@ -26,9 +26,10 @@ export interface HistoryAcrossHosts<E> {
 
 /**
  * Each host's backup listing merged by backup ID, oldest first (every host
- * keeps a copy of each manifest taken across hosts). Hosts in `skip` are not
- * asked; a host silent now is left out. Undefined when no host could list
- * (an unreadable default directory only hides the data backups).
+ * keeps a copy of each manifest taken across hosts). A host whose default
+ * directory cannot be listed, or that is silent now, is left out; undefined
+ * when no host could list (an unreadable default directory only hides the
+ * data backups, as on one host). A destination the user named must list.
  */
 async function backupsAcrossHosts(
   routeOf: ReturnType<typeof router>,
