@@ -13,9 +13,9 @@ import type { HistoryInput } from '../src/model/input';
 import { OperationFailure } from '../src/errors';
 import { HOST_SILENCE_SECONDS, HostSilent } from './apply';
 import { ProgressTracker } from './progress';
-import { router, sorted } from './host-routes';
-import { HOST_LIVENESS_EVERY_OPERATION_PATCH, downHosts, notAnswering } from './host-liveness';
-import { revisionsAcrossHosts } from './host-rollback';
+import { router } from './host-routes';
+import { notAnswering } from './host-liveness';
+import { revisionsOfLiveHosts } from './host-rollback';
 import type { BackupSummary } from '../src/backup/manifest';
 
 /** What `history` returns across hosts: the merged revisions, and the hosts whose worker did not answer. */
@@ -69,10 +69,7 @@ export async function historyAcrossHosts(input: { project: string; hosts: HostIn
   const routeOf = router(input.hostSilenceSeconds);
   const registered = input.hosts.map((h) => h.name).sort();
   // A host known down is not asked (no wait for the bound), and is named with the silent ones.
-  const down = await downHosts(registered, seconds, progress, HOST_LIVENESS_EVERY_OPERATION_PATCH);
-  const asked = await revisionsAcrossHosts(routeOf, input.project, registered.filter((h) => !down.has(h)), progress);
-  const { revisions } = asked;
-  const unreachable = sorted([...down.keys(), ...asked.unreachable]);
+  const { revisions, unreachable, down } = await revisionsOfLiveHosts(routeOf, input.project, registered, seconds, progress);
   if (unreachable.length === registered.length) {
     throw ApplicationFailure.nonRetryable(`history of ${input.project}: none of its hosts answered: ${notAnswering(unreachable, down, seconds)}`, OperationFailure.hostSilent);
   }

@@ -24,7 +24,7 @@ import { HOST_LIVENESS_EVERY_OPERATION_PATCH, downHosts, notAnswering, type Down
  * the read within the silence bound is left out and named in `unreachable`:
  * the others' copies of the stack revisions are enough to go on.
  */
-export async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<{ revisions: Revision[]; unreachable: string[] }> {
+async function revisionsAcrossHosts(routeOf: RouteOf, project: string, hosts: string[], progress: ProgressTracker): Promise<{ revisions: Revision[]; unreachable: string[] }> {
   const unreachable: string[] = [];
   const lists = await Promise.all(
     hosts.map(async (h) => {
@@ -40,6 +40,24 @@ export async function revisionsAcrossHosts(routeOf: RouteOf, project: string, ho
   const byNumber = new Map<number, Revision>();
   for (const list of lists) for (const r of list) if (!byNumber.has(r.number) || (r.placement && !byNumber.get(r.number)!.placement)) byNumber.set(r.number, r);
   return { revisions: [...byNumber.values()].sort((a, b) => a.number - b.number), unreachable: unreachable.sort() };
+}
+
+/**
+ * The liveness look-up, then the ledgers of the hosts not known down, merged
+ * (rollback and history across hosts). `unreachable`: the hosts known down
+ * and those silent past the bound, sorted; `down`: the former, with how long
+ * each has been silent.
+ */
+export async function revisionsOfLiveHosts(
+  routeOf: RouteOf,
+  project: string,
+  registered: string[],
+  seconds: number,
+  progress: ProgressTracker,
+): Promise<{ revisions: Revision[]; unreachable: string[]; down: Map<string, DownHost> }> {
+  const down = await downHosts(registered, seconds, progress, HOST_LIVENESS_EVERY_OPERATION_PATCH);
+  const asked = await revisionsAcrossHosts(routeOf, project, registered.filter((h) => !down.has(h)), progress);
+  return { revisions: asked.revisions, unreachable: sorted([...down.keys(), ...asked.unreachable]), down };
 }
 
 /** What a rollback or a status says about hosts it could not reach. */
@@ -67,10 +85,7 @@ export async function rollbackTargetAcrossHosts(
   seconds: number,
   progress: ProgressTracker,
 ): Promise<{ current: Revision; target: Revision; unreachable: string[]; down: Map<string, DownHost> }> {
-  const down = await downHosts(registered, seconds, progress, HOST_LIVENESS_EVERY_OPERATION_PATCH);
-  const asked = await revisionsAcrossHosts(routeOf, project, registered.filter((h) => !down.has(h)), progress);
-  const { revisions } = asked;
-  const unreachable = sorted([...down.keys(), ...asked.unreachable]);
+  const { revisions, unreachable, down } = await revisionsOfLiveHosts(routeOf, project, registered, seconds, progress);
   const reached = registered.filter((h) => !unreachable.includes(h));
   const silent = (hosts: string[]) => notAnswering(hosts, down, seconds);
   if (reached.length === 0) throw refused(project, `none of its hosts answered: ${silent(unreachable)}`);
